@@ -1,0 +1,1 @@
+//! raftkv: a Raft key-value store.

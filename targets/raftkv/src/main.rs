@@ -1,0 +1,2 @@
+//! The raftkv server binary.
+fn main() {}
