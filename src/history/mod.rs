@@ -1,9 +1,33 @@
 //! The history model: events as recorded (one JSON object per line, see DESIGN.md), and
 //! operations (an invoke paired with its completion) as the checkers consume them.
 //!
-//! Nothing here does I/O beyond reading from a `BufRead` or writing to a `Write`.
+//! Nothing here does I/O beyond reading from a `BufRead` or writing to a `Write`, except
+//! [`read_history`], which opens the file it is given.
+//!
+//! # Layout
+//!
+//! - [`jsonl`]: faultline's own format (DESIGN.md): a streaming reader and a line writer.
+//! - [`edn`]: a small EDN reader (Jepsen, Knossos, Elle and Porcupine files are EDN).
+//! - [`jepsen`]: imports Jepsen `history.edn`, Knossos and Elle histories.
+//! - [`porcupine`]: imports Porcupine's etcd and kv logs.
+//! - [`format`]: the format names, the guesser, and the entry points the CLI calls.
+//! - `pair` (private): pairs invokes with completions and validates, for every reader.
 
-use serde::{Deserialize, Serialize};
+pub mod edn;
+mod emit;
+mod error;
+pub mod format;
+pub mod jepsen;
+pub mod jsonl;
+mod pair;
+pub mod porcupine;
+
+pub use emit::Events;
+pub use error::{HistoryError, Reason, TypeName};
+pub use format::{guess, read_history, read_history_from, Format};
+pub use jsonl::{read_jsonl, HistoryWriter};
+
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 /// Who performed an event: a logical client process, or the nemesis injecting faults.
@@ -13,6 +37,25 @@ pub enum Process {
     Client(u64),
     /// The fault injector; its events are recorded but never checked as client ops.
     Nemesis,
+}
+
+impl Serialize for Process {
+    /// A client is its integer id, the nemesis the string `"nemesis"` (DESIGN.md).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
 }
 
 /// The type of one history event.
@@ -27,6 +70,29 @@ pub enum EventType {
     Fail,
     /// Unknown: it may or may not have happened, and may take effect at any later time.
     Info,
+}
+
+impl EventType {
+    /// The name used in JSONL (`invoke`, `ok`, `fail`, `info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Invoke => "invoke",
+            EventType::Ok => "ok",
+            EventType::Fail => "fail",
+            EventType::Info => "info",
+        }
+    }
+
+    /// Parses a JSONL/EDN type name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<EventType> {
+        match name {
+            "invoke" => Some(EventType::Invoke),
+            "ok" => Some(EventType::Ok),
+            "fail" => Some(EventType::Fail),
+            "info" => Some(EventType::Info),
+            _ => None,
+        }
+    }
 }
 
 /// One line of a history: an invocation, a completion, or a nemesis event.
@@ -50,6 +116,35 @@ pub struct Event {
     pub node: Option<String>,
     /// Why it failed, when known.
     pub error: Option<Value>,
+}
+
+impl Serialize for Event {
+    /// One JSONL line, fields in DESIGN.md's order: index, time, process, type, f, key (when
+    /// present), value, node and error (when present).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = 6
+            + usize::from(self.key.is_some())
+            + usize::from(self.node.is_some())
+            + usize::from(self.error.is_some());
+        let mut m = s.serialize_map(Some(len))?;
+        m.serialize_entry("index", &self.index)?;
+        m.serialize_entry("time", &self.time)?;
+        m.serialize_entry("process", &self.process)?;
+        m.serialize_entry("type", self.kind.as_str())?;
+        m.serialize_entry("f", &self.f)?;
+        if let Some(key) = &self.key {
+            m.serialize_entry("key", key)?;
+        }
+        m.serialize_entry("value", &self.value)?;
+        if let Some(node) = &self.node {
+            m.serialize_entry("node", node)?;
+        }
+        if let Some(error) = &self.error {
+            m.serialize_entry("error", error)?;
+        }
+        m.end()
+    }
 }
 
 /// How a client operation ended.
@@ -103,4 +198,18 @@ pub struct History {
     pub nemesis: Vec<Event>,
     /// Number of events (lines) the history had, nemesis included.
     pub event_count: u64,
+}
+
+impl History {
+    /// The history's events in index order (client invokes and completions rebuilt from the
+    /// ops, nemesis events as stored), lazily, so a history imported from EDN or a Porcupine
+    /// log can be written as JSONL without a second copy in memory.
+    ///
+    /// An op's `node` and `error` go on its completion (on its invoke when it has none), so
+    /// reading the written events back gives the same `History`. The ops must be consistent
+    /// as the readers produce them: an op without completion has `outcome` Info and
+    /// `value == invoke_value`; a `None` key is written as no key.
+    pub fn events(&self) -> Events<'_> {
+        Events::new(self)
+    }
 }

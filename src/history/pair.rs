@@ -1,0 +1,270 @@
+//! Pairing events into ops: the one place every reader's events go through, so every format
+//! gets the same validation (completion without invoke, double invoke, `f` mismatch, indices
+//! that do not increase).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::error::{Reason, TypeName};
+use super::{Event, EventType, History, Op, Outcome, Process};
+
+/// One event as a reader parsed it, before pairing. Borrowed strings let the JSONL reader
+/// avoid allocating for a completion's `f` (it is only compared with the invoke's).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawEvent<'a> {
+    /// Explicit index; `None` means "the event's 0-based position".
+    pub index: Option<u64>,
+    /// Time in ns (readers default it to 0 when absent).
+    pub time: u64,
+    pub process: Process,
+    pub kind: EventType,
+    pub f: Cow<'a, str>,
+    pub key: Option<Value>,
+    pub value: Value,
+    pub node: Option<Cow<'a, str>>,
+    pub error: Option<Value>,
+}
+
+/// The invoke a process is waiting on.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// Position of the op in `Pairer::ops`.
+    op: usize,
+    /// Line of the invoke, for messages.
+    line: u64,
+}
+
+/// Builds a [`History`] from events fed in file order.
+#[derive(Debug, Default)]
+pub(crate) struct Pairer {
+    ops: Vec<Op>,
+    nemesis: Vec<Event>,
+    open: HashMap<u64, Open>,
+    /// Number of events seen so far (the default index of the next one).
+    position: u64,
+    last_index: Option<u64>,
+}
+
+impl Pairer {
+    /// A pairer with no events yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next event, read at `line`; on error the history is unusable.
+    pub fn push(&mut self, ev: RawEvent<'_>, line: u64) -> Result<(), Reason> {
+        let index = ev.index.unwrap_or(self.position);
+        if let Some(previous) = self.last_index {
+            if index <= previous {
+                return Err(Reason::IndexNotIncreasing { index, previous });
+            }
+        }
+        let process = match ev.process {
+            Process::Nemesis => {
+                self.nemesis.push(Event {
+                    index,
+                    time: ev.time,
+                    process: Process::Nemesis,
+                    kind: ev.kind,
+                    f: ev.f.into_owned(),
+                    key: ev.key,
+                    value: ev.value,
+                    node: ev.node.map(Cow::into_owned),
+                    error: ev.error,
+                });
+                self.advance(index);
+                return Ok(());
+            }
+            Process::Client(p) => p,
+        };
+        match ev.kind {
+            EventType::Invoke => {
+                if let Some(open) = self.open.get(&process) {
+                    return Err(Reason::DoubleInvoke {
+                        process,
+                        f: ev.f.into_owned(),
+                        open_f: self.ops[open.op].f.clone(),
+                        open_line: open.line,
+                    });
+                }
+                self.open.insert(
+                    process,
+                    Open {
+                        op: self.ops.len(),
+                        line,
+                    },
+                );
+                self.ops.push(Op {
+                    process,
+                    f: ev.f.into_owned(),
+                    key: ev.key,
+                    value: ev.value.clone(),
+                    invoke_value: ev.value,
+                    outcome: Outcome::Info,
+                    invoke_index: index,
+                    complete_index: None,
+                    invoke_time: ev.time,
+                    complete_time: None,
+                    error: ev.error,
+                    node: ev.node.map(Cow::into_owned),
+                });
+            }
+            kind => {
+                let Some(open) = self.open.get(&process).copied() else {
+                    return Err(Reason::CompletionWithoutInvoke {
+                        kind: TypeName(kind),
+                        process,
+                        f: ev.f.into_owned(),
+                    });
+                };
+                let op = &mut self.ops[open.op];
+                if op.f != ev.f {
+                    return Err(Reason::FunctionMismatch {
+                        kind: TypeName(kind),
+                        process,
+                        f: ev.f.into_owned(),
+                        invoke_f: op.f.clone(),
+                        invoke_line: open.line,
+                    });
+                }
+                if let Some(key) = &ev.key {
+                    if op.key.as_ref() != Some(key) {
+                        return Err(Reason::KeyMismatch {
+                            kind: TypeName(kind),
+                            process,
+                            key: key.to_string(),
+                            invoke_key: op
+                                .key
+                                .as_ref()
+                                .map_or_else(|| "none".to_string(), Value::to_string),
+                            invoke_line: open.line,
+                        });
+                    }
+                }
+                op.outcome = match kind {
+                    EventType::Ok => Outcome::Ok,
+                    EventType::Fail => Outcome::Fail,
+                    _ => Outcome::Info,
+                };
+                op.value = ev.value;
+                op.complete_index = Some(index);
+                op.complete_time = Some(ev.time);
+                if ev.error.is_some() {
+                    op.error = ev.error;
+                }
+                if let Some(node) = ev.node {
+                    op.node = Some(node.into_owned());
+                }
+                self.open.remove(&process);
+            }
+        }
+        self.advance(index);
+        Ok(())
+    }
+
+    fn advance(&mut self, index: u64) {
+        self.last_index = Some(index);
+        self.position += 1;
+    }
+
+    /// The history so far; invokes still open stay `info` with no completion.
+    pub fn finish(self) -> History {
+        History {
+            ops: self.ops,
+            nemesis: self.nemesis,
+            event_count: self.position,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(process: Process, kind: EventType, f: &str, value: Value) -> RawEvent<'static> {
+        RawEvent {
+            index: None,
+            time: 0,
+            process,
+            kind,
+            f: Cow::Owned(f.to_string()),
+            key: None,
+            value,
+            node: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn pairs_by_process_and_keeps_invoke_order() {
+        let mut p = Pairer::new();
+        let c = Process::Client;
+        p.push(ev(c(0), EventType::Invoke, "write", json!(1)), 1)
+            .unwrap();
+        p.push(ev(c(1), EventType::Invoke, "read", Value::Null), 2)
+            .unwrap();
+        p.push(ev(c(1), EventType::Ok, "read", json!(1)), 3)
+            .unwrap();
+        p.push(
+            ev(Process::Nemesis, EventType::Info, "kill", Value::Null),
+            4,
+        )
+        .unwrap();
+        let h = p.finish();
+        assert_eq!(h.event_count, 4);
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(h.ops[0].outcome, Outcome::Info);
+        assert_eq!(h.ops[0].complete_index, None);
+        assert_eq!(h.ops[0].value, json!(1));
+        assert_eq!(h.ops[1].outcome, Outcome::Ok);
+        assert_eq!(h.ops[1].invoke_value, Value::Null);
+        assert_eq!(h.ops[1].value, json!(1));
+        assert_eq!(h.ops[1].complete_index, Some(2));
+        assert_eq!(h.nemesis.len(), 1);
+        assert_eq!(h.nemesis[0].index, 3);
+    }
+
+    #[test]
+    fn rejects_unpaired_and_mismatched_events() {
+        let c = Process::Client;
+        let mut p = Pairer::new();
+        let err = p.push(ev(c(3), EventType::Ok, "read", json!(1)), 1);
+        assert!(matches!(
+            err,
+            Err(Reason::CompletionWithoutInvoke { process: 3, .. })
+        ));
+
+        let mut p = Pairer::new();
+        p.push(ev(c(3), EventType::Invoke, "read", Value::Null), 1)
+            .unwrap();
+        let err = p
+            .push(ev(c(3), EventType::Invoke, "write", json!(2)), 2)
+            .unwrap_err();
+        assert!(matches!(err, Reason::DoubleInvoke { open_line: 1, .. }));
+        let err = p
+            .push(ev(c(3), EventType::Ok, "write", json!(2)), 3)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ok by process 3 has f \"write\", but its invoke at line 1 has f \"read\""
+        );
+    }
+
+    #[test]
+    fn rejects_indices_that_do_not_increase() {
+        let mut p = Pairer::new();
+        let mut a = ev(Process::Client(0), EventType::Invoke, "read", Value::Null);
+        a.index = Some(5);
+        p.push(a, 1).unwrap();
+        let mut b = ev(Process::Client(0), EventType::Ok, "read", Value::Null);
+        b.index = Some(5);
+        let err = p.push(b, 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "index 5 is not greater than the previous event's index 5"
+        );
+    }
+}
