@@ -1,0 +1,431 @@
+//! End-to-end tests: a real 3-node cluster of the built `raftkv` binary on loopback.
+//!
+//! Each test starts its own cluster on free ports with temporary data directories, talks to it
+//! over HTTP, kills nodes with SIGKILL and restarts them on their data directories. Every
+//! process is killed by the [`Cluster`] drop guard, also when a test fails. Timeouts are
+//! generous (the machine may be a busy 2-core box) and every wait is a bounded loop.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// How long to wait for an election or for a node to catch up.
+const SETTLE: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    // Bind port 0 and release it; the node binds it right after.
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// One node's fixed identity: ports and data directory survive restarts.
+struct NodeSpec {
+    id: u64,
+    http: u16,
+    peer: u16,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+/// A running cluster; kills every process on drop.
+struct Cluster {
+    nodes: Vec<NodeSpec>,
+    children: BTreeMap<u64, Child>,
+    extra_args: Vec<String>,
+    _tmp: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts `n` nodes (ids 1..=n), each with `extra_args`.
+    fn start(n: u64, extra_args: &[&str]) -> Cluster {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let nodes = (1..=n)
+            .map(|id| NodeSpec {
+                id,
+                http: free_port(),
+                peer: free_port(),
+                dir: tmp.path().join(format!("n{id}")),
+                log: tmp.path().join(format!("n{id}.log")),
+            })
+            .collect();
+        let mut c = Cluster {
+            nodes,
+            children: BTreeMap::new(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            _tmp: tmp,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("http client"),
+        };
+        for id in 1..=n {
+            c.spawn(id);
+        }
+        c
+    }
+
+    fn spec(&self, id: u64) -> &NodeSpec {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let me = self.spec(id);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftkv"));
+        cmd.arg("--id")
+            .arg(id.to_string())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", me.http))
+            .arg("--peer-listen")
+            .arg(format!("127.0.0.1:{}", me.peer))
+            .arg("--data-dir")
+            .arg(&me.dir)
+            .arg("--seed")
+            .arg("42");
+        for other in self.nodes.iter().filter(|o| o.id != id) {
+            cmd.arg("--peer")
+                .arg(format!("{}=127.0.0.1:{}", other.id, other.peer))
+                .arg("--peer-http")
+                .arg(format!("{}=127.0.0.1:{}", other.id, other.http));
+        }
+        cmd.args(&self.extra_args);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&me.log)
+            .expect("node log file");
+        cmd.stdout(Stdio::null()).stderr(log);
+        let child = cmd.spawn().expect("spawn raftkv");
+        self.children.insert(id, child);
+    }
+
+    /// SIGKILL, no goodbye.
+    fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self, id: u64, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.spec(id).http, path)
+    }
+
+    /// The last lines of every node's log, for failure messages.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let text = std::fs::read_to_string(&n.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out.push_str(&format!("--- node {} ---\n", n.id));
+            for line in tail.iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    async fn status(&self, id: u64) -> Option<Value> {
+        let resp = self.http.get(self.url(id, "/status")).send().await.ok()?;
+        resp.json().await.ok()
+    }
+
+    /// Waits until a running node reports itself leader, and returns its id.
+    async fn leader(&self) -> u64 {
+        let deadline = Instant::now() + SETTLE;
+        while Instant::now() < deadline {
+            for &id in self.children.keys() {
+                if let Some(s) = self.status(id).await {
+                    if s["role"] == "leader" {
+                        return id;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no leader within {SETTLE:?}\n{}", self.logs());
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    async fn caught_up(&self, id: u64, index: u64) {
+        let deadline = Instant::now() + SETTLE;
+        while Instant::now() < deadline {
+            if let Some(s) = self.status(id).await {
+                if s["last_applied"].as_u64().unwrap_or(0) >= index {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "node {id} did not apply index {index} within {SETTLE:?}\n{}",
+            self.logs()
+        );
+    }
+
+    async fn put(&self, id: u64, key: &str, value: Value) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .put(self.url(id, &format!("/kv/{key}")))
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+    }
+
+    async fn get(&self, id: u64, key: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(id, &format!("/kv/{key}")))
+            .send()
+            .await
+            .expect("GET answered");
+        let code = resp.status().as_u16();
+        (code, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Writes `key = value` through whichever node leads, retrying refusals that are known
+    /// not to have happened; returns whether the write was acknowledged. A write with an
+    /// unknown outcome (500/504/connection lost) is not retried and not counted.
+    async fn write_acked(&self, key: &str, value: Value) -> bool {
+        for _ in 0..50 {
+            let leader = self.leader().await;
+            match self.put(leader, key, value.clone()).await {
+                Ok(r) if r.status() == 200 => return true,
+                Ok(r) if matches!(r.status().as_u16(), 307 | 421 | 503) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_serves_writes_reads_cas_and_txn() {
+    let c = Cluster::start(3, &[]);
+    let l = c.leader().await;
+
+    let r = c.put(l, "x", json!(3)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.get(l, "x").await, (200, json!({"value": 3})));
+    assert_eq!(c.get(l, "never").await.0, 404);
+
+    let cas = |from: Value, to: Value| {
+        c.http
+            .post(c.url(l, "/kv/x/cas"))
+            .json(&json!({"from": from, "to": to}))
+            .send()
+    };
+    assert_eq!(cas(json!(3), json!(4)).await.unwrap().status(), 200);
+    let r = cas(json!(3), json!(5)).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["current"], json!(4));
+    assert_eq!(c.get(l, "x").await.1, json!({"value": 4}));
+
+    let r = c
+        .http
+        .post(c.url(l, "/txn"))
+        .json(&json!([
+            ["append", "l", 1],
+            ["append", "l", 2],
+            ["r", "l", null],
+            ["r", "x", null],
+            ["r", "q", null],
+            ["w", "z", "zz"]
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!([
+            ["append", "l", 1],
+            ["append", "l", 2],
+            ["r", "l", [1, 2]],
+            ["r", "x", 4],
+            ["r", "q", null],
+            ["w", "z", "zz"]
+        ])
+    );
+    assert_eq!(c.get(l, "z").await.1, json!({"value": "zz"}));
+
+    // A follower redirects to the leader (reqwest follows 307 for reads and writes).
+    let f = (1..=3).find(|&id| id != l).unwrap();
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = raw.get(c.url(f, "/kv/x")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"].to_str().unwrap(), c.url(l, "/kv/x"));
+    let r = c.put(f, "via-follower", json!(true)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.get(f, "via-follower").await.1, json!({"value": true}));
+
+    let s = c.status(l).await.unwrap();
+    for field in [
+        "id",
+        "role",
+        "term",
+        "leader",
+        "commit_index",
+        "last_applied",
+    ] {
+        assert!(s.get(field).is_some(), "status lacks {field}: {s}");
+    }
+    assert_eq!(s["leader"], json!(l));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_quorum_answers_503_quickly() {
+    // Start only node 1 of a 3-node cluster: it can never elect a leader.
+    let mut c = Cluster::start(3, &["--request-timeout-ms", "2000"]);
+    c.kill(2);
+    c.kill(3);
+    c.kill(1);
+    c.spawn(1);
+    let deadline = Instant::now() + SETTLE;
+    let mut answered = None;
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        if let Ok(r) = c.put(1, "x", json!(1)).await {
+            answered = Some((r.status().as_u16(), started.elapsed()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, took) = answered.expect("node 1 never answered");
+    assert_eq!(code, 503, "{}", c.logs());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let (code, _) = c.get(1, "x").await;
+    assert_eq!(code, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_write_is_lost_across_kill_9_of_followers_and_leaders() {
+    let mut c = Cluster::start(3, &[]);
+    let mut acked: Vec<(String, i64)> = Vec::new();
+    let mut next = 0i64;
+    let mut write_batch = |n: usize| {
+        let keys: Vec<(String, i64)> = (0..n)
+            .map(|_| {
+                next += 1;
+                (format!("k{next}"), next)
+            })
+            .collect();
+        keys
+    };
+
+    for (k, v) in write_batch(60) {
+        if c.write_acked(&k, json!(v)).await {
+            acked.push((k, v));
+        }
+    }
+    // Kill a follower, keep writing, bring it back.
+    let l = c.leader().await;
+    let f = (1..=3).find(|&id| id != l).unwrap();
+    c.kill(f);
+    for (k, v) in write_batch(60) {
+        if c.write_acked(&k, json!(v)).await {
+            acked.push((k, v));
+        }
+    }
+    c.spawn(f);
+    // Kill the leader twice in a row, restarting each on its data directory.
+    for round in 0..2 {
+        let l = c.leader().await;
+        c.kill(l);
+        for (k, v) in write_batch(60) {
+            if c.write_acked(&k, json!(v)).await {
+                acked.push((k, v));
+            }
+        }
+        c.spawn(l);
+        let new = c.leader().await;
+        assert_ne!(new, l, "round {round}: a killed node cannot still lead");
+    }
+    assert!(
+        acked.len() >= 150,
+        "only {} of 240 writes acknowledged\n{}",
+        acked.len(),
+        c.logs()
+    );
+
+    // Every node rejoins and catches up.
+    let l = c.leader().await;
+    let commit = c.status(l).await.unwrap()["commit_index"].as_u64().unwrap();
+    for id in 1..=3 {
+        c.caught_up(id, commit).await;
+    }
+    // Read everything back from the leader (killed and restarted nodes included).
+    let l = c.leader().await;
+    for (k, v) in &acked {
+        let (code, body) = c.get(l, k).await;
+        assert_eq!(
+            (code, &body),
+            (200, &json!({ "value": v })),
+            "acknowledged write {k}={v} lost\n{}",
+            c.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_bound_the_log_and_bring_a_lagging_node_back() {
+    let mut c = Cluster::start(3, &["--snapshot-entries", "40"]);
+    let l = c.leader().await;
+    let f = (1..=3).find(|&id| id != l).unwrap();
+    c.kill(f);
+    for i in 0..200 {
+        assert!(c.write_acked(&format!("s{}", i % 25), json!(i)).await);
+    }
+    let l = c.leader().await;
+    let s = c.status(l).await.unwrap();
+    let snap = s["snapshot_index"].as_u64().unwrap();
+    assert!(snap >= 120, "leader did not compact: {s}");
+    // The lagging node's log ends before the leader's snapshot: it must install it.
+    c.spawn(f);
+    let commit = s["commit_index"].as_u64().unwrap();
+    c.caught_up(f, commit).await;
+    // Data directories stay small: snapshot + at most ~2 compaction intervals of log.
+    for n in &c.nodes {
+        let wal = std::fs::metadata(n.dir.join("wal.log"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(wal < 64 << 10, "node {} wal is {wal} bytes", n.id);
+    }
+    // Restart everything from disk: values come back from snapshot + log.
+    for id in 1..=3 {
+        c.kill(id);
+    }
+    for id in 1..=3 {
+        c.spawn(id);
+    }
+    let l = c.leader().await;
+    for k in 0..25 {
+        let last = (0..200).filter(|i| i % 25 == k).max().unwrap();
+        assert_eq!(
+            c.get(l, &format!("s{k}")).await,
+            (200, json!({ "value": last })),
+            "{}",
+            c.logs()
+        );
+    }
+}
