@@ -11,4 +11,5 @@
 #![warn(missing_docs)]
 
 pub mod checker;
+pub mod cli;
 pub mod history;

@@ -1,0 +1,385 @@
+//! End-to-end tests of `faultline check` through the built binary: the reference corpus gives
+//! the verdicts its EXPECTED.md files state, bad input exits 3 naming file and line, and the
+//! outputs (summary, `--json`, `--out`) carry the verdict.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn corpus(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(rel)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .output()
+        .expect("the faultline binary runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("faultline exited normally")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `check --json` on `files` with `extra` flags and returns (file name -> verdict).
+fn verdicts(files: &[PathBuf], extra: &[&str]) -> Vec<(String, Value)> {
+    let mut cmd = bin();
+    cmd.arg("check").arg("--json").args(extra).args(files);
+    let out = cmd.output().expect("the faultline binary runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json output is JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let files = report["files"].as_array().expect("files array");
+    files
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or("").to_string(),
+                f["valid"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The rows of a markdown table in an EXPECTED.md whose first cell names a file: (file, cells).
+fn expected_rows(expected_md: &Path) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(expected_md).expect("EXPECTED.md is readable");
+    text.lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let cells: Vec<String> = l
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect();
+            let first = cells.first()?.clone();
+            (first.ends_with(".log") || first.ends_with(".txt")).then_some((first, cells))
+        })
+        .collect()
+}
+
+#[test]
+fn porcupine_etcd_logs_give_their_expected_verdicts() {
+    let rows = expected_rows(&corpus("porcupine/EXPECTED.md"));
+    let mut files = Vec::new();
+    let mut want = Vec::new();
+    for (file, cells) in rows.iter().filter(|(f, _)| f.starts_with("jepsen/")) {
+        let expected = &cells[4];
+        let verdict = if expected.contains("not linearizable") {
+            Value::Bool(false)
+        } else if expected.contains("linearizable") || expected.contains("empty") {
+            Value::Bool(true)
+        } else {
+            panic!("unexpected verdict cell {expected:?} for {file}");
+        };
+        files.push(corpus(&format!("porcupine/{file}")));
+        want.push(verdict);
+    }
+    assert_eq!(files.len(), 103, "every etcd log is listed in EXPECTED.md");
+    let got = verdicts(&files, &[]);
+    assert_eq!(got.len(), files.len());
+    for (i, ((file, verdict), want)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(verdict, want, "case {i}: {file}");
+    }
+}
+
+#[test]
+fn porcupine_kv_logs_give_their_expected_verdicts_by_key_and_as_one_map() {
+    let rows = expected_rows(&corpus("porcupine/EXPECTED.md"));
+    let kv: Vec<_> = rows.iter().filter(|(f, _)| f.starts_with("kv/")).collect();
+    assert_eq!(kv.len(), 6);
+    let files: Vec<PathBuf> = kv
+        .iter()
+        .map(|(f, _)| corpus(&format!("porcupine/{f}")))
+        .collect();
+    let want: Vec<Value> = kv
+        .iter()
+        .map(|(_, cells)| Value::Bool(!cells[4].contains("not linearizable")))
+        .collect();
+    for (i, ((file, verdict), want)) in verdicts(&files, &[]).iter().zip(&want).enumerate() {
+        assert_eq!(verdict, want, "by key, case {i}: {file}");
+    }
+    // c01 and c10 as one map-valued state (Porcupine's NoPartition tests).
+    let small: Vec<usize> = (0..kv.len())
+        .filter(|&i| kv[i].0.contains("c01") || kv[i].0.contains("c10"))
+        .collect();
+    let small_files: Vec<PathBuf> = small.iter().map(|&i| files[i].clone()).collect();
+    let got = verdicts(&small_files, &["--no-partition"]);
+    for (j, (file, verdict)) in got.iter().enumerate() {
+        assert_eq!(verdict, &want[small[j]], "one map, case {j}: {file}");
+    }
+}
+
+fn edn_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "edn"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn knossos_cas_register_histories_match_their_folder_labels() {
+    for (folder, want) in [("good", Value::Bool(true)), ("bad", Value::Bool(false))] {
+        let files = edn_files(&corpus(&format!("knossos/cas-register/{folder}")));
+        assert!(!files.is_empty());
+        let got = verdicts(
+            &files,
+            &[
+                "--model",
+                "cas-register",
+                "--initial",
+                "0",
+                "--nil-reads-match-any",
+            ],
+        );
+        assert_eq!(got.len(), files.len());
+        for (i, (file, verdict)) in got.iter().enumerate() {
+            assert_eq!(verdict, &want, "case {i}: {file}");
+        }
+    }
+}
+
+#[test]
+fn knossos_multi_register_and_mutex_histories_match_their_labels() {
+    let got = verdicts(
+        &[corpus("knossos/multi-register/good/multi-register.edn")],
+        &[
+            "--model",
+            "multi-register",
+            "--initial",
+            r#"{"x":0,"y":0}"#,
+            "--nil-reads-match-any",
+        ],
+    );
+    assert_eq!(got[0].1, Value::Bool(true), "{}", got[0].0);
+    let got = verdicts(
+        &[corpus("knossos/mutex/bad/etcd.edn")],
+        &["--model", "mutex"],
+    );
+    assert_eq!(got[0].1, Value::Bool(false), "{}", got[0].0);
+}
+
+#[test]
+fn bundled_examples_are_valid_and_invalid_with_exit_codes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = run(&[
+        "check",
+        &root.join("examples/cas-register.jsonl").to_string_lossy(),
+    ]);
+    assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("VALID"), "{}", stdout(&ok));
+
+    let bad = run(&[
+        "check",
+        &root
+            .join("examples/cas-register-stale-read.jsonl")
+            .to_string_lossy(),
+    ]);
+    assert_eq!(code(&bad), 1, "{}{}", stdout(&bad), stderr(&bad));
+    let text = stdout(&bad);
+    assert!(text.contains("INVALID"), "{text}");
+    assert!(text.contains("process 3 read 2"), "{text}");
+    assert!(text.contains("longest linearizable prefix"), "{text}");
+}
+
+#[test]
+fn several_files_exit_with_the_worst_code_and_print_one_line_each() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = root.join("examples/cas-register.jsonl");
+    let bad = root.join("examples/cas-register-stale-read.jsonl");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"index\":0,\n").expect("write");
+
+    let out = bin()
+        .arg("check")
+        .arg(&ok)
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(".jsonl: ")).count(),
+        2,
+        "{text}"
+    );
+
+    let out = bin()
+        .arg("check")
+        .arg(&ok)
+        .arg(&broken)
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 3, "a bad file outranks an invalid one");
+    // The other files were still checked.
+    assert!(stdout(&out).contains("INVALID"), "{}", stdout(&out));
+}
+
+#[test]
+fn json_and_out_carry_the_verdict_and_the_explanation() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bad = root.join("examples/cas-register-stale-read.jsonl");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_file = dir.path().join("verdict.json");
+    let out = bin()
+        .arg("check")
+        .arg(&bad)
+        .arg("--json")
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 1);
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).expect("--out written"))
+            .expect("--out is JSON");
+    assert_eq!(printed, written);
+    assert_eq!(printed["valid"], Value::Bool(false));
+    assert_eq!(printed["exit_code"], 1);
+    let file = &printed["files"][0];
+    assert_eq!(file["model"], "cas-register");
+    let anomaly = &file["result"]["anomalies"][0];
+    assert_eq!(anomaly["kind"], "nonlinearizable");
+    assert!(anomaly["ops"]
+        .as_array()
+        .is_some_and(|ops| ops.contains(&Value::from(16))));
+    assert_eq!(anomaly["witness"]["op"]["index"], 16);
+}
+
+#[test]
+fn a_zero_timeout_on_a_hard_history_is_unknown_never_valid() {
+    let out = run(&[
+        "check",
+        "--timeout",
+        "0",
+        &corpus("porcupine/jepsen/etcd_002.log").to_string_lossy(),
+    ]);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("UNKNOWN"), "{}", stdout(&out));
+}
+
+/// Writes `text` to a temp file named `name` and runs `check` on it with `extra` flags.
+fn check_text(name: &str, text: &str, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write history");
+    bin()
+        .arg("check")
+        .args(extra)
+        .arg(&path)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn bad_inputs_exit_3_naming_file_and_line() {
+    let invoke = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1}"#;
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "unparsable JSON",
+            format!("{invoke}\n{{\"index\":1,"),
+            "h.jsonl:2",
+        ),
+        (
+            "unknown type",
+            format!(
+                "{invoke}\n{}",
+                r#"{"index":1,"time":1,"process":0,"type":"okay","f":"write","value":1}"#
+            ),
+            "h.jsonl:2",
+        ),
+        (
+            "completion with no invoke",
+            r#"{"index":0,"time":1,"process":0,"type":"ok","f":"write","value":1}"#.to_string(),
+            "h.jsonl:1",
+        ),
+        (
+            "second invoke while one is outstanding",
+            format!(
+                "{invoke}\n{}",
+                r#"{"index":1,"time":1,"process":0,"type":"invoke","f":"read","value":null}"#
+            ),
+            "h.jsonl:2",
+        ),
+        (
+            "completion whose f differs",
+            format!(
+                "{invoke}\n{}",
+                r#"{"index":1,"time":1,"process":0,"type":"ok","f":"read","value":1}"#
+            ),
+            "h.jsonl:2",
+        ),
+    ];
+    for (i, (what, text, location)) in cases.iter().enumerate() {
+        let out = check_text("h.jsonl", text, &[]);
+        assert_eq!(code(&out), 3, "case {i} ({what}): {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(location),
+            "case {i} ({what}): stderr should name {location}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn bad_flags_and_missing_files_exit_3() {
+    let missing = run(&["check", "/nonexistent/history.jsonl"]);
+    assert_eq!(code(&missing), 3);
+    assert!(stderr(&missing).contains("/nonexistent/history.jsonl"));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = root.join("examples/cas-register.jsonl");
+    let ok = ok.to_string_lossy();
+    let bad_initial = run(&["check", "--initial", "{nope", &ok]);
+    assert_eq!(code(&bad_initial), 3);
+    assert!(stderr(&bad_initial).contains("--initial"));
+
+    let unknown_model = run(&["check", "--model", "paxos", &ok]);
+    assert_eq!(code(&unknown_model), 3);
+    assert!(stderr(&unknown_model).contains("paxos"));
+
+    // An op the model has no function for is bad input too.
+    let out = check_text(
+        "q.jsonl",
+        r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"enqueue","value":1}
+{"index":1,"time":1,"process":0,"type":"ok","f":"enqueue","value":1}"#,
+        &["--model", "register"],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("enqueue"), "{}", stderr(&out));
+}
+
+#[test]
+fn edn_parse_errors_exit_3_with_the_line() {
+    let out = check_text(
+        "h.edn",
+        "{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value [1 2}\n",
+        &[],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("h.edn:2"), "{}", stderr(&out));
+}
