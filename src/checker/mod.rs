@@ -1,1 +1,159 @@
 //! Checkers: pure functions from a history to a verdict.
+//!
+//! Every checker returns a [`CheckResult`]: a three-way [`Validity`] (unknown is never a silent
+//! true), the [`Anomaly`]s it found (each citing ops by history index with a plain-language
+//! explanation), and [`CheckStats`]. The set, bank and transaction checkers reuse these types.
+//!
+//! - [`model`]: sequential specifications (register, cas-register, kv, mutex, set, ...), each a
+//!   pure step function over compact interned states.
+//! - [`linear`]: the linearizability checker (Wing–Gong–Lowe search with memoization,
+//!   P-compositionality and partial-order reduction), with explanations for invalid histories.
+//!
+//! Nothing here does I/O or touches a clock other than reading `Instant::now()` against a
+//! deadline.
+
+mod hash;
+pub mod linear;
+pub mod model;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+pub use linear::{check, CheckError, LinearizabilityOptions};
+pub use model::{ModelKind, ModelOptions};
+
+/// A three-way verdict: a checker that cannot decide says so instead of guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Validity {
+    /// The history satisfies the property.
+    Valid,
+    /// The history violates the property; the anomalies say where.
+    Invalid,
+    /// The checker could not decide (time or memory limit, cancellation).
+    Unknown,
+}
+
+impl Validity {
+    /// Combines verdicts the way Jepsen does: invalid beats unknown beats valid.
+    pub fn merge(self, other: Validity) -> Validity {
+        match (self, other) {
+            (Validity::Invalid, _) | (_, Validity::Invalid) => Validity::Invalid,
+            (Validity::Unknown, _) | (_, Validity::Unknown) => Validity::Unknown,
+            _ => Validity::Valid,
+        }
+    }
+
+    /// The process exit code DESIGN.md assigns to this verdict (0 valid, 1 invalid, 2 unknown).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Validity::Valid => 0,
+            Validity::Invalid => 1,
+            Validity::Unknown => 2,
+        }
+    }
+}
+
+impl Serialize for Validity {
+    /// `true`, `false` or `"unknown"`, as in Jepsen's `:valid?`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => serializer.serialize_bool(true),
+            Validity::Invalid => serializer.serialize_bool(false),
+            Validity::Unknown => serializer.serialize_str("unknown"),
+        }
+    }
+}
+
+impl std::fmt::Display for Validity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "invalid",
+            Validity::Unknown => "unknown",
+        })
+    }
+}
+
+/// One thing wrong with a history, as a person should read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    /// What kind of anomaly, e.g. `nonlinearizable`, `lost-write`, `G1c`.
+    pub kind: String,
+    /// The key it concerns, when the workload is keyed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// The ops involved, by history index of their invoke event; the most relevant first.
+    pub ops: Vec<u64>,
+    /// One or two plain sentences saying what went wrong.
+    pub explanation: String,
+    /// Checker-specific evidence (a failed linearization, a cycle, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+/// Checker-specific evidence behind an anomaly; later checkers add variants.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Witness {
+    /// Why a history (or one key of it) is not linearizable.
+    Linearization(linear::LinearizationWitness),
+}
+
+/// Counters a checker reports beside its verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckStats {
+    /// Client ops the checker looked at (after dropping ops that cannot matter).
+    pub ops: u64,
+    /// Independent sub-histories (keys) checked.
+    pub keys: u64,
+    /// Search states explored (memoized configurations), summed over keys.
+    pub states_explored: u64,
+    /// Peak approximate memory of the checker's caches, in bytes.
+    pub cache_bytes: u64,
+    /// Wall-clock checking time, in seconds.
+    pub elapsed_secs: f64,
+}
+
+/// A checker's verdict with its anomalies and stats; what results.json stores per checker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    /// Which checker produced this, e.g. `linearizability`.
+    pub checker: String,
+    /// The verdict.
+    pub valid: Validity,
+    /// Why the verdict is unknown (`timeout`, `memory limit`, `cancelled`), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// What was found wrong; empty when valid.
+    pub anomalies: Vec<Anomaly>,
+    /// Counters.
+    pub stats: CheckStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_serializes_like_jepsen() {
+        let cases = [
+            (Validity::Valid, "true"),
+            (Validity::Invalid, "false"),
+            (Validity::Unknown, "\"unknown\""),
+        ];
+        for (i, (v, want)) in cases.iter().enumerate() {
+            assert_eq!(serde_json::to_string(v).unwrap(), *want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn merge_ranks_invalid_over_unknown_over_valid() {
+        use Validity::*;
+        assert_eq!(Valid.merge(Valid), Valid);
+        assert_eq!(Valid.merge(Unknown), Unknown);
+        assert_eq!(Unknown.merge(Invalid), Invalid);
+        assert_eq!(Invalid.merge(Valid), Invalid);
+        assert_eq!(Invalid.exit_code(), 1);
+    }
+}

@@ -1,0 +1,356 @@
+//! The linearizability checker.
+//!
+//! [`check`] splits a history by key (P-compositionality: a history of independent keys is
+//! linearizable iff every key's sub-history is), checks the keys in parallel on all cores with
+//! the Wing–Gong–Lowe search in [`search`], and stops everything at the first invalid key.
+//! With `partition: false` a keyed history is checked as ONE map-valued state instead (the
+//! hard case); the search then only gets the help of a partial-order reduction.
+//!
+//! A deadline, a cancel flag and a memory ceiling each turn an undecided search into
+//! [`Validity::Unknown`], never into `Valid`.
+//!
+//! ```
+//! use faultline::checker::{check, LinearizabilityOptions, ModelKind, Validity};
+//! use faultline::history::History;
+//!
+//! let history = History::default();
+//! let opts = LinearizabilityOptions { model: ModelKind::CasRegister, ..Default::default() };
+//! let result = check(&history, &opts).unwrap();
+//! assert_eq!(result.valid, Validity::Valid); // nothing to linearize
+//! ```
+
+mod explain;
+mod memo;
+mod search;
+
+pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
+
+use crate::checker::model::{
+    FifoQueueModel, MapModel, Model, ModelError, ModelKind, ModelOptions, MultiRegisterModel,
+    MutexModel, Prepared, RegisterFlavor, RegisterModel, SetModel,
+};
+use crate::checker::{Anomaly, CheckResult, CheckStats, Validity, Witness};
+use crate::history::{History, Op, Outcome};
+use explain::Clock;
+use rayon::prelude::*;
+use search::{Limits, SearchOp, Undecided, Verdict};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The default memory ceiling for the memo caches: 4 GiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
+
+/// How to check a history for linearizability (`faultline check` flags map onto these).
+#[derive(Debug, Clone)]
+pub struct LinearizabilityOptions {
+    /// The sequential specification (`--model`).
+    pub model: ModelKind,
+    /// Initial value and nil-read rule (`--initial`, `--nil-reads-match-any`).
+    pub model_options: ModelOptions,
+    /// Check each key on its own (default). `false` is `--no-partition`: one map-valued state.
+    pub partition: bool,
+    /// Give up with `Unknown` after this instant (`--timeout`).
+    pub deadline: Option<Instant>,
+    /// Give up with `Unknown` when this flag becomes true (Ctrl-C).
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Give up with `Unknown` when the memo caches exceed this many bytes.
+    pub memory_limit: u64,
+}
+
+impl Default for LinearizabilityOptions {
+    fn default() -> Self {
+        LinearizabilityOptions {
+            model: ModelKind::CasRegister,
+            model_options: ModelOptions::default(),
+            partition: true,
+            deadline: None,
+            cancel: None,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+/// Why a history could not be checked at all (bad input: exit code 3).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// An op or option does not suit the model.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Checks `history` for linearizability against `opts.model`.
+///
+/// `Ok` ops happened between invoke and completion, `fail` ops never happened (except the
+/// etcd model's failed cas), `info` ops (and ops with no completion) may have happened at any
+/// time after their invoke, or not at all. Real-time order is by history index.
+pub fn check(history: &History, opts: &LinearizabilityOptions) -> Result<CheckResult, CheckError> {
+    let started = Instant::now();
+    let mo = opts.model_options.clone();
+    let outcome = match opts.model {
+        ModelKind::Register => run_kind(history, opts, move || {
+            Ok(RegisterModel::new(RegisterFlavor::Register, &mo))
+        }),
+        ModelKind::CasRegister => run_kind(history, opts, move || {
+            Ok(RegisterModel::new(RegisterFlavor::CasRegister, &mo))
+        }),
+        ModelKind::Kv => run_kind(history, opts, move || {
+            Ok(RegisterModel::new(RegisterFlavor::Kv, &mo))
+        }),
+        ModelKind::Etcd => run_kind(history, opts, move || {
+            Ok(RegisterModel::new(RegisterFlavor::Etcd, &mo))
+        }),
+        ModelKind::Mutex => run_kind(history, opts, move || Ok(MutexModel::new(&mo))),
+        ModelKind::Set => run_kind(history, opts, move || SetModel::new(&mo)),
+        ModelKind::FifoQueue => run_kind(history, opts, move || FifoQueueModel::new(&mo)),
+        ModelKind::MultiRegister => {
+            // Keys live inside the txn values: never split, never wrapped in a map.
+            let groups = vec![Group {
+                key: None,
+                ops: history.ops.iter().collect(),
+            }];
+            run_groups(groups, opts, &move || MultiRegisterModel::new(&mo), history)
+        }
+    }?;
+    let mut result = outcome;
+    result.stats.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// The ops of one independent sub-history.
+struct Group<'h> {
+    key: Option<Value>,
+    ops: Vec<&'h Op>,
+}
+
+/// Splits by key (or not) and picks the per-key model or the map-valued one.
+fn run_kind<M, F>(
+    history: &History,
+    opts: &LinearizabilityOptions,
+    make: F,
+) -> Result<CheckResult, CheckError>
+where
+    M: Model + 'static,
+    F: Fn() -> Result<M, ModelError> + Send + Sync + Clone + 'static,
+{
+    // Surface a bad --initial even when the history is empty.
+    make()?;
+    let keyed = history.ops.iter().any(|o| o.key.is_some());
+    if opts.partition || !keyed {
+        return run_groups(group_by_key(history), opts, &make, history);
+    }
+    let groups = vec![Group {
+        key: None,
+        ops: history.ops.iter().collect(),
+    }];
+    let inner = make.clone();
+    let make_map = move || -> Result<MapModel<M>, ModelError> {
+        let inner = inner.clone();
+        // The inner constructor already succeeded once above with the same options.
+        Ok(MapModel::new(move || {
+            inner().expect("model options were validated before the search")
+        }))
+    };
+    run_groups(groups, opts, &make_map, history)
+}
+
+fn group_by_key(history: &History) -> Vec<Group<'_>> {
+    let mut index: crate::checker::hash::FxHashMap<String, usize> = Default::default();
+    let mut groups: Vec<Group> = Vec::new();
+    for op in &history.ops {
+        let text = match &op.key {
+            None => String::new(),
+            Some(Value::String(s)) => format!("\"{s}"),
+            Some(k) => k.to_string(),
+        };
+        let at = *index.entry(text).or_insert_with(|| {
+            groups.push(Group {
+                key: op.key.clone(),
+                ops: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        groups[at].ops.push(op);
+    }
+    groups
+}
+
+/// One group, prepared for the search.
+struct PreparedGroup<'h, M> {
+    key: Option<Value>,
+    ops: Vec<&'h Op>,
+    model: M,
+    search_ops: Vec<SearchOp>,
+}
+
+fn prepare_group<'h, M: Model>(
+    group: Group<'h>,
+    mut model: M,
+) -> Result<PreparedGroup<'h, M>, ModelError> {
+    let mut search_ops = Vec::with_capacity(group.ops.len());
+    for (i, op) in group.ops.iter().enumerate() {
+        if let Prepared::Input(input) = model.prepare(op)? {
+            let ret = match (op.outcome, op.complete_index) {
+                (Outcome::Info, _) | (_, None) => None,
+                (_, Some(c)) => Some(c),
+            };
+            search_ops.push(SearchOp {
+                input,
+                call: op.invoke_index,
+                ret,
+                source: i as u32,
+            });
+        }
+    }
+    Ok(PreparedGroup {
+        key: group.key,
+        ops: group.ops,
+        model,
+        search_ops,
+    })
+}
+
+/// What one group's search concluded, with its explanation when invalid.
+struct GroupOutcome {
+    order: usize,
+    verdict: Validity,
+    undecided: Option<Undecided>,
+    anomaly: Option<Anomaly>,
+    states: u64,
+    memo_bytes: u64,
+    ops: u64,
+}
+
+fn run_groups<M, F>(
+    groups: Vec<Group<'_>>,
+    opts: &LinearizabilityOptions,
+    make: &F,
+    history: &History,
+) -> Result<CheckResult, CheckError>
+where
+    M: Model,
+    F: Fn() -> Result<M, ModelError> + Sync,
+{
+    let keys = groups.len() as u64;
+    let mut prepared: Vec<(usize, PreparedGroup<M>)> = groups
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, g)| Ok((i, prepare_group(g, make()?)?)))
+        .collect::<Result<_, ModelError>>()?;
+    // Biggest first, so the long searches start while the small ones fill the gaps.
+    prepared.sort_by_key(|(i, g)| (std::cmp::Reverse(g.search_ops.len()), *i));
+    let stop = AtomicBool::new(false);
+    let memory_used = AtomicU64::new(0);
+    let peak = AtomicU64::new(0);
+    let clock = Clock {
+        has_times: history
+            .ops
+            .iter()
+            .any(|o| o.invoke_time != 0 || o.complete_time.is_some_and(|t| t != 0)),
+    };
+    let limits = Limits {
+        deadline: opts.deadline,
+        cancel: opts.cancel.as_deref(),
+        stop: &stop,
+        memory_used: &memory_used,
+        memory_limit: opts.memory_limit,
+    };
+    let check_one = |(order, mut g): (usize, PreparedGroup<M>)| -> GroupOutcome {
+        let (verdict, stats) = search::search(&mut g.model, &g.search_ops, &limits);
+        peak.fetch_max(
+            memory_used.load(Ordering::Relaxed) + stats.memo_bytes,
+            Ordering::Relaxed,
+        );
+        let mut out = GroupOutcome {
+            order,
+            verdict: Validity::Valid,
+            undecided: None,
+            anomaly: None,
+            states: stats.states,
+            memo_bytes: stats.memo_bytes,
+            ops: g.search_ops.len() as u64,
+        };
+        match verdict {
+            Verdict::Linearizable => {}
+            Verdict::Undecided(u) => {
+                out.verdict = Validity::Unknown;
+                out.undecided = Some(u);
+            }
+            Verdict::NotLinearizable(failure) => {
+                stop.store(true, Ordering::Relaxed);
+                let (witness, sentence) = explain::explain(
+                    &g.model,
+                    g.key.clone(),
+                    &g.ops,
+                    &g.search_ops,
+                    &failure,
+                    clock,
+                );
+                let mut ops = vec![witness.op.index];
+                ops.extend(witness.concurrent.iter().map(|o| o.index));
+                out.verdict = Validity::Invalid;
+                out.anomaly = Some(Anomaly {
+                    kind: "nonlinearizable".to_string(),
+                    key: g.key.clone(),
+                    ops,
+                    explanation: sentence,
+                    witness: Some(Witness::Linearization(witness)),
+                });
+            }
+        }
+        out
+    };
+    let outcomes: Vec<GroupOutcome> = if prepared.len() == 1 {
+        prepared.into_iter().map(check_one).collect()
+    } else {
+        prepared.into_par_iter().map(check_one).collect()
+    };
+    Ok(merge(outcomes, keys, peak.load(Ordering::Relaxed)))
+}
+
+fn merge(mut outcomes: Vec<GroupOutcome>, keys: u64, peak: u64) -> CheckResult {
+    outcomes.sort_by_key(|o| o.order);
+    let mut stats = CheckStats {
+        keys,
+        cache_bytes: peak,
+        ..Default::default()
+    };
+    let mut valid = Validity::Valid;
+    let mut anomalies = Vec::new();
+    let mut cause: Option<Undecided> = None;
+    for o in &mut outcomes {
+        stats.ops += o.ops;
+        stats.states_explored += o.states;
+        stats.cache_bytes = stats.cache_bytes.max(o.memo_bytes);
+        valid = valid.merge(o.verdict);
+        if let Some(a) = o.anomaly.take() {
+            anomalies.push(a);
+        }
+        // A key stopped because another was invalid says nothing; real limits do.
+        if let Some(u) = o.undecided.filter(|u| *u != Undecided::Stopped) {
+            cause.get_or_insert(u);
+        }
+    }
+    // Only the first invalid key is explained: the others may have been cut short.
+    anomalies.truncate(1);
+    let cause = match valid {
+        Validity::Unknown => Some(
+            match cause {
+                Some(Undecided::Timeout) => "timeout",
+                Some(Undecided::Memory) => "memory limit",
+                Some(Undecided::Cancelled) => "cancelled",
+                Some(Undecided::Stopped) | None => "stopped",
+            }
+            .to_string(),
+        ),
+        _ => None,
+    };
+    CheckResult {
+        checker: "linearizability".to_string(),
+        valid,
+        cause,
+        anomalies,
+        stats,
+    }
+}

@@ -1,0 +1,575 @@
+//! The Wing–Gong–Lowe search over one (sub-)history, as in Lowe's "Testing for
+//! linearizability" and Porcupine: a doubly linked list of call/return entries, ops lifted out
+//! of it as they are linearized and put back on backtracking, and a memo of visited
+//! configurations (set of linearized ops, model state) so no configuration is explored twice.
+//!
+//! A configuration is *completable* when the remaining ops can be linearized from it. Every
+//! pruning rule below rests on a fact about completability that depends on the configuration
+//! alone (never on the path that reached it), which is what keeps the memo sound:
+//!
+//! 1. **Candidates.** Only ops whose call comes before the first remaining return may go next
+//!    (the op owning that return, `o*`, must be linearized before anything invoked later).
+//! 2. **Optional ops.** An `info` op has no return (it returns at +infinity): it may be
+//!    linearized at any point after its call, or never. The search succeeds as soon as every
+//!    *required* op (ok ops, and etcd's failed compares) is linearized.
+//! 3. **Greedy reads.** If a read-only op (one that never changes the state) is a candidate
+//!    and legal now, some completion starts with it if any completion exists at all: moving
+//!    it to the front changes no state and breaks no real-time order, because nothing
+//!    remaining must precede it. So it is linearized with no alternative to backtrack to.
+//! 4. **Identical indeterminate ops.** Among `info` ops with the same effect, one invoked
+//!    earlier can stand in for one invoked later anywhere the later one could go, so they are
+//!    only linearized in invoke order.
+//! 5. **Partial-order reduction** (map-valued states, `--no-partition`). If the model says
+//!    which component (key) each op touches, only candidates that touch `o*`'s component (or
+//!    everything) are tried. Any completion can be reordered to start with such an op: its
+//!    first op dependent on `o*`'s key was already a candidate (it comes no later than `o*`),
+//!    and it commutes with the independent ops before it. This is a persistent-set reduction;
+//!    the search is still one search over the whole map state.
+
+use super::memo::Memo;
+use crate::checker::model::{InputId, Model, StateId};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+/// How often (in search steps) the deadline, flags and memory are checked.
+const CHECK_EVERY: u64 = 1024;
+
+/// One op as the search sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SearchOp {
+    /// The model input.
+    pub input: InputId,
+    /// History index of the invoke.
+    pub call: u64,
+    /// History index of the completion; `None` for optional (indeterminate) ops.
+    pub ret: Option<u64>,
+    /// Position of the op in the caller's op list (for explanations).
+    pub source: u32,
+}
+
+/// Limits shared by every key's search.
+pub(crate) struct Limits<'a> {
+    /// Give up (unknown) after this instant.
+    pub deadline: Option<Instant>,
+    /// The caller's cancel flag.
+    pub cancel: Option<&'a AtomicBool>,
+    /// Set when another key was found invalid: stop, the verdict is already known.
+    pub stop: &'a AtomicBool,
+    /// Memo bytes in use, summed over concurrent searches.
+    pub memory_used: &'a AtomicU64,
+    /// The ceiling for `memory_used`.
+    pub memory_limit: u64,
+}
+
+/// Why a search stopped without deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undecided {
+    /// The deadline passed.
+    Timeout,
+    /// The memo reached the memory ceiling.
+    Memory,
+    /// The caller cancelled.
+    Cancelled,
+    /// Another key was found invalid.
+    Stopped,
+}
+
+/// The longest linearizable prefix found, for explaining an invalid history.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    /// (position in `SearchOp` list, state after it), in linearization order.
+    pub prefix: Vec<(u32, StateId)>,
+    /// The state after the prefix.
+    pub state: StateId,
+    /// The initial state.
+    pub init: StateId,
+    /// The op that could not be linearized: the remaining required op that returned first.
+    pub failing: u32,
+}
+
+/// What one search concluded.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    Linearizable,
+    NotLinearizable(Failure),
+    Undecided(Undecided),
+}
+
+/// Counters from one search.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SearchStats {
+    pub states: u64,
+    pub memo_bytes: u64,
+}
+
+/// One level of the depth-first search: a configuration and the candidates still to try.
+struct Level {
+    start: u32,
+    pos: u32,
+    end: u32,
+    /// The op linearized from this configuration into the next level, or NIL.
+    taken: u32,
+    prev_state: StateId,
+    prev_k: u32,
+    prev_hi: u32,
+    prev_ohi: u32,
+}
+
+/// Search state for one sub-history. Ops are renumbered: required ops by return index
+/// (positions `0..required`), then optional ops by call index.
+struct Search<'m, M: Model> {
+    model: &'m mut M,
+    required: usize,
+    input: Vec<InputId>,
+    read_only: Vec<bool>,
+    component: Vec<u32>,
+    /// For optional ops: the previous optional op with the same input (rule 4), or NIL.
+    twin: Vec<u32>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Linearized ops, one bit per position.
+    bits: Vec<u64>,
+    /// First unlinearized required position.
+    k: u32,
+    /// One past the highest linearized required position.
+    hi: u32,
+    /// One past the highest linearized optional position (relative to `required`).
+    ohi: u32,
+    key: Vec<u64>,
+    memo: Memo,
+}
+
+#[inline]
+fn call_node(op: u32) -> u32 {
+    1 + 2 * op
+}
+#[inline]
+fn ret_node(op: u32) -> u32 {
+    2 + 2 * op
+}
+#[inline]
+fn node_op(node: u32) -> u32 {
+    (node - 1) / 2
+}
+#[inline]
+fn is_ret(node: u32) -> bool {
+    node & 1 == 0
+}
+
+impl<'m, M: Model> Search<'m, M> {
+    fn new(model: &'m mut M, ops: &[SearchOp], order: &[u32]) -> Self {
+        let n = ops.len();
+        let required = ops.iter().filter(|o| o.ret.is_some()).count();
+        let input: Vec<InputId> = order.iter().map(|&i| ops[i as usize].input).collect();
+        let read_only = input.iter().map(|&i| model.is_read_only(i)).collect();
+        let component = input
+            .iter()
+            .map(|&i| model.component(i).unwrap_or(NIL))
+            .collect();
+        let mut twin = vec![NIL; n];
+        let mut last_by_input = crate::checker::hash::FxHashMap::<InputId, u32>::default();
+        for p in required..n {
+            if let Some(prev) = last_by_input.insert(input[p], p as u32) {
+                twin[p] = prev;
+            }
+        }
+        // The entry list, in history order; a call sorts before a return at the same index so
+        // that malformed ties count as concurrent rather than ordered.
+        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * n);
+        for (p, &i) in order.iter().enumerate() {
+            let op = &ops[i as usize];
+            events.push((op.call, 0, call_node(p as u32)));
+            if let Some(r) = op.ret {
+                events.push((r, 1, ret_node(p as u32)));
+            }
+        }
+        events.sort_unstable();
+        let nodes = 1 + 2 * n;
+        let mut next = vec![NIL; nodes];
+        let mut prev = vec![NIL; nodes];
+        let mut last = HEAD;
+        for &(_, _, node) in &events {
+            next[last as usize] = node;
+            prev[node as usize] = last;
+            last = node;
+        }
+        Search {
+            model,
+            required,
+            input,
+            read_only,
+            component,
+            twin,
+            next,
+            prev,
+            bits: vec![0; n.div_ceil(64).max(1)],
+            k: 0,
+            hi: 0,
+            ohi: 0,
+            key: Vec::new(),
+            memo: Memo::default(),
+        }
+    }
+
+    #[inline]
+    fn bit(&self, p: u32) -> bool {
+        self.bits[(p / 64) as usize] >> (p % 64) & 1 == 1
+    }
+
+    #[inline]
+    fn remove(&mut self, node: u32) {
+        let (p, nx) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[p as usize] = nx;
+        if nx != NIL {
+            self.prev[nx as usize] = p;
+        }
+    }
+
+    #[inline]
+    fn restore(&mut self, node: u32) {
+        let (p, nx) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[p as usize] = node;
+        if nx != NIL {
+            self.prev[nx as usize] = node;
+        }
+    }
+
+    fn lift(&mut self, p: u32) {
+        self.remove(call_node(p));
+        if (p as usize) < self.required {
+            self.remove(ret_node(p));
+        }
+    }
+
+    fn unlift(&mut self, p: u32) {
+        if (p as usize) < self.required {
+            self.restore(ret_node(p));
+        }
+        self.restore(call_node(p));
+    }
+
+    /// Marks `p` linearized and updates the summary positions.
+    fn mark(&mut self, p: u32) {
+        self.bits[(p / 64) as usize] |= 1 << (p % 64);
+        let required = self.required as u32;
+        if p < required {
+            if p == self.k {
+                self.k += 1;
+                while self.k < required && self.bit(self.k) {
+                    self.k += 1;
+                }
+            }
+            self.hi = self.hi.max(p + 1);
+        } else {
+            self.ohi = self.ohi.max(p - required + 1);
+        }
+    }
+
+    fn unmark(&mut self, p: u32, k: u32, hi: u32, ohi: u32) {
+        self.bits[(p / 64) as usize] &= !(1 << (p % 64));
+        self.k = k;
+        self.hi = hi;
+        self.ohi = ohi;
+    }
+
+    /// The memo key of the current linearized set with model state `state`: the state, the
+    /// first unlinearized required position `k` (everything before it is linearized), the
+    /// words covering linearized required positions at or after `k`, and the words of the
+    /// optional positions up to the last linearized one. Equal sets give equal keys.
+    fn build_key(&mut self, state: StateId) {
+        self.key.clear();
+        self.key.push(u64::from(state) | u64::from(self.k) << 32);
+        let (req_from, req_to) = if self.hi > self.k {
+            (self.k / 64, (self.hi - 1) / 64 + 1)
+        } else {
+            (0, 0)
+        };
+        let opt_words = if self.ohi > 0 {
+            let first = self.required as u32;
+            let last = first + self.ohi - 1;
+            (first / 64, last / 64 + 1)
+        } else {
+            (0, 0)
+        };
+        self.key
+            .push(u64::from(req_to - req_from) | u64::from(opt_words.1 - opt_words.0) << 32);
+        for w in req_from..req_to {
+            let mut word = self.bits[w as usize];
+            if (w + 1) * 64 > self.required as u32 {
+                // Mask off optional positions sharing the last required word.
+                let keep = self.required as u32 - w * 64;
+                word &= if keep >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << keep) - 1
+                };
+            }
+            self.key.push(word);
+        }
+        for w in opt_words.0..opt_words.1 {
+            let mut word = self.bits[w as usize];
+            if w * 64 < self.required as u32 {
+                let skip = self.required as u32 - w * 64;
+                word &= !((1u64 << skip) - 1);
+            }
+            self.key.push(word);
+        }
+    }
+
+    /// Fills `cands` with the ops to try from the current configuration (rules 1, 3, 4, 5).
+    fn candidates(&mut self, state: StateId, cands: &mut Vec<u32>, enabled: &mut Vec<u32>) {
+        enabled.clear();
+        let mut node = self.next[HEAD as usize];
+        let mut first_ret_op = NIL;
+        while node != NIL {
+            if is_ret(node) {
+                first_ret_op = node_op(node);
+                break;
+            }
+            enabled.push(node_op(node));
+            node = self.next[node as usize];
+        }
+        // Rule 3: a legal read goes now, alone.
+        for &p in enabled.iter() {
+            if self.read_only[p as usize]
+                && self.model.step(state, self.input[p as usize]).is_some()
+            {
+                cands.push(p);
+                return;
+            }
+        }
+        let focus = if first_ret_op == NIL {
+            NIL
+        } else {
+            self.component[first_ret_op as usize]
+        };
+        let dependent = |c: u32| focus == NIL || c == NIL || c == focus;
+        // Required ops first, then optional ones (they are only ever needed to explain a
+        // later observation, so trying them last finds valid orders sooner).
+        for &p in enabled.iter() {
+            if (p as usize) < self.required && dependent(self.component[p as usize]) {
+                cands.push(p);
+            }
+        }
+        for &p in enabled.iter() {
+            if (p as usize) >= self.required && dependent(self.component[p as usize]) {
+                let twin = self.twin[p as usize];
+                if twin == NIL || self.bit(twin) {
+                    cands.push(p);
+                }
+            }
+        }
+    }
+}
+
+/// Checks one sub-history: can `ops` be linearized against `model`?
+pub(crate) fn search<M: Model>(
+    model: &mut M,
+    ops: &[SearchOp],
+    limits: &Limits,
+) -> (Verdict, SearchStats) {
+    // Renumber: required ops by return index, then optional ops by call index.
+    let mut order: Vec<u32> = (0..ops.len() as u32).collect();
+    order.sort_by_key(|&i| {
+        let op = &ops[i as usize];
+        match op.ret {
+            Some(r) => (0u8, r, op.call),
+            None => (1u8, op.call, 0),
+        }
+    });
+    let init = model.init();
+    let mut s = Search::new(model, ops, &order);
+    let mut stats = SearchStats::default();
+    let verdict = run(&mut s, init, limits, &mut stats);
+    stats.states = s.memo.len() as u64;
+    stats.memo_bytes = s.memo.bytes();
+    let verdict = match verdict {
+        Verdict::NotLinearizable(mut f) => {
+            // Map positions back to the caller's op list.
+            for step in &mut f.prefix {
+                step.0 = ops[order[step.0 as usize] as usize].source;
+            }
+            f.failing = ops[order[f.failing as usize] as usize].source;
+            Verdict::NotLinearizable(f)
+        }
+        v => v,
+    };
+    (verdict, stats)
+}
+
+fn limit_hit(limits: &Limits, memo_bytes: u64, reported: &mut u64) -> Option<Undecided> {
+    if limits.stop.load(Ordering::Relaxed) {
+        return Some(Undecided::Stopped);
+    }
+    if limits.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Some(Undecided::Cancelled);
+    }
+    if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+        return Some(Undecided::Timeout);
+    }
+    if memo_bytes != *reported {
+        let total = if memo_bytes > *reported {
+            limits
+                .memory_used
+                .fetch_add(memo_bytes - *reported, Ordering::Relaxed)
+                + (memo_bytes - *reported)
+        } else {
+            limits
+                .memory_used
+                .fetch_sub(*reported - memo_bytes, Ordering::Relaxed)
+                - (*reported - memo_bytes)
+        };
+        *reported = memo_bytes;
+        if total > limits.memory_limit {
+            return Some(Undecided::Memory);
+        }
+    }
+    None
+}
+
+fn run<M: Model>(
+    s: &mut Search<M>,
+    init: StateId,
+    limits: &Limits,
+    stats: &mut SearchStats,
+) -> Verdict {
+    let mut reported = 0u64;
+    let verdict = explore(s, init, limits, &mut reported);
+    // Hand back this search's share of the shared memory counter.
+    limits.memory_used.fetch_sub(reported, Ordering::Relaxed);
+    stats.memo_bytes = s.memo.bytes();
+    verdict
+}
+
+fn explore<M: Model>(
+    s: &mut Search<M>,
+    init: StateId,
+    limits: &Limits,
+    reported: &mut u64,
+) -> Verdict {
+    let mut remaining = s.required;
+    if remaining == 0 {
+        return Verdict::Linearizable;
+    }
+    if let Some(u) = limit_hit(limits, 0, reported) {
+        return Verdict::Undecided(u);
+    }
+    let mut state = init;
+    let mut cands: Vec<u32> = Vec::new();
+    let mut enabled: Vec<u32> = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
+    let mut path: Vec<(u32, StateId)> = Vec::new();
+    let mut best: Vec<(u32, StateId)> = Vec::new();
+    let mut best_valid = 0usize;
+
+    s.candidates(state, &mut cands, &mut enabled);
+    levels.push(Level {
+        start: 0,
+        pos: 0,
+        end: cands.len() as u32,
+        taken: NIL,
+        prev_state: state,
+        prev_k: 0,
+        prev_hi: 0,
+        prev_ohi: 0,
+    });
+    let mut steps = 0u64;
+    loop {
+        steps += 1;
+        if steps % CHECK_EVERY == 1 {
+            if let Some(u) = limit_hit(limits, s.memo.bytes(), reported) {
+                return Verdict::Undecided(u);
+            }
+        }
+        // Invariant: `levels` is never empty inside the loop (the root is popped only to return).
+        let top = levels.len() - 1;
+        if levels[top].pos == levels[top].end {
+            let done = levels.pop().expect("levels is non-empty");
+            cands.truncate(done.start as usize);
+            let Some(parent) = levels.last_mut() else {
+                let failing = first_unlinearized_required(s.required, &best);
+                let end_state = best.last().map_or(init, |&(_, st)| st);
+                return Verdict::NotLinearizable(Failure {
+                    prefix: best,
+                    state: end_state,
+                    init,
+                    failing,
+                });
+            };
+            let p = parent.taken;
+            parent.taken = NIL;
+            state = parent.prev_state;
+            let (k, hi, ohi) = (parent.prev_k, parent.prev_hi, parent.prev_ohi);
+            s.unlift(p);
+            s.unmark(p, k, hi, ohi);
+            if (p as usize) < s.required {
+                remaining += 1;
+            }
+            path.pop();
+            best_valid = best_valid.min(path.len());
+            continue;
+        }
+        let p = cands[levels[top].pos as usize];
+        levels[top].pos += 1;
+        let Some(next) = s.model.step(state, s.input[p as usize]) else {
+            continue;
+        };
+        let (k, hi, ohi) = (s.k, s.hi, s.ohi);
+        s.mark(p);
+        s.build_key(next);
+        let fresh = match s.memo.insert(&s.key) {
+            Ok(fresh) => fresh,
+            Err(_) => return Verdict::Undecided(Undecided::Memory),
+        };
+        if !fresh {
+            s.unmark(p, k, hi, ohi);
+            continue;
+        }
+        s.lift(p);
+        let lvl = &mut levels[top];
+        lvl.taken = p;
+        lvl.prev_state = state;
+        lvl.prev_k = k;
+        lvl.prev_hi = hi;
+        lvl.prev_ohi = ohi;
+        state = next;
+        if (p as usize) < s.required {
+            remaining -= 1;
+        }
+        path.push((p, next));
+        if path.len() > best.len() {
+            best.truncate(best_valid);
+            best.extend_from_slice(&path[best_valid..]);
+            best_valid = path.len();
+        }
+        if remaining == 0 {
+            return Verdict::Linearizable;
+        }
+        let start = cands.len() as u32;
+        s.candidates(state, &mut cands, &mut enabled);
+        levels.push(Level {
+            start,
+            pos: start,
+            end: cands.len() as u32,
+            taken: NIL,
+            prev_state: state,
+            prev_k: 0,
+            prev_hi: 0,
+            prev_ohi: 0,
+        });
+    }
+}
+
+/// The first required position (they are ordered by return) missing from `prefix`.
+fn first_unlinearized_required(required: usize, prefix: &[(u32, StateId)]) -> u32 {
+    let mut done = vec![false; required];
+    for &(p, _) in prefix {
+        if (p as usize) < required {
+            done[p as usize] = true;
+        }
+    }
+    // Invariant: a failed search leaves at least one required op unlinearized.
+    done.iter().position(|d| !d).unwrap_or(0) as u32
+}
