@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::Value;
 
@@ -36,12 +37,32 @@ struct Open {
     line: u64,
 }
 
+/// A multiplicative hasher for process ids: the open-invoke map is hit twice per op, and
+/// process ids are small integers a user cannot pick to collide on purpose in a useful way.
+#[derive(Default)]
+struct ProcessHasher(u64);
+
+impl Hasher for ProcessHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing spreads consecutive ids over the high bits hashbrown uses.
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// Builds a [`History`] from events fed in file order.
 #[derive(Debug, Default)]
 pub(crate) struct Pairer {
     ops: Vec<Op>,
     nemesis: Vec<Event>,
-    open: HashMap<u64, Open>,
+    open: HashMap<u64, Open, BuildHasherDefault<ProcessHasher>>,
     /// Number of events seen so far (the default index of the next one).
     position: u64,
     last_index: Option<u64>,
@@ -100,7 +121,8 @@ impl Pairer {
                     process,
                     f: ev.f.into_owned(),
                     key: ev.key,
-                    value: ev.value.clone(),
+                    // Filled in by the completion, or by `finish` for an op left open.
+                    value: Value::Null,
                     invoke_value: ev.value,
                     outcome: Outcome::Info,
                     invoke_index: index,
@@ -170,7 +192,11 @@ impl Pairer {
     }
 
     /// The history so far; invokes still open stay `info` with no completion.
-    pub fn finish(self) -> History {
+    pub fn finish(mut self) -> History {
+        for open in self.open.values() {
+            let op = &mut self.ops[open.op];
+            op.value = op.invoke_value.clone();
+        }
         History {
             ops: self.ops,
             nemesis: self.nemesis,
