@@ -119,7 +119,7 @@ impl fmt::Display for Edn {
             Edn::Int(n) => write!(f, "{n}"),
             Edn::BigInt(d) => write!(f, "{d}N"),
             Edn::Float(x) => write!(f, "{x:?}"),
-            Edn::Str(s) => write!(f, "{s:?}"),
+            Edn::Str(s) => write_string(f, s),
             Edn::Char(c) => match c {
                 '\n' => f.write_str("\\newline"),
                 ' ' => f.write_str("\\space"),
@@ -144,6 +144,24 @@ impl fmt::Display for Edn {
             Edn::Tagged(tag, inner) => write!(f, "#{tag} {inner}"),
         }
     }
+}
+
+/// Writes `s` as an EDN string literal.
+fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    use fmt::Write;
+    f.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\t' => f.write_str("\\t")?,
+            '\r' => f.write_str("\\r")?,
+            c if c.is_control() => write!(f, "\\u{:04x}", u32::from(c))?,
+            c => f.write_char(c)?,
+        }
+    }
+    f.write_char('"')
 }
 
 /// A syntax (or read) error at a line.
@@ -250,6 +268,19 @@ impl<R: BufRead> EdnReader<R> {
         }
     }
 
+    /// Like [`EdnReader::peek_significant`], but also skips `#_` discarded forms, so the byte
+    /// returned starts a form that is kept (or closes a collection).
+    pub fn peek_form_start(&mut self) -> Result<Option<u8>, EdnError> {
+        loop {
+            match self.peek_significant()? {
+                Some(b'#') if self.discard_follows()? => {
+                    self.read_form()?;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
     /// Consumes the byte `peek_significant` just returned (used to step into a collection).
     pub fn consume_byte(&mut self) {
         self.bump();
@@ -257,7 +288,7 @@ impl<R: BufRead> EdnReader<R> {
 
     /// The next form, or `None` at the end of the input.
     pub fn next_form(&mut self) -> Result<Option<Edn>, EdnError> {
-        match self.peek_significant()? {
+        match self.peek_form_start()? {
             None => Ok(None),
             Some(_) => self.read_form().map(Some),
         }
@@ -324,7 +355,7 @@ impl<R: BufRead> EdnReader<R> {
         let start = self.line();
         let mut items = Vec::new();
         loop {
-            match self.peek_significant()? {
+            match self.peek_form_start()? {
                 None => {
                     return Err(self.error(format!(
                         "'{}' opened at line {start} is never closed",
@@ -334,9 +365,6 @@ impl<R: BufRead> EdnReader<R> {
                 Some(b) if b == close => {
                     self.bump();
                     return Ok(items);
-                }
-                Some(b'#') if self.discard_follows()? => {
-                    self.read_form()?;
                 }
                 Some(_) => items.push(self.read_form()?),
             }
@@ -701,6 +729,52 @@ mod tests {
         assert_eq!(r.next_form().unwrap().unwrap().to_json(), json!({"a": 2}));
         assert_eq!(r.line(), 3);
         assert_eq!(r.next_form().unwrap(), None);
+    }
+
+    fn edn_value() -> impl proptest::strategy::Strategy<Value = Edn> {
+        use proptest::prelude::*;
+        let name = "[a-z][a-z0-9.*+!?-]{0,6}(/[a-z][a-z0-9-]{0,4})?";
+        let leaf = prop_oneof![
+            Just(Edn::Nil),
+            any::<bool>().prop_map(Edn::Bool),
+            any::<i64>().prop_map(Edn::Int),
+            "-?[1-9][0-9]{19,25}".prop_map(|d| integer(&d).unwrap_or(Edn::Nil)),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(Edn::Float),
+            any::<String>().prop_map(Edn::Str),
+            "[a-zA-Z0-9]".prop_map(|c| Edn::Char(c.chars().next().unwrap_or('a'))),
+            name.prop_map(Edn::Keyword),
+            name.prop_filter("not a literal", |s| !["nil", "true", "false"]
+                .contains(&s.as_str()))
+                .prop_map(Edn::Symbol),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Edn::List),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Edn::Vector),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Edn::Set),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..4).prop_map(Edn::Map),
+                ("[a-z][a-z.]{0,5}/[a-z]{1,5}", inner)
+                    .prop_map(|(t, v)| Edn::Tagged(t, Box::new(v))),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(7),
+            ..Default::default()
+        })]
+
+        /// Printing a value as EDN and reading it back gives the same value.
+        #[test]
+        fn display_then_parse_is_identity(v in edn_value()) {
+            let text = v.to_string();
+            let parsed = parse_str(&text);
+            proptest::prop_assert_eq!(parsed, Ok(v), "text: {}", text);
+        }
     }
 
     #[test]

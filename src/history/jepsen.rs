@@ -49,13 +49,13 @@ pub fn read_edn<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryE
         let event = op_event(&form).map_err(invalid)?;
         pairer.push(event, line).map_err(invalid)
     };
-    match r.peek_significant().map_err(syntax)? {
+    match r.peek_form_start().map_err(syntax)? {
         Some(open @ (b'[' | b'(')) => {
             let close = if open == b'[' { b']' } else { b')' };
             let start = r.line();
             r.consume_byte();
             loop {
-                match r.peek_significant().map_err(syntax)? {
+                match r.peek_form_start().map_err(syntax)? {
                     None => {
                         return Err(syntax(r.error(format!(
                             "'{}' opened at line {start} is never closed",
@@ -74,7 +74,7 @@ pub fn read_edn<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryE
                     }
                 }
             }
-            if r.peek_significant().map_err(syntax)?.is_some() {
+            if r.peek_form_start().map_err(syntax)?.is_some() {
                 return Err(syntax(r.error(format!(
                     "unexpected value after the history's closing '{}'",
                     close as char
@@ -83,7 +83,7 @@ pub fn read_edn<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryE
         }
         _ => loop {
             // Position on the next form first, so `line` is where it starts.
-            if r.peek_significant().map_err(syntax)?.is_none() {
+            if r.peek_form_start().map_err(syntax)?.is_none() {
                 break;
             }
             let line = r.line();
@@ -341,6 +341,14 @@ mod tests {
         assert_eq!(h.ops[1].key, None);
         assert_eq!(h.ops[1].invoke_value, json!([1, 2]));
         assert_eq!(h.ops[2].key, Some(json!("k")));
+    }
+
+    #[test]
+    fn discarded_forms_are_skipped_anywhere() {
+        let h = read("[#_{:x 1} {:process 0 :type :invoke :f :read #_ :value} #_ 5]").unwrap();
+        assert_eq!(h.ops.len(), 1);
+        let h = read("#_{:bad 1}\n{:process 0 :type :invoke :f :read}\n#_ [1 2]\n").unwrap();
+        assert_eq!(h.ops.len(), 1);
     }
 
     #[test]
