@@ -5,6 +5,7 @@ pub mod config;
 pub mod node;
 pub mod raft;
 pub mod server;
+pub mod sim;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;

@@ -818,6 +818,14 @@ impl RaftNode {
             return;
         }
         let index = snapshot.index;
+        if self.log.term_at(index) == Some(snapshot.term) {
+            // §7: our log already holds the snapshot's last entry, so it matches the leader's
+            // up to there; keep the entries after it (we may have acknowledged them) and let
+            // the committed ones be applied the ordinary way.
+            self.commit = index;
+            self.send(from, MessageBody::AppendAccepted { match_index: index });
+            return;
+        }
         self.log.reset(snapshot.index, snapshot.term);
         self.stable = index;
         if let Some(flight) = self.in_flight.as_mut() {
