@@ -86,6 +86,10 @@ mod error;
 mod log;
 mod node;
 mod ready;
+#[cfg(test)]
+mod testnet;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use config::{Bug, Bugs, Config};
