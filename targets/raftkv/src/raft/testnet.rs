@@ -217,6 +217,17 @@ impl Net {
         }
     }
 
+    /// Ticks only the nodes in `ids`, `n` times, delivering after each tick: the others'
+    /// clocks are paused (as in a long GC pause).
+    pub(crate) fn tick_only(&mut self, ids: &[NodeId], n: u64) {
+        for _ in 0..n {
+            for &id in ids {
+                self.node(id).tick();
+            }
+            self.deliver();
+        }
+    }
+
     /// Proposes `command` at `leader` and delivers everything.
     pub(crate) fn propose(&mut self, leader: NodeId, command: &[u8]) -> Index {
         let id = self

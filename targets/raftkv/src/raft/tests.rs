@@ -574,6 +574,55 @@ fn stale_read_bug_lets_a_partitioned_leader_serve_reads() {
     assert_eq!(net.reads[&1].len(), 1, "served without a quorum round");
 }
 
+/// Node 1 leads, then pauses while partitioned; nodes 2 and 3 elect a new leader and commit a
+/// write; node 1, still believing it leads, is asked for a read. Returns the net and whether
+/// node 1 served the read without the write.
+fn read_at_a_paused_old_leader(bugs: Bugs) -> (Net, bool) {
+    let mut net = Net::new(3, bugs);
+    net.campaign(1);
+    net.isolate(1);
+    net.tick_only(&[2, 3], 40);
+    let new_leader = [2, 3]
+        .into_iter()
+        .find(|&id| net.node(id).role() == Role::Leader)
+        .expect("nodes 2 and 3 elect a leader");
+    net.propose(new_leader, b"new");
+    assert_eq!(
+        net.commands(new_leader),
+        vec![b"new".to_vec()],
+        "acknowledged"
+    );
+    assert_eq!(
+        net.node(1).role(),
+        Role::Leader,
+        "node 1 still believes it leads"
+    );
+    net.node(1).read_index(5).expect("believes it leads");
+    net.drain(1);
+    let stale = !net.reads[&1].is_empty() && !net.commands(1).contains(&b"new".to_vec());
+    (net, stale)
+}
+
+#[test]
+fn a_deposed_leader_cannot_serve_a_stale_read_thesis_6_4() {
+    let (mut net, stale) = read_at_a_paused_old_leader(Bugs::default());
+    assert!(!stale);
+    net.heal();
+    net.tick_all(5);
+    assert!(net.reads[&1].is_empty(), "never confirmed by a quorum");
+    assert_eq!(
+        net.failed_reads[&1],
+        vec![5],
+        "failed when it learnt the new term"
+    );
+}
+
+#[test]
+fn stale_read_bug_serves_a_stale_read_at_a_deposed_leader() {
+    let (_, stale) = read_at_a_paused_old_leader(Bugs::only(Bug::StaleRead));
+    assert!(stale, "the read missed an acknowledged write");
+}
+
 #[test]
 fn a_new_leader_serves_reads_only_after_committing_an_entry_of_its_term_thesis_6_4() {
     let mut net = Net::new(3, Bugs::default());

@@ -10,7 +10,8 @@
 //!
 //! Test-support code: it lives in the library so integration tests and unit tests share it,
 //! but no server path uses it. Set `RAFTKV_SEED=<n>` to make [`seeds`] return only that seed,
-//! which replays one failing run.
+//! which replays one failing run, and `RAFTKV_TRACE=1` to print every event of the run
+//! (deliveries, Readies, crashes, partitions) to stderr.
 
 mod check;
 mod host;
