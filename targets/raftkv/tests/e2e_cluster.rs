@@ -429,3 +429,78 @@ async fn snapshots_bound_the_log_and_bring_a_lagging_node_back() {
         );
     }
 }
+
+/// Concurrent writers keep going while the leader is killed with SIGKILL twice and restarted;
+/// every write acknowledged with 200 must be readable afterwards (Raft §5.4, §5.6 durability).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_acknowledged_writes_survive_leader_kills() {
+    let mut c = Cluster::start(3, &["--request-timeout-ms", "2000"]);
+    c.leader().await;
+    let ports: Vec<u16> = c.nodes.iter().map(|n| n.http).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8u64 {
+        let (ports, stop, http) = (ports.clone(), stop.clone(), c.http.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            // Bounded: at most 2000 attempts per writer, and stops when told.
+            for i in 0..2000u64 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let port = ports[(i as usize + w as usize) % ports.len()];
+                let key = format!("c{w}-{i}");
+                let r = http
+                    .put(format!("http://127.0.0.1:{port}/kv/{key}"))
+                    .json(&json!({ "value": i }))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => acked.push((key, i)),
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            acked
+        }));
+    }
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let l = c.leader().await;
+        c.kill(l);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        c.spawn(l);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.expect("writer task"));
+    }
+    assert!(
+        acked.len() >= 50,
+        "only {} writes acknowledged\n{}",
+        acked.len(),
+        c.logs()
+    );
+    let l = c.leader().await;
+    for (k, v) in &acked {
+        let (code, body) = c.get(l, k).await;
+        assert_eq!(
+            (code, &body),
+            (200, &json!({ "value": v })),
+            "acknowledged write {k}={v} lost\n{}",
+            c.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_cluster_works_and_reports_its_bugs() {
+    let c = Cluster::start(1, &["--bug", "stale-read", "--bug", "early_ack"]);
+    let l = c.leader().await;
+    assert_eq!(l, 1);
+    assert_eq!(c.put(1, "solo", json!([1])).await.unwrap().status(), 200);
+    assert_eq!(c.get(1, "solo").await, (200, json!({"value": [1]})));
+    let s = c.status(1).await.unwrap();
+    assert_eq!(s["bugs"], json!(["stale_read", "early_ack"]));
+}
