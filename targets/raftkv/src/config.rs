@@ -138,7 +138,7 @@ impl Args {
             heartbeat_ticks: self.heartbeat_ticks,
             max_entries_per_append: self.max_append_entries,
             snapshot_entries: self.snapshot_entries,
-            peer_queue: 4096,
+            peer_queue: 1024,
             event_queue: 65_536,
         })
     }

@@ -87,7 +87,10 @@ async fn run_link(peer: NodeId, addr: String, mut rx: mpsc::Receiver<Message>) {
                 tracing::debug!(peer, %addr, error = %e, ?backoff, "peer unreachable");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue; // `first` is dropped: Raft retries.
+                // `first` and whatever queued meanwhile are stale by now: drop them (Raft
+                // retries) so a dead peer costs no memory and a healed one gets fresh state.
+                discard_queued(&mut rx);
+                continue;
             }
         };
         let mut next = Some(first);
@@ -109,10 +112,16 @@ async fn run_link(peer: NodeId, addr: String, mut rx: mpsc::Receiver<Message>) {
             }
             if let Err(e) = stream.write_all(&buf).await {
                 tracing::debug!(peer, %addr, error = %e, "peer connection lost");
+                discard_queued(&mut rx);
                 break;
             }
         }
     }
+}
+
+/// Empties a link's queue without sending.
+fn discard_queued(rx: &mut mpsc::Receiver<Message>) {
+    while rx.try_recv().is_ok() {}
 }
 
 /// Accepts peer connections on `listener` and hands every decoded message to `deliver`.
