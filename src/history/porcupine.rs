@@ -243,6 +243,16 @@ mod tests {
     }
 
     #[test]
+    fn etcd_nemesis_lines_are_nemesis_events() {
+        let text = "INFO jepsen.util - :nemesis :info :start nil\n\
+                    INFO jepsen.util - 0 :invoke :read nil\n";
+        let h = read_etcd(text.as_bytes(), "e.log").unwrap();
+        assert_eq!(h.nemesis.len(), 1);
+        assert_eq!((h.nemesis[0].f.as_str(), h.nemesis[0].time), ("start", 0));
+        assert_eq!((h.ops[0].invoke_index, h.ops[0].invoke_time), (1, 1));
+    }
+
+    #[test]
     fn empty_etcd_log_is_an_empty_history() {
         let h = read_etcd(&b""[..], "e.log").unwrap();
         assert_eq!(h, History::default());
