@@ -196,3 +196,61 @@ async fn propose_at(state: &ApiState, op: Op, uri: &axum::http::Uri) -> Result<O
 async fn status(State(state): State<ApiState>) -> Response {
     Json(state.node.status()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(peer_http: &[(NodeId, &str)]) -> ApiState {
+        // A handle whose Raft thread is gone: only the pure mapping is under test here.
+        let (node, _) = NodeHandle::detached(1);
+        ApiState {
+            node,
+            peer_http: Arc::new(
+                peer_http
+                    .iter()
+                    .map(|(id, a)| (*id, a.to_string()))
+                    .collect(),
+            ),
+            timeout: Duration::from_millis(100),
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_documented_status_codes() {
+        let st = state(&[(2, "127.0.0.1:9002")]);
+        let uri: axum::http::Uri = "/kv/x?y=1".parse().unwrap();
+        let cases = [
+            (Refusal::NotLeader { leader: Some(2) }, 307),
+            (Refusal::NotLeader { leader: Some(3) }, 421),
+            (Refusal::NotLeader { leader: None }, 503),
+            (Refusal::Busy, 503),
+            (Refusal::Stopped, 503),
+            (Refusal::Indeterminate, 500),
+        ];
+        for (i, (refusal, code)) in cases.into_iter().enumerate() {
+            let resp = refused(&st, refusal, &uri);
+            assert_eq!(resp.status().as_u16(), code, "case {i}");
+            if code == 307 {
+                assert_eq!(
+                    resp.headers()[header::LOCATION],
+                    "http://127.0.0.1:9002/kv/x?y=1",
+                    "case {i}"
+                );
+            }
+        }
+        assert_eq!(timed_out(st.timeout).status().as_u16(), 504);
+    }
+
+    #[tokio::test]
+    async fn a_request_to_a_stopped_node_is_answered_not_hung() {
+        let st = state(&[]);
+        let resp = get_kv(
+            State(st),
+            OriginalUri("/kv/a".parse().unwrap()),
+            Path("a".to_string()),
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), 503);
+    }
+}
