@@ -7,7 +7,7 @@
 //! A failure prints its seed; `RAFTKV_SEED=<n> cargo test -p raftkv --test sim` replays it.
 
 use raftkv::raft::{Bug, Bugs};
-use raftkv::sim::{run, seeds, Failure, Outcome, SimConfig};
+use raftkv::sim::{run, seeds, Failure, Outcome, SimConfig, Violation};
 
 /// Runs every seed and panics with the first failure; returns the summed outcome.
 fn all_seeds_hold(config: &SimConfig, range: std::ops::Range<u64>) -> Outcome {
@@ -30,21 +30,32 @@ fn all_seeds_hold(config: &SimConfig, range: std::ops::Range<u64>) -> Outcome {
     total
 }
 
-/// Searches seeds for one that breaks an invariant of one of `kinds`; panics if none does.
-fn some_seed_fails(config: &SimConfig, range: std::ops::Range<u64>, kinds: &[&str]) -> Failure {
+/// Searches seeds for one whose violation `wanted` accepts; panics if none does.
+fn some_seed_fails(
+    config: &SimConfig,
+    range: std::ops::Range<u64>,
+    what: &str,
+    wanted: impl Fn(&Violation) -> bool,
+) -> Failure {
     let mut other = Vec::new();
     for seed in range.clone() {
         if let Err(failure) = run(seed, config) {
-            if kinds.contains(&failure.violation.kind()) {
+            if wanted(&failure.violation) {
                 return failure;
             }
             other.push(failure.to_string());
         }
     }
     panic!(
-        "no seed in {range:?} broke {kinds:?} with bugs {:?}; other failures: {other:?}",
-        config.bugs.enabled()
+        "no seed in {range:?} showed {what} with bugs {:?}; {} other failures, first: {:?}",
+        config.bugs.enabled(),
+        other.len(),
+        &other[..other.len().min(3)]
     );
+}
+
+fn kind_in(kinds: &'static [&'static str]) -> impl Fn(&Violation) -> bool {
+    move |v| kinds.contains(&v.kind())
 }
 
 fn assert_exercised(total: &Outcome, runs: u64) {
@@ -102,8 +113,11 @@ fn a_seed_replays_the_same_run() {
 #[test]
 fn stale_read_bug_serves_stale_reads_thesis_6_4() {
     let config = SimConfig::faulty(3).with_bugs(Bugs::only(Bug::StaleRead));
-    let failure = some_seed_fails(&config, 0..1000, &["stale_read"]);
+    let failure = some_seed_fails(&config, 0..1000, "a stale read", kind_in(&["stale_read"]));
     eprintln!("found: {failure}");
+    // The first stale read of a run usually comes from a fresh leader whose commit index lags;
+    // the deposed-leader case is pinned by the core's unit test
+    // `stale_read_bug_serves_a_stale_read_at_a_deposed_leader`.
 }
 
 #[test]
@@ -112,7 +126,8 @@ fn early_ack_bug_loses_acknowledged_writes() {
     let failure = some_seed_fails(
         &config,
         0..1000,
-        &["acked_write_lost", "stale_read", "state_machine_safety"],
+        "a lost acknowledged write",
+        kind_in(&["acked_write_lost"]),
     );
     eprintln!("found: {failure}");
 }
@@ -120,7 +135,12 @@ fn early_ack_bug_loses_acknowledged_writes() {
 #[test]
 fn volatile_vote_bug_elects_two_leaders_in_a_term_5_2() {
     let config = SimConfig::faulty(3).with_bugs(Bugs::only(Bug::VolatileVote));
-    let failure = some_seed_fails(&config, 0..1000, &["two_leaders"]);
+    let failure = some_seed_fails(
+        &config,
+        0..1000,
+        "two leaders in a term",
+        kind_in(&["two_leaders"]),
+    );
     eprintln!("found: {failure}");
 }
 
@@ -132,12 +152,13 @@ fn commit_old_term_bug_loses_committed_entries_5_4_2() {
     let failure = some_seed_fails(
         &config,
         0..2000,
-        &[
+        "a lost committed entry",
+        kind_in(&[
             "committed_entry_changed",
             "leader_completeness",
             "state_machine_safety",
             "acked_write_lost",
-        ],
+        ]),
     );
     eprintln!("found: {failure}");
 }

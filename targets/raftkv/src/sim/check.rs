@@ -88,6 +88,9 @@ pub enum Violation {
         read_index: Index,
         /// An acknowledged write the served state lacks.
         missing_write: u64,
+        /// Whether a leader of a later term than the server's had already been elected: the
+        /// server was a deposed leader still acting on its old belief.
+        deposed: bool,
     },
 }
 
@@ -166,10 +169,12 @@ impl fmt::Display for Violation {
                 read,
                 read_index,
                 missing_write,
+                deposed,
             } => write!(
                 f,
-                "read {read} served by node {node} at read index {read_index} misses write \
-                 {missing_write}, acknowledged before the read began (thesis §6.4)"
+                "read {read} served by {}node {node} at read index {read_index} misses write \
+                 {missing_write}, acknowledged before the read began (thesis §6.4)",
+                if *deposed { "deposed leader " } else { "" }
             ),
         }
     }
@@ -219,6 +224,11 @@ impl Invariants {
             });
         }
         Ok(())
+    }
+
+    /// The highest term in which a leader has been seen.
+    pub fn newest_leader_term(&self) -> Term {
+        self.leaders.keys().copied().max().unwrap_or(0)
     }
 
     /// Log Matching: checks entries a node reports for persistence; `prev_term` is the term of

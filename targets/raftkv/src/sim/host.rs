@@ -460,11 +460,13 @@ impl Cluster {
             .iter()
             .find(|w| !host.sm.writes.contains(w))
         {
+            let term = host.node.as_ref().map_or(0, |n| n.term());
             return Err(Violation::StaleRead {
                 node: host.id,
                 read,
                 read_index,
                 missing_write: *missing,
+                deposed: self.invariants.newest_leader_term() > term,
             });
         }
         Ok(())
