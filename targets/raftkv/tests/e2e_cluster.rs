@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -38,6 +40,10 @@ struct Cluster {
     nodes: Vec<NodeSpec>,
     children: BTreeMap<u64, Child>,
     extra_args: Vec<String>,
+    /// Flags for one node only, appended after `extra_args` (replaceable between restarts).
+    node_args: BTreeMap<u64, Vec<String>>,
+    /// Directed link (from, to) → port of a proxy that carries it, when links are proxied.
+    links: BTreeMap<(u64, u64), u16>,
     _tmp: tempfile::TempDir,
     http: reqwest::Client,
 }
@@ -54,6 +60,15 @@ impl Drop for Cluster {
 impl Cluster {
     /// Starts `n` nodes (ids 1..=n), each with `extra_args`.
     fn start(n: u64, extra_args: &[&str]) -> Cluster {
+        let mut c = Cluster::new(n, extra_args);
+        for id in 1..=n {
+            c.spawn(id);
+        }
+        c
+    }
+
+    /// A cluster description with no process started yet.
+    fn new(n: u64, extra_args: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().expect("temp dir");
         let nodes = (1..=n)
             .map(|id| NodeSpec {
@@ -64,20 +79,18 @@ impl Cluster {
                 log: tmp.path().join(format!("n{id}.log")),
             })
             .collect();
-        let mut c = Cluster {
+        Cluster {
             nodes,
             children: BTreeMap::new(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            node_args: BTreeMap::new(),
+            links: BTreeMap::new(),
             _tmp: tmp,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("http client"),
-        };
-        for id in 1..=n {
-            c.spawn(id);
         }
-        c
     }
 
     fn spec(&self, id: u64) -> &NodeSpec {
@@ -98,12 +111,18 @@ impl Cluster {
             .arg("--seed")
             .arg("42");
         for other in self.nodes.iter().filter(|o| o.id != id) {
+            let port = self
+                .links
+                .get(&(id, other.id))
+                .copied()
+                .unwrap_or(other.peer);
             cmd.arg("--peer")
-                .arg(format!("{}=127.0.0.1:{}", other.id, other.peer))
+                .arg(format!("{}=127.0.0.1:{}", other.id, port))
                 .arg("--peer-http")
                 .arg(format!("{}=127.0.0.1:{}", other.id, other.http));
         }
         cmd.args(&self.extra_args);
+        cmd.args(self.node_args.get(&id).into_iter().flatten());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -503,4 +522,124 @@ async fn a_single_node_cluster_works_and_reports_its_bugs() {
     assert_eq!(c.get(1, "solo").await, (200, json!({"value": [1]})));
     let s = c.status(1).await.unwrap();
     assert_eq!(s["bugs"], json!(["stale_read", "early_ack"]));
+}
+
+/// A TCP proxy for one directed peer link that the test can cut: while `cut` is set, new
+/// connections are closed at once and established ones are dropped within 10 ms.
+async fn link_proxy(listener: tokio::net::TcpListener, upstream: u16, cut: Arc<AtomicBool>) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        if cut.load(Ordering::SeqCst) {
+            continue; // dropping `inbound` closes it
+        }
+        let cut = cut.clone();
+        tokio::spawn(async move {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+            else {
+                return;
+            };
+            let watch = async {
+                while !cut.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                _ = watch => {}
+            }
+        });
+    }
+}
+
+/// Routes every directed link of `c` through a cuttable proxy; returns the cut switches.
+async fn proxy_all_links(c: &mut Cluster) -> BTreeMap<(u64, u64), Arc<AtomicBool>> {
+    let mut switches = BTreeMap::new();
+    let ids: Vec<u64> = c.nodes.iter().map(|n| n.id).collect();
+    for &from in &ids {
+        for &to in ids.iter().filter(|&&t| t != from) {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let cut = Arc::new(AtomicBool::new(false));
+            tokio::spawn(link_proxy(listener, c.spec(to).peer, cut.clone()));
+            c.links.insert((from, to), port);
+            switches.insert((from, to), cut);
+        }
+    }
+    switches
+}
+
+/// Makes node 1 a leader that notices a lost quorum only slowly (check-quorum after 500 ticks
+/// of 10 ms), isolates it, lets nodes 2 and 3 elect a leader and overwrite `x`, then reads `x`
+/// at node 1 while it still believes it leads. Returns node 1's answer.
+async fn read_at_an_isolated_old_leader(bugs: &[&str]) -> (u16, Value, Cluster) {
+    let mut common = vec!["--tick-ms", "10", "--request-timeout-ms", "1500"];
+    for b in bugs {
+        common.extend(["--bug", b]);
+    }
+    let mut c = Cluster::new(3, &common);
+    let cuts = proxy_all_links(&mut c).await;
+    let args = |ticks: &str| vec!["--election-ticks".to_string(), ticks.to_string()];
+    // Node 2 never campaigns and node 3 is down, so node 1 wins the first election.
+    c.node_args.insert(1, args("500"));
+    c.node_args.insert(2, args("1000000"));
+    c.spawn(1);
+    c.spawn(2);
+    assert_eq!(c.leader().await, 1, "{}", c.logs());
+    // Now give 2 and 3 quick elections.
+    c.kill(2);
+    c.node_args.insert(2, args("10"));
+    c.node_args.insert(3, args("10"));
+    c.spawn(2);
+    c.spawn(3);
+    assert_eq!(c.put(1, "x", json!(1)).await.unwrap().status(), 200);
+    let commit = c.status(1).await.unwrap()["commit_index"].as_u64().unwrap();
+    c.caught_up(2, commit).await;
+    c.caught_up(3, commit).await;
+
+    for ((from, to), cut) in &cuts {
+        if *from == 1 || *to == 1 {
+            cut.store(true, Ordering::SeqCst);
+        }
+    }
+    let deadline = Instant::now() + SETTLE;
+    let new = loop {
+        assert!(
+            Instant::now() < deadline,
+            "2 and 3 elected no leader\n{}",
+            c.logs()
+        );
+        let mut found = None;
+        for id in [2, 3] {
+            if c.status(id).await.is_some_and(|s| s["role"] == "leader") {
+                found = Some(id);
+            }
+        }
+        if let Some(id) = found {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(c.put(new, "x", json!(2)).await.unwrap().status(), 200);
+    let s = c.status(1).await.unwrap();
+    assert_eq!(s["role"], "leader", "node 1 stepped down too early: {s}");
+    let (code, body) = c.get(1, "x").await;
+    (code, body, c)
+}
+
+/// Thesis §6.4: a leader confirms leadership with a quorum before serving a read, so an
+/// isolated old leader never returns the overwritten value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_old_leader_does_not_serve_a_stale_read() {
+    let (code, body, c) = read_at_an_isolated_old_leader(&[]).await;
+    assert_ne!(code, 200, "served {body} without a quorum\n{}", c.logs());
+}
+
+/// With `--bug stale-read` the same read returns the overwritten value: the bug is visible
+/// through the HTTP API, as faultline's checkers need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_read_bug_serves_an_overwritten_value_at_an_isolated_old_leader() {
+    let (code, body, c) = read_at_an_isolated_old_leader(&["stale-read"]).await;
+    assert_eq!((code, body), (200, json!({"value": 1})), "{}", c.logs());
 }
