@@ -96,7 +96,7 @@ pub enum ConfigError {
     #[error("peer id {0} is given twice or equals --id")]
     DuplicatePeer(NodeId),
     /// An unknown `--bug`.
-    #[error("{0}")]
+    #[error(transparent)]
     Bug(#[from] crate::raft::RaftError),
     /// A zero duration.
     #[error("--{0} must be at least 1")]
