@@ -6,10 +6,16 @@
 //!   and Porcupine logs. Pure: readers take any `BufRead`.
 //! - [`checker`]: pure functions from a history to a verdict: linearizability (Wing–Gong–Lowe
 //!   search with memoization and P-compositionality) over pluggable models.
+//! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
+//!   seeded schedule) plus the link proxy mesh and the backend that applies and heals faults.
+//! - [`cluster`]: local raftkv processes wired through the proxy mesh: start, kill -9, restart,
+//!   pause, resume, leader lookup, and `cluster up|down|status`.
 //!
 //! Later parts (generator, runner, client, nemesis, cluster, report) follow DESIGN.md.
 #![warn(missing_docs)]
 
 pub mod checker;
 pub mod cli;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;

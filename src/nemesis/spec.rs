@@ -1,0 +1,493 @@
+//! Nemesis schedules as TOML (`nemesis/*.toml`), parsed and validated without I/O: a bad file
+//! fails with its name and the offending field before any node starts.
+//!
+//! ```toml
+//! description = "partitions, kills and pauses"
+//! interval = 10            # optional: seconds between faults (--nemesis-interval overrides)
+//!
+//! [[fault]]
+//! kind = "partition"       # partition | kill | pause | delay | drop
+//! mode = "halves"          # partition: halves | one | leader | majorities-ring | bridge
+//! one-way = false          # partition: only the isolated side's messages are lost
+//! weight = 2               # relative frequency (default 1)
+//!
+//! [[fault]]
+//! kind = "kill"
+//! target = "one"           # kill/pause: one | leader | minority | majority | all
+//!
+//! [[fault]]
+//! kind = "delay"
+//! ms = 100                 # delay: added latency per link
+//! target = "all"           # delay/drop: all | one (the links to and from one node)
+//!
+//! [[fault]]
+//! kind = "drop"
+//! probability = 0.2
+//! ```
+//!
+//! No `[[fault]]` at all is the `none` schedule.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::fault::{FaultKind, PartitionMode};
+
+/// The builtin schedules, by name: `(name, TOML text)`.
+pub const BUILTINS: &[(&str, &str)] = &[
+    ("none", include_str!("../../nemesis/none.toml")),
+    (
+        "partition-halves",
+        include_str!("../../nemesis/partition-halves.toml"),
+    ),
+    (
+        "partition-one",
+        include_str!("../../nemesis/partition-one.toml"),
+    ),
+    (
+        "partition-leader",
+        include_str!("../../nemesis/partition-leader.toml"),
+    ),
+    (
+        "majorities-ring",
+        include_str!("../../nemesis/majorities-ring.toml"),
+    ),
+    ("bridge", include_str!("../../nemesis/bridge.toml")),
+    ("kill", include_str!("../../nemesis/kill.toml")),
+    ("pause", include_str!("../../nemesis/pause.toml")),
+    ("mixed", include_str!("../../nemesis/mixed.toml")),
+];
+
+/// The schedule `faultline test` uses without `--nemesis`.
+pub const DEFAULT_NEMESIS: &str = "mixed";
+
+/// The pace when neither the file nor `--nemesis-interval` sets one.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Which nodes a kill or pause hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessTarget {
+    /// One random node.
+    One,
+    /// The current leader (asked via `/status` when applied).
+    Leader,
+    /// A random minority (as many nodes as can fail without losing the quorum, at least one).
+    Minority,
+    /// A random majority (the cluster loses its quorum).
+    Majority,
+    /// Every node.
+    All,
+}
+
+/// Which links a delay or drop affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkTarget {
+    /// Every link.
+    All,
+    /// The links to and from one random node.
+    One,
+}
+
+/// One kind of fault the schedule may inject, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultSpec {
+    /// A network partition of the given shape.
+    Partition {
+        /// The shape.
+        mode: PartitionMode,
+        /// Only one side's outbound messages are lost.
+        one_way: bool,
+    },
+    /// `kill -9`, then restart on the same data dir.
+    Kill(ProcessTarget),
+    /// SIGSTOP, then SIGCONT.
+    Pause(ProcessTarget),
+    /// Added latency on links.
+    Delay {
+        /// Milliseconds per chunk, one way.
+        ms: u64,
+        /// Which links.
+        target: LinkTarget,
+    },
+    /// Packet loss on links.
+    Drop {
+        /// Probability per chunk.
+        probability: f64,
+        /// Which links.
+        target: LinkTarget,
+    },
+}
+
+impl FaultSpec {
+    /// The family of this fault.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            FaultSpec::Partition { .. } => FaultKind::Partition,
+            FaultSpec::Kill(_) => FaultKind::Kill,
+            FaultSpec::Pause(_) => FaultKind::Pause,
+            FaultSpec::Delay { .. } => FaultKind::Delay,
+            FaultSpec::Drop { .. } => FaultKind::Drop,
+        }
+    }
+}
+
+/// A validated nemesis schedule: which faults, how often each, at what pace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisSpec {
+    /// Where it came from (`mixed` or a file path), for messages and test.json.
+    pub source: String,
+    /// One line for humans.
+    pub description: String,
+    /// The pace from the file, if it sets one (`--nemesis-interval` wins).
+    pub interval: Option<Duration>,
+    /// The faults and their weights; empty = no faults.
+    pub faults: Vec<(FaultSpec, u32)>,
+}
+
+/// A nemesis file that does not parse or does not make sense.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NemesisSpecError {
+    /// Not TOML, or a field of the wrong type / unknown field.
+    #[error("{file}: {message}")]
+    Parse {
+        /// File name or builtin name.
+        file: String,
+        /// The TOML parser's message (with line and column).
+        message: String,
+    },
+    /// A field with a value that cannot work.
+    #[error("{file}: {field}: {message}")]
+    Field {
+        /// File name or builtin name.
+        file: String,
+        /// e.g. `fault[2].probability`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// `--nemesis NAME` names no builtin and no file.
+    #[error("unknown nemesis {name:?}: not a file and not one of {known}")]
+    Unknown {
+        /// What was asked for.
+        name: String,
+        /// The builtin names.
+        known: String,
+    },
+}
+
+/// The file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    #[serde(default)]
+    description: String,
+    interval: Option<f64>,
+    #[serde(default)]
+    fault: Vec<RawFault>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFault {
+    kind: String,
+    mode: Option<String>,
+    one_way: Option<bool>,
+    target: Option<String>,
+    ms: Option<i64>,
+    probability: Option<f64>,
+    weight: Option<i64>,
+}
+
+impl NemesisSpec {
+    /// The TOML text of a builtin schedule.
+    pub fn builtin(name: &str) -> Option<&'static str> {
+        BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// Parses and validates a builtin by name.
+    pub fn from_builtin(name: &str) -> Result<NemesisSpec, NemesisSpecError> {
+        match Self::builtin(name) {
+            Some(text) => Self::from_toml(text, name),
+            None => Err(NemesisSpecError::Unknown {
+                name: name.to_string(),
+                known: BUILTINS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Parses and validates TOML text; `source` names it in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<NemesisSpec, NemesisSpecError> {
+        let raw: RawSpec = toml::from_str(text).map_err(|e| NemesisSpecError::Parse {
+            file: source.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let field = |field: String, message: String| NemesisSpecError::Field {
+            file: source.to_string(),
+            field,
+            message,
+        };
+        let interval = match raw.interval {
+            None => None,
+            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                Some(Duration::from_secs_f64(s))
+            }
+            Some(s) => {
+                return Err(field(
+                    "interval".into(),
+                    format!("must be a number of seconds in (0, 86400], got {s}"),
+                ))
+            }
+        };
+        let mut faults = Vec::with_capacity(raw.fault.len());
+        for (i, f) in raw.fault.iter().enumerate() {
+            let at = |name: &str| format!("fault[{i}].{name}");
+            let weight = match f.weight {
+                None => 1,
+                Some(w) if (1..=1_000_000).contains(&w) => w as u32,
+                Some(w) => {
+                    return Err(field(
+                        at("weight"),
+                        format!("must be in 1..=1000000, got {w}"),
+                    ))
+                }
+            };
+            let allow = |names: &[&str]| -> Result<(), NemesisSpecError> {
+                let present = [
+                    ("mode", f.mode.is_some()),
+                    ("one-way", f.one_way.is_some()),
+                    ("target", f.target.is_some()),
+                    ("ms", f.ms.is_some()),
+                    ("probability", f.probability.is_some()),
+                ];
+                match present.iter().find(|(n, set)| *set && !names.contains(n)) {
+                    Some((n, _)) => Err(field(
+                        at(n),
+                        format!("does not apply to a {:?} fault", f.kind),
+                    )),
+                    None => Ok(()),
+                }
+            };
+            let spec = match f.kind.as_str() {
+                "partition" => {
+                    allow(&["mode", "one-way"])?;
+                    let mode = match f.mode.as_deref() {
+                        None => PartitionMode::Halves,
+                        Some(m) => PartitionMode::ALL
+                            .into_iter()
+                            .find(|p| p.name() == m)
+                            .ok_or_else(|| {
+                                field(
+                                    at("mode"),
+                                    format!(
+                                        "unknown mode {m:?}; expected one of {}",
+                                        PartitionMode::ALL.map(|p| p.name()).join(", ")
+                                    ),
+                                )
+                            })?,
+                    };
+                    let one_way = f.one_way.unwrap_or(false);
+                    if one_way
+                        && matches!(mode, PartitionMode::MajoritiesRing | PartitionMode::Bridge)
+                    {
+                        return Err(field(
+                            at("one-way"),
+                            format!("mode {:?} has no one-way variant", mode.name()),
+                        ));
+                    }
+                    FaultSpec::Partition { mode, one_way }
+                }
+                "kill" | "pause" => {
+                    allow(&["target"])?;
+                    let target = parse_target(f.target.as_deref().unwrap_or("one"))
+                        .ok_or_else(|| {
+                            field(
+                                at("target"),
+                                format!(
+                                    "unknown target {:?}; expected one, leader, minority, majority or all",
+                                    f.target.as_deref().unwrap_or_default()
+                                ),
+                            )
+                        })?;
+                    if f.kind == "kill" {
+                        FaultSpec::Kill(target)
+                    } else {
+                        FaultSpec::Pause(target)
+                    }
+                }
+                "delay" | "drop" => {
+                    let link_target = parse_link_target(f.target.as_deref().unwrap_or("all"))
+                        .ok_or_else(|| {
+                            field(
+                                at("target"),
+                                format!(
+                                    "unknown target {:?}; expected all or one",
+                                    f.target.as_deref().unwrap_or_default()
+                                ),
+                            )
+                        })?;
+                    if f.kind == "delay" {
+                        allow(&["ms", "target"])?;
+                        let ms = match f.ms {
+                            Some(ms) if (1..=60_000).contains(&ms) => ms as u64,
+                            Some(ms) => {
+                                return Err(field(
+                                    at("ms"),
+                                    format!("must be in 1..=60000 milliseconds, got {ms}"),
+                                ))
+                            }
+                            None => return Err(field(at("ms"), "is required for a delay".into())),
+                        };
+                        FaultSpec::Delay {
+                            ms,
+                            target: link_target,
+                        }
+                    } else {
+                        allow(&["probability", "target"])?;
+                        let p = match f.probability {
+                            Some(p) if p > 0.0 && p < 1.0 => p,
+                            Some(p) => {
+                                return Err(field(
+                                    at("probability"),
+                                    format!("must be in (0, 1), got {p}"),
+                                ))
+                            }
+                            None => {
+                                return Err(field(
+                                    at("probability"),
+                                    "is required for a drop".into(),
+                                ))
+                            }
+                        };
+                        FaultSpec::Drop {
+                            probability: p,
+                            target: link_target,
+                        }
+                    }
+                }
+                other => {
+                    return Err(field(
+                        at("kind"),
+                        format!(
+                            "unknown kind {other:?}; expected partition, kill, pause, delay or drop"
+                        ),
+                    ))
+                }
+            };
+            faults.push((spec, weight));
+        }
+        Ok(NemesisSpec {
+            source: source.to_string(),
+            description: raw.description,
+            interval,
+            faults,
+        })
+    }
+
+    /// The fault families this schedule can inject, each once, in heal order.
+    pub fn kinds(&self) -> Vec<FaultKind> {
+        FaultKind::ALL
+            .into_iter()
+            .filter(|k| self.faults.iter().any(|(f, _)| f.kind() == *k))
+            .collect()
+    }
+
+    /// The pace: `--nemesis-interval` if given, else the file's, else [`DEFAULT_INTERVAL`].
+    pub fn pace(&self, flag: Option<Duration>) -> Duration {
+        flag.or(self.interval).unwrap_or(DEFAULT_INTERVAL)
+    }
+}
+
+fn parse_target(s: &str) -> Option<ProcessTarget> {
+    Some(match s {
+        "one" => ProcessTarget::One,
+        "leader" => ProcessTarget::Leader,
+        "minority" => ProcessTarget::Minority,
+        "majority" => ProcessTarget::Majority,
+        "all" => ProcessTarget::All,
+        _ => return None,
+    })
+}
+
+fn parse_link_target(s: &str) -> Option<LinkTarget> {
+    Some(match s {
+        "all" => LinkTarget::All,
+        "one" => LinkTarget::One,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_parses() {
+        for (name, text) in BUILTINS {
+            let spec = NemesisSpec::from_toml(text, name)
+                .unwrap_or_else(|e| panic!("builtin {name}: {e}"));
+            assert_eq!(spec.faults.is_empty(), *name == "none", "{name}");
+            assert!(!spec.description.is_empty(), "{name} has a description");
+        }
+        assert!(NemesisSpec::builtin(DEFAULT_NEMESIS).is_some());
+    }
+
+    #[test]
+    fn mixed_has_partitions_kills_and_pauses() {
+        let spec = NemesisSpec::from_builtin("mixed").unwrap();
+        let kinds = spec.kinds();
+        for k in [FaultKind::Partition, FaultKind::Kill, FaultKind::Pause] {
+            assert!(kinds.contains(&k), "{k:?} in {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn bad_files_name_the_file_and_field() {
+        let cases = [
+            ("[[fault]]\nkind = \"flood\"\n", "x.toml: fault[0].kind: unknown kind \"flood\""),
+            (
+                "[[fault]]\nkind = \"partition\"\n[[fault]]\nkind = \"partition\"\nmode = \"thirds\"\n",
+                "x.toml: fault[1].mode: unknown mode \"thirds\"",
+            ),
+            ("[[fault]]\nkind = \"drop\"\nprobability = 1.5\n", "fault[0].probability: must be in (0, 1)"),
+            ("[[fault]]\nkind = \"drop\"\n", "fault[0].probability: is required"),
+            ("[[fault]]\nkind = \"delay\"\nms = 0\n", "fault[0].ms: must be in 1..=60000"),
+            ("[[fault]]\nkind = \"kill\"\nms = 5\n", "fault[0].ms: does not apply to a \"kill\""),
+            ("[[fault]]\nkind = \"kill\"\ntarget = \"some\"\n", "fault[0].target: unknown target"),
+            ("[[fault]]\nkind = \"kill\"\nweight = 0\n", "fault[0].weight"),
+            ("interval = -3\n", "x.toml: interval: must be"),
+            ("[[fault]]\nkind = \"partition\"\nmode = \"bridge\"\none-way = true\n", "fault[0].one-way"),
+            ("colour = 1\n", "x.toml: "),
+            ("[[fault]\n", "x.toml: "),
+        ];
+        for (i, (text, want)) in cases.into_iter().enumerate() {
+            let e = NemesisSpec::from_toml(text, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "case {i}: {e:?} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_builtin_lists_the_known_ones() {
+        let e = NemesisSpec::from_builtin("chaos").unwrap_err().to_string();
+        assert!(e.contains("mixed") && e.contains("chaos"), "{e}");
+    }
+
+    #[test]
+    fn the_flag_overrides_the_file_interval() {
+        let spec = NemesisSpec::from_toml("interval = 2.5\n", "x").unwrap();
+        assert_eq!(spec.pace(None), Duration::from_millis(2500));
+        assert_eq!(
+            spec.pace(Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        let spec = NemesisSpec::from_toml("", "x").unwrap();
+        assert_eq!(spec.pace(None), DEFAULT_INTERVAL);
+    }
+}
