@@ -6,6 +6,10 @@
 //!   and Porcupine logs. Pure: readers take any `BufRead`.
 //! - [`checker`]: pure functions from a history to a verdict: linearizability (Wing–Gong–Lowe
 //!   search with memoization and P-compositionality) over pluggable models.
+//! - [`generator`]: pure, seeded op generators and combinators (Jepsen's design): logical
+//!   time in a context, a driver for the runner, a simulated interpreter for tests.
+//! - [`workload`]: workload definitions (TOML in `workloads/`, validated without I/O) turned
+//!   into client and final-read generators and checker settings.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
 //!   seeded schedule) plus the link proxy mesh and the backend that applies and heals faults.
 //! - [`cluster`]: local raftkv processes wired through the proxy mesh: start, kill -9, restart,
@@ -17,5 +21,7 @@
 pub mod checker;
 pub mod cli;
 pub mod cluster;
+pub mod generator;
 pub mod history;
 pub mod nemesis;
+pub mod workload;

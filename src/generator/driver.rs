@@ -1,0 +1,75 @@
+//! The pure half of the interpreter: a generator plus its context, with the bookkeeping the
+//! runner must do in the right order (mark a thread busy when its op is handed out; free it,
+//! and retire a crashed process, before the generator sees the completion).
+
+use crate::history::Event;
+
+use super::{Context, Generator, Next};
+
+/// A generator and its context, driven by the runner (or by [`super::sim`] in tests).
+///
+/// ```text
+/// let mut driver = Driver::new(Box::new(gen), Context::new(concurrency, seed));
+/// loop {
+///     match driver.next(now_ns()) {
+///         Next::Op(op) => dispatch(op),            // to the worker of op.process
+///         Next::Pending => wait until driver.wakeup() or the next completion,
+///         Next::Done => break,                     // then wait for outstanding ops
+///     }
+///     // for each event written to the history:
+///     //   invoke:     driver.invoked(&event)
+///     //   completion: driver.completed(&event)
+/// }
+/// ```
+pub struct Driver {
+    gen: Box<dyn Generator>,
+    ctx: Context,
+}
+
+impl Driver {
+    /// Drives `gen` from `ctx` (usually a fresh `Context::new(concurrency, seed)`).
+    pub fn new(gen: Box<dyn Generator>, ctx: Context) -> Driver {
+        Driver { gen, ctx }
+    }
+
+    /// Asks for the next op at time `now` (ns since the test started). An op's thread is
+    /// marked busy before this returns, so the runner must dispatch every op it gets.
+    pub fn next(&mut self, now: u64) -> Next {
+        self.ctx.set_time(now);
+        self.ctx.clear_wake();
+        let next = self.gen.next(&mut self.ctx);
+        if let Next::Op(op) = &next {
+            // Generators only emit ops for free threads of current processes (the Generator
+            // contract); dispatch returns None only if a generator broke it.
+            let dispatched = self.ctx.dispatch(op.process);
+            debug_assert!(dispatched.is_some(), "op for a non-current process: {op:?}");
+        }
+        next
+    }
+
+    /// After `Pending`: the time (ns) to ask again even if no op completes first; `None` means
+    /// only a completion can unblock the generator.
+    pub fn wakeup(&self) -> Option<u64> {
+        self.ctx.wake()
+    }
+
+    /// Tells the generator an op was invoked (the event as written to the history).
+    pub fn invoked(&mut self, event: &Event) {
+        self.ctx.set_time(event.time);
+        self.gen.update(&self.ctx, event);
+    }
+
+    /// Tells the generator an op completed: frees its thread (an `info` completion makes the
+    /// thread continue as process + C), then passes the event to the generator.
+    pub fn completed(&mut self, event: &Event) {
+        self.ctx.set_time(event.time);
+        // A nemesis completion is recorded as `info` too; only client processes are retired.
+        self.ctx.complete(event.process, event.kind);
+        self.gen.update(&self.ctx, event);
+    }
+
+    /// The context (time, free threads, processes).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+}

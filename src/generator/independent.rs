@@ -1,0 +1,210 @@
+//! Independent keys: threads rotate through fresh keys, a bounded number of ops per key, so
+//! each key's sub-history stays small enough to check quickly (Jepsen's
+//! `independent/concurrent-generator`).
+//!
+//! Design (Jepsen's concurrent generator): the client threads in scope are split into `groups`
+//! contiguous groups (group `g` holds threads `g*s .. (g+1)*s` with `s = C / groups`, the last
+//! group also takes the remainder). Each group works on one key at a time with its own
+//! generator from the factory, limited to `ops_per_key` ops; when that is done the group takes
+//! the next fresh key. Keys are the integers 0, 1, 2, ... in the order groups take them, so
+//! every key gets at most `ops_per_key` ops from at most `s` threads (plus the processes that
+//! replaced crashed ones on those threads), and the keys used so far are exactly
+//! `0..KeyCounter::get()`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::history::Event;
+
+use super::{limit, BoxGen, Context, Generator, Limit, Next, Scope, Thread};
+
+/// How many keys an [`Independent`] generator has started; shared with the final-read
+/// generator, which reads every key used. (Plain shared state, no I/O: the counter only grows.)
+#[derive(Debug, Clone, Default)]
+pub struct KeyCounter(Arc<AtomicU64>);
+
+impl KeyCounter {
+    /// A counter at zero.
+    pub fn new() -> KeyCounter {
+        KeyCounter::default()
+    }
+
+    /// Keys started so far: the keys used are `0..get()`.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, n: u64) {
+        self.0.store(n, Ordering::SeqCst)
+    }
+}
+
+struct Group {
+    scope: Scope,
+    key: u64,
+    gen: Option<Limit<BoxGen>>,
+}
+
+/// Threads in groups, each group on one key at a time; see the module docs.
+pub struct Independent<F> {
+    groups_wanted: usize,
+    ops_per_key: u64,
+    max_keys: Option<u64>,
+    factory: F,
+    groups: Vec<Group>,
+    next_key: u64,
+    counter: KeyCounter,
+    start: usize,
+}
+
+/// Ops on independent keys: `groups` groups of client threads (at most one per thread), each
+/// running `factory(key)` limited to `ops_per_key` ops per key; ops carry `key` (an integer).
+/// Endless unless [`Independent::max_keys`] bounds the key count.
+pub fn independent<F>(groups: usize, ops_per_key: u64, factory: F) -> Independent<F>
+where
+    F: FnMut(u64) -> BoxGen + Send,
+{
+    Independent {
+        groups_wanted: groups.max(1),
+        ops_per_key,
+        max_keys: None,
+        factory,
+        groups: Vec::new(),
+        next_key: 0,
+        counter: KeyCounter::new(),
+        start: 0,
+    }
+}
+
+impl<F> Independent<F>
+where
+    F: FnMut(u64) -> BoxGen + Send,
+{
+    /// Stop after `n` keys have been used (done when all of them are).
+    pub fn max_keys(mut self, n: u64) -> Self {
+        self.max_keys = Some(n);
+        self
+    }
+
+    /// Shares `counter` as this generator's count of keys started.
+    pub fn with_counter(mut self, counter: KeyCounter) -> Self {
+        self.counter = counter;
+        self
+    }
+
+    /// The count of keys started so far, to hand to the final generator.
+    pub fn counter(&self) -> KeyCounter {
+        self.counter.clone()
+    }
+
+    /// Splits the client threads in scope into groups (once, at the first ask).
+    fn form_groups(&mut self, ctx: &Context) {
+        let clients: Vec<usize> = ctx
+            .threads_in_scope()
+            .filter_map(|t| match t {
+                Thread::Client(i) => Some(i),
+                Thread::Nemesis => None,
+            })
+            .collect();
+        let (Some(&first), Some(&last)) = (clients.first(), clients.last()) else {
+            return;
+        };
+        let n = clients.len();
+        let count = self.groups_wanted.min(n);
+        let size = n / count;
+        for g in 0..count {
+            let start = first + g * size;
+            let end = if g + 1 == count {
+                last + 1
+            } else {
+                start + size
+            };
+            self.groups.push(Group {
+                scope: Scope::clients(start, end),
+                key: 0,
+                gen: None,
+            });
+        }
+    }
+
+    /// Gives group `g` the next fresh key; false when the key budget is spent.
+    fn take_key(&mut self, g: usize) -> bool {
+        if self.max_keys.is_some_and(|m| self.next_key >= m) {
+            return false;
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        self.counter.set(self.next_key);
+        let group = &mut self.groups[g];
+        group.key = key;
+        group.gen = Some(limit(self.ops_per_key, (self.factory)(key)));
+        true
+    }
+}
+
+impl<F> Generator for Independent<F>
+where
+    F: FnMut(u64) -> BoxGen + Send,
+{
+    fn next(&mut self, ctx: &mut Context) -> Next {
+        if self.groups.is_empty() {
+            self.form_groups(ctx);
+            if self.groups.is_empty() {
+                return Next::Done;
+            }
+        }
+        let n = self.groups.len();
+        let mut pending = false;
+        for k in 0..n {
+            let g = (self.start + k) % n;
+            if self.groups[g].gen.is_none() && !self.take_key(g) {
+                continue;
+            }
+            // Two tries: the group's current key, then (if it just ran out) one fresh key.
+            for _ in 0..2 {
+                let group = &mut self.groups[g];
+                let Some(gen) = group.gen.as_mut() else {
+                    break;
+                };
+                match ctx.scoped(group.scope, |ctx| gen.next(ctx)) {
+                    Next::Op(mut op) => {
+                        op.key = Some(Value::from(group.key));
+                        self.start = (g + 1) % n;
+                        return Next::Op(op);
+                    }
+                    Next::Pending => {
+                        pending = true;
+                        break;
+                    }
+                    Next::Done => {
+                        group.gen = None;
+                        if !self.take_key(g) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if pending || self.groups.iter().any(|g| g.gen.is_some()) {
+            Next::Pending
+        } else {
+            Next::Done
+        }
+    }
+
+    fn update(&mut self, ctx: &Context, event: &Event) {
+        let Some(key) = event.key.as_ref().and_then(Value::as_u64) else {
+            return;
+        };
+        if let Some(gen) = self
+            .groups
+            .iter_mut()
+            .find(|g| g.key == key)
+            .and_then(|g| g.gen.as_mut())
+        {
+            gen.update(ctx, event)
+        }
+    }
+}
