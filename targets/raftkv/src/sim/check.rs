@@ -364,3 +364,101 @@ impl Invariants {
         self.acked.insert(index, (term, write));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{Config, RaftNode, Recovered};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn entry(index: Index, term: Term, command: u64) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Command(command.to_le_bytes().to_vec()),
+        }
+    }
+
+    /// A single-node cluster that has elected itself: a leader to observe.
+    fn lone_leader(id: NodeId) -> RaftNode {
+        let config = Config::new(id, vec![id]);
+        let rng = ChaCha8Rng::seed_from_u64(id);
+        let mut node = RaftNode::new(config, Recovered::default(), rng).expect("valid");
+        while node.role() != Role::Leader {
+            node.tick();
+        }
+        node
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_are_caught() {
+        let mut inv = Invariants::default();
+        assert_eq!(inv.observe_role(&lone_leader(1)), Ok(()));
+        let err = inv.observe_role(&lone_leader(2)).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), "two_leaders", "{err}");
+    }
+
+    #[test]
+    fn same_index_and_term_with_different_content_breaks_log_matching() {
+        let mut inv = Invariants::default();
+        assert_eq!(
+            inv.observe_entries(1, 0, &[entry(1, 1, 10), entry(2, 1, 11)]),
+            Ok(())
+        );
+        assert_eq!(
+            inv.observe_entries(2, 1, &[entry(2, 1, 11)]),
+            Ok(()),
+            "same entry"
+        );
+        let err = inv.observe_entries(3, 1, &[entry(2, 1, 99)]).unwrap_err();
+        assert_eq!(err.kind(), "log_matching", "{err}");
+        let err = inv.observe_entries(3, 2, &[entry(2, 1, 11)]).unwrap_err();
+        assert_eq!(err.kind(), "log_matching", "different previous term: {err}");
+    }
+
+    #[test]
+    fn different_applies_at_one_index_and_lost_acks_are_caught() {
+        let mut inv = Invariants::default();
+        assert_eq!(inv.observe_apply(1, &entry(1, 1, 10)), Ok(()));
+        assert_eq!(inv.observe_apply(2, &entry(1, 1, 10)), Ok(()));
+        let err = inv.observe_apply(3, &entry(1, 2, 20)).unwrap_err();
+        assert_eq!(err.kind(), "state_machine_safety", "{err}");
+        inv.acknowledge(2, 1, 11);
+        let err = inv.observe_apply(1, &entry(2, 2, 21)).unwrap_err();
+        assert_eq!(err.kind(), "acked_write_lost", "{err}");
+    }
+
+    #[test]
+    fn a_leader_lacking_a_committed_entry_breaks_leader_completeness() {
+        let mut inv = Invariants::default();
+        // Node 1 leads term 1 and commits its no-op at index 1.
+        let mut first = lone_leader(1);
+        first.ready();
+        first.advance(); // persisting the no-op commits it
+        assert_eq!(first.commit_index(), 1);
+        assert_eq!(inv.observe_commit(&first), Ok(()));
+        assert_eq!(inv.check_leader_completeness(&first), Ok(()));
+        // Node 2 leads term 3 with a term-2 entry at index 1 instead.
+        let recovered = Recovered {
+            hard_state: crate::raft::HardState {
+                term: 2,
+                vote: None,
+                commit: 0,
+            },
+            snapshot: None,
+            entries: vec![entry(1, 2, 7)],
+        };
+        let rng = ChaCha8Rng::seed_from_u64(2);
+        let mut later = RaftNode::new(Config::new(2, vec![2]), recovered, rng).expect("valid");
+        while later.role() != Role::Leader {
+            later.tick();
+        }
+        assert_eq!(later.term(), 3);
+        let err = inv
+            .check_leader_completeness(&later)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.kind(), "leader_completeness", "{err}");
+    }
+}

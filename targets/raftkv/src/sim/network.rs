@@ -93,3 +93,68 @@ impl Network {
         !self.cut.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::MessageBody;
+    use rand::SeedableRng;
+
+    fn msg(from: NodeId, to: NodeId) -> Message {
+        Message {
+            from,
+            to,
+            term: 1,
+            body: MessageBody::HeartbeatResponse { round: 0 },
+        }
+    }
+
+    const RELIABLE: NetworkFaults = NetworkFaults {
+        drop: 0.0,
+        duplicate: 0.0,
+        max_delay: 0,
+    };
+
+    #[test]
+    fn messages_arrive_when_due_and_cut_links_lose_them() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut net = Network::default();
+        let slow = NetworkFaults {
+            max_delay: 5,
+            ..RELIABLE
+        };
+        net.send(msg(1, 2), 0, &slow, &mut rng);
+        let mut arrived = Vec::new();
+        for now in 0..=5 {
+            arrived.extend(net.due(now, &mut rng).into_iter().map(|_| now));
+        }
+        assert_eq!(arrived.len(), 1, "delivered exactly once within max_delay");
+        net.send(msg(1, 2), 10, &RELIABLE, &mut rng);
+        net.cut(1, 2);
+        assert!(
+            net.due(10, &mut rng).is_empty(),
+            "cut while in flight: lost"
+        );
+        net.send(msg(2, 1), 10, &RELIABLE, &mut rng);
+        assert_eq!(net.due(10, &mut rng).len(), 1, "the cut is one-way");
+        net.heal();
+        assert!(!net.is_partitioned());
+    }
+
+    #[test]
+    fn loss_and_duplication_follow_their_rates() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut net = Network::default();
+        let faults = NetworkFaults {
+            drop: 0.5,
+            duplicate: 0.5,
+            max_delay: 0,
+        };
+        for _ in 0..1000 {
+            net.send(msg(1, 2), 0, &faults, &mut rng);
+        }
+        let n = net.due(0, &mut rng).len();
+        // Expected 1000 * 0.5 * 1.5 = 750.
+        assert!((650..850).contains(&n), "{n} delivered");
+    }
+}
