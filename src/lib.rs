@@ -14,12 +14,15 @@
 //!   seeded schedule) plus the link proxy mesh and the backend that applies and heals faults.
 //! - [`cluster`]: local raftkv processes wired through the proxy mesh: start, kill -9, restart,
 //!   pause, resume, leader lookup, and `cluster up|down|status`.
+//! - [`client`]: how a worker talks to a node: the `Client` trait, the error mapping
+//!   (ok / fail / info), the raftkv client and the templated HTTP client (TOML).
 //!
 //! Later parts (generator, runner, client, nemesis, cluster, report) follow DESIGN.md.
 #![warn(missing_docs)]
 
 pub mod checker;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod generator;
 pub mod history;

@@ -1,0 +1,169 @@
+//! The templated HTTP client: any HTTP service, described in TOML ([`HttpSpec`]), becomes a
+//! faultline target without Rust. Each op is a request built from templates; each answer's
+//! status is read through the spec's status lists; the error mapping in [`super::mapping`]
+//! does the rest.
+
+mod spec;
+mod template;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use super::mapping::{self, Exchange, OpKind, Pointers};
+use super::render::{authority, base_url};
+use super::transport::{Hint, Outgoing, Transport};
+use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo};
+use template::Vars;
+
+pub use spec::{
+    HttpSpec, OpSpec, SpecError, DEFAULT_REDIRECTS, DEFAULT_REGISTER_KEY, DEFAULT_TIMEOUT,
+};
+
+/// Opens templated clients; all of them share one connection pool.
+#[derive(Clone)]
+pub struct HttpFactory {
+    spec: Arc<HttpSpec>,
+    transport: Transport,
+    hint: Option<Arc<dyn Hint>>,
+}
+
+impl std::fmt::Debug for HttpFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpFactory")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpFactory {
+    /// A factory for `spec`; `nodes` are the cluster's nodes, so that a request redirected to
+    /// another node is reported under that node's name.
+    pub fn new(spec: HttpSpec, nodes: &[NodeInfo]) -> Result<HttpFactory, ClientError> {
+        let mut names = HashMap::new();
+        for node in nodes {
+            let base = base_url(node)?;
+            let url = Url::parse(&base).map_err(|e| ClientError::BadAddress {
+                node: node.name.clone(),
+                address: node.http.clone(),
+                reason: e.to_string(),
+            })?;
+            names.insert(authority(&url), node.name.clone());
+        }
+        let transport = Transport::new(names, spec.headers.clone())?;
+        Ok(HttpFactory {
+            spec: Arc::new(spec),
+            transport,
+            hint: None,
+        })
+    }
+
+    /// Adds a target-specific redirect hint (raftkv's 421).
+    pub(crate) fn with_hint(mut self, hint: Arc<dyn Hint>) -> HttpFactory {
+        self.hint = Some(hint);
+        self
+    }
+
+    /// The spec the clients follow.
+    pub fn spec(&self) -> &HttpSpec {
+        &self.spec
+    }
+}
+
+impl ClientFactory for HttpFactory {
+    fn open(&self, node: &NodeInfo) -> Result<Box<dyn Client>, ClientError> {
+        Ok(Box::new(HttpClient {
+            base: base_url(node)?,
+            node: node.name.clone(),
+            spec: Arc::clone(&self.spec),
+            transport: self.transport.clone(),
+            hint: self.hint.clone(),
+        }))
+    }
+}
+
+/// A templated client bound to one node.
+struct HttpClient {
+    /// `http://host:port`, no trailing slash.
+    base: String,
+    /// The node's name, for completions that never reached the wire.
+    node: String,
+    spec: Arc<HttpSpec>,
+    transport: Transport,
+    hint: Option<Arc<dyn Hint>>,
+}
+
+impl HttpClient {
+    /// A `fail` for an op that was never sent (unsupported, malformed).
+    fn unsent(&self, kind: OpKind, op: &Invocation, reason: String) -> Completion {
+        let exchange = Exchange::NotSent { reason };
+        let pointers = Pointers {
+            value: "",
+            error: None,
+        };
+        mapping::complete(
+            kind,
+            &op.value,
+            &exchange,
+            |_| mapping::StatusMeaning::Fail,
+            pointers,
+            &self.node,
+        )
+    }
+}
+
+#[async_trait]
+impl Client for HttpClient {
+    async fn invoke(&mut self, op: &Invocation) -> Completion {
+        let Some(kind) = OpKind::parse(&op.f) else {
+            let reason = format!(
+                "unsupported op {:?}: this client does read, write and cas",
+                op.f
+            );
+            // The kind only matters for answered requests; this one is never sent.
+            return self.unsent(OpKind::Read, op, reason);
+        };
+        let Some(spec) = self.spec.op(kind) else {
+            let reason = format!("the client spec has no [{}] section", kind.as_str());
+            return self.unsent(kind, op, reason);
+        };
+        let register = Value::String(self.spec.register_key.clone());
+        let key = op.key.as_ref().unwrap_or(&register);
+        let vars = match Vars::for_op(kind, key, &op.value) {
+            Ok(vars) => vars,
+            Err(reason) => return self.unsent(kind, op, reason),
+        };
+        let url_text = format!("{}{}", self.base, spec.path.render(&vars, true));
+        let url = match Url::parse(&url_text) {
+            Ok(url) => url,
+            Err(e) => return self.unsent(kind, op, format!("bad URL {url_text:?}: {e}")),
+        };
+        let method = match Method::from_bytes(spec.method.as_bytes()) {
+            Ok(m) => m,
+            Err(e) => return self.unsent(kind, op, format!("bad method {:?}: {e}", spec.method)),
+        };
+        let out = Outgoing {
+            method,
+            url,
+            body: spec.body.as_ref().map(|b| b.render(&vars)),
+            timeout: spec.timeout,
+            max_redirects: spec.max_redirects,
+        };
+        let delivered = self.transport.send(out, self.hint.as_deref()).await;
+        let pointers = Pointers {
+            value: &spec.value,
+            error: spec.error.as_deref(),
+        };
+        mapping::complete(
+            kind,
+            &op.value,
+            &delivered.exchange,
+            |status| spec.meaning(status),
+            pointers,
+            &delivered.node,
+        )
+    }
+}

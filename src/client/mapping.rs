@@ -1,0 +1,403 @@
+//! The pure core of every client: from what the wire said about a request to a completion.
+//!
+//! Transports report an [`Exchange`] (not sent / sent but no answer / answered with a status);
+//! the target's API says what each status means ([`StatusMeaning`]); [`complete`] combines the
+//! two with the op's kind. No I/O here, so every row of the error-mapping table in the
+//! [module docs](super) is a unit test below.
+
+use serde_json::Value;
+
+use super::Completion;
+use crate::history::Outcome;
+
+/// Longest server message kept in a completion's error, in bytes; the rest is cut.
+const MAX_MESSAGE: usize = 300;
+
+/// The operations a register/kv client understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    /// Read a key; no effect on the target.
+    Read,
+    /// Write a value to a key.
+    Write,
+    /// Compare-and-set a key from one value to another.
+    Cas,
+}
+
+impl OpKind {
+    /// The kind for a history `f`; `None` for anything a register client does not do.
+    pub fn parse(f: &str) -> Option<OpKind> {
+        match f {
+            "read" => Some(OpKind::Read),
+            "write" => Some(OpKind::Write),
+            "cas" => Some(OpKind::Cas),
+            _ => None,
+        }
+    }
+
+    /// The history name of the op.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Read => "read",
+            OpKind::Write => "write",
+            OpKind::Cas => "cas",
+        }
+    }
+
+    /// Whether the op can change the target: only then is an unknown outcome `info` (a read
+    /// with an unknown outcome is simply `fail`: leaving it out loses nothing).
+    pub fn has_effect(self) -> bool {
+        !matches!(self, OpKind::Read)
+    }
+}
+
+/// What the wire said about one request (after any redirects), before op semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exchange {
+    /// The request certainly did not reach the server: connection refused, DNS failure, a URL
+    /// that cannot be built, a bad op. Nothing happened.
+    NotSent {
+        /// The cause, for the completion's error.
+        reason: String,
+    },
+    /// The request may have reached the server but no usable answer came back: a timeout, a
+    /// connection reset after sending, an answer that broke off. Anything may have happened.
+    NoAnswer {
+        /// The cause, for the completion's error.
+        reason: String,
+    },
+    /// The server answered with a status and a body.
+    Answered {
+        /// The HTTP status code.
+        status: u16,
+        /// The body as text (lossy UTF-8).
+        body: String,
+    },
+}
+
+/// What an answered status means for one op, as the target's API defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusMeaning {
+    /// It happened; for a read, the body holds the value.
+    Ok,
+    /// A read of a key that was never written: `ok` with value `null`.
+    NotFound,
+    /// It certainly did not happen.
+    Fail,
+    /// It may or may not have happened.
+    Unknown,
+}
+
+/// Where to find things in an answer's JSON body (RFC 6901 pointers; `""` is the whole body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pointers<'a> {
+    /// The value read, in an ok read's body.
+    pub value: &'a str,
+    /// The server's message in a non-ok body; `None` (or a miss) uses the body text.
+    pub error: Option<&'a str>,
+}
+
+/// Turns what happened to one request into the op's completion.
+///
+/// `invoke_value` is the invocation's value (returned for everything but an ok read), `meaning`
+/// says what each status means for this op, `node` is who answered (or was contacted).
+pub fn complete(
+    kind: OpKind,
+    invoke_value: &Value,
+    exchange: &Exchange,
+    meaning: impl Fn(u16) -> StatusMeaning,
+    pointers: Pointers<'_>,
+    node: &str,
+) -> Completion {
+    let done = |outcome, value, error| Completion {
+        outcome,
+        value,
+        error,
+        node: Some(node.to_owned()),
+    };
+    let unknown = |error: String| {
+        let outcome = if kind.has_effect() {
+            Outcome::Info
+        } else {
+            Outcome::Fail
+        };
+        done(outcome, invoke_value.clone(), Some(error))
+    };
+    match exchange {
+        Exchange::NotSent { reason } => done(
+            Outcome::Fail,
+            invoke_value.clone(),
+            Some(format!("not sent: {reason}")),
+        ),
+        Exchange::NoAnswer { reason } => unknown(reason.clone()),
+        Exchange::Answered { status, body } => match meaning(*status) {
+            StatusMeaning::Ok if kind == OpKind::Read => match read_value(body, pointers.value) {
+                Ok(value) => done(Outcome::Ok, value, None),
+                Err(why) => done(Outcome::Fail, Value::Null, Some(format!("{status}: {why}"))),
+            },
+            StatusMeaning::Ok => done(Outcome::Ok, invoke_value.clone(), None),
+            StatusMeaning::NotFound if kind == OpKind::Read => done(Outcome::Ok, Value::Null, None),
+            // "Not found" on a write or cas is not a defined answer; it did not apply.
+            StatusMeaning::NotFound | StatusMeaning::Fail => done(
+                Outcome::Fail,
+                invoke_value.clone(),
+                Some(format!("{status}: {}", message(body, pointers.error))),
+            ),
+            StatusMeaning::Unknown => {
+                unknown(format!("{status}: {}", message(body, pointers.error)))
+            }
+        },
+    }
+}
+
+/// The value an ok read returned: the body parsed as JSON, at `pointer`.
+fn read_value(body: &str, pointer: &str) -> Result<Value, String> {
+    let parsed: Value = serde_json::from_str(body)
+        .map_err(|e| format!("the answer is not JSON ({e}): {}", cut(body)))?;
+    match parsed.pointer(pointer) {
+        Some(value) => Ok(value.clone()),
+        None => Err(format!(
+            "the answer has no value at {pointer:?}: {}",
+            cut(body)
+        )),
+    }
+}
+
+/// The server's message: the string (or JSON) at `pointer` in a JSON body, else the body text.
+fn message(body: &str, pointer: Option<&str>) -> String {
+    let at_pointer = pointer.and_then(|p| {
+        let parsed: Value = serde_json::from_str(body).ok()?;
+        match parsed.pointer(p)? {
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    });
+    let text = at_pointer.unwrap_or_else(|| body.trim().to_owned());
+    if text.is_empty() {
+        "(empty answer)".to_owned()
+    } else {
+        cut(&text).to_owned()
+    }
+}
+
+/// At most [`MAX_MESSAGE`] bytes of `text`, cut on a character boundary.
+fn cut(text: &str) -> &str {
+    if text.len() <= MAX_MESSAGE {
+        return text;
+    }
+    let mut end = MAX_MESSAGE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PTR: Pointers<'static> = Pointers {
+        value: "/value",
+        error: Some("/error"),
+    };
+
+    /// raftkv's table, as the raftkv client configures it.
+    fn raftkv(kind: OpKind) -> impl Fn(u16) -> StatusMeaning {
+        move |s| match s {
+            200..=299 => StatusMeaning::Ok,
+            404 if kind == OpKind::Read => StatusMeaning::NotFound,
+            503 | 300..=499 => StatusMeaning::Fail,
+            _ => StatusMeaning::Unknown,
+        }
+    }
+
+    fn run(kind: OpKind, value: Value, ex: Exchange) -> Completion {
+        complete(kind, &value, &ex, raftkv(kind), PTR, "n1")
+    }
+
+    fn answered(status: u16, body: &str) -> Exchange {
+        Exchange::Answered {
+            status,
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn not_sent_is_fail_for_every_kind() {
+        for (kind, v) in [
+            (OpKind::Read, json!(null)),
+            (OpKind::Write, json!(3)),
+            (OpKind::Cas, json!([1, 2])),
+        ] {
+            let c = run(
+                kind,
+                v.clone(),
+                Exchange::NotSent {
+                    reason: "connection refused".into(),
+                },
+            );
+            assert_eq!(c.outcome, Outcome::Fail, "{kind:?}");
+            assert_eq!(c.value, v);
+            assert_eq!(c.error.as_deref(), Some("not sent: connection refused"));
+            assert_eq!(c.node.as_deref(), Some("n1"));
+        }
+    }
+
+    #[test]
+    fn no_answer_is_info_for_writes_and_cas_and_fail_for_reads() {
+        let ex = Exchange::NoAnswer {
+            reason: "timed out after 1500 ms".into(),
+        };
+        assert_eq!(
+            run(OpKind::Write, json!(3), ex.clone()).outcome,
+            Outcome::Info
+        );
+        assert_eq!(
+            run(OpKind::Cas, json!([1, 2]), ex.clone()).outcome,
+            Outcome::Info
+        );
+        let read = run(OpKind::Read, json!(null), ex);
+        assert_eq!(read.outcome, Outcome::Fail);
+        assert_eq!(read.error.as_deref(), Some("timed out after 1500 ms"));
+    }
+
+    #[test]
+    fn ok_read_takes_the_value_at_the_pointer() {
+        let c = run(
+            OpKind::Read,
+            json!(null),
+            answered(200, r#"{"value": {"a": [1]}}"#),
+        );
+        assert_eq!(c.outcome, Outcome::Ok);
+        assert_eq!(c.value, json!({"a": [1]}));
+        assert_eq!(c.error, None);
+    }
+
+    #[test]
+    fn not_found_read_is_ok_null() {
+        let c = run(
+            OpKind::Read,
+            json!(null),
+            answered(404, r#"{"error":"key never written"}"#),
+        );
+        assert_eq!(c.outcome, Outcome::Ok);
+        assert_eq!(c.value, Value::Null);
+    }
+
+    #[test]
+    fn ok_read_without_a_value_is_fail_not_a_made_up_null() {
+        let c = run(OpKind::Read, json!(null), answered(200, r#"{"val": 3}"#));
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert!(c.error.as_deref().unwrap_or("").contains("no value at"));
+        let c = run(OpKind::Read, json!(null), answered(200, "three"));
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert!(c.error.as_deref().unwrap_or("").contains("not JSON"));
+    }
+
+    #[test]
+    fn ok_write_and_cas_return_the_invoke_value() {
+        let c = run(OpKind::Write, json!(7), answered(200, r#"{"ok":true}"#));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!(7)));
+        let c = run(OpKind::Cas, json!([1, 2]), answered(204, ""));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!([1, 2])));
+    }
+
+    #[test]
+    fn cas_conflict_is_fail_with_the_servers_message() {
+        let c = run(
+            OpKind::Cas,
+            json!([1, 2]),
+            answered(409, r#"{"error":"precondition failed","current":5}"#),
+        );
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(c.value, json!([1, 2]));
+        assert_eq!(c.error.as_deref(), Some("409: precondition failed"));
+    }
+
+    #[test]
+    fn unavailable_is_fail_even_for_writes() {
+        let c = run(
+            OpKind::Write,
+            json!(1),
+            answered(503, r#"{"error":"no leader known","leader":null}"#),
+        );
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(c.error.as_deref(), Some("503: no leader known"));
+    }
+
+    #[test]
+    fn unfollowed_redirects_and_other_4xx_are_fail_with_the_body() {
+        for status in [307, 421, 400, 422] {
+            let c = run(
+                OpKind::Write,
+                json!(1),
+                answered(status, "bad request body"),
+            );
+            assert_eq!(c.outcome, Outcome::Fail, "{status}");
+            assert_eq!(
+                c.error.as_deref(),
+                Some(format!("{status}: bad request body").as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn five_hundreds_other_than_503_are_info_for_writes_fail_for_reads() {
+        for status in [500, 502, 504, 599] {
+            let body = r#"{"error":"outcome unknown"}"#;
+            let w = run(OpKind::Write, json!(1), answered(status, body));
+            assert_eq!(w.outcome, Outcome::Info, "write {status}");
+            assert_eq!(
+                w.error.as_deref(),
+                Some(format!("{status}: outcome unknown").as_str())
+            );
+            let c = run(OpKind::Cas, json!([1, 2]), answered(status, body));
+            assert_eq!(c.outcome, Outcome::Info, "cas {status}");
+            let r = run(OpKind::Read, json!(null), answered(status, body));
+            assert_eq!(r.outcome, Outcome::Fail, "read {status}");
+        }
+    }
+
+    #[test]
+    fn not_found_on_a_write_is_fail() {
+        let c = complete(
+            OpKind::Write,
+            &json!(1),
+            &answered(404, ""),
+            |_| StatusMeaning::NotFound,
+            PTR,
+            "n1",
+        );
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(c.error.as_deref(), Some("404: (empty answer)"));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let body = "é".repeat(400);
+        let c = run(OpKind::Write, json!(1), answered(400, &body));
+        let error = c.error.unwrap_or_default();
+        assert!(error.len() <= MAX_MESSAGE + 5, "{}", error.len());
+        assert!(error.starts_with("400: é"));
+    }
+
+    #[test]
+    fn non_string_error_fields_are_rendered_as_json() {
+        let c = run(
+            OpKind::Write,
+            json!(1),
+            answered(400, r#"{"error":{"code":7}}"#),
+        );
+        assert_eq!(c.error.as_deref(), Some(r#"400: {"code":7}"#));
+    }
+
+    #[test]
+    fn op_kinds_parse_and_know_their_effect() {
+        assert_eq!(OpKind::parse("read"), Some(OpKind::Read));
+        assert_eq!(OpKind::parse("cas").map(OpKind::as_str), Some("cas"));
+        assert_eq!(OpKind::parse("txn"), None);
+        assert!(!OpKind::Read.has_effect());
+        assert!(OpKind::Write.has_effect() && OpKind::Cas.has_effect());
+    }
+}
