@@ -571,9 +571,9 @@ async fn proxy_all_links(c: &mut Cluster) -> BTreeMap<(u64, u64), Arc<AtomicBool
 }
 
 /// Makes node 1 a leader that notices a lost quorum only slowly (check-quorum after 500 ticks
-/// of 10 ms), isolates it, lets nodes 2 and 3 elect a leader and overwrite `x`, then reads `x`
-/// at node 1 while it still believes it leads. Returns node 1's answer.
-async fn read_at_an_isolated_old_leader(bugs: &[&str]) -> (u16, Value, Cluster) {
+/// of 10 ms) with `x = 1` committed everywhere, then cuts every link to and from it. Node 1
+/// keeps believing it leads for several seconds while nodes 2 and 3 can elect a new leader.
+async fn isolate_a_slow_leader(bugs: &[&str]) -> Cluster {
     let mut common = vec!["--tick-ms", "10", "--request-timeout-ms", "1500"];
     for b in bugs {
         common.extend(["--bug", b]);
@@ -597,35 +597,59 @@ async fn read_at_an_isolated_old_leader(bugs: &[&str]) -> (u16, Value, Cluster) 
     let commit = c.status(1).await.unwrap()["commit_index"].as_u64().unwrap();
     c.caught_up(2, commit).await;
     c.caught_up(3, commit).await;
-
     for ((from, to), cut) in &cuts {
         if *from == 1 || *to == 1 {
             cut.store(true, Ordering::SeqCst);
         }
     }
+    // The proxies notice within 10 ms; wait well past that so nothing in flight slips through.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c
+}
+
+/// Waits for node 2 or 3 to lead (node 1 being isolated) and returns it.
+async fn new_leader_among_2_and_3(c: &Cluster) -> u64 {
     let deadline = Instant::now() + SETTLE;
-    let new = loop {
+    loop {
         assert!(
             Instant::now() < deadline,
             "2 and 3 elected no leader\n{}",
             c.logs()
         );
-        let mut found = None;
         for id in [2, 3] {
             if c.status(id).await.is_some_and(|s| s["role"] == "leader") {
-                found = Some(id);
+                return id;
             }
         }
-        if let Some(id) = found {
-            break id;
-        }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+}
+
+/// Isolates a slow leader, overwrites `x` through the new leader, and reads `x` at the old
+/// leader while it still believes it leads. Returns node 1's answer.
+async fn read_at_an_isolated_old_leader(bugs: &[&str]) -> (u16, Value, Cluster) {
+    let c = isolate_a_slow_leader(bugs).await;
+    let new = new_leader_among_2_and_3(&c).await;
     assert_eq!(c.put(new, "x", json!(2)).await.unwrap().status(), 200);
     let s = c.status(1).await.unwrap();
     assert_eq!(s["role"], "leader", "node 1 stepped down too early: {s}");
     let (code, body) = c.get(1, "x").await;
     (code, body, c)
+}
+
+/// Isolates a slow leader, writes `y` through it, lets 2 and 3 elect a new leader, and reads
+/// `y` there. Returns the write's status code and the new leader's answer.
+async fn write_at_an_isolated_old_leader(bugs: &[&str]) -> (u16, u16, Cluster) {
+    let c = isolate_a_slow_leader(bugs).await;
+    let put = c
+        .put(1, "y", json!("lost?"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let new = new_leader_among_2_and_3(&c).await;
+    let (code, _) = c.get(new, "y").await;
+    (put, code, c)
 }
 
 /// Thesis §6.4: a leader confirms leadership with a quorum before serving a read, so an
@@ -642,4 +666,21 @@ async fn an_isolated_old_leader_does_not_serve_a_stale_read() {
 async fn stale_read_bug_serves_an_overwritten_value_at_an_isolated_old_leader() {
     let (code, body, c) = read_at_an_isolated_old_leader(&["stale-read"]).await;
     assert_eq!((code, body), (200, json!({"value": 1})), "{}", c.logs());
+}
+
+/// §5.3: a write is acknowledged only once a quorum stores it, so an isolated leader cannot
+/// acknowledge one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_does_not_acknowledge_writes() {
+    let (put, read, c) = write_at_an_isolated_old_leader(&[]).await;
+    assert_ne!(put, 200, "acknowledged without a quorum\n{}", c.logs());
+    assert_eq!(read, 404, "{}", c.logs());
+}
+
+/// With `--bug early-ack` the isolated leader acknowledges the write, and the new leader has
+/// never heard of it: an acknowledged write is lost, visible through the HTTP API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_ack_bug_loses_an_acknowledged_write() {
+    let (put, read, c) = write_at_an_isolated_old_leader(&["early-ack"]).await;
+    assert_eq!((put, read), (200, 404), "{}", c.logs());
 }
