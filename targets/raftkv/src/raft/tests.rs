@@ -463,6 +463,38 @@ fn a_lagging_follower_catches_up_through_install_snapshot_7() {
 }
 
 #[test]
+fn a_lost_snapshot_is_resent_after_a_cooldown_not_every_heartbeat_7() {
+    let mut net = Net::new(3, Bugs::default());
+    net.campaign(1);
+    net.isolate(3);
+    for i in 0..10u8 {
+        net.propose(1, &[i]);
+    }
+    let applied = net.node(1).applied_index();
+    net.node(1)
+        .compact(applied, b"state".to_vec())
+        .expect("applied");
+    net.heal();
+    let mut sent = 0;
+    for _ in 0..20 {
+        net.node(1).tick();
+        net.deliver_filtered(|m| {
+            let snapshot = matches!(m.body, MessageBody::InstallSnapshot { .. });
+            sent += usize::from(snapshot);
+            snapshot
+        });
+    }
+    // 20 ticks hold 10 heartbeats but only 2 election timeouts of cooldown.
+    assert!((1..=3).contains(&sent), "{sent} snapshots sent");
+    net.tick_all(12);
+    assert_eq!(
+        net.node(3).snapshot_position().0,
+        applied,
+        "delivered once not lost"
+    );
+}
+
+#[test]
 fn a_stale_snapshot_does_not_discard_acknowledged_entries_7() {
     // Regression (found by the simulation, seed 169): a delayed InstallSnapshot covering a
     // prefix of the follower's log made it drop entries it had already acknowledged.

@@ -149,6 +149,7 @@ impl RaftNode {
                         recent_active: true,
                         acked_round: 0,
                         matched_at_heartbeat: 0,
+                        snapshot_cooldown: 0,
                     },
                 )
             })

@@ -31,6 +31,8 @@ struct Progress {
     acked_round: u64,
     /// `matched` at the previous heartbeat response, to detect a stalled follower.
     matched_at_heartbeat: Index,
+    /// Ticks before a lost snapshot may be sent again.
+    snapshot_cooldown: u64,
 }
 
 /// A ReadIndex request waiting for its leadership confirmation (thesis §6.4).
@@ -273,6 +275,9 @@ impl RaftNode {
     pub fn tick(&mut self) {
         self.election_elapsed += 1;
         if self.role == Role::Leader {
+            for progress in self.progress.values_mut() {
+                progress.snapshot_cooldown = progress.snapshot_cooldown.saturating_sub(1);
+            }
             self.heartbeat_elapsed += 1;
             if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
                 self.heartbeat_elapsed = 0;

@@ -165,9 +165,13 @@ impl RaftNode {
             return;
         };
         if progress.next <= self.log.snapshot_index() {
+            if progress.snapshot_cooldown > 0 {
+                return; // one is in flight; snapshots are big, so do not resend it every beat
+            }
             if let Some(snapshot) = self.snapshot.clone() {
                 if let Some(p) = self.progress.get_mut(&peer) {
                     p.next = snapshot.index + 1;
+                    p.snapshot_cooldown = self.config.election_ticks;
                 }
                 self.msgs.push(Message {
                     from: self.config.id,
