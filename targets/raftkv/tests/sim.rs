@@ -77,6 +77,8 @@ fn assert_exercised(total: &Outcome, runs: u64) {
     );
 }
 
+/// §5.2 election safety, §5.3 log matching, §5.4 leader completeness and state machine
+/// safety, thesis §6.4 linearizable reads — 3 nodes, every fault kind.
 #[test]
 fn three_node_cluster_is_safe_under_faults_over_1000_seeds() {
     let total = all_seeds_hold(&SimConfig::faulty(3), 0..1000);
@@ -85,6 +87,7 @@ fn three_node_cluster_is_safe_under_faults_over_1000_seeds() {
     }
 }
 
+/// The same properties with 5 nodes (two may be down at once).
 #[test]
 fn five_node_cluster_is_safe_under_faults_over_1000_seeds() {
     let total = all_seeds_hold(&SimConfig::faulty(5), 0..1000);
@@ -93,6 +96,8 @@ fn five_node_cluster_is_safe_under_faults_over_1000_seeds() {
     }
 }
 
+/// The same properties under the churn that exposes Figure 8 (§5.4.2) when the commit rule
+/// is broken: the correct rule must hold there too.
 #[test]
 fn five_node_cluster_is_safe_under_heavy_churn_over_1000_seeds() {
     let total = all_seeds_hold(&SimConfig::churn(5), 0..1000);
@@ -101,6 +106,7 @@ fn five_node_cluster_is_safe_under_heavy_churn_over_1000_seeds() {
     }
 }
 
+/// One seed, one run: the RNG is the only source of nondeterminism.
 #[test]
 fn a_seed_replays_the_same_run() {
     let config = SimConfig::faulty(5);
@@ -110,6 +116,7 @@ fn a_seed_replays_the_same_run() {
     assert_ne!(run(3, &config), run(4, &config));
 }
 
+/// Thesis §6.4: without a quorum round, a leader's local state can be stale.
 #[test]
 fn stale_read_bug_serves_stale_reads_thesis_6_4() {
     let config = SimConfig::faulty(3).with_bugs(Bugs::only(Bug::StaleRead));
@@ -120,6 +127,7 @@ fn stale_read_bug_serves_stale_reads_thesis_6_4() {
     // `stale_read_bug_serves_a_stale_read_at_a_deposed_leader`.
 }
 
+/// §5.3/§5.4: an entry is safe to acknowledge only once committed.
 #[test]
 fn early_ack_bug_loses_acknowledged_writes() {
     let config = SimConfig::faulty(3).with_bugs(Bugs::only(Bug::EarlyAck));
@@ -132,6 +140,7 @@ fn early_ack_bug_loses_acknowledged_writes() {
     eprintln!("found: {failure}");
 }
 
+/// §5.2 and Figure 2: a vote forgotten across a restart is a second vote in the same term.
 #[test]
 fn volatile_vote_bug_elects_two_leaders_in_a_term_5_2() {
     let config = SimConfig::faulty(3).with_bugs(Bugs::only(Bug::VolatileVote));
@@ -144,6 +153,7 @@ fn volatile_vote_bug_elects_two_leaders_in_a_term_5_2() {
     eprintln!("found: {failure}");
 }
 
+/// §5.4.2, Figure 8: counting replicas of an older term's entry does not make it committed.
 #[test]
 fn commit_old_term_bug_loses_committed_entries_5_4_2() {
     // Figure 8 needs an old-term entry replicated to a majority before the new leader's
