@@ -21,13 +21,16 @@ pub struct Config {
     pub heartbeat_ticks: u64,
     /// Most entries carried by one Append message, so messages stay bounded.
     pub max_entries_per_append: usize,
+    /// Most Append messages sent to one follower at once (new entries are pipelined in up to
+    /// this many bounded messages; the rest follow acknowledgements or the next Ready).
+    pub max_append_burst: usize,
     /// Deliberate bugs, all off by default.
     pub bugs: Bugs,
 }
 
 impl Config {
     /// A config with the usual timings (election 10 ticks, heartbeat 2, 64 entries per
-    /// append) and no bugs.
+    /// append, bursts of 8 appends) and no bugs.
     pub fn new(id: NodeId, voters: Vec<NodeId>) -> Self {
         Config {
             id,
@@ -35,6 +38,7 @@ impl Config {
             election_ticks: 10,
             heartbeat_ticks: 2,
             max_entries_per_append: 64,
+            max_append_burst: 8,
             bugs: Bugs::default(),
         }
     }
@@ -62,6 +66,9 @@ impl Config {
         }
         if self.max_entries_per_append == 0 {
             return bad("max_entries_per_append must be at least 1, got 0".to_string());
+        }
+        if self.max_append_burst == 0 {
+            return bad("max_append_burst must be at least 1, got 0".to_string());
         }
         Ok(())
     }

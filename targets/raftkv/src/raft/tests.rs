@@ -262,6 +262,48 @@ fn appends_carry_at_most_max_entries_per_append_5_3() {
 }
 
 #[test]
+fn a_burst_of_proposals_is_pipelined_in_bounded_appends_5_3() {
+    let mut config = Config::new(1, vec![1, 2, 3]);
+    config.max_entries_per_append = 2;
+    config.max_append_burst = 3;
+    let mut net = Net::with_logs(config, &vec![Recovered::default(); 3]);
+    net.campaign(1);
+    for i in 0..20u8 {
+        net.node(1).propose(vec![i]).expect("leader");
+    }
+    let ready = net.node(1).ready();
+    assert_eq!(
+        ready.entries.len(),
+        20,
+        "one Ready persists the whole burst (group commit)"
+    );
+    let to_2: Vec<usize> = ready
+        .messages
+        .iter()
+        .filter(|m| m.to == 2)
+        .filter_map(|m| match &m.body {
+            MessageBody::Append { entries, .. } => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        to_2,
+        vec![2, 2, 2],
+        "max_append_burst messages of max_entries_per_append"
+    );
+    net.node(1).advance();
+    for msg in ready.messages {
+        net.node(msg.to).step(msg);
+    }
+    net.deliver();
+    assert_eq!(
+        net.node(2).last_index(),
+        21,
+        "the rest follows the acknowledgements"
+    );
+}
+
+#[test]
 fn acknowledgements_and_appends_go_out_only_after_the_entries_are_persisted() {
     let mut net = Net::new(3, Bugs::default());
     net.campaign(1);

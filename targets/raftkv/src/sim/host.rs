@@ -132,6 +132,7 @@ impl Cluster {
         config.election_ticks = self.config.election_ticks;
         config.heartbeat_ticks = self.config.heartbeat_ticks;
         config.max_entries_per_append = self.config.max_entries_per_append;
+        config.max_append_burst = self.config.max_append_burst;
         config.bugs = self.config.bugs;
         let rng = ChaCha8Rng::seed_from_u64(
             self.seed
@@ -211,7 +212,23 @@ impl Cluster {
             let up: Vec<usize> = (0..self.hosts.len())
                 .filter(|&i| self.hosts[i].node.is_some())
                 .collect();
-            if let Some(i) = pick(&up, rng) {
+            let leaders: Vec<usize> = up
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    self.hosts[i]
+                        .node
+                        .as_ref()
+                        .is_some_and(|n| n.role() == Role::Leader)
+                })
+                .collect();
+            // Like Jepsen's "kill the primary" nemesis: leaders are the interesting victims.
+            let victims = if !leaders.is_empty() && rng.random_bool(self.config.leader_crash_bias) {
+                leaders
+            } else {
+                up
+            };
+            if let Some(i) = pick(&victims, rng) {
                 let down_for = rng.random_range(1..=self.config.max_down_ticks);
                 self.crash(i, down_for);
             }

@@ -42,6 +42,8 @@ pub struct SimConfig {
     pub partition_rate: f64,
     /// Chance per tick to crash a node (at most a minority is down at once).
     pub crash_rate: f64,
+    /// Chance that a crash targets a leader rather than any live node.
+    pub leader_crash_bias: f64,
     /// Chance, per Ready, to crash after sending its `messages` but before persisting it.
     pub crash_mid_ready: f64,
     /// A crashed node restarts after 1..=max_down_ticks ticks.
@@ -58,6 +60,8 @@ pub struct SimConfig {
     pub heartbeat_ticks: u64,
     /// Bound on entries per append message.
     pub max_entries_per_append: usize,
+    /// Bound on append messages sent to one follower at once.
+    pub max_append_burst: usize,
     /// Bugs switched on in every node.
     pub bugs: Bugs,
 }
@@ -75,6 +79,7 @@ impl SimConfig {
             },
             partition_rate: 0.03,
             crash_rate: 0.015,
+            leader_crash_bias: 0.5,
             crash_mid_ready: 0.002,
             max_down_ticks: 40,
             propose_rate: 0.5,
@@ -83,20 +88,27 @@ impl SimConfig {
             election_ticks: 10,
             heartbeat_ticks: 2,
             max_entries_per_append: 8,
+            max_append_burst: 4,
             bugs: Bugs::default(),
         }
     }
 
-    /// Heavier churn: frequent crashes and partitions, one entry per append, so leaders
-    /// change while followers hold old-term entries not yet followed by the new no-op — the
-    /// setting of Figure 8.
+    /// Heavier churn: frequent crashes (mostly of leaders) and partitions, short election
+    /// timeouts, one entry per append and no pipelining, 600 ticks — so leaders change while
+    /// followers hold old-term entries not yet followed by the new no-op: the setting of
+    /// Figure 8.
     pub fn churn(nodes: usize) -> Self {
         SimConfig {
+            ticks: 600,
+            election_ticks: 5,
+            heartbeat_ticks: 1,
+            leader_crash_bias: 0.9,
             crash_rate: 0.15,
             partition_rate: 0.08,
             max_down_ticks: 8,
             propose_rate: 1.0,
             max_entries_per_append: 1,
+            max_append_burst: 1,
             ..SimConfig::faulty(nodes)
         }
     }

@@ -427,13 +427,7 @@ impl RaftNode {
             if self.broadcast_due {
                 self.broadcast_due = false;
                 for peer in self.peers() {
-                    if self
-                        .progress
-                        .get(&peer)
-                        .is_some_and(|p| p.next <= self.log.last_index())
-                    {
-                        self.send_append(peer);
-                    }
+                    self.send_appends(peer);
                 }
             }
         }

@@ -158,6 +158,25 @@ impl RaftNode {
         }
     }
 
+    /// Pipelines appends to `peer` until it has been sent the whole log (or a snapshot), at
+    /// most `max_append_burst` messages per call, so a burst of proposals is not held back to
+    /// one bounded append per round trip.
+    pub(super) fn send_appends(&mut self, peer: NodeId) {
+        for _ in 0..self.config.max_append_burst {
+            let Some(progress) = self.progress.get(&peer) else {
+                return;
+            };
+            if progress.next > self.log.last_index() {
+                return;
+            }
+            let snapshot = progress.next <= self.log.snapshot_index();
+            self.send_append(peer);
+            if snapshot {
+                return;
+            }
+        }
+    }
+
     /// Sends the entries `progress.next ..` (at most `max_entries_per_append`) to `peer`, or
     /// the snapshot if they were compacted away.
     pub(super) fn send_append(&mut self, peer: NodeId) {
@@ -220,7 +239,7 @@ impl RaftNode {
         let (matched, next) = (progress.matched, progress.next);
         self.maybe_commit();
         if matched < last && next <= last {
-            self.send_append(from);
+            self.send_appends(from);
         }
     }
 
