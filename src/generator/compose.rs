@@ -203,3 +203,126 @@ pub fn phases(gens: Vec<BoxGen>) -> Concat {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{delay, limit, on_clients, on_nemesis, op, repeat, OpTemplate};
+    use crate::history::{EventType, Process};
+
+    fn tmpl(f: &str) -> OpTemplate {
+        OpTemplate::new(f, Value::Null)
+    }
+
+    #[test]
+    fn mix_follows_the_weights() {
+        let gen = on_clients(limit(
+            4000,
+            mix(vec![
+                (3.0, Box::new(repeat(tmpl("read"))) as BoxGen),
+                (1.0, Box::new(repeat(tmpl("write")))),
+                (0.0, Box::new(repeat(tmpl("never")))),
+            ]),
+        ));
+        let config = SimConfig {
+            concurrency: 4,
+            seed: 11,
+            ..SimConfig::default()
+        };
+        let events = simulate(gen, &config).unwrap();
+        let inv = invokes(&events);
+        let reads = inv.iter().filter(|e| e.f == "read").count();
+        assert_eq!(inv.len(), 4000);
+        assert!(inv.iter().all(|e| e.f != "never"));
+        assert!(
+            (2800..=3200).contains(&reads),
+            "{reads} reads of 4000 at weight 3:1"
+        );
+    }
+
+    #[test]
+    fn mix_drops_finished_generators_and_ends_with_the_last() {
+        let gen = on_clients(mix(vec![
+            (1.0, Box::new(limit(3, repeat(tmpl("read")))) as BoxGen),
+            (1.0, Box::new(limit(5, repeat(tmpl("write"))))),
+        ]));
+        let events = simulate(gen, &SimConfig::default()).unwrap();
+        let inv = invokes(&events);
+        assert_eq!(inv.iter().filter(|e| e.f == "read").count(), 3);
+        assert_eq!(inv.iter().filter(|e| e.f == "write").count(), 5);
+    }
+
+    #[test]
+    fn any_merges_clients_and_nemesis() {
+        let gen = any(vec![
+            Box::new(on_clients(limit(6, repeat(tmpl("read"))))),
+            Box::new(on_nemesis(limit(
+                2,
+                delay(Duration::from_nanos(25), repeat(tmpl("start-partition"))),
+            ))),
+        ]);
+        let events = simulate(gen, &SimConfig::default()).unwrap();
+        let inv = invokes(&events);
+        let nemesis: Vec<u64> = inv
+            .iter()
+            .filter(|e| e.process == Process::Nemesis)
+            .map(|e| e.time)
+            .collect();
+        assert_eq!(nemesis, vec![0, 25]);
+        assert_eq!(inv.iter().filter(|e| e.f == "read").count(), 6);
+        assert!(inv
+            .iter()
+            .all(|e| (e.process == Process::Nemesis) == (e.f == "start-partition")));
+        // Both sides start at once: neither waits for the other.
+        assert_eq!(inv.iter().filter(|e| e.time == 0).count(), 3);
+    }
+
+    #[test]
+    fn phases_wait_for_outstanding_ops_but_concat_does_not() {
+        let config = SimConfig {
+            concurrency: 2,
+            latency: Duration::from_nanos(100),
+            ..SimConfig::default()
+        };
+        let parts = || -> Vec<BoxGen> {
+            vec![
+                Box::new(on_clients(op(tmpl("write")))),
+                Box::new(on_clients(op(tmpl("read")))),
+            ]
+        };
+        let events = simulate(phases(parts()), &config).unwrap();
+        let write_done = events
+            .iter()
+            .find(|e| e.f == "write" && e.kind == EventType::Ok)
+            .map(|e| e.time);
+        let read_start = events.iter().find(|e| e.f == "read").map(|e| e.time);
+        assert_eq!((write_done, read_start), (Some(100), Some(100)));
+
+        let events = simulate(concat(parts()), &config).unwrap();
+        let times: Vec<u64> = invokes(&events).iter().map(|e| e.time).collect();
+        assert_eq!(times, vec![0, 0]);
+    }
+
+    #[test]
+    fn synchronize_waits_for_every_thread_in_scope() {
+        let config = SimConfig {
+            concurrency: 3,
+            latency: Duration::from_nanos(50),
+            ..SimConfig::default()
+        };
+        // Two ops start at 0; the synchronized op must wait for both (until 50), though a
+        // third thread is free all along.
+        let gen = concat(vec![
+            Box::new(on_clients(limit(2, repeat(tmpl("write"))))),
+            Box::new(synchronize(on_clients(op(tmpl("read"))))),
+        ]);
+        let events = simulate(gen, &config).unwrap();
+        let read = events.iter().find(|e| e.f == "read").map(|e| e.time);
+        assert_eq!(read, Some(50));
+    }
+}

@@ -296,3 +296,103 @@ impl Context {
         Some(thread)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_completion_moves_the_thread_to_process_plus_concurrency() {
+        let mut ctx = Context::new(3, 0);
+        assert_eq!(ctx.dispatch(Process::Client(1)), Some(Thread::Client(1)));
+        assert!(!ctx.is_free(Thread::Client(1)));
+        ctx.complete(Process::Client(1), EventType::Info);
+        assert!(ctx.is_free(Thread::Client(1)));
+        assert_eq!(ctx.process_of(Thread::Client(1)), Process::Client(4));
+        // The retired process is no longer current, but still belongs to thread 1.
+        assert_eq!(ctx.thread_of(Process::Client(1)), None);
+        assert_eq!(ctx.thread_of(Process::Client(4)), Some(Thread::Client(1)));
+        assert_eq!(
+            ctx.thread_index(Process::Client(1)),
+            Some(Thread::Client(1))
+        );
+        // ok and fail keep the process.
+        ctx.dispatch(Process::Client(4));
+        ctx.complete(Process::Client(4), EventType::Fail);
+        assert_eq!(ctx.process_of(Thread::Client(1)), Process::Client(4));
+    }
+
+    #[test]
+    fn nemesis_completion_frees_the_nemesis_thread_without_retiring_anything() {
+        let mut ctx = Context::new(2, 0);
+        ctx.dispatch(Process::Nemesis);
+        assert!(!ctx.is_free(Thread::Nemesis));
+        ctx.complete(Process::Nemesis, EventType::Info);
+        assert!(ctx.is_free(Thread::Nemesis));
+        assert_eq!(ctx.process_of(Thread::Client(0)), Process::Client(0));
+    }
+
+    #[test]
+    fn scopes_intersect_and_limit_free_threads() {
+        let cases = [
+            (
+                Scope::ALL,
+                vec![
+                    Thread::Client(0),
+                    Thread::Client(1),
+                    Thread::Client(2),
+                    Thread::Nemesis,
+                ],
+            ),
+            (
+                Scope::CLIENTS,
+                vec![Thread::Client(0), Thread::Client(1), Thread::Client(2)],
+            ),
+            (Scope::NEMESIS, vec![Thread::Nemesis]),
+            (Scope::clients(1, 2), vec![Thread::Client(1)]),
+            (Scope::clients(5, 9), vec![]),
+        ];
+        for (i, (scope, want)) in cases.into_iter().enumerate() {
+            let mut ctx = Context::new(3, 0);
+            let got: Vec<Thread> = ctx.scoped(scope, |ctx| ctx.free_threads().collect());
+            assert_eq!(got, want, "case {i}");
+            // The scope is restored afterwards.
+            assert_eq!(ctx.scope(), Scope::ALL, "case {i}");
+        }
+        let nested = Scope::clients(0, 2).intersect(Scope::clients(1, 3));
+        assert_eq!(nested, Scope::clients(1, 2));
+        assert_eq!(Scope::CLIENTS.intersect(Scope::NEMESIS).end, 0);
+    }
+
+    #[test]
+    fn fill_picks_only_free_threads_and_stamps_the_time() {
+        let mut ctx = Context::new(2, 7);
+        ctx.set_time(50);
+        ctx.set_time(10); // never backwards
+        ctx.dispatch(Process::Client(0));
+        ctx.dispatch(Process::Nemesis);
+        for _ in 0..20 {
+            let op = ctx.fill(OpTemplate::new("read", serde_json::Value::Null));
+            let op = op.expect("thread 1 is free");
+            assert_eq!(op.process, Process::Client(1));
+            assert_eq!(op.time, 50);
+        }
+        ctx.dispatch(Process::Client(1));
+        assert!(ctx
+            .fill(OpTemplate::new("read", serde_json::Value::Null))
+            .is_none());
+        assert!(!ctx.any_free());
+    }
+
+    #[test]
+    fn wake_keeps_the_earliest_time() {
+        let mut ctx = Context::new(1, 0);
+        assert_eq!(ctx.wake(), None);
+        ctx.wake_at(30);
+        ctx.wake_at(20);
+        ctx.wake_at(40);
+        assert_eq!(ctx.wake(), Some(20));
+        ctx.clear_wake();
+        assert_eq!(ctx.wake(), None);
+    }
+}

@@ -73,3 +73,53 @@ impl Driver {
         &self.ctx
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{limit, on_clients, repeat, OpTemplate};
+    use crate::history::{EventType, Process};
+
+    #[test]
+    fn a_crashed_process_is_replaced_by_process_plus_concurrency() {
+        let config = SimConfig {
+            concurrency: 3,
+            info_probability: 1.0,
+            latency: Duration::from_nanos(10),
+            ..SimConfig::default()
+        };
+        let gen = on_clients(limit(9, repeat(OpTemplate::new("write", Value::from(1)))));
+        let events = simulate(gen, &config).unwrap();
+        assert!(events
+            .iter()
+            .filter(|e| e.kind != EventType::Invoke)
+            .all(|e| e.kind == EventType::Info));
+        let mut procs: Vec<u64> = invokes(&events)
+            .iter()
+            .map(|e| match e.process {
+                Process::Client(p) => p,
+                Process::Nemesis => u64::MAX,
+            })
+            .collect();
+        procs.sort();
+        // Every process runs exactly one op: 0..3, then 3..6, then 6..9.
+        assert_eq!(procs, (0..9).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn ok_completions_keep_the_process() {
+        let config = SimConfig {
+            concurrency: 2,
+            ..SimConfig::default()
+        };
+        let gen = on_clients(limit(10, repeat(OpTemplate::new("read", Value::Null))));
+        let events = simulate(gen, &config).unwrap();
+        assert!(invokes(&events)
+            .iter()
+            .all(|e| matches!(e.process, Process::Client(0) | Process::Client(1))));
+    }
+}

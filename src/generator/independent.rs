@@ -208,3 +208,110 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{on_clients, repeat, time_limit, OpTemplate};
+    use crate::history::Process;
+
+    fn reads(_key: u64) -> BoxGen {
+        Box::new(repeat(OpTemplate::new("read", Value::Null)))
+    }
+
+    /// Invokes per key, and the set of threads that touched each key.
+    fn per_key(
+        events: &[Event],
+        c: u64,
+    ) -> BTreeMap<u64, (usize, std::collections::BTreeSet<u64>)> {
+        let mut keys: BTreeMap<u64, (usize, std::collections::BTreeSet<u64>)> = BTreeMap::new();
+        for e in invokes(events) {
+            let key = e
+                .key
+                .as_ref()
+                .and_then(Value::as_u64)
+                .expect("every op has a key");
+            let Process::Client(p) = e.process else {
+                panic!("nemesis op {e:?}");
+            };
+            let entry = keys.entry(key).or_default();
+            entry.0 += 1;
+            entry.1.insert(p % c);
+        }
+        keys
+    }
+
+    #[test]
+    fn each_key_gets_exactly_ops_per_key_from_one_group() {
+        // 6 threads in 3 groups of 2; 10 keys of 5 ops each.
+        let config = SimConfig {
+            concurrency: 6,
+            seed: 3,
+            ..SimConfig::default()
+        };
+        let gen = independent(3, 5, reads).max_keys(10);
+        let counter = gen.counter();
+        let events = simulate(on_clients(gen), &config).unwrap();
+        let keys = per_key(&events, 6);
+        assert_eq!(
+            keys.keys().copied().collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>()
+        );
+        for (key, (n, threads)) in &keys {
+            assert_eq!(*n, 5, "key {key}");
+            let group: Vec<u64> = threads.iter().map(|t| t / 2).collect();
+            assert!(
+                group.iter().all(|g| *g == group[0]),
+                "key {key} touched by {threads:?}"
+            );
+        }
+        assert_eq!(counter.get(), 10);
+    }
+
+    #[test]
+    fn endless_keys_stay_bounded_under_a_time_limit_and_crashes() {
+        for seed in 0..4 {
+            let config = SimConfig {
+                concurrency: 5,
+                seed,
+                info_probability: 0.2,
+                ..SimConfig::default()
+            };
+            let gen = independent(2, 7, reads);
+            let counter = gen.counter();
+            let gen = on_clients(time_limit(Duration::from_micros(5), gen));
+            let events = simulate(gen, &config).unwrap();
+            let keys = per_key(&events, 5);
+            // Groups {0, 1} and {2, 3, 4}: a key is worked by one group only.
+            for (key, (n, threads)) in &keys {
+                assert!(*n <= 7, "seed {seed} key {key}: {n} ops");
+                let lows = threads.iter().filter(|t| **t < 2).count();
+                assert!(
+                    lows == 0 || lows == threads.len(),
+                    "seed {seed} key {key}: {threads:?}"
+                );
+            }
+            assert_eq!(counter.get() as usize, keys.len(), "seed {seed}");
+            assert!(keys.len() > 10, "seed {seed}: only {} keys", keys.len());
+        }
+    }
+
+    #[test]
+    fn more_groups_than_threads_gives_one_thread_per_key() {
+        let config = SimConfig {
+            concurrency: 2,
+            ..SimConfig::default()
+        };
+        let gen = independent(8, 3, reads).max_keys(4);
+        let events = simulate(on_clients(gen), &config).unwrap();
+        let keys = per_key(&events, 2);
+        assert_eq!(keys.len(), 4);
+        assert!(keys
+            .values()
+            .all(|(n, threads)| *n == 3 && threads.len() == 1));
+    }
+}

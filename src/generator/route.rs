@@ -116,3 +116,79 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{limit, on_clients, op, repeat, OpTemplate};
+    use crate::history::Process;
+
+    fn read() -> OpTemplate {
+        OpTemplate::new("read", Value::Null)
+    }
+
+    #[test]
+    fn each_thread_gives_one_op_per_client_thread() {
+        for c in [1usize, 3, 8] {
+            let config = SimConfig {
+                concurrency: c,
+                ..SimConfig::default()
+            };
+            let gen = on_clients(each_thread(|_| Box::new(op(read())) as BoxGen));
+            let events = simulate(gen, &config).unwrap();
+            let mut procs: Vec<Process> = invokes(&events).iter().map(|e| e.process).collect();
+            procs.sort();
+            let want: Vec<Process> = (0..c as u64).map(Process::Client).collect();
+            assert_eq!(procs, want, "concurrency {c}");
+        }
+    }
+
+    #[test]
+    fn each_thread_runs_each_copy_on_its_own_thread() {
+        let config = SimConfig {
+            concurrency: 3,
+            ..SimConfig::default()
+        };
+        let gen = on_clients(each_thread(|t| {
+            let v = match t {
+                Thread::Client(i) => i as i64,
+                Thread::Nemesis => -1,
+            };
+            Box::new(limit(2, repeat(OpTemplate::new("write", Value::from(v))))) as BoxGen
+        }));
+        let events = simulate(gen, &config).unwrap();
+        let inv = invokes(&events);
+        assert_eq!(inv.len(), 6);
+        for e in inv {
+            let Process::Client(p) = e.process else {
+                panic!("routed to the nemesis: {e:?}");
+            };
+            assert_eq!(e.value, Value::from(p), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn on_nemesis_and_on_clients_route_to_their_threads() {
+        let config = SimConfig {
+            concurrency: 4,
+            ..SimConfig::default()
+        };
+        let events = simulate(on_nemesis(limit(5, repeat(read()))), &config).unwrap();
+        assert!(invokes(&events)
+            .iter()
+            .all(|e| e.process == Process::Nemesis));
+        assert_eq!(invokes(&events).len(), 5);
+        let events = simulate(on_clients(limit(50, repeat(read()))), &config).unwrap();
+        assert!(invokes(&events)
+            .iter()
+            .all(|e| e.process != Process::Nemesis));
+        // Unrouted, the nemesis thread takes ops too (Jepsen's default).
+        let events = simulate(limit(50, repeat(read())), &config).unwrap();
+        assert!(invokes(&events)
+            .iter()
+            .any(|e| e.process == Process::Nemesis));
+    }
+}

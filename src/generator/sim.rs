@@ -159,3 +159,116 @@ pub fn invokes(events: &[Event]) -> Vec<&Event> {
         .filter(|e| e.kind == EventType::Invoke)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::generator::{
+        any, independent, limit, mix, on_clients, on_nemesis, repeat, stagger, time_limit, BoxGen,
+        OpTemplate,
+    };
+
+    /// A generator that is never ready and never asks to be woken.
+    struct Never;
+
+    impl Generator for Never {
+        fn next(&mut self, _ctx: &mut Context) -> Next {
+            Next::Pending
+        }
+    }
+
+    /// Clients on random keys with a random mix and random gaps, plus a nemesis: every source
+    /// of randomness the generators have.
+    fn busy_test() -> impl Generator {
+        let clients = independent(2, 10, |_key| -> BoxGen {
+            Box::new(mix(vec![
+                (
+                    1.0,
+                    Box::new(repeat(OpTemplate::new("read", Value::Null))) as BoxGen,
+                ),
+                (
+                    2.0,
+                    Box::new(repeat(OpTemplate::new("write", Value::from(1)))),
+                ),
+            ]))
+        });
+        time_limit(
+            Duration::from_micros(20),
+            any(vec![
+                Box::new(on_clients(stagger(Duration::from_nanos(20), clients))),
+                Box::new(on_nemesis(stagger(
+                    Duration::from_micros(2),
+                    repeat(OpTemplate::new("kill", Value::Null)),
+                ))),
+            ]),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn same_seed_gives_the_same_history(seed in proptest::arbitrary::any::<u64>(), c in 1usize..6, crash in 0.0f64..0.5) {
+            let config = SimConfig { concurrency: c, seed, info_probability: crash, ..SimConfig::default() };
+            let a = simulate(busy_test(), &config).unwrap();
+            let b = simulate(busy_test(), &config).unwrap();
+            prop_assert!(!a.is_empty());
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn different_seeds_give_different_histories() {
+        let run = |seed| {
+            let config = SimConfig {
+                concurrency: 3,
+                seed,
+                ..SimConfig::default()
+            };
+            simulate(busy_test(), &config).unwrap()
+        };
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn history_indexes_count_up_and_every_invoke_completes() {
+        let config = SimConfig {
+            concurrency: 3,
+            info_probability: 0.3,
+            seed: 4,
+            ..SimConfig::default()
+        };
+        let events = simulate(busy_test(), &config).unwrap();
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.index, i as u64);
+        }
+        assert_eq!(invokes(&events).len() * 2, events.len());
+        assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
+    }
+
+    #[test]
+    fn a_generator_that_can_never_go_is_reported_stuck() {
+        match simulate(Never, &SimConfig::default()) {
+            Err(SimError::Stuck { time: 0, events }) => assert!(events.is_empty()),
+            other => panic!("expected Stuck, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_endless_generator_is_cut_at_max_events() {
+        let config = SimConfig {
+            max_events: 100,
+            ..SimConfig::default()
+        };
+        let gen = on_clients(limit(
+            u64::MAX,
+            repeat(OpTemplate::new("read", Value::Null)),
+        ));
+        match simulate(gen, &config) {
+            Err(SimError::TooLong { events }) => assert_eq!(events.len(), 100),
+            other => panic!("expected TooLong, got {other:?}"),
+        }
+    }
+}

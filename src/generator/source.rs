@@ -86,3 +86,64 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{limit, on_clients};
+    use crate::history::Process;
+
+    fn read() -> OpTemplate {
+        OpTemplate::new("read", Value::Null)
+    }
+
+    #[test]
+    fn op_emits_exactly_once() {
+        let events = simulate(on_clients(op(read())), &SimConfig::default()).unwrap();
+        assert_eq!(invokes(&events).len(), 1);
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn repeat_uses_every_free_thread_then_waits_for_completions() {
+        let config = SimConfig {
+            concurrency: 3,
+            ..SimConfig::default()
+        };
+        let events = simulate(on_clients(limit(6, repeat(read()))), &config).unwrap();
+        let inv = invokes(&events);
+        assert_eq!(inv.len(), 6);
+        // Three at time 0 (one per thread), three more once they complete at 10.
+        let times: Vec<u64> = inv.iter().map(|e| e.time).collect();
+        assert_eq!(times, vec![0, 0, 0, 10, 10, 10]);
+        let mut first: Vec<Process> = inv[..3].iter().map(|e| e.process).collect();
+        first.sort();
+        assert_eq!(
+            first,
+            vec![Process::Client(0), Process::Client(1), Process::Client(2)]
+        );
+    }
+
+    #[test]
+    fn from_fn_ends_when_the_function_returns_none() {
+        let mut n = 0;
+        let gen = from_fn(move |_rng| {
+            n += 1;
+            (n <= 4).then(|| OpTemplate::new("write", Value::from(n)))
+        });
+        let events = simulate(on_clients(gen), &SimConfig::default()).unwrap();
+        let values: Vec<Value> = invokes(&events).iter().map(|e| e.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                Value::from(1),
+                Value::from(2),
+                Value::from(3),
+                Value::from(4)
+            ]
+        );
+    }
+}

@@ -158,3 +158,102 @@ impl Generator for Sleep {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{limit, on_clients, op, phases, repeat, BoxGen, OpTemplate};
+
+    fn read() -> OpTemplate {
+        OpTemplate::new("read", Value::Null)
+    }
+
+    #[test]
+    fn time_limit_stops_emitting_at_the_deadline() {
+        let config = SimConfig {
+            concurrency: 4,
+            ..SimConfig::default()
+        };
+        let gen = on_clients(time_limit(Duration::from_nanos(1_000), repeat(read())));
+        let events = simulate(gen, &config).unwrap();
+        let inv = invokes(&events);
+        // 4 threads, a fresh op every 10 ns on each, for 1000 ns: 100 rounds of 4.
+        assert_eq!(inv.len(), 400);
+        assert!(inv.iter().all(|e| e.time < 1_000));
+        assert_eq!(inv.last().map(|e| e.time), Some(990));
+        // Outstanding ops still complete.
+        assert_eq!(events.len(), 800);
+    }
+
+    #[test]
+    fn time_limit_wakes_the_runner_at_its_deadline() {
+        // Nothing is ever ready, yet the simulation ends: the deadline is a wake-up.
+        let gen = time_limit(Duration::from_micros(3), sleep(Duration::from_secs(60)));
+        assert_eq!(simulate(gen, &SimConfig::default()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn delay_spaces_ops_exactly() {
+        let config = SimConfig {
+            concurrency: 8,
+            ..SimConfig::default()
+        };
+        let gen = on_clients(limit(5, delay(Duration::from_nanos(100), repeat(read()))));
+        let events = simulate(gen, &config).unwrap();
+        let times: Vec<u64> = invokes(&events).iter().map(|e| e.time).collect();
+        assert_eq!(times, vec![0, 100, 200, 300, 400]);
+    }
+
+    #[test]
+    fn delay_never_bursts_after_a_slow_op() {
+        // One thread, latency 250 ns, gap 100 ns: every op waits for the thread, and the next
+        // one goes as soon as it is free, never two at once.
+        let config = SimConfig {
+            concurrency: 1,
+            latency: Duration::from_nanos(250),
+            ..SimConfig::default()
+        };
+        let gen = on_clients(limit(4, delay(Duration::from_nanos(100), repeat(read()))));
+        let events = simulate(gen, &config).unwrap();
+        let times: Vec<u64> = invokes(&events).iter().map(|e| e.time).collect();
+        assert_eq!(times, vec![0, 250, 500, 750]);
+    }
+
+    #[test]
+    fn stagger_holds_the_mean_rate() {
+        // --rate 1000 for one simulated second with plenty of idle threads: about 1000 ops.
+        for seed in 0..5 {
+            let config = SimConfig {
+                concurrency: 16,
+                seed,
+                latency: Duration::from_micros(100),
+                ..SimConfig::default()
+            };
+            let gen = on_clients(time_limit(
+                Duration::from_secs(1),
+                stagger(Duration::from_millis(1), repeat(read())),
+            ));
+            let n = invokes(&simulate(gen, &config).unwrap()).len();
+            assert!(
+                (900..=1100).contains(&n),
+                "seed {seed}: {n} ops in 1 s at rate 1000"
+            );
+        }
+    }
+
+    #[test]
+    fn sleep_is_a_phase_that_waits() {
+        let gens: Vec<BoxGen> = vec![
+            Box::new(on_clients(op(read()))),
+            Box::new(sleep(Duration::from_nanos(500))),
+            Box::new(on_clients(op(read()))),
+        ];
+        let events = simulate(phases(gens), &SimConfig::default()).unwrap();
+        let times: Vec<u64> = invokes(&events).iter().map(|e| e.time).collect();
+        // The first read completes at 10; the sleep starts then and lasts 500 ns.
+        assert_eq!(times, vec![0, 510]);
+    }
+}

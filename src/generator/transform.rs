@@ -216,3 +216,106 @@ impl<G: Generator> Generator for WithRng<G> {
         self.gen.update(ctx, event)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{from_fn, on_clients, repeat, OpTemplate};
+
+    fn write(v: i64) -> OpTemplate {
+        OpTemplate::new("write", Value::from(v))
+    }
+
+    fn counting() -> impl Generator {
+        let mut n = 0;
+        from_fn(move |_rng| {
+            n += 1;
+            Some(write(n))
+        })
+    }
+
+    fn values(events: &[crate::history::Event]) -> Vec<i64> {
+        invokes(events)
+            .iter()
+            .filter_map(|e| e.value.as_i64())
+            .collect()
+    }
+
+    #[test]
+    fn limit_emits_exactly_n_ops() {
+        for n in [0u64, 1, 5, 17] {
+            let events = simulate(on_clients(limit(n, counting())), &SimConfig::default()).unwrap();
+            assert_eq!(invokes(&events).len() as u64, n, "limit {n}");
+        }
+        let events = simulate(on_clients(once(counting())), &SimConfig::default()).unwrap();
+        assert_eq!(values(&events), vec![1]);
+    }
+
+    #[test]
+    fn filter_drops_ops_and_map_rewrites_them() {
+        let gen = limit(
+            3,
+            map(
+                |mut op| {
+                    op.f = "cas".into();
+                    op
+                },
+                filter(
+                    |op| op.value.as_i64().is_some_and(|v| v % 2 == 0),
+                    counting(),
+                ),
+            ),
+        );
+        let events = simulate(on_clients(gen), &SimConfig::default()).unwrap();
+        assert_eq!(values(&events), vec![2, 4, 6]);
+        assert!(invokes(&events).iter().all(|e| e.f == "cas"));
+    }
+
+    #[test]
+    fn filter_that_rejects_everything_stays_bounded() {
+        let gen = crate::generator::time_limit(
+            std::time::Duration::from_millis(5),
+            filter(|_| false, repeat(write(1))),
+        );
+        let events = simulate(on_clients(gen), &SimConfig::default()).unwrap();
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn cycle_restarts_a_finished_generator() {
+        let gen = cycle(Some(3), || Box::new(limit(2, counting())) as BoxGen);
+        let events = simulate(on_clients(gen), &SimConfig::default()).unwrap();
+        // Each round is a fresh counter: 1, 2 three times.
+        assert_eq!(values(&events), vec![1, 2, 1, 2, 1, 2]);
+        // A round that is done at once ends an endless cycle instead of spinning.
+        let empty = cycle(None, || Box::new(limit(0, counting())) as BoxGen);
+        assert!(simulate(on_clients(empty), &SimConfig::default())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn with_rng_gives_a_stream_independent_of_other_draws() {
+        use rand::RngExt;
+        let random = || from_fn(|rng: &mut Rng| Some(write(rng.random_range(0..1_000_000))));
+        let run = |outer_draws: usize| {
+            let mut ctx = Context::new(1, 99);
+            for _ in 0..outer_draws {
+                ctx.rng().random::<u64>();
+            }
+            let mut gen = on_clients(with_rng(5, random()));
+            let mut seen = Vec::new();
+            for _ in 0..10 {
+                if let Next::Op(op) = gen.next(&mut ctx) {
+                    seen.push(op.value);
+                }
+            }
+            seen
+        };
+        assert_eq!(run(0), run(3));
+        assert_eq!(run(0).len(), 10);
+    }
+}

@@ -228,3 +228,224 @@ fn final_reads(keyed: bool, keys: KeyCounter, seed: u64) -> BoxGen {
         on_clients(each_thread(per_thread)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::generator::sim::{invokes, simulate, SimConfig};
+    use crate::generator::{phases, time_limit};
+    use crate::history::{Event, EventType, Process};
+
+    /// The main phase for `limit` of simulated time, then the final reads.
+    fn run(spec: &WorkloadSpec, c: usize, seed: u64, crash: f64, limit: Duration) -> Vec<Event> {
+        let gens = spec.generators(seed);
+        let mut parts: Vec<BoxGen> = vec![Box::new(time_limit(limit, gens.client))];
+        parts.extend(gens.final_reads);
+        let config = SimConfig {
+            concurrency: c,
+            seed,
+            info_probability: crash,
+            ..SimConfig::default()
+        };
+        simulate(phases(parts), &config).unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+    }
+
+    fn builtin(name: &str) -> WorkloadSpec {
+        WorkloadSpec::load(name).unwrap()
+    }
+
+    #[test]
+    fn builtins_parse_and_the_default_is_cas_register() {
+        for name in WorkloadSpec::builtin_names() {
+            let spec = builtin(name);
+            assert_eq!(spec.name, name);
+            assert_eq!(spec.source, format!("builtin:{name}"));
+            assert!(!spec.description.is_empty(), "{name}");
+        }
+        let spec = builtin(DEFAULT_WORKLOAD);
+        assert_eq!((spec.keys, spec.ops_per_key), (5, 200));
+        assert!(spec.mix.cas > 0.0);
+        assert_eq!(spec.model().map(|m| m.0), Some(ModelKind::CasRegister));
+        let register = builtin("register");
+        assert_eq!((register.keys, register.mix.cas), (0, 0.0));
+        assert_eq!(register.model().map(|m| m.0), Some(ModelKind::Register));
+        let options = register.checkers[0].linearizability_options();
+        assert_eq!(options.model, ModelKind::Register);
+        assert!(options.partition);
+    }
+
+    #[test]
+    fn load_reads_a_file_when_the_name_is_not_builtin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        let text =
+            WorkloadSpec::builtin("register")
+                .unwrap()
+                .replacen("\"register\"\n", "\"mine\"\n", 1);
+        std::fs::write(&path, text).unwrap();
+        let spec = WorkloadSpec::load(path.to_str().unwrap()).unwrap();
+        assert_eq!(spec.name, "mine");
+        assert_eq!(spec.source, path.to_str().unwrap());
+
+        std::fs::write(&path, "name = 3\n").unwrap();
+        let err = WorkloadSpec::load(path.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: field \"name\": must be a string, got 3",
+                path.display()
+            )
+        );
+
+        let missing = dir.path().join("nope.toml");
+        let err = WorkloadSpec::load(missing.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "workload {:?} is not a built-in workload (register, cas-register) and could not be read as a file: ",
+                missing.display().to_string()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cas_register_keys_are_bounded_and_writes_unique_per_key() {
+        let spec = builtin("cas-register");
+        for seed in 0..3 {
+            let events = run(&spec, 10, seed, 0.05, Duration::from_micros(5));
+            let mut per_key: BTreeMap<u64, usize> = BTreeMap::new();
+            let mut written: BTreeMap<u64, BTreeSet<i64>> = BTreeMap::new();
+            let main: Vec<&Event> = invokes(&events);
+            let (mut cas, mut writes) = (0, 0);
+            for e in &main {
+                let key = e.key.as_ref().and_then(Value::as_u64).expect("keyed op");
+                *per_key.entry(key).or_default() += 1;
+                let new = match e.f.as_str() {
+                    "write" => {
+                        writes += 1;
+                        e.value.as_i64()
+                    }
+                    "cas" => {
+                        cas += 1;
+                        let pair = e.value.as_array().expect("cas takes [from, to]");
+                        let from = pair[0].as_i64().expect("integer");
+                        assert!(
+                            written.get(&key).is_some_and(|w| w.contains(&from)),
+                            "seed {seed}: cas expects {from}, never written to key {key}"
+                        );
+                        pair[1].as_i64()
+                    }
+                    _ => None,
+                };
+                if let Some(v) = new {
+                    assert!(
+                        written.entry(key).or_default().insert(v),
+                        "seed {seed}: {v} written twice to key {key}"
+                    );
+                }
+            }
+            assert!(cas > 0 && writes > 0, "seed {seed}");
+            let keys_used = per_key.len() as u64;
+            assert!(keys_used > 5, "seed {seed}: {keys_used} keys");
+            // Main-phase ops per key are bounded; the final reads add one read per thread.
+            for (key, n) in &per_key {
+                assert!(*n <= 200 + 10, "seed {seed}: key {key} has {n} ops");
+            }
+        }
+    }
+
+    #[test]
+    fn final_reads_read_every_key_once_per_client_thread() {
+        let spec = builtin("cas-register");
+        let events = run(&spec, 4, 1, 0.0, Duration::from_micros(40));
+        let inv = invokes(&events);
+        let keys: BTreeSet<u64> = inv
+            .iter()
+            .filter_map(|e| e.key.as_ref()?.as_u64())
+            .collect();
+        // The final phase is the trailing run of reads after the last non-read.
+        let last_main = inv.iter().rposition(|e| e.f != "read").unwrap();
+        let tail = &inv[last_main + 1..];
+        let mut finals: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+        for e in tail.iter().rev().take(4 * keys.len()) {
+            let Process::Client(p) = e.process else {
+                panic!("nemesis read")
+            };
+            let key = e.key.as_ref().and_then(Value::as_u64).unwrap();
+            *finals.entry((p % 4, key)).or_default() += 1;
+        }
+        for t in 0..4 {
+            for k in &keys {
+                assert_eq!(finals.get(&(t, *k)), Some(&1), "thread {t} key {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn register_is_one_key_with_reads_and_writes_only() {
+        let spec = builtin("register");
+        let events = run(&spec, 3, 2, 0.1, Duration::from_micros(20));
+        let inv = invokes(&events);
+        assert!(inv.iter().all(|e| e.key.is_none()));
+        assert!(inv.iter().all(|e| e.f == "read" || e.f == "write"));
+        let values: Vec<i64> = inv.iter().filter_map(|e| e.value.as_i64()).collect();
+        let expected: Vec<i64> = (1..=values.len() as i64).collect();
+        assert_eq!(values, expected, "writes count up from 1");
+        // The last three ops are the final reads, one per thread.
+        let tail: BTreeSet<u64> = inv[inv.len() - 3..]
+            .iter()
+            .map(|e| match e.process {
+                Process::Client(p) => p % 3,
+                Process::Nemesis => u64::MAX,
+            })
+            .collect();
+        assert_eq!(tail, BTreeSet::from([0, 1, 2]));
+        assert!(inv[inv.len() - 3..].iter().all(|e| e.f == "read"));
+        assert!(events.iter().any(|e| e.kind == EventType::Info));
+    }
+
+    #[test]
+    fn random_values_stay_in_range() {
+        let text = WorkloadSpec::builtin("cas-register")
+            .unwrap()
+            .replace("kind = \"unique\"", "kind = \"random\"\nrange = [0, 4]");
+        let spec = WorkloadSpec::from_toml(&text, "x").unwrap();
+        let events = run(&spec, 4, 3, 0.0, Duration::from_micros(10));
+        for e in invokes(&events) {
+            let vals: Vec<i64> = match &e.value {
+                Value::Array(a) => a.iter().filter_map(Value::as_i64).collect(),
+                v => v.as_i64().into_iter().collect(),
+            };
+            assert!(vals.iter().all(|v| (0..=4).contains(v)), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_ops() {
+        let spec = builtin("cas-register");
+        for seed in [0u64, 7, 1234] {
+            let a = run(&spec, 5, seed, 0.1, Duration::from_micros(20));
+            let b = run(&spec, 5, seed, 0.1, Duration::from_micros(20));
+            assert_eq!(a, b, "seed {seed}");
+        }
+        let a = run(&spec, 5, 1, 0.0, Duration::from_micros(20));
+        let b = run(&spec, 5, 2, 0.0, Duration::from_micros(20));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn generators_without_final_reads() {
+        let text = WorkloadSpec::builtin("register")
+            .unwrap()
+            .replace("final_reads = true", "final_reads = false");
+        let spec = WorkloadSpec::from_toml(&text, "x").unwrap();
+        assert!(spec.generators(0).final_reads.is_none());
+    }
+}

@@ -314,3 +314,194 @@ fn parse_checkers(top: &Fields<'_>) -> Result<Vec<CheckerSpec>, WorkloadError> {
     }
     Ok(checkers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "x"
+[mix]
+read = 1
+write = 1
+[[checkers]]
+name = "linearizability"
+model = "cas-register"
+"#;
+
+    /// `GOOD` with `line` inserted at the top level (before any table) or replacing a line.
+    fn with(top: &str, replace: Option<(&str, &str)>) -> String {
+        let mut text = format!("{top}\n{GOOD}");
+        if let Some((from, to)) = replace {
+            text = text.replacen(from, to, 1);
+        }
+        text
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let spec = parse(GOOD, "workloads/x.toml").unwrap();
+        assert_eq!(spec.name, "x");
+        assert_eq!(spec.description, "");
+        assert_eq!(spec.keys, 0);
+        assert_eq!(spec.ops_per_key, DEFAULT_OPS_PER_KEY);
+        assert!(spec.final_reads);
+        assert_eq!(spec.values, ValueSpec::Unique);
+        assert_eq!(
+            spec.mix,
+            OpMix {
+                read: 1.0,
+                write: 1.0,
+                cas: 0.0
+            }
+        );
+        assert_eq!(spec.checkers.len(), 1);
+        assert_eq!(spec.checkers[0].model, ModelKind::CasRegister);
+        assert_eq!(spec.checkers[0].options, ModelOptions::default());
+        assert_eq!(spec.source, "workloads/x.toml");
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let text = r#"
+name = "full"
+description = "all of it"
+keys = 3
+ops_per_key = 50
+final_reads = false
+[mix]
+read = 0.5
+write = 2
+cas = 1.5
+[values]
+kind = "random"
+range = [0, 4]
+[[checkers]]
+name = "linearizability"
+model = "cas-register"
+initial = 0
+nil_reads_match_any = true
+"#;
+        let spec = parse(text, "f.toml").unwrap();
+        assert_eq!(spec.description, "all of it");
+        assert_eq!(
+            (spec.keys, spec.ops_per_key, spec.final_reads),
+            (3, 50, false)
+        );
+        assert_eq!(
+            spec.mix,
+            OpMix {
+                read: 0.5,
+                write: 2.0,
+                cas: 1.5
+            }
+        );
+        assert_eq!(spec.values, ValueSpec::Random { min: 0, max: 4 });
+        assert_eq!(spec.checkers[0].options.initial, Value::from(0));
+        assert!(spec.checkers[0].options.nil_reads_match_any);
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_the_file() {
+        let f = "workloads/x.toml";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                with("", Some(("read = 1", "read = -1"))),
+                r#"workloads/x.toml: field "mix.read": must be a non-negative number, got -1"#,
+            ),
+            (
+                with("", Some(("write = 1", "write = \"lots\""))),
+                r#"workloads/x.toml: field "mix.write": must be a non-negative number, got "lots""#,
+            ),
+            (
+                with("", Some(("read = 1", "read = nan"))),
+                r#"workloads/x.toml: field "mix.read": must be a non-negative number, got nan"#,
+            ),
+            (
+                with("", Some(("read = 1", "reed = 1"))),
+                r#"workloads/x.toml: field "mix.reed": unknown field; expected one of: read, write, cas"#,
+            ),
+            (
+                with("", Some(("read = 1\nwrite = 1", "read = 0\nwrite = 0"))),
+                r#"workloads/x.toml: field "mix": at least one of read, write, cas must have a positive weight"#,
+            ),
+            (
+                with("keys = -2", None),
+                r#"workloads/x.toml: field "keys": must be a non-negative integer, got -2"#,
+            ),
+            (
+                with("keys = 2\nops_per_key = 0", None),
+                r#"workloads/x.toml: field "ops_per_key": must be at least 1, got 0"#,
+            ),
+            (
+                with("ops_per_key = 10", None),
+                r#"workloads/x.toml: field "ops_per_key": only applies to keyed workloads; set keys > 0 or remove it"#,
+            ),
+            (
+                with("final_reads = \"yes\"", None),
+                r#"workloads/x.toml: field "final_reads": must be true or false, got "yes""#,
+            ),
+            (
+                with("colour = 1", None),
+                r#"workloads/x.toml: field "colour": unknown field; expected one of: name, description, keys, ops_per_key, final_reads, mix, values, checkers"#,
+            ),
+            (
+                GOOD.replacen("name = \"x\"", "", 1),
+                r#"workloads/x.toml: field "name": missing; every workload needs a name"#,
+            ),
+            (
+                with("", Some(("model = \"cas-register\"", "model = \"set\""))),
+                r#"workloads/x.toml: field "checkers[0].model": must be "register" or "cas-register" for read/write/cas ops, got "set""#,
+            ),
+            (
+                with("", Some(("name = \"linearizability\"", "name = \"elle\""))),
+                r#"workloads/x.toml: field "checkers[0].name": unknown checker "elle"; expected "linearizability""#,
+            ),
+            (
+                with("", Some(("read = 1", "read = 1\ncas = 1"))).replacen(
+                    "\"cas-register\"",
+                    "\"register\"",
+                    1,
+                ),
+                r#"workloads/x.toml: field "mix.cas": checkers[0] uses the register model, which has no cas; use model "cas-register" or set mix.cas = 0"#,
+            ),
+            (
+                format!("{GOOD}[values]\nkind = \"random\"\n"),
+                r#"workloads/x.toml: field "values.range": missing; kind = "random" needs range = [min, max]"#,
+            ),
+            (
+                format!("{GOOD}[values]\nkind = \"random\"\nrange = [5, 1]\n"),
+                r#"workloads/x.toml: field "values.range": min must not exceed max, got [5, 1]"#,
+            ),
+            (
+                format!("{GOOD}[values]\nkind = \"sequential\"\n"),
+                r#"workloads/x.toml: field "values.kind": must be "unique" or "random", got "sequential""#,
+            ),
+            (
+                format!("{GOOD}[values]\nrange = [1, 2]\n"),
+                r#"workloads/x.toml: field "values.range": only applies to kind = "random" (unique values count up from 1)"#,
+            ),
+            (
+                "name = \"x\"\n[mix]\nread = 1\nwrite = 1\n".to_string(),
+                r#"workloads/x.toml: field "checkers": missing; add [[checkers]] name = "linearizability", model = "cas-register""#,
+            ),
+            (
+                "name = \"x\"\ncheckers = 3\n[mix]\nwrite = 1\n".to_string(),
+                r#"workloads/x.toml: field "checkers": must be a non-empty list of [[checkers]] tables, got 3"#,
+            ),
+        ];
+        for (i, (text, want)) in cases.iter().enumerate() {
+            match parse(text, f) {
+                Ok(spec) => panic!("case {i}: accepted {spec:?}"),
+                Err(e) => assert_eq!(e.to_string(), *want, "case {i}"),
+            }
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let text = "name = \"x\"\n\n[mix\nread = 1\n";
+        let err = parse(text, "w.toml").unwrap_err().to_string();
+        assert!(err.starts_with("w.toml:3: not valid TOML: "), "{err}");
+    }
+}
