@@ -2,7 +2,7 @@
 //! commit rule, ReadIndex reads, and snapshots with log compaction.
 //!
 //! **No I/O here**: no sockets, no clock, no threads, no ambient randomness. The host (the
-//! server, or the deterministic simulation in `sim`) feeds the core ticks, messages
+//! server, or the deterministic simulation in [`crate::sim`]) feeds the core ticks, messages
 //! and client requests, and takes back a [`Ready`] listing what to persist, send and apply —
 //! the shape of tikv/raft-rs's `RawNode`. The election-timeout randomness comes from the
 //! seeded `ChaCha8Rng` the host passes in, so a run replays exactly from its seed.
@@ -36,7 +36,8 @@
 //!       persisted). A proposal `EntryId { index, term }` succeeded when the entry applied at
 //!       `index` has `term`; a different term there means it was lost. Skip `Payload::Noop`.
 //!    5. Answer each of `read_states` from the state machine as it stands now (the read index
-//!       is applied by then), and answer `failed_reads` with an error.
+//!       is applied by then), and answer `failed_reads` with an error. (A host may instead
+//!       read through the log: propose the read as a command and answer it when applied.)
 //! 5. **Confirm** with [`RaftNode::advance`], then loop. Do not call `ready` again before
 //!    `advance`.
 //! 6. **Compact** now and then: after applying up to `i`, serialise the state machine, store
