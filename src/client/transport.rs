@@ -80,6 +80,20 @@ impl Transport {
         })
     }
 
+    /// This transport, also knowing `authority` (`host:port`) as `name` unless it knows the
+    /// address already (a client's own node, when the factory was not told of it).
+    pub fn knowing(&self, authority: String, name: &str) -> Transport {
+        if self.names.contains_key(&authority) {
+            return self.clone();
+        }
+        let mut names = (*self.names).clone();
+        names.insert(authority, name.to_owned());
+        Transport {
+            names: Arc::new(names),
+            ..self.clone()
+        }
+    }
+
     /// Sends `out`, following at most `out.max_redirects` hops, all within `out.timeout`.
     pub async fn send(&self, out: Outgoing, hint: Option<&dyn Hint>) -> Delivered {
         let mut contacted = self.name_of(&out.url);

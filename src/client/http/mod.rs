@@ -46,11 +46,7 @@ impl HttpFactory {
         let mut names = HashMap::new();
         for node in nodes {
             let base = base_url(node)?;
-            let url = Url::parse(&base).map_err(|e| ClientError::BadAddress {
-                node: node.name.clone(),
-                address: node.http.clone(),
-                reason: e.to_string(),
-            })?;
+            let url = Url::parse(&base).map_err(|e| bad_address(node, e))?;
             names.insert(authority(&url), node.name.clone());
         }
         let transport = Transport::new(names, spec.headers.clone())?;
@@ -75,13 +71,23 @@ impl HttpFactory {
 
 impl ClientFactory for HttpFactory {
     fn open(&self, node: &NodeInfo) -> Result<Box<dyn Client>, ClientError> {
+        let base = base_url(node)?;
+        let url = Url::parse(&base).map_err(|e| bad_address(node, e))?;
         Ok(Box::new(HttpClient {
-            base: base_url(node)?,
+            base,
             node: node.name.clone(),
             spec: Arc::clone(&self.spec),
-            transport: self.transport.clone(),
+            transport: self.transport.knowing(authority(&url), &node.name),
             hint: self.hint.clone(),
         }))
+    }
+}
+
+fn bad_address(node: &NodeInfo, e: impl std::fmt::Display) -> ClientError {
+    ClientError::BadAddress {
+        node: node.name.clone(),
+        address: node.http.clone(),
+        reason: e.to_string(),
     }
 }
 
