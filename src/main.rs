@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => faultline::cli::check::run(&args),
+        Command::Test(args) => faultline::cli::test::run(&args),
     };
     ExitCode::from(code.as_u8())
 }

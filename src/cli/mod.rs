@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code, so every command can be driven from tests.
 
 pub mod check;
+pub mod test;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,12 @@ pub enum Command {
     /// Exit code: 0 valid, 1 invalid, 2 unknown (timeout or memory ceiling), 3 bad input;
     /// with several files, the worst of them (3, then 1, then 2, then 0).
     Check(check::CheckArgs),
+    /// Run a test: start a cluster, drive a workload while a nemesis injects faults, check
+    /// the history, store the run under results/.
+    ///
+    /// With no flags: a local 5-node raftkv cluster, the cas-register workload, the mixed
+    /// nemesis (partitions, kills, pauses), 30 seconds. Exit code as for check.
+    Test(test::TestArgs),
 }
 
 /// The outcome of a command, ordered from best to worst as CI should read it.

@@ -1,0 +1,137 @@
+//! `faultline test`: run one test (or `--test-count K` tests) end to end and exit with the
+//! verdict. With no flags it runs the embedded default: a local 5-node raftkv cluster, the
+//! cas-register workload, the mixed nemesis, about 30 seconds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::Outcome;
+use crate::runner::{self, TestConfig};
+
+/// Arguments of `faultline test`.
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// The system under test. Only `raftkv` (a local cluster faultline starts) for now.
+    #[arg(long, default_value = "raftkv", value_parser = ["raftkv"])]
+    pub target: String,
+
+    /// Number of nodes in the local cluster.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=15))]
+    pub nodes: u16,
+
+    /// The workload: a built-in name (register, cas-register) or a TOML file.
+    #[arg(long, default_value = "cas-register", value_name = "NAME|FILE")]
+    pub workload: String,
+
+    /// The fault schedule: a built-in name (none, partition-halves, partition-one,
+    /// partition-leader, majorities-ring, bridge, kill, pause, mixed) or a TOML file.
+    #[arg(long, default_value = "mixed", value_name = "NAME|FILE")]
+    pub nemesis: String,
+
+    /// Seconds between fault changes (default: the schedule's own pace).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub nemesis_interval: Option<Duration>,
+
+    /// Concurrent client workers (each runs one op at a time against one node).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Upper bound on client ops per second across all workers (0 = unlimited).
+    #[arg(long, default_value_t = 100.0, value_name = "OPS")]
+    pub rate: f64,
+
+    /// Seconds of client load and faults (healing, recovery and final reads come after).
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub time_limit: Duration,
+
+    /// Seed for the operation and fault sequence (default: random, printed and stored).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Run this many tests (seeds seed, seed+1, ...) and stop at the first that is not valid.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub test_count: u32,
+
+    /// Switch on a deliberate raftkv bug (stale-read, early-ack, volatile-vote,
+    /// commit-old-term); repeatable. faultline should then report an anomaly.
+    #[arg(long = "raftkv-bug", value_name = "NAME")]
+    pub raftkv_bugs: Vec<String>,
+
+    /// Where runs are stored: DIR/<test>/<timestamp>/, with DIR/latest pointing at the newest.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub results: PathBuf,
+
+    /// The raftkv binary (default: next to the faultline binary, or $FAULTLINE_RAFTKV).
+    #[arg(long, value_name = "PATH")]
+    pub raftkv_bin: Option<PathBuf>,
+
+    /// Seconds the checker may take before the verdict is unknown.
+    #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub check_timeout: Duration,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!(
+            "expected a non-negative number of seconds, got {s:?}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl TestArgs {
+    /// The runner's config for test number `i` (0-based) of `--test-count`.
+    fn config(&self, seed: u64) -> TestConfig {
+        TestConfig {
+            target: self.target.clone(),
+            nodes: usize::from(self.nodes),
+            workload: self.workload.clone(),
+            nemesis: self.nemesis.clone(),
+            nemesis_interval: self.nemesis_interval,
+            concurrency: self.concurrency as usize,
+            rate: (self.rate > 0.0).then_some(self.rate),
+            time_limit: self.time_limit,
+            seed,
+            raftkv_bugs: self.raftkv_bugs.clone(),
+            results: self.results.clone(),
+            raftkv_bin: self.raftkv_bin.clone(),
+            check_timeout: self.check_timeout,
+        }
+    }
+}
+
+/// Runs `faultline test` and returns its outcome.
+pub fn run(args: &TestArgs) -> Outcome {
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        eprintln!(
+            "faultline test: --rate must be a non-negative number, got {}",
+            args.rate
+        );
+        return Outcome::Error;
+    }
+    let first_seed = args.seed.unwrap_or_else(rand::random);
+    let mut worst = Outcome::Valid;
+    for i in 0..args.test_count {
+        let seed = first_seed.wrapping_add(u64::from(i));
+        if args.test_count > 1 {
+            eprintln!("== test {} of {} (seed {seed})", i + 1, args.test_count);
+        }
+        let outcome = match runner::run_test(&args.config(seed)) {
+            Ok(report) => report.outcome,
+            Err(e) => {
+                eprintln!("faultline test: {e:#}");
+                Outcome::Error
+            }
+        };
+        worst = worst.worst(outcome);
+        if outcome != Outcome::Valid {
+            break;
+        }
+    }
+    worst
+}

@@ -1,0 +1,140 @@
+//! The resolved configuration of one test, as stored in `test.json`, and its validation
+//! (workload and nemesis files are read and checked before any node starts).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::nemesis::NemesisSpec;
+use crate::workload::WorkloadSpec;
+
+/// Everything one test run needs; `faultline test`'s flags after defaults.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestConfig {
+    /// The system under test (`raftkv`).
+    pub target: String,
+    /// Nodes in the local cluster.
+    pub nodes: usize,
+    /// `--workload NAME|FILE`.
+    pub workload: String,
+    /// `--nemesis NAME|FILE`.
+    pub nemesis: String,
+    /// `--nemesis-interval`; `None` = the schedule's own pace.
+    #[serde(with = "opt_secs")]
+    pub nemesis_interval: Option<Duration>,
+    /// Client workers.
+    pub concurrency: usize,
+    /// Upper bound on client ops/s; `None` = unlimited.
+    pub rate: Option<f64>,
+    /// Length of the main phase.
+    #[serde(with = "secs")]
+    pub time_limit: Duration,
+    /// Seed of the op and fault sequence.
+    pub seed: u64,
+    /// Deliberate raftkv bugs to switch on.
+    pub raftkv_bugs: Vec<String>,
+    /// The results root.
+    pub results: PathBuf,
+    /// The raftkv binary, when given explicitly.
+    pub raftkv_bin: Option<PathBuf>,
+    /// Time the checker may take.
+    #[serde(with = "secs")]
+    pub check_timeout: Duration,
+}
+
+/// The config with its workload and nemesis files read and validated.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The config as given.
+    pub config: TestConfig,
+    /// The workload.
+    pub workload: WorkloadSpec,
+    /// The fault schedule.
+    pub nemesis: NemesisSpec,
+    /// The pace of faults.
+    pub interval: Duration,
+}
+
+impl TestConfig {
+    /// Reads and validates the workload and nemesis, and checks the numbers, before anything
+    /// starts. Every error names the flag or file at fault.
+    pub fn resolve(&self) -> Result<Resolved> {
+        if self.target != "raftkv" {
+            bail!("--target {}: only raftkv is supported so far", self.target);
+        }
+        if self.nodes == 0 {
+            bail!("--nodes must be at least 1");
+        }
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if let Some(rate) = self.rate {
+            if !rate.is_finite() || rate <= 0.0 {
+                bail!("--rate must be a positive number of ops per second, got {rate}");
+            }
+        }
+        let workload = WorkloadSpec::load(&self.workload)
+            .with_context(|| format!("--workload {}", self.workload))?;
+        let nemesis = NemesisSpec::load(&self.nemesis)
+            .with_context(|| format!("--nemesis {}", self.nemesis))?;
+        let interval = nemesis.pace(self.nemesis_interval);
+        if interval.is_zero() {
+            bail!("--nemesis-interval must be more than 0 seconds");
+        }
+        for bug in &self.raftkv_bugs {
+            if !RAFTKV_BUGS.contains(&bug.as_str()) {
+                bail!(
+                    "--raftkv-bug {bug:?}: unknown bug; expected one of {}",
+                    RAFTKV_BUGS.join(", ")
+                );
+            }
+        }
+        Ok(Resolved {
+            config: self.clone(),
+            workload,
+            nemesis,
+            interval,
+        })
+    }
+
+    /// The test's name in the results store: target, workload, nemesis, and any bugs.
+    pub fn test_name(&self, workload: &str, nemesis: &str) -> String {
+        let mut name = format!("{}-{}-{}", self.target, workload, nemesis);
+        for bug in &self.raftkv_bugs {
+            name.push_str("-bug-");
+            name.push_str(bug);
+        }
+        name
+    }
+}
+
+/// The bugs the raftkv binary can switch on (`raftkv --bug NAME`).
+pub const RAFTKV_BUGS: &[&str] = &[
+    "stale-read",
+    "early-ack",
+    "volatile-vote",
+    "commit-old-term",
+];
+
+mod secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+mod opt_secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! One test, end to end: validate the config, create the run directory, start the cluster,
+//! heal first, run the main phase (clients + nemesis), the final heal, a recovery wait and
+//! the final reads, tear down (healing and stopping on every path), check the history that
+//! was written to disk, and store `results.json`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::config::{Resolved, TestConfig};
+use super::interpreter::{Interpreter, RunSummary, DRAIN_TIMEOUT};
+use super::progress::Progress;
+use super::recorder::{OpCounts, Recorder};
+use super::store::RunDir;
+use super::target::{self, Target};
+use crate::checker::{self, CheckResult, Validity};
+use crate::cli::Outcome;
+use crate::generator::{
+    any, on_nemesis, phases, sleep, stagger, time_limit, BoxGen, Context as GenContext, Driver,
+};
+use crate::history::{read_history, Format};
+
+/// How long to let the cluster recover after the final heal, before the final reads.
+pub const RECOVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// What one test produced.
+#[derive(Debug, Clone)]
+pub struct TestReport {
+    /// The verdict as an exit-code class.
+    pub outcome: Outcome,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+/// `results.json`: the verdict of each checker, the overall verdict, and run facts.
+#[derive(Debug, Serialize)]
+struct Results {
+    valid: Value,
+    interrupted: bool,
+    seed: u64,
+    counts: OpCounts,
+    abandoned_ops: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_error: Option<String>,
+    checkers: Vec<CheckResult>,
+}
+
+/// Runs one test and returns its outcome; errors are bad config or a cluster that could not
+/// start (exit 3).
+pub fn run_test(config: &TestConfig) -> Result<TestReport> {
+    let resolved = config.resolve()?;
+    let name = config.test_name(&resolved.workload.name, &nemesis_name(&config.nemesis));
+    let run = RunDir::create(&config.results, &name)?;
+    eprintln!(
+        "faultline test: {name}, seed {}; run directory {}",
+        config.seed,
+        run.path.display()
+    );
+    run.write_json(
+        "test.json",
+        &json!({
+            "name": name,
+            "config": config,
+            "workload": resolved.workload.name,
+            "workload_source": resolved.workload.source,
+            "nemesis_source": resolved.nemesis.source,
+            "nemesis_interval_secs": resolved.interval.as_secs_f64(),
+            "command": std::env::args().collect::<Vec<_>>(),
+            "reproduce": reproduce_command(config),
+            "started_at": chrono::Utc::now().to_rfc3339(),
+        }),
+    )?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let phase = runtime.block_on(run_phases(&resolved, &run));
+    // Give any task still finishing (clients past their timeout) a moment, then drop them.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+
+    let (summary, counts, run_error) = match phase {
+        Ok((summary, counts)) => (summary, counts, None),
+        Err(PhaseError::Setup(e)) => return Err(e),
+        Err(PhaseError::During(e, counts)) => {
+            eprintln!("faultline test: the run failed: {e:#}");
+            (
+                RunSummary {
+                    interrupted: false,
+                    abandoned: 0,
+                },
+                counts,
+                Some(format!("{e:#}")),
+            )
+        }
+    };
+
+    // Check what is on disk: exactly the history a person can re-check later.
+    let history_path = run.file("history.jsonl");
+    let (history, _, _) = read_history(&history_path, Some(Format::Jsonl))
+        .with_context(|| format!("reading back {}", history_path.display()))?;
+    let mut checkers = Vec::new();
+    for spec in &resolved.workload.checkers {
+        let mut opts = spec.linearizability_options();
+        opts.deadline = Some(Instant::now() + config.check_timeout);
+        let result = match checker::check(&history, &opts) {
+            Ok(result) => result,
+            Err(e) => CheckResult {
+                checker: "linearizability".into(),
+                valid: Validity::Unknown,
+                cause: Some(format!("the checker could not run: {e}")),
+                anomalies: Vec::new(),
+                stats: Default::default(),
+            },
+        };
+        checkers.push(result);
+    }
+    let verdict = checkers
+        .iter()
+        .fold(Validity::Valid, |acc, r| acc.merge(r.valid));
+    let outcome = if run_error.is_some() || summary.interrupted {
+        // An incomplete run proves nothing valid; an anomaly in it is still an anomaly.
+        if verdict == Validity::Invalid {
+            Outcome::Invalid
+        } else {
+            Outcome::Error
+        }
+    } else {
+        match verdict {
+            Validity::Valid => Outcome::Valid,
+            Validity::Invalid => Outcome::Invalid,
+            Validity::Unknown => Outcome::Unknown,
+        }
+    };
+    let results = Results {
+        valid: serde_json::to_value(verdict).unwrap_or(Value::Null),
+        interrupted: summary.interrupted,
+        seed: config.seed,
+        counts,
+        abandoned_ops: summary.abandoned,
+        run_error,
+        checkers,
+    };
+    run.write_json("results.json", &results)?;
+    print_summary(&results, &run, outcome);
+    Ok(TestReport {
+        outcome,
+        run_dir: run.path.clone(),
+    })
+}
+
+/// The nemesis's short name for the test name: a builtin name, or a file's stem.
+fn nemesis_name(arg: &str) -> String {
+    std::path::Path::new(arg)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| arg.to_string())
+}
+
+/// The command line that reruns this test with the same ops and faults.
+fn reproduce_command(c: &TestConfig) -> String {
+    let mut cmd = format!(
+        "faultline test --target {} --nodes {} --workload {} --nemesis {} --concurrency {} --time-limit {} --seed {}",
+        c.target,
+        c.nodes,
+        c.workload,
+        c.nemesis,
+        c.concurrency,
+        c.time_limit.as_secs_f64(),
+        c.seed
+    );
+    if let Some(i) = c.nemesis_interval {
+        cmd.push_str(&format!(" --nemesis-interval {}", i.as_secs_f64()));
+    }
+    match c.rate {
+        Some(r) => cmd.push_str(&format!(" --rate {r}")),
+        None => cmd.push_str(" --rate 0"),
+    }
+    for bug in &c.raftkv_bugs {
+        cmd.push_str(&format!(" --raftkv-bug {bug}"));
+    }
+    cmd
+}
+
+enum PhaseError {
+    /// Nothing ran: the cluster could not start (bad input or environment: exit 3).
+    Setup(anyhow::Error),
+    /// The run broke partway; the history so far is still checked.
+    During(anyhow::Error, OpCounts),
+}
+
+/// Starts the cluster and runs every phase; tears everything down on every path.
+async fn run_phases(
+    resolved: &Resolved,
+    run: &RunDir,
+) -> Result<(RunSummary, OpCounts), PhaseError> {
+    let config = &resolved.config;
+    let mut recorder = Recorder::create(&run.file("history.jsonl")).map_err(PhaseError::Setup)?;
+    let mut target = target::start(config, run)
+        .await
+        .map_err(PhaseError::Setup)?;
+    let result = drive(resolved, &mut target, &mut recorder).await;
+    // Teardown on every path: heal every fault, stop every process.
+    let teardown = target.teardown().await;
+    let counts = recorder.counts();
+    let _ = recorder.flush();
+    match (result, teardown) {
+        (Ok(summary), Ok(())) => Ok((summary, counts)),
+        (Err(e), _) => Err(PhaseError::During(e, counts)),
+        (Ok(_), Err(e)) => Err(PhaseError::During(e.context("tearing down"), counts)),
+    }
+}
+
+/// The generator of a whole test: the main phase (clients and faults, time-limited), the final
+/// heal (recorded), a recovery wait, then the final reads.
+fn test_generator(resolved: &Resolved, node_names: &[String]) -> BoxGen {
+    let config = &resolved.config;
+    let gens = resolved.workload.generators(config.seed);
+    let mut client = gens.client;
+    if let Some(rate) = config.rate {
+        client = Box::new(stagger(Duration::from_secs_f64(1.0 / rate), client));
+    }
+    let faults = resolved.nemesis.generator(
+        node_names,
+        resolved.interval,
+        config
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(7),
+    );
+    let main: BoxGen = Box::new(time_limit(
+        config.time_limit,
+        any(vec![client, Box::new(on_nemesis(faults))]),
+    ));
+    let mut steps: Vec<BoxGen> = vec![
+        main,
+        Box::new(on_nemesis(resolved.nemesis.final_generator())),
+        Box::new(sleep(RECOVERY_WAIT)),
+    ];
+    if let Some(reads) = gens.final_reads {
+        steps.push(reads);
+    }
+    Box::new(phases(steps))
+}
+
+async fn drive(
+    resolved: &Resolved,
+    target: &mut Target,
+    recorder: &mut Recorder,
+) -> Result<RunSummary> {
+    let config = &resolved.config;
+    // Start clean: heal anything a previous run could have left (Jepsen heals at setup).
+    target.heal_all().await.context("healing before the test")?;
+
+    let nodes = target.nodes();
+    let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let clients = target.open_clients(config.concurrency)?;
+    let started = Instant::now();
+    let mut interpreter = Interpreter::start(started, clients, Some(target.fault_runner()));
+    let mut driver = Driver::new(
+        test_generator(resolved, &node_names),
+        GenContext::new(config.concurrency, config.seed),
+    );
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("\nfaultline test: interrupted; stopping clients, healing, cleaning up");
+        let _ = cancel_tx.send(true);
+    });
+    let mut progress = Progress::new();
+    let result = interpreter
+        .run(&mut driver, recorder, cancel_rx, |rec, now| {
+            progress.tick(rec.counts(), now, rec.last_nemesis())
+        })
+        .await;
+    progress.finish();
+    signals.abort();
+    interpreter.shutdown(DRAIN_TIMEOUT).await;
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
+    let c = &results.counts;
+    println!(
+        "\n{} client ops: {} ok, {} fail, {} info; {} nemesis events{}",
+        c.invoked,
+        c.ok,
+        c.fail,
+        c.info,
+        c.nemesis,
+        if results.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    for r in &results.checkers {
+        println!(
+            "{}: {} ({} ops, {} keys, {:.2} s){}",
+            r.checker,
+            r.valid,
+            r.stats.ops,
+            r.stats.keys,
+            r.stats.elapsed_secs,
+            r.cause
+                .as_deref()
+                .map(|c| format!(" — {c}"))
+                .unwrap_or_default()
+        );
+        for a in &r.anomalies {
+            println!("  {}: {}", a.kind, a.explanation);
+        }
+    }
+    if let Some(e) = &results.run_error {
+        println!("the run failed: {e}");
+    }
+    let word = match outcome {
+        Outcome::Valid => "VALID",
+        Outcome::Invalid => "INVALID",
+        Outcome::Unknown => "UNKNOWN",
+        Outcome::Error => "ERROR",
+    };
+    println!("verdict: {word}; results in {}", run.path.display());
+}
