@@ -12,8 +12,8 @@ use crate::raft::{Bug, Bugs, NodeId};
 
 const BUG_HELP: &str = "Switch on a deliberate, classic Raft bug (repeatable; all off by default):
   stale-read       a node that believes it is leader serves reads from local state without
-                   confirming leadership with a quorum; a deposed leader cut off by a partition
-                   returns stale values (faultline: linearizability violation, stale read).
+                   confirming leadership with a quorum, and never steps down for want of a
+                   quorum; a deposed leader cut off by a partition returns stale values (faultline: linearizability violation, stale read).
   early-ack        the leader applies and acknowledges a write once it is in its own log, before
                    a quorum has it; a leader crash or partition loses acknowledged writes
                    (faultline: lost write / read of a value never committed).

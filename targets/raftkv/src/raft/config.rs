@@ -79,7 +79,9 @@ impl Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bugs {
     /// A node that believes it is leader answers `read_index` at once from its local commit
-    /// index, without confirming leadership with a quorum: a deposed leader serves stale reads.
+    /// index, without confirming leadership with a quorum, and never steps down for want of
+    /// a quorum (no check-quorum): a deposed leader cut off by a partition serves stale reads
+    /// until it hears of a higher term.
     pub stale_read: bool,
     /// A leader hands its entries to the host for applying (and so acknowledging) as soon as
     /// they are in its own log, before they are committed: acknowledged writes can be lost.

@@ -225,7 +225,11 @@ impl RaftNode {
         for progress in self.progress.values_mut() {
             progress.recent_active = false;
         }
-        if active < self.quorum {
+        // With the stale-read bug the leader trusts its own belief: like an implementation
+        // that serves reads locally and never checks its quorum, a deposed leader cut off by a
+        // partition keeps believing it leads, so it keeps serving stale reads until it hears
+        // of a higher term.
+        if active < self.quorum && !self.config.bugs.stale_read {
             self.become_follower(self.term, None);
         }
     }
