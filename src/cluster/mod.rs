@@ -1,2 +1,135 @@
-//! Node lifecycle for local clusters: raftkv processes on 127.0.0.1, wired through faultline's
-//! link proxies so partitions need no root.
+//! Node lifecycle for local clusters: raftkv processes on 127.0.0.1, each directed peer link
+//! wired through faultline's proxy mesh ([`crate::nemesis::proxy`]) so partitions need no root.
+//!
+//! - [`local`]: [`LocalCluster`]: start N nodes (data dirs and logs in the run directory), wait
+//!   for a leader, kill -9 / restart / pause / resume, leader lookup, stop on drop.
+//! - [`state`]: the state file (`cluster.json`) naming every process faultline started, so a
+//!   later `faultline cluster down` can find and stop them even after faultline was killed.
+//! - [`control`]: `faultline cluster up | down | status` as library functions.
+//!
+//! Layout of a cluster directory (a test's run directory, or the one given to `cluster up`):
+//!
+//! ```text
+//! cluster.json          state file: pids, ports, data dirs (removed by a clean stop)
+//! faults.journal        every fault applied and healed (JSON lines; see nemesis::journal)
+//! nodes/n1/data/        raftkv --data-dir (kept across restarts)
+//! nodes/n1/raftkv.log   the node's stderr/stdout, appended across restarts
+//! ```
+
+pub mod control;
+pub mod local;
+pub mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use control::{down, status, up, DownReport};
+pub use local::{locate_raftkv, ClusterOptions, LocalCluster, Node};
+pub use state::ClusterState;
+
+/// Why a local cluster could not be started or controlled. Each variant names the node and,
+/// where it helps, the log file to read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No raftkv binary where we looked.
+    #[error("raftkv binary not found (looked at: {looked}); build it with `cargo build -p raftkv` or pass --raftkv-bin / set FAULTLINE_RAFTKV")]
+    BinaryNotFound {
+        /// Every path tried, comma-separated.
+        looked: String,
+    },
+    /// The process could not be spawned.
+    #[error("{node}: cannot start {binary}: {source}")]
+    Spawn {
+        /// The node.
+        node: String,
+        /// The binary.
+        binary: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A port the node needs is taken by another process.
+    #[error("{node}: address {addr} is already in use (see {log})")]
+    PortInUse {
+        /// The node.
+        node: String,
+        /// The busy address.
+        addr: String,
+        /// Its log file.
+        log: PathBuf,
+    },
+    /// The node exited while it should be running.
+    #[error("{node} exited ({status}); see {log}:\n{tail}")]
+    Exited {
+        /// The node.
+        node: String,
+        /// The exit status.
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+    /// A node never answered `/status`.
+    #[error("{node} did not answer /status at {http} within {waited:?}; see {log}")]
+    NoAnswer {
+        /// The node.
+        node: String,
+        /// Its client address.
+        http: String,
+        /// How long we waited.
+        waited: Duration,
+        /// Its log file.
+        log: PathBuf,
+    },
+    /// The nodes answered but elected no leader in time.
+    #[error("no leader elected within {waited:?}; last status: {statuses}; logs in {dir}")]
+    NoLeader {
+        /// How long we waited.
+        waited: Duration,
+        /// Each node's last `/status` or error.
+        statuses: String,
+        /// The nodes directory.
+        dir: PathBuf,
+    },
+    /// A name that is not a node of this cluster.
+    #[error("unknown node {0:?}")]
+    UnknownNode(String),
+    /// A signal could not be delivered.
+    #[error("{node}: sending {signal} to pid {pid}: {source}")]
+    Signal {
+        /// The node.
+        node: String,
+        /// SIGSTOP, SIGCONT, SIGKILL.
+        signal: &'static str,
+        /// Its pid.
+        pid: i32,
+        /// The OS error.
+        source: nix::Error,
+    },
+    /// File system trouble in the cluster directory.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A state file that does not parse.
+    #[error("{path}: not a faultline cluster state file: {message}")]
+    BadState {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// Bad options (zero nodes, ports out of range).
+    #[error("{0}")]
+    Options(String),
+}
+
+impl ClusterError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ClusterError {
+        let path = path.into();
+        move |source| ClusterError::Io { path, source }
+    }
+}

@@ -221,6 +221,23 @@ impl NemesisSpec {
         }
     }
 
+    /// `--nemesis NAME|FILE`: a builtin name, else a file path (the only I/O here: reading
+    /// it). Errors name the file.
+    pub fn load(name_or_path: &str) -> Result<NemesisSpec, NemesisSpecError> {
+        if let Some(text) = Self::builtin(name_or_path) {
+            return Self::from_toml(text, name_or_path);
+        }
+        let path = std::path::Path::new(name_or_path);
+        if path.is_file() || name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+            let text = std::fs::read_to_string(path).map_err(|e| NemesisSpecError::Parse {
+                file: name_or_path.to_string(),
+                message: format!("cannot read: {e}"),
+            })?;
+            return Self::from_toml(&text, name_or_path);
+        }
+        Self::from_builtin(name_or_path)
+    }
+
     /// Parses and validates TOML text; `source` names it in errors.
     pub fn from_toml(text: &str, source: &str) -> Result<NemesisSpec, NemesisSpecError> {
         let raw: RawSpec = toml::from_str(text).map_err(|e| NemesisSpecError::Parse {
@@ -471,6 +488,23 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "case {i}: {e:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn load_takes_a_builtin_name_or_a_file() {
+        assert_eq!(NemesisSpec::load("kill").unwrap().source, "kill");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        std::fs::write(&path, "[[fault]]\nkind = \"pause\"\n").unwrap();
+        let spec = NemesisSpec::load(path.to_str().unwrap()).unwrap();
+        assert_eq!(spec.faults, vec![(FaultSpec::Pause(ProcessTarget::One), 1)]);
+        let missing = dir.path().join("nope.toml");
+        let e = NemesisSpec::load(missing.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope.toml") && e.contains("cannot read"), "{e}");
+        let e = NemesisSpec::load("chaos").unwrap_err().to_string();
+        assert!(e.contains("unknown nemesis \"chaos\""), "{e}");
     }
 
     #[test]
