@@ -33,7 +33,7 @@ use crate::checker::{Anomaly, CheckResult, CheckStats, Validity, Witness};
 use crate::history::{History, Op, Outcome};
 use explain::Clock;
 use rayon::prelude::*;
-use search::{Limits, SearchOp, Undecided, Verdict};
+use search::{KeySearch, Limits, SearchOp, Undecided, Verdict};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -256,57 +256,107 @@ where
         memory_used: &memory_used,
         memory_limit: opts.memory_limit,
     };
-    let check_one = |(order, mut g): (usize, PreparedGroup<M>)| -> GroupOutcome {
-        let (verdict, stats) = search::search(&mut g.model, &g.search_ops, &limits);
-        peak.fetch_max(
-            memory_used.load(Ordering::Relaxed) + stats.memo_bytes,
-            Ordering::Relaxed,
-        );
-        let mut out = GroupOutcome {
-            order,
-            verdict: Validity::Valid,
-            undecided: None,
-            anomaly: None,
-            states: stats.states,
-            memo_bytes: stats.memo_bytes,
-            ops: g.search_ops.len() as u64,
-        };
-        match verdict {
-            Verdict::Linearizable => {}
-            Verdict::Undecided(u) => {
-                out.verdict = Validity::Unknown;
-                out.undecided = Some(u);
+    let mut tasks: Vec<Task<M>> = prepared
+        .into_iter()
+        .map(|(order, g)| {
+            let ops = g.search_ops.len() as u64;
+            let search = KeySearch::new(g.model, &g.search_ops);
+            Task {
+                order,
+                key: g.key,
+                ops: g.ops,
+                search_ops: g.search_ops,
+                search,
+                verdict: None,
+                n_ops: ops,
             }
-            Verdict::NotLinearizable(failure) => {
+        })
+        .collect();
+    // Run every key for a step budget, then the undecided ones for a larger budget, and so
+    // on: a key that fails quickly is found quickly even when others are hard.
+    let mut budget = FIRST_BUDGET;
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    while !tasks.is_empty() {
+        let run = |t: &mut Task<M>| {
+            t.verdict = t.search.resume(&limits, budget);
+            if matches!(t.verdict, Some(Verdict::NotLinearizable(_))) {
                 stop.store(true, Ordering::Relaxed);
-                let (witness, sentence) = explain::explain(
-                    &g.model,
-                    g.key.clone(),
-                    &g.ops,
-                    &g.search_ops,
-                    &failure,
-                    clock,
-                );
-                let mut ops = vec![witness.op.index];
-                ops.extend(witness.concurrent.iter().map(|o| o.index));
-                out.verdict = Validity::Invalid;
-                out.anomaly = Some(Anomaly {
-                    kind: "nonlinearizable".to_string(),
-                    key: g.key.clone(),
-                    ops,
-                    explanation: sentence,
-                    witness: Some(Witness::Linearization(witness)),
-                });
             }
+        };
+        if tasks.len() == 1 {
+            tasks.iter_mut().for_each(run);
+        } else {
+            tasks.par_iter_mut().with_max_len(1).for_each(run);
         }
-        out
-    };
-    let outcomes: Vec<GroupOutcome> = if prepared.len() == 1 {
-        prepared.into_iter().map(check_one).collect()
-    } else {
-        prepared.into_par_iter().map(check_one).collect()
-    };
+        peak.fetch_max(memory_used.load(Ordering::Relaxed), Ordering::Relaxed);
+        let (done, pending): (Vec<Task<M>>, Vec<Task<M>>) =
+            tasks.into_iter().partition(|t| t.verdict.is_some());
+        tasks = pending;
+        outcomes.extend(done.into_iter().map(|t| finish(t, clock)));
+        if stop.load(Ordering::Relaxed) {
+            outcomes.extend(tasks.drain(..).map(|mut t| {
+                t.verdict = Some(Verdict::Undecided(Undecided::Stopped));
+                finish(t, clock)
+            }));
+        }
+        budget = budget.saturating_mul(4);
+    }
     Ok(merge(outcomes, keys, peak.load(Ordering::Relaxed)))
+}
+
+/// Steps every key gets in the first round of the scheduler.
+const FIRST_BUDGET: u64 = 20_000;
+
+/// One key being searched.
+struct Task<'h, M: Model> {
+    order: usize,
+    key: Option<Value>,
+    ops: Vec<&'h Op>,
+    search_ops: Vec<SearchOp>,
+    search: KeySearch<M>,
+    verdict: Option<Verdict>,
+    n_ops: u64,
+}
+
+fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
+    let stats = t.search.stats();
+    let mut out = GroupOutcome {
+        order: t.order,
+        verdict: Validity::Valid,
+        undecided: None,
+        anomaly: None,
+        states: stats.states,
+        memo_bytes: stats.memo_bytes,
+        ops: t.n_ops,
+    };
+    match t.verdict {
+        None | Some(Verdict::Linearizable) => {}
+        Some(Verdict::Undecided(u)) => {
+            out.verdict = Validity::Unknown;
+            out.undecided = Some(u);
+        }
+        Some(Verdict::NotLinearizable(failure)) => {
+            let (witness, sentence) = explain::explain(
+                t.search.model(),
+                t.key.clone(),
+                &t.ops,
+                &t.search_ops,
+                &failure,
+                clock,
+            );
+            let mut ops = vec![witness.op.index];
+            ops.extend(witness.concurrent.iter().map(|o| o.index));
+            out.verdict = Validity::Invalid;
+            out.anomaly = Some(Anomaly {
+                kind: "nonlinearizable".to_string(),
+                key: t.key,
+                ops,
+                explanation: sentence,
+                witness: Some(Witness::Linearization(witness)),
+            });
+        }
+    }
+    out
 }
 
 fn merge(mut outcomes: Vec<GroupOutcome>, keys: u64, peak: u64) -> CheckResult {

@@ -25,6 +25,9 @@
 //!    first op dependent on `o*`'s key was already a candidate (it comes no later than `o*`),
 //!    and it commutes with the independent ops before it. This is a persistent-set reduction;
 //!    the search is still one search over the whole map state.
+//! 6. **Lookahead.** When `o*` is a read, everything linearized before it must come from the
+//!    current candidates; a candidate after which the model says the read can never become
+//!    legal with those ops ([`Model::can_reach`]) is not tried.
 
 use super::memo::Memo;
 use crate::checker::model::{InputId, Model, StateId};
@@ -119,8 +122,8 @@ struct Level {
 
 /// Search state for one sub-history. Ops are renumbered: required ops by return index
 /// (positions `0..required`), then optional ops by call index.
-struct Search<'m, M: Model> {
-    model: &'m mut M,
+struct Search<M: Model> {
+    model: M,
     required: usize,
     input: Vec<InputId>,
     read_only: Vec<bool>,
@@ -138,6 +141,8 @@ struct Search<'m, M: Model> {
     /// One past the highest linearized optional position (relative to `required`).
     ohi: u32,
     key: Vec<u64>,
+    /// Scratch: inputs of the enabled ops, for the lookahead.
+    others: Vec<InputId>,
     memo: Memo,
 }
 
@@ -158,8 +163,8 @@ fn is_ret(node: u32) -> bool {
     node & 1 == 0
 }
 
-impl<'m, M: Model> Search<'m, M> {
-    fn new(model: &'m mut M, ops: &[SearchOp], order: &[u32]) -> Self {
+impl<M: Model> Search<M> {
+    fn new(model: M, ops: &[SearchOp], order: &[u32]) -> Self {
         let n = ops.len();
         let required = ops.iter().filter(|o| o.ret.is_some()).count();
         let input: Vec<InputId> = order.iter().map(|&i| ops[i as usize].input).collect();
@@ -209,6 +214,7 @@ impl<'m, M: Model> Search<'m, M> {
             hi: 0,
             ohi: 0,
             key: Vec::new(),
+            others: Vec::new(),
             memo: Memo::default(),
         }
     }
@@ -346,57 +352,256 @@ impl<'m, M: Model> Search<'m, M> {
             self.component[first_ret_op as usize]
         };
         let dependent = |c: u32| focus == NIL || c == NIL || c == focus;
+        // Rule 6 (lookahead): when the op that must go first among the remaining returns is a
+        // read, only ops from `enabled` can come before it, so a candidate after which the
+        // model says the read can never become legal is dropped.
+        let target = if first_ret_op != NIL && self.read_only[first_ret_op as usize] {
+            first_ret_op
+        } else {
+            NIL
+        };
+        if target != NIL {
+            self.others.clear();
+            self.others
+                .extend(enabled.iter().map(|&p| self.input[p as usize]));
+        }
         // Required ops first, then optional ones (they are only ever needed to explain a
         // later observation, so trying them last finds valid orders sooner).
-        for &p in enabled.iter() {
-            if (p as usize) < self.required && dependent(self.component[p as usize]) {
-                cands.push(p);
-            }
-        }
-        for &p in enabled.iter() {
-            if (p as usize) >= self.required && dependent(self.component[p as usize]) {
-                let twin = self.twin[p as usize];
-                if twin == NIL || self.bit(twin) {
-                    cands.push(p);
+        for pass in 0..2 {
+            for &p in enabled.iter() {
+                let optional = (p as usize) >= self.required;
+                if optional != (pass == 1) || !dependent(self.component[p as usize]) {
+                    continue;
                 }
+                if optional {
+                    let twin = self.twin[p as usize];
+                    if twin != NIL && !self.bit(twin) {
+                        continue;
+                    }
+                }
+                if target != NIL && p != target {
+                    let input = self.input[p as usize];
+                    match self.model.step(state, input) {
+                        None => continue,
+                        Some(next) => {
+                            if !self.model.can_reach(
+                                next,
+                                self.input[target as usize],
+                                &self.others,
+                            ) {
+                                continue;
+                            }
+                        }
+                    }
+                }
+                cands.push(p);
             }
         }
     }
 }
 
-/// Checks one sub-history: can `ops` be linearized against `model`?
-pub(crate) fn search<M: Model>(
-    model: &mut M,
-    ops: &[SearchOp],
-    limits: &Limits,
-) -> (Verdict, SearchStats) {
-    // Renumber: required ops by return index, then optional ops by call index.
-    let mut order: Vec<u32> = (0..ops.len() as u32).collect();
-    order.sort_by_key(|&i| {
-        let op = &ops[i as usize];
-        match op.ret {
-            Some(r) => (0u8, r, op.call),
-            None => (1u8, op.call, 0),
-        }
-    });
-    let init = model.init();
-    let mut s = Search::new(model, ops, &order);
-    let mut stats = SearchStats::default();
-    let verdict = run(&mut s, init, limits, &mut stats);
-    stats.states = s.memo.len() as u64;
-    stats.memo_bytes = s.memo.bytes();
-    let verdict = match verdict {
-        Verdict::NotLinearizable(mut f) => {
-            // Map positions back to the caller's op list.
-            for step in &mut f.prefix {
-                step.0 = ops[order[step.0 as usize] as usize].source;
+/// A resumable search over one sub-history: [`KeySearch::resume`] runs it for a bounded
+/// number of steps, so the caller can interleave many keys and find a quickly failing one
+/// first (Porcupine gets the same effect by running every key at once).
+pub(crate) struct KeySearch<M: Model> {
+    s: Search<M>,
+    /// Position -> `SearchOp::source`.
+    sources: Vec<u32>,
+    init: StateId,
+    state: StateId,
+    remaining: usize,
+    cands: Vec<u32>,
+    enabled: Vec<u32>,
+    levels: Vec<Level>,
+    path: Vec<(u32, StateId)>,
+    best: Vec<(u32, StateId)>,
+    best_valid: usize,
+    steps: u64,
+    started: bool,
+    /// Memo bytes this search has added to the shared counter.
+    reported: u64,
+}
+
+impl<M: Model> KeySearch<M> {
+    /// Prepares the search of `ops` (already prepared by `model`).
+    pub(crate) fn new(mut model: M, ops: &[SearchOp]) -> Self {
+        // Renumber: required ops by return index, then optional ops by call index.
+        let mut order: Vec<u32> = (0..ops.len() as u32).collect();
+        order.sort_by_key(|&i| {
+            let op = &ops[i as usize];
+            match op.ret {
+                Some(r) => (0u8, r, op.call),
+                None => (1u8, op.call, 0),
             }
-            f.failing = ops[order[f.failing as usize] as usize].source;
-            Verdict::NotLinearizable(f)
+        });
+        let init = model.init();
+        let s = Search::new(model, ops, &order);
+        let sources = order.iter().map(|&i| ops[i as usize].source).collect();
+        let remaining = s.required;
+        KeySearch {
+            s,
+            sources,
+            init,
+            state: init,
+            remaining,
+            cands: Vec::new(),
+            enabled: Vec::new(),
+            levels: Vec::new(),
+            path: Vec::new(),
+            best: Vec::new(),
+            best_valid: 0,
+            steps: 0,
+            started: false,
+            reported: 0,
         }
-        v => v,
-    };
-    (verdict, stats)
+    }
+
+    /// The model (for explanations).
+    pub(crate) fn model(&self) -> &M {
+        &self.s.model
+    }
+
+    /// Counters so far.
+    pub(crate) fn stats(&self) -> SearchStats {
+        SearchStats {
+            states: self.s.memo.len() as u64,
+            memo_bytes: self.s.memo.bytes(),
+        }
+    }
+
+    /// Runs until decided, a limit is hit, or about `budget` more steps have passed (`None`).
+    pub(crate) fn resume(&mut self, limits: &Limits, budget: u64) -> Option<Verdict> {
+        let verdict = self.explore(limits, budget)?;
+        // Hand back this search's share of the shared memory counter.
+        limits
+            .memory_used
+            .fetch_sub(self.reported, Ordering::Relaxed);
+        self.reported = 0;
+        Some(match verdict {
+            Verdict::NotLinearizable(mut f) => {
+                // Map positions back to the caller's op list.
+                for step in &mut f.prefix {
+                    step.0 = self.sources[step.0 as usize];
+                }
+                f.failing = self.sources[f.failing as usize];
+                Verdict::NotLinearizable(f)
+            }
+            v => v,
+        })
+    }
+
+    fn explore(&mut self, limits: &Limits, budget: u64) -> Option<Verdict> {
+        let s = &mut self.s;
+        if !self.started {
+            self.started = true;
+            if self.remaining == 0 {
+                return Some(Verdict::Linearizable);
+            }
+            if let Some(u) = limit_hit(limits, 0, &mut self.reported) {
+                return Some(Verdict::Undecided(u));
+            }
+            s.candidates(self.state, &mut self.cands, &mut self.enabled);
+            self.levels.push(Level {
+                start: 0,
+                pos: 0,
+                end: self.cands.len() as u32,
+                taken: NIL,
+                prev_state: self.state,
+                prev_k: 0,
+                prev_hi: 0,
+                prev_ohi: 0,
+            });
+        }
+        let stop_at = self.steps.saturating_add(budget);
+        loop {
+            self.steps += 1;
+            if self.steps % CHECK_EVERY == 1 {
+                if let Some(u) = limit_hit(limits, s.memo.bytes(), &mut self.reported) {
+                    return Some(Verdict::Undecided(u));
+                }
+                if self.steps >= stop_at {
+                    return None;
+                }
+            }
+            // Invariant: `levels` is never empty inside the loop (the root is popped only to return).
+            let top = self.levels.len() - 1;
+            if self.levels[top].pos == self.levels[top].end {
+                let done = self.levels.pop().expect("levels is non-empty");
+                self.cands.truncate(done.start as usize);
+                let Some(parent) = self.levels.last_mut() else {
+                    let best = std::mem::take(&mut self.best);
+                    let failing = first_unlinearized_required(s.required, &best);
+                    let end_state = best.last().map_or(self.init, |&(_, st)| st);
+                    return Some(Verdict::NotLinearizable(Failure {
+                        prefix: best,
+                        state: end_state,
+                        init: self.init,
+                        failing,
+                    }));
+                };
+                let p = parent.taken;
+                parent.taken = NIL;
+                self.state = parent.prev_state;
+                let (k, hi, ohi) = (parent.prev_k, parent.prev_hi, parent.prev_ohi);
+                s.unlift(p);
+                s.unmark(p, k, hi, ohi);
+                if (p as usize) < s.required {
+                    self.remaining += 1;
+                }
+                self.path.pop();
+                self.best_valid = self.best_valid.min(self.path.len());
+                continue;
+            }
+            let p = self.cands[self.levels[top].pos as usize];
+            self.levels[top].pos += 1;
+            let Some(next) = s.model.step(self.state, s.input[p as usize]) else {
+                continue;
+            };
+            let (k, hi, ohi) = (s.k, s.hi, s.ohi);
+            s.mark(p);
+            s.build_key(next);
+            let fresh = match s.memo.insert(&s.key) {
+                Ok(fresh) => fresh,
+                Err(_) => return Some(Verdict::Undecided(Undecided::Memory)),
+            };
+            if !fresh {
+                s.unmark(p, k, hi, ohi);
+                continue;
+            }
+            s.lift(p);
+            let lvl = &mut self.levels[top];
+            lvl.taken = p;
+            lvl.prev_state = self.state;
+            lvl.prev_k = k;
+            lvl.prev_hi = hi;
+            lvl.prev_ohi = ohi;
+            self.state = next;
+            if (p as usize) < s.required {
+                self.remaining -= 1;
+            }
+            self.path.push((p, next));
+            if self.path.len() > self.best.len() {
+                self.best.truncate(self.best_valid);
+                self.best.extend_from_slice(&self.path[self.best_valid..]);
+                self.best_valid = self.path.len();
+            }
+            if self.remaining == 0 {
+                return Some(Verdict::Linearizable);
+            }
+            let start = self.cands.len() as u32;
+            s.candidates(self.state, &mut self.cands, &mut self.enabled);
+            self.levels.push(Level {
+                start,
+                pos: start,
+                end: self.cands.len() as u32,
+                taken: NIL,
+                prev_state: self.state,
+                prev_k: 0,
+                prev_hi: 0,
+                prev_ohi: 0,
+            });
+        }
+    }
 }
 
 fn limit_hit(limits: &Limits, memo_bytes: u64, reported: &mut u64) -> Option<Undecided> {
@@ -427,139 +632,6 @@ fn limit_hit(limits: &Limits, memo_bytes: u64, reported: &mut u64) -> Option<Und
         }
     }
     None
-}
-
-fn run<M: Model>(
-    s: &mut Search<M>,
-    init: StateId,
-    limits: &Limits,
-    stats: &mut SearchStats,
-) -> Verdict {
-    let mut reported = 0u64;
-    let verdict = explore(s, init, limits, &mut reported);
-    // Hand back this search's share of the shared memory counter.
-    limits.memory_used.fetch_sub(reported, Ordering::Relaxed);
-    stats.memo_bytes = s.memo.bytes();
-    verdict
-}
-
-fn explore<M: Model>(
-    s: &mut Search<M>,
-    init: StateId,
-    limits: &Limits,
-    reported: &mut u64,
-) -> Verdict {
-    let mut remaining = s.required;
-    if remaining == 0 {
-        return Verdict::Linearizable;
-    }
-    if let Some(u) = limit_hit(limits, 0, reported) {
-        return Verdict::Undecided(u);
-    }
-    let mut state = init;
-    let mut cands: Vec<u32> = Vec::new();
-    let mut enabled: Vec<u32> = Vec::new();
-    let mut levels: Vec<Level> = Vec::new();
-    let mut path: Vec<(u32, StateId)> = Vec::new();
-    let mut best: Vec<(u32, StateId)> = Vec::new();
-    let mut best_valid = 0usize;
-
-    s.candidates(state, &mut cands, &mut enabled);
-    levels.push(Level {
-        start: 0,
-        pos: 0,
-        end: cands.len() as u32,
-        taken: NIL,
-        prev_state: state,
-        prev_k: 0,
-        prev_hi: 0,
-        prev_ohi: 0,
-    });
-    let mut steps = 0u64;
-    loop {
-        steps += 1;
-        if steps % CHECK_EVERY == 1 {
-            if let Some(u) = limit_hit(limits, s.memo.bytes(), reported) {
-                return Verdict::Undecided(u);
-            }
-        }
-        // Invariant: `levels` is never empty inside the loop (the root is popped only to return).
-        let top = levels.len() - 1;
-        if levels[top].pos == levels[top].end {
-            let done = levels.pop().expect("levels is non-empty");
-            cands.truncate(done.start as usize);
-            let Some(parent) = levels.last_mut() else {
-                let failing = first_unlinearized_required(s.required, &best);
-                let end_state = best.last().map_or(init, |&(_, st)| st);
-                return Verdict::NotLinearizable(Failure {
-                    prefix: best,
-                    state: end_state,
-                    init,
-                    failing,
-                });
-            };
-            let p = parent.taken;
-            parent.taken = NIL;
-            state = parent.prev_state;
-            let (k, hi, ohi) = (parent.prev_k, parent.prev_hi, parent.prev_ohi);
-            s.unlift(p);
-            s.unmark(p, k, hi, ohi);
-            if (p as usize) < s.required {
-                remaining += 1;
-            }
-            path.pop();
-            best_valid = best_valid.min(path.len());
-            continue;
-        }
-        let p = cands[levels[top].pos as usize];
-        levels[top].pos += 1;
-        let Some(next) = s.model.step(state, s.input[p as usize]) else {
-            continue;
-        };
-        let (k, hi, ohi) = (s.k, s.hi, s.ohi);
-        s.mark(p);
-        s.build_key(next);
-        let fresh = match s.memo.insert(&s.key) {
-            Ok(fresh) => fresh,
-            Err(_) => return Verdict::Undecided(Undecided::Memory),
-        };
-        if !fresh {
-            s.unmark(p, k, hi, ohi);
-            continue;
-        }
-        s.lift(p);
-        let lvl = &mut levels[top];
-        lvl.taken = p;
-        lvl.prev_state = state;
-        lvl.prev_k = k;
-        lvl.prev_hi = hi;
-        lvl.prev_ohi = ohi;
-        state = next;
-        if (p as usize) < s.required {
-            remaining -= 1;
-        }
-        path.push((p, next));
-        if path.len() > best.len() {
-            best.truncate(best_valid);
-            best.extend_from_slice(&path[best_valid..]);
-            best_valid = path.len();
-        }
-        if remaining == 0 {
-            return Verdict::Linearizable;
-        }
-        let start = cands.len() as u32;
-        s.candidates(state, &mut cands, &mut enabled);
-        levels.push(Level {
-            start,
-            pos: start,
-            end: cands.len() as u32,
-            taken: NIL,
-            prev_state: state,
-            prev_k: 0,
-            prev_hi: 0,
-            prev_ohi: 0,
-        });
-    }
 }
 
 /// The first required position (they are ordered by return) missing from `prefix`.

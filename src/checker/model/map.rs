@@ -89,6 +89,23 @@ impl<M: Model> Model for MapModel<M> {
         self.models[slot as usize].is_read_only(inner)
     }
 
+    fn can_reach(&mut self, state: StateId, target: InputId, others: &[InputId]) -> bool {
+        let (slot, inner) = *self.inputs.get(target);
+        let mut same_key = std::mem::take(&mut self.scratch);
+        same_key.clear();
+        same_key.extend(
+            others
+                .iter()
+                .map(|&o| *self.inputs.get(o))
+                .filter(|&(s, _)| s == slot)
+                .map(|(_, i)| i),
+        );
+        let cur = self.states.get(state)[slot as usize];
+        let ok = self.models[slot as usize].can_reach(cur, inner, &same_key);
+        self.scratch = same_key;
+        ok
+    }
+
     fn component(&self, input: InputId) -> Option<u32> {
         Some(self.inputs.get(input).0)
     }

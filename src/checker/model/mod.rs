@@ -60,6 +60,13 @@ pub trait Model: Send {
     /// True when `input` never changes the state wherever it is legal (a read). The search
     /// may then linearize it greedily as soon as it is legal, without backtracking over it.
     fn is_read_only(&self, input: InputId) -> bool;
+    /// Lookahead: could `state` still become one where the read-only `target` is legal, if
+    /// only ops with the inputs in `others` (in some order, each at most once) ran first?
+    /// Must answer `true` whenever that is possible (answering `true` is always sound); a
+    /// `false` lets the search drop a branch early. The default never prunes.
+    fn can_reach(&mut self, _state: StateId, _target: InputId, _others: &[InputId]) -> bool {
+        true
+    }
     /// The independent component `input` touches (the key, for map-valued states), or `None`
     /// when it may touch everything. Ops on different components commute; the search uses
     /// this for partial-order reduction.
@@ -208,56 +215,77 @@ pub(crate) fn bad_value(op: &Op, what: &str, value: &Value) -> ModelError {
 }
 
 /// Interns JSON values to small ids. Id 0 is always `null` (absent / never written).
+///
+/// Strings are hashed and compared in place (no canonical copy), since the kv model makes
+/// new strings on every append.
 #[derive(Debug, Clone)]
 pub(crate) struct ValueTable {
-    ids: FxHashMap<String, u32>,
+    table: hashbrown::HashTable<u32>,
     values: Vec<Value>,
 }
 
 impl Default for ValueTable {
     fn default() -> Self {
-        let mut ids = FxHashMap::default();
-        ids.insert("null".to_string(), 0);
-        ValueTable {
-            ids,
-            values: vec![Value::Null],
+        let mut t = ValueTable {
+            table: hashbrown::HashTable::new(),
+            values: Vec::new(),
+        };
+        t.intern_owned(Value::Null);
+        t
+    }
+}
+
+fn value_hash(v: &Value) -> u64 {
+    use std::hash::Hasher;
+    let mut h = crate::checker::hash::FxHasher::default();
+    match v {
+        Value::String(s) => {
+            h.write_u8(1);
+            h.write(s.as_bytes());
+        }
+        other => {
+            h.write_u8(2);
+            h.write(other.to_string().as_bytes());
         }
     }
+    h.finish()
 }
 
 impl ValueTable {
     /// The id of `null`, the absent value.
     pub(crate) const NULL: u32 = 0;
 
-    /// The id of `v`, interning it if new. Keys are canonical JSON text, so `1` and `1.0`
-    /// differ as they do in the history.
+    /// The id of `v`, interning it if new. Equality is JSON equality (maps compare by key),
+    /// so `1` and `1.0` differ as they do in the history.
     pub(crate) fn intern(&mut self, v: &Value) -> u32 {
-        let text = canonical(v);
-        if let Some(&id) = self.ids.get(&text) {
+        let hash = value_hash(v);
+        if let Some(&id) = self.table.find(hash, |&id| self.values[id as usize] == *v) {
             return id;
         }
+        self.insert_new(hash, v.clone())
+    }
+
+    /// Like [`ValueTable::intern`], taking ownership (no clone when the value is new).
+    pub(crate) fn intern_owned(&mut self, v: Value) -> u32 {
+        let hash = value_hash(&v);
+        if let Some(&id) = self.table.find(hash, |&id| self.values[id as usize] == v) {
+            return id;
+        }
+        self.insert_new(hash, v)
+    }
+
+    fn insert_new(&mut self, hash: u64, v: Value) -> u32 {
         let id = self.values.len() as u32;
-        self.ids.insert(text, id);
-        self.values.push(v.clone());
+        self.values.push(v);
+        let values = &self.values;
+        self.table
+            .insert_unique(hash, id, |&i| value_hash(&values[i as usize]));
         id
     }
 
     /// The value behind `id`.
     pub(crate) fn get(&self, id: u32) -> &Value {
         &self.values[id as usize]
-    }
-}
-
-/// Canonical text of a JSON value (serde_json maps are ordered by key, so this is stable).
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::String(s) => {
-            let mut t = String::with_capacity(s.len() + 2);
-            t.push('"');
-            t.push_str(s);
-            t
-        }
-        other => other.to_string(),
     }
 }
 

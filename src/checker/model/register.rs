@@ -94,7 +94,7 @@ impl RegisterModel {
             }
             _ => None,
         };
-        let next = joined.map(|v| self.values.intern(&v));
+        let next = joined.map(|v| self.values.intern_owned(v));
         self.appended.insert((state, chunk), next);
         next
     }
@@ -168,6 +168,35 @@ impl Model for RegisterModel {
 
     fn is_read_only(&self, input: InputId) -> bool {
         matches!(self.inputs.get(input), Input::Read(_) | Input::CasFailed(_))
+    }
+
+    /// A read of `v` can still become legal only if something can turn `state` into `v`:
+    /// with no write or cas among `others`, nothing can if `state` differs from `v` and no
+    /// append is pending, and appends only ever extend, so `state` must be a prefix of `v`.
+    fn can_reach(&mut self, state: StateId, target: InputId, others: &[InputId]) -> bool {
+        let Input::Read(want) = *self.inputs.get(target) else {
+            return true;
+        };
+        if state == want {
+            return true;
+        }
+        let mut appends = false;
+        for &o in others {
+            match self.inputs.get(o) {
+                Input::Write(_) | Input::Cas(..) => return true,
+                Input::Append(_) => appends = true,
+                Input::Read(_) | Input::CasFailed(_) => {}
+            }
+        }
+        if !appends {
+            return false;
+        }
+        match (self.values.get(state), self.values.get(want)) {
+            (Value::Null, _) => true,
+            (Value::String(s), Value::String(w)) => w.starts_with(s.as_str()),
+            (Value::Array(s), Value::Array(w)) => w.starts_with(s),
+            _ => false,
+        }
     }
 
     fn describe_state(&self, state: StateId) -> String {
