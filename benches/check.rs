@@ -13,6 +13,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// (tag, label, partition, which files, target) for a kv group.
+type KvGroup = (&'static str, &'static str, bool, fn(&str) -> bool, &'static str);
+
 struct Timed {
     group: &'static str,
     file: String,
@@ -274,7 +277,7 @@ fn main() {
         totals.push(("etcd logs (etcd model)", total, n, "< 0.25 s".into()));
     }
     let kv_files = files("kv", "txt");
-    let groups: [(&str, &str, bool, fn(&str) -> bool, &str); 3] = [
+    let groups: [KvGroup; 3] = [
         ("kv", "kv by key", true, |_| true, "< 0.08 s"),
         (
             "kv-map",
@@ -321,10 +324,7 @@ fn main() {
     }
 
     println!("\nfaultline linearizability checker — checking time only, median of >= 3 runs\n");
-    println!(
-        "{:<28} {:>6} {:>12}   {}",
-        "group", "files", "total", "target"
-    );
+    println!("{:<28} {:>6} {:>12}   target", "group", "files", "total");
     for (label, total, n, target) in &totals {
         println!("{label:<28} {n:>6} {:>10.4} s   {target}", total);
     }
