@@ -542,3 +542,40 @@ fn bad_node_addresses_are_refused_at_open() {
         Some("node n1: bad address \"ftp://x\": the scheme must be http or https")
     );
 }
+
+#[tokio::test]
+async fn a_connect_that_never_completes_is_fail_not_info() {
+    // A listener whose accept queue is full drops new SYNs, so a connect hangs: the client's
+    // connect timeout (half the request timeout) gives up on a request certainly never sent.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("local addr");
+    let _listener = socket.listen(1).expect("listen");
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => held.push(stream),
+            _ => break,
+        }
+    }
+    assert!(held.len() < 16, "the accept queue never filled");
+    let factory = HttpFactory::new(spec(), &[]).expect("factory");
+    let mut c = factory.open(&node("n1", &addr.to_string())).expect("open");
+    let start = Instant::now();
+    let done = run(&mut c, "write", "200", json!(1)).await;
+    assert_eq!(done.outcome, Outcome::Fail, "{done:?}");
+    assert!(
+        done.error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("not sent: "),
+        "{done:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "within the connect timeout: {:?}",
+        start.elapsed()
+    );
+}

@@ -61,12 +61,18 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// A transport that knows `names` (`host:port` → node name) and sends `headers`.
+    ///
+    /// `connect_timeout` must be shorter than every request timeout: a connection attempt
+    /// that runs out of it is certainly unsent (`fail`), while one cut short by the request
+    /// timeout could not be told apart from a request lost after sending (`info`).
     pub fn new(
         names: HashMap<String, String>,
         headers: Vec<(String, String)>,
+        connect_timeout: Duration,
     ) -> Result<Transport, ClientError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout)
             // Idle connections to a node that was killed and restarted are dropped soon, so a
             // request rarely meets a dead pooled connection (hyper retries those that were
             // certainly not written; the rest end as "no answer", which is safe).

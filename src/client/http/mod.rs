@@ -8,6 +8,7 @@ mod template;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, Url};
@@ -49,7 +50,7 @@ impl HttpFactory {
             let url = Url::parse(&base).map_err(|e| bad_address(node, e))?;
             names.insert(authority(&url), node.name.clone());
         }
-        let transport = Transport::new(names, spec.headers.clone())?;
+        let transport = Transport::new(names, spec.headers.clone(), connect_timeout(&spec))?;
         Ok(HttpFactory {
             spec: Arc::new(spec),
             transport,
@@ -81,6 +82,17 @@ impl ClientFactory for HttpFactory {
             hint: self.hint.clone(),
         }))
     }
+}
+
+/// Half the shortest request timeout: a connect that takes longer is given up as unsent
+/// before the request timeout could make it look possibly sent.
+fn connect_timeout(spec: &HttpSpec) -> Duration {
+    let shortest = [OpKind::Read, OpKind::Write, OpKind::Cas]
+        .into_iter()
+        .filter_map(|kind| spec.op(kind).map(|op| op.timeout))
+        .min()
+        .unwrap_or(DEFAULT_TIMEOUT);
+    (shortest / 2).max(Duration::from_millis(1))
 }
 
 fn bad_address(node: &NodeInfo, e: impl std::fmt::Display) -> ClientError {

@@ -31,6 +31,10 @@
 //! ok = [200]
 //! ```
 //!
+//! A 307 or 308 answer with a `Location` is followed (same method and body, at most
+//! `follow_redirects` hops, all within the timeout) before the status lists apply; a redirect
+//! left over after the last hop is read through the lists like any other status.
+//!
 //! Status lists take codes (`409`), ranges (`"500-599"`) and classes (`"5xx"`). A list left
 //! out takes its default: `ok = ["2xx"]`, `fail = ["4xx"]`, `unknown = ["5xx"]`,
 //! `not_found = []`. When a code is in several lists, the narrowest entry wins (`503` beats
