@@ -481,3 +481,72 @@ async fn without_redirects_a_follower_answer_is_a_definite_fail() {
     assert_eq!(done.error.as_deref(), Some("307: not leader"));
     assert_eq!(done.node, Some(format!("n{}", follower.id)));
 }
+
+/// Sends `signal` to the node's process.
+fn signal(node: &Node, signal: nix::sys::signal::Signal) {
+    let child = node.child.as_ref().expect("the node runs");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+    nix::sys::signal::kill(pid, signal).expect("signal raftkv");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_times_out_info_for_writes_fail_for_reads() {
+    use nix::sys::signal::Signal;
+    let node = Node::start();
+    let options = RaftkvOptions {
+        timeout: Duration::from_millis(800),
+        ..RaftkvOptions::default()
+    };
+    let factory = RaftkvFactory::new(&[node.info()], options).expect("factory");
+    let mut c = factory.open(&node.info()).expect("open");
+    expect(
+        &mut c,
+        inv("write", Some(json!("p")), json!(1)),
+        Outcome::Ok,
+        json!(1),
+    )
+    .await;
+
+    signal(&node, Signal::SIGSTOP);
+    // The Drop guard's SIGKILL also ends a stopped process, so no resume is needed on panic.
+    for (f, value, outcome) in [
+        ("write", json!(2), Outcome::Info),
+        ("cas", json!([1, 3]), Outcome::Info),
+        ("read", Value::Null, Outcome::Fail),
+    ] {
+        let start = Instant::now();
+        let done = c.invoke(&inv(f, Some(json!("p")), value)).await;
+        let took = start.elapsed();
+        assert_eq!(done.outcome, outcome, "{f} on a paused node: {done:?}");
+        assert_eq!(
+            done.error.as_deref(),
+            Some("no answer within 800 ms"),
+            "{f}"
+        );
+        assert!(took >= Duration::from_millis(800), "{f} waited: {took:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "{f} ended with its timeout: {took:?}"
+        );
+    }
+    signal(&node, Signal::SIGCONT);
+
+    // Once resumed, the node answers again; the write and cas may or may not have applied
+    // (that is what info means), so the value read is one of the possible ones.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = c.invoke(&inv("read", Some(json!("p")), Value::Null)).await;
+        if done.outcome == Outcome::Ok {
+            assert!(
+                [json!(1), json!(2), json!(3)].contains(&done.value),
+                "{done:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer after resume: {done:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
