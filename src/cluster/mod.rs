@@ -23,7 +23,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use control::{down, status, up, DownReport};
+pub use control::{default_dir, down, status, up, DownReport};
 pub use local::{locate_raftkv, ClusterOptions, LocalCluster, Node};
 pub use state::ClusterState;
 
