@@ -2,8 +2,14 @@
 //! logical time with no runtime, completing every op after a fixed latency, or crashing it as
 //! `info` with a seeded probability. The same generator, config and seed give the same history,
 //! so tests can assert exact op sequences and rates.
+//!
+//! Ops run against a perfect single-copy store of registers (one per key), applied atomically
+//! at completion: `read` returns the value (`null` if never written), `write` sets it, `cas`
+//! sets it only if it holds the expected value (else the op fails). A crashed op takes effect
+//! or not, at random. Histories it produces are therefore linearizable; other ops complete
+//! `ok` with their invoke value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -62,7 +68,7 @@ pub enum SimError {
 }
 
 /// Runs `gen` to completion in logical time and returns the history (invokes and completions,
-/// indexed from 0). Reads complete with `null`, other ops with their invoke value; nemesis ops
+/// indexed from 0), ops applied to the perfect store (see the module docs); nemesis ops
 /// complete `info`.
 pub fn simulate(gen: impl Generator + 'static, config: &SimConfig) -> Result<Vec<Event>, SimError> {
     let mut driver = Driver::new(Box::new(gen), Context::new(config.concurrency, config.seed));
@@ -73,6 +79,7 @@ pub fn simulate(gen: impl Generator + 'static, config: &SimConfig) -> Result<Vec
     let mut inflight: BTreeMap<(u64, u64), GenOp> = BTreeMap::new();
     let mut now = 0u64;
     let mut done = false;
+    let mut store = Store::default();
     // Every pass emits, completes or advances time; max_events bounds them all.
     for _ in 0..config.max_events.saturating_mul(4).max(16) {
         while !done && events.len() < config.max_events {
@@ -109,17 +116,15 @@ pub fn simulate(gen: impl Generator + 'static, config: &SimConfig) -> Result<Vec
                 break;
             }
             let op = entry.remove();
-            let kind = match op.process {
-                Process::Nemesis => EventType::Info,
+            let (kind, value) = match op.process {
+                Process::Nemesis => (EventType::Info, op.value.clone()),
                 Process::Client(_) if crashes(&mut crash_rng, config.info_probability) => {
-                    EventType::Info
+                    if crash_rng.random_bool(0.5) {
+                        store.apply(&op);
+                    }
+                    (EventType::Info, op.value.clone())
                 }
-                Process::Client(_) => EventType::Ok,
-            };
-            let value = if op.f == "read" {
-                Value::Null
-            } else {
-                op.value.clone()
+                Process::Client(_) => store.apply(&op),
             };
             let event = to_event(events.len(), now, &op, kind, value);
             driver.completed(&event);
@@ -127,6 +132,37 @@ pub fn simulate(gen: impl Generator + 'static, config: &SimConfig) -> Result<Vec
         }
     }
     Err(SimError::TooLong { events })
+}
+
+/// The perfect store: one register per key (`None` is the single register).
+#[derive(Default)]
+struct Store {
+    registers: HashMap<String, Value>,
+}
+
+impl Store {
+    /// Runs `op` atomically; its completion type and value.
+    fn apply(&mut self, op: &GenOp) -> (EventType, Value) {
+        let key = op.key.as_ref().map_or_else(String::new, Value::to_string);
+        match op.f.as_str() {
+            "read" => (
+                EventType::Ok,
+                self.registers.get(&key).cloned().unwrap_or(Value::Null),
+            ),
+            "write" => {
+                self.registers.insert(key, op.value.clone());
+                (EventType::Ok, op.value.clone())
+            }
+            "cas" => match op.value.as_array().map(Vec::as_slice) {
+                Some([from, to]) if self.registers.get(&key) == Some(from) => {
+                    self.registers.insert(key, to.clone());
+                    (EventType::Ok, op.value.clone())
+                }
+                _ => (EventType::Fail, op.value.clone()),
+            },
+            _ => (EventType::Ok, op.value.clone()),
+        }
+    }
 }
 
 /// Draws whether an op crashes; probabilities outside `(0, 1]` (or NaN) never/always crash.

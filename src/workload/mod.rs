@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `name`, `description` | what the workload is called and does |
 //! | `keys` | keys worked on at once (each by a group of client threads); 0 or absent = one register, ops carry no key |
-//! | `ops_per_key` | ops on a key before its group moves to a fresh key (keyed workloads; default 200) |
+//! | `ops_per_key` | ops on a key before its group moves to a fresh key (keyed workloads; default 100) |
 //! | `final_reads` | after healing, every client thread reads every key used (default true) |
 //! | `[mix]` `read`, `write`, `cas` | relative weights, non-negative numbers |
 //! | `[values]` `kind`, `range` | `"unique"` (default): each write/cas writes the next integer for its key; `"random"`: uniform in `range = [min, max]` |
@@ -122,6 +122,62 @@ pub struct WorkloadSpec {
     pub values: ValueSpec,
     /// How the history is judged (at least one).
     pub checkers: Vec<CheckerSpec>,
+}
+
+impl WorkloadSpec {
+    /// The spec as JSON in the TOML file's shape (for test.json: the whole resolved config).
+    /// `initial` is left out when it is `null`, as TOML has no null.
+    pub fn to_json(&self) -> Value {
+        let values = match self.values {
+            ValueSpec::Unique => serde_json::json!({ "kind": "unique" }),
+            ValueSpec::Random { min, max } => {
+                serde_json::json!({ "kind": "random", "range": [min, max] })
+            }
+        };
+        let checkers: Vec<Value> = self
+            .checkers
+            .iter()
+            .map(|c| {
+                let mut m = serde_json::Map::new();
+                m.insert(
+                    "name".into(),
+                    Value::from(match c.kind {
+                        CheckerKind::Linearizability => "linearizability",
+                    }),
+                );
+                m.insert("model".into(), Value::from(c.model.name()));
+                if !c.options.initial.is_null() {
+                    m.insert("initial".into(), c.options.initial.clone());
+                }
+                m.insert(
+                    "nil_reads_match_any".into(),
+                    Value::from(c.options.nil_reads_match_any),
+                );
+                Value::Object(m)
+            })
+            .collect();
+        let mut spec = serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "keys": self.keys,
+            "final_reads": self.final_reads,
+            "mix": { "read": self.mix.read, "write": self.mix.write, "cas": self.mix.cas },
+            "values": values,
+            "checkers": checkers,
+        });
+        if self.keys > 0 {
+            spec["ops_per_key"] = Value::from(self.ops_per_key);
+        }
+        spec
+    }
+}
+
+impl serde::Serialize for WorkloadSpec {
+    /// As [`WorkloadSpec::to_json`].
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
 }
 
 /// The generators a workload contributes to a test.
@@ -266,7 +322,7 @@ mod tests {
             assert!(!spec.description.is_empty(), "{name}");
         }
         let spec = builtin(DEFAULT_WORKLOAD);
-        assert_eq!((spec.keys, spec.ops_per_key), (5, 200));
+        assert_eq!((spec.keys, spec.ops_per_key), (2, 100));
         assert!(spec.mix.cas > 0.0);
         assert_eq!(spec.model().map(|m| m.0), Some(ModelKind::CasRegister));
         let register = builtin("register");
@@ -356,7 +412,7 @@ mod tests {
             assert!(keys_used > 5, "seed {seed}: {keys_used} keys");
             // Main-phase ops per key are bounded; the final reads add one read per thread.
             for (key, n) in &per_key {
-                assert!(*n <= 200 + 10, "seed {seed}: key {key} has {n} ops");
+                assert!(*n <= 100 + 10, "seed {seed}: key {key} has {n} ops");
             }
         }
     }
@@ -438,6 +494,73 @@ mod tests {
         let a = run(&spec, 5, 1, 0.0, Duration::from_micros(20));
         let b = run(&spec, 5, 2, 0.0, Duration::from_micros(20));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn to_json_round_trips_through_toml() {
+        let random = WorkloadSpec::builtin("cas-register")
+            .unwrap()
+            .replace("kind = \"unique\"", "kind = \"random\"\nrange = [0, 4]")
+            .replace(
+                "model = \"cas-register\"",
+                "model = \"cas-register\"\ninitial = 0",
+            );
+        let specs = [
+            builtin("register"),
+            builtin("cas-register"),
+            WorkloadSpec::from_toml(&random, "x").unwrap(),
+        ];
+        for (i, spec) in specs.iter().enumerate() {
+            let mut json = spec.to_json();
+            json.as_object_mut().unwrap().remove("source");
+            let text = toml::to_string(&json).unwrap();
+            let back = WorkloadSpec::from_toml(&text, &spec.source).unwrap();
+            assert_eq!(&back, spec, "case {i}: {text}");
+        }
+    }
+
+    /// Checks a simulated history with the workload's own checker settings.
+    fn check(spec: &WorkloadSpec, events: &[Event]) -> crate::checker::CheckResult {
+        let mut jsonl = String::new();
+        for e in events {
+            jsonl.push_str(&serde_json::to_string(e).unwrap());
+            jsonl.push('\n');
+        }
+        let history = crate::history::read_jsonl(jsonl.as_bytes(), "sim").unwrap();
+        let options = spec.checkers[0].linearizability_options();
+        crate::checker::check(&history, &options).unwrap()
+    }
+
+    #[test]
+    fn simulated_histories_of_the_builtins_are_linearizable() {
+        for name in WorkloadSpec::builtin_names() {
+            let spec = builtin(name);
+            for seed in 0..3 {
+                let events = run(&spec, 10, seed, 0.1, Duration::from_micros(3));
+                let oks = events.iter().filter(|e| e.kind == EventType::Ok);
+                assert!(oks.filter(|e| e.f == "read" && !e.value.is_null()).count() > 10);
+                let result = check(&spec, &events);
+                assert_eq!(
+                    result.valid,
+                    crate::checker::Validity::Valid,
+                    "{name} seed {seed}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cas_register_cas_ops_both_succeed_and_fail() {
+        let spec = builtin("cas-register");
+        let events = run(&spec, 10, 5, 0.0, Duration::from_micros(3));
+        let cas = |kind| {
+            events
+                .iter()
+                .filter(|e| e.f == "cas" && e.kind == kind)
+                .count()
+        };
+        let (ok, fail) = (cas(EventType::Ok), cas(EventType::Fail));
+        assert!(ok > 0 && fail > 0, "{ok} ok, {fail} failed");
     }
 
     #[test]
