@@ -8,6 +8,18 @@ use super::{Context, Generator, Next};
 
 /// A generator and its context, driven by the runner (or by [`super::sim`] in tests).
 ///
+/// The runner's contract:
+/// - time is the monotonic clock in ns since the test started, passed to [`Driver::next`] and
+///   carried by every event; the driver never reads a clock;
+/// - every op [`Driver::next`] returns must be dispatched, to the worker of its process
+///   (`driver.context().thread_of(op.process)`: `Thread::Client(i)` is worker `i`,
+///   `Thread::Nemesis` the nemesis task); its thread is already marked busy;
+/// - after `Pending`, ask again at [`Driver::wakeup`] (if any) or at the next completion,
+///   whichever comes first; after `Done`, stop asking and wait for outstanding ops;
+/// - report each invoke with [`Driver::invoked`] and each completion, nemesis ones included,
+///   with [`Driver::completed`]: it frees the thread and, for `info`, moves the worker to
+///   process `id + C`.
+///
 /// ```text
 /// let mut driver = Driver::new(Box::new(gen), Context::new(concurrency, seed));
 /// loop {

@@ -17,7 +17,7 @@
 //! - sources: [`op`], [`repeat`], [`from_fn`].
 //! - transforms: [`limit`], [`once`], [`filter`], [`map`], [`cycle`], [`with_rng`].
 //! - timing: [`time_limit`], [`stagger`], [`delay`], [`sleep`].
-//! - composition: [`mix`], [`any`], [`concat`], [`phases`], [`synchronize`].
+//! - composition: [`mix`], [`any`], [`concat()`], [`phases`], [`synchronize`].
 //! - routing: [`on_clients`], [`on_nemesis`], [`on_threads`], [`each_thread`].
 //! - [`independent`]: rotate threads through keys, a bounded number of ops per key.
 //! - [`sim`]: a deterministic interpreter for tests (fixed latency, seeded `info` crashes).

@@ -50,7 +50,7 @@ pub struct Filter<G, P> {
     gen: G,
 }
 
-/// Only the ops of `gen` for which `pred` holds. After [`MAX_REJECTIONS`] rejected ops in one
+/// Only the ops of `gen` for which `pred` holds. After 1024 rejected ops in one
 /// ask it answers `Pending` and asks to be woken a millisecond later.
 pub fn filter<G, P>(pred: P, gen: G) -> Filter<G, P>
 where
