@@ -14,7 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// (tag, label, partition, which files, target) for a kv group.
-type KvGroup = (&'static str, &'static str, bool, fn(&str) -> bool, &'static str);
+type KvGroup = (
+    &'static str,
+    &'static str,
+    bool,
+    fn(&str) -> bool,
+    &'static str,
+);
 
 struct Timed {
     group: &'static str,
@@ -152,6 +158,8 @@ fn generate(ops: usize, keys: usize, procs: usize, seed: u64) -> History {
                     } else {
                         (next() % value as u64) as i64
                     };
+                    // 0 stands for "never written", which the history writes as null.
+                    let from = if from == 0 { Value::Null } else { json!(from) };
                     ("cas", json!([from, value]))
                 };
                 history.ops.push(Op {
@@ -203,7 +211,7 @@ fn generate(ops: usize, keys: usize, procs: usize, seed: u64) -> History {
                                 op.invoke_value.as_i64().expect("write values are integers")
                         }
                         _ => {
-                            let from = op.invoke_value[0].as_i64().expect("cas from is an integer");
+                            let from = op.invoke_value[0].as_i64().unwrap_or(0);
                             if store[key] == from {
                                 store[key] =
                                     op.invoke_value[1].as_i64().expect("cas to is an integer");
@@ -372,6 +380,9 @@ fn main() {
             let r = check(&h, &o).expect("generated history suits the model");
             times.push(t.elapsed().as_secs_f64());
             verdict = r.valid;
+            if let Some(a) = r.anomalies.first() {
+                println!("unexpected anomaly: {}", a.explanation);
+            }
             states = r.stats.states_explored;
             cache = r.stats.cache_bytes;
         }

@@ -25,9 +25,10 @@
 //!    first op dependent on `o*`'s key was already a candidate (it comes no later than `o*`),
 //!    and it commutes with the independent ops before it. This is a persistent-set reduction;
 //!    the search is still one search over the whole map state.
-//! 6. **Lookahead.** When `o*` is a read, everything linearized before it must come from the
-//!    current candidates; a candidate after which the model says the read can never become
-//!    legal with those ops ([`Model::can_reach`]) is not tried.
+//! 6. **Lookahead.** The first remaining read R (by return) must be linearized before any op
+//!    invoked after R returned, so only remaining ops invoked before that can come between now
+//!    and R; a candidate after which the model says R can never become legal with those ops
+//!    ([`Model::can_reach`]) is not tried.
 
 use super::memo::Memo;
 use crate::checker::model::{InputId, Model, StateId};
@@ -38,6 +39,8 @@ const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 /// How often (in search steps) the deadline, flags and memory are checked.
 const CHECK_EVERY: u64 = 1024;
+/// How far past `k` the lookahead looks for a pending read.
+const LOOKAHEAD_SCAN: u32 = 64;
 
 /// One op as the search sees it.
 #[derive(Debug, Clone, Copy)]
@@ -352,18 +355,34 @@ impl<M: Model> Search<M> {
             self.component[first_ret_op as usize]
         };
         let dependent = |c: u32| focus == NIL || c == NIL || c == focus;
-        // Rule 6 (lookahead): when the op that must go first among the remaining returns is a
-        // read, only ops from `enabled` can come before it, so a candidate after which the
-        // model says the read can never become legal is dropped.
-        let target = if first_ret_op != NIL && self.read_only[first_ret_op as usize] {
-            first_ret_op
-        } else {
-            NIL
-        };
+        // Rule 6 (lookahead): the first remaining required read (in return order) must come
+        // before every op invoked after its return, so only unlinearized ops invoked before
+        // that return can run between now and it. A candidate after which the model says the
+        // read can never become legal with those ops is dropped.
+        let mut target = NIL;
+        if first_ret_op != NIL {
+            let mut p = self.k;
+            while (p as usize) < self.required {
+                if !self.bit(p) && self.read_only[p as usize] {
+                    target = p;
+                    break;
+                }
+                p += 1;
+                if p - self.k > LOOKAHEAD_SCAN {
+                    break;
+                }
+            }
+        }
         if target != NIL {
             self.others.clear();
-            self.others
-                .extend(enabled.iter().map(|&p| self.input[p as usize]));
+            let stop = ret_node(target);
+            let mut node = self.next[HEAD as usize];
+            while node != NIL && node != stop {
+                if !is_ret(node) {
+                    self.others.push(self.input[node_op(node) as usize]);
+                }
+                node = self.next[node as usize];
+            }
         }
         // Required ops first, then optional ones (they are only ever needed to explain a
         // later observation, so trying them last finds valid orders sooner).
