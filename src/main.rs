@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => faultline::cli::check::run(&args),
         Command::Test(args) => faultline::cli::test::run(&args),
+        Command::Cluster(args) => faultline::cli::cluster::run(&args),
     };
     ExitCode::from(code.as_u8())
 }

@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code, so every command can be driven from tests.
 
 pub mod check;
+pub mod cluster;
 pub mod test;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ pub enum Command {
     /// With no flags: a local 5-node raftkv cluster, the cas-register workload, the mixed
     /// nemesis (partitions, kills, pauses), 30 seconds. Exit code as for check.
     Test(test::TestArgs),
+    /// Start or stop a local raftkv cluster by hand; `down` also cleans up after a test whose
+    /// faultline process was killed.
+    Cluster(cluster::ClusterArgs),
 }
 
 /// The outcome of a command, ordered from best to worst as CI should read it.
