@@ -27,4 +27,5 @@ pub mod cluster;
 pub mod generator;
 pub mod history;
 pub mod nemesis;
+pub mod runner;
 pub mod workload;
