@@ -17,7 +17,12 @@
 //! - [`client`]: how a worker talks to a node: the `Client` trait, the error mapping
 //!   (ok / fail / info), the raftkv client and the templated HTTP client (TOML).
 //!
-//! Later parts (generator, runner, client, nemesis, cluster, report) follow DESIGN.md.
+//! - [`runner`]: the test lifecycle, the only part that spawns tasks and reads the clock:
+//!   workers, the nemesis task, history streaming, heal on every path, the results store.
+//! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`) over the parts above.
+//!
+//! Still to come (see DESIGN.md): etcd and external clusters, report.html, Elle-style
+//! transactional checking, and more workloads.
 #![warn(missing_docs)]
 
 pub mod checker;
