@@ -7,6 +7,10 @@
 //! interval (jittered by ±25%). Each round visits every fault family of the spec once in a
 //! seeded random order (a partition, a kill, a pause, ... for `mixed`), and within a family
 //! picks a fault by weight — so even a short run sees every family.
+//!
+//! A script (`order = "script"`) instead emits its steps in file order, one per interval,
+//! cyclically: starts may overlap and heal steps end a family, so a file can stage a pattern
+//! such as "isolate a node, crash and restart everyone, kill the leader, heal".
 
 use std::time::Duration;
 
@@ -18,7 +22,7 @@ use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
 use super::partition::{
     bisect, bridge, complete_grudge, majorities_ring, majority, one_way_grudge,
 };
-use super::spec::{FaultSpec, LinkTarget, NemesisSpec, ProcessTarget};
+use super::spec::{FaultSpec, LinkTarget, NemesisSpec, Order, ProcessTarget};
 
 /// One scheduled nemesis op.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +43,8 @@ pub struct Schedule {
     round: Vec<FaultKind>,
     time: u64,
     active: Option<FaultKind>,
+    order: Order,
+    step: usize,
 }
 
 impl Schedule {
@@ -55,6 +61,8 @@ impl Schedule {
             round: Vec::new(),
             time: 0,
             active: None,
+            order: spec.order,
+            step: 0,
         }
     }
 
@@ -72,6 +80,14 @@ impl Schedule {
         let jitter = self.interval_ns / 4;
         let wait = self.interval_ns - jitter + self.rng.random_range(0..=2 * jitter);
         self.time = self.time.saturating_add(wait);
+        if self.order == Order::Script {
+            let spec = self.faults[self.step].0.clone();
+            self.step = (self.step + 1) % self.faults.len();
+            return Some(TimedFault {
+                time: self.time,
+                op: self.resolve(&spec),
+            });
+        }
         let op = match self.active.take() {
             Some(kind) => kind.stop_op(),
             None => {
@@ -157,6 +173,7 @@ impl Schedule {
                 probability,
                 nodes: link_nodes(target, &shuffled),
             },
+            FaultSpec::Heal(kind) => kind.stop_op(),
         }
         .with_sorted_nodes()
     }
@@ -330,6 +347,69 @@ mod tests {
                 NodeChoice::Leader => panic!("case {i}: leader"),
             }
         }
+    }
+
+    #[test]
+    fn a_script_runs_its_steps_in_file_order_cyclically_with_overlaps() {
+        let spec = NemesisSpec::from_builtin("isolated-restarts").unwrap();
+        assert_eq!(spec.order, Order::Script);
+        let steps = spec.faults.len();
+        let nodes = names(3);
+        for seed in 0..10 {
+            let ops = take("isolated-restarts", 3, seed, 3 * steps);
+            let fs: Vec<&str> = ops.iter().map(|t| t.op.f()).collect();
+            assert_eq!(
+                fs[..steps],
+                [
+                    "kill",
+                    "start",
+                    "start-partition",
+                    "kill",
+                    "start",
+                    "kill",
+                    "stop-partition",
+                    "start"
+                ],
+                "seed {seed}"
+            );
+            for (i, t) in ops.iter().enumerate() {
+                assert_eq!(t.op.f(), fs[i % steps], "seed {seed} op {i}");
+                match &t.op {
+                    // The isolated node hears only itself; the other two hear each other.
+                    FaultOp::StartPartition {
+                        grudge: Some(g), ..
+                    } => {
+                        let mut sizes: Vec<usize> =
+                            nodes.iter().map(|n| hears(g, n, &nodes).len()).collect();
+                        sizes.sort();
+                        assert_eq!(sizes, vec![1, 2, 2], "seed {seed} op {i}");
+                    }
+                    FaultOp::Kill(NodeChoice::Nodes(ns)) => assert_eq!(ns, &nodes),
+                    FaultOp::Kill(NodeChoice::Leader) | FaultOp::Start | FaultOp::StopPartition => {
+                    }
+                    other => panic!("seed {seed} op {i}: unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            Schedule::heal_ops(&spec),
+            vec![FaultOp::StopPartition, FaultOp::Start]
+        );
+    }
+
+    #[test]
+    fn rounds_never_overlap_but_a_script_may() {
+        let spec = NemesisSpec::from_toml(
+            "order = \"script\"\n[[fault]]\nkind = \"pause\"\n[[fault]]\nkind = \"kill\"\n\
+             [[fault]]\nkind = \"heal\"\nfamily = \"pause\"\n",
+            "x",
+        )
+        .unwrap();
+        let ops: Vec<String> = Schedule::new(&spec, &names(3), Duration::from_secs(1), 1)
+            .take(6)
+            .map(|t| t.op.f().to_string())
+            .collect();
+        assert_eq!(ops, ["pause", "kill", "resume", "pause", "kill", "resume"]);
     }
 
     #[test]

@@ -26,6 +26,12 @@
 //! ```
 //!
 //! No `[[fault]]` at all is the `none` schedule.
+//!
+//! `order = "script"` turns the faults into a script: one step per interval, in file order,
+//! over and over, and a step may heal one family (`kind = "heal"`, `family = "partition"`), so
+//! faults can overlap in a set pattern (isolate a node, then crash and restart the others,
+//! then heal). Weights do not apply to a script. The default `order = "rounds"` is the random
+//! start/stop schedule described in [`super::schedule`].
 
 use std::time::Duration;
 
@@ -56,6 +62,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("kill", include_str!("../../nemesis/kill.toml")),
     ("pause", include_str!("../../nemesis/pause.toml")),
     ("mixed", include_str!("../../nemesis/mixed.toml")),
+    (
+        "isolated-restarts",
+        include_str!("../../nemesis/isolated-restarts.toml"),
+    ),
 ];
 
 /// The schedule `faultline test` uses without `--nemesis`.
@@ -118,6 +128,8 @@ pub enum FaultSpec {
         /// Which links.
         target: LinkTarget,
     },
+    /// A script step that heals every fault of one family (its stop op).
+    Heal(FaultKind),
 }
 
 impl FaultSpec {
@@ -129,8 +141,19 @@ impl FaultSpec {
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Delay { .. } => FaultKind::Delay,
             FaultSpec::Drop { .. } => FaultKind::Drop,
+            FaultSpec::Heal(kind) => *kind,
         }
     }
+}
+
+/// How the schedule walks through the faults of a spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Seeded rounds of non-overlapping start/stop pairs, every family once per round.
+    Rounds,
+    /// The faults as steps in file order, cyclically; faults may overlap and heal steps end
+    /// them, so a file can set up a precise pattern (victims are still drawn from the seed).
+    Script,
 }
 
 /// A validated nemesis schedule: which faults, how often each, at what pace.
@@ -144,6 +167,8 @@ pub struct NemesisSpec {
     pub interval: Option<Duration>,
     /// The faults and their weights; empty = no faults.
     pub faults: Vec<(FaultSpec, u32)>,
+    /// Random rounds or a fixed script.
+    pub order: Order,
 }
 
 /// A nemesis file that does not parse or does not make sense.
@@ -184,6 +209,7 @@ struct RawSpec {
     #[serde(default)]
     description: String,
     interval: Option<f64>,
+    order: Option<String>,
     #[serde(default)]
     fault: Vec<RawFault>,
 }
@@ -198,6 +224,7 @@ struct RawFault {
     ms: Option<i64>,
     probability: Option<f64>,
     weight: Option<i64>,
+    family: Option<String>,
 }
 
 impl NemesisSpec {
@@ -261,11 +288,27 @@ impl NemesisSpec {
                 ))
             }
         };
+        let order = match raw.order.as_deref() {
+            None | Some("rounds") => Order::Rounds,
+            Some("script") => Order::Script,
+            Some(o) => {
+                return Err(field(
+                    "order".into(),
+                    format!("unknown order {o:?}; expected rounds or script"),
+                ))
+            }
+        };
         let mut faults = Vec::with_capacity(raw.fault.len());
         for (i, f) in raw.fault.iter().enumerate() {
             let at = |name: &str| format!("fault[{i}].{name}");
             let weight = match f.weight {
                 None => 1,
+                Some(_) if order == Order::Script => {
+                    return Err(field(
+                        at("weight"),
+                        "does not apply to a script (steps run in file order)".into(),
+                    ))
+                }
                 Some(w) if (1..=1_000_000).contains(&w) => w as u32,
                 Some(w) => {
                     return Err(field(
@@ -281,6 +324,7 @@ impl NemesisSpec {
                     ("target", f.target.is_some()),
                     ("ms", f.ms.is_some()),
                     ("probability", f.probability.is_some()),
+                    ("family", f.family.is_some()),
                 ];
                 match present.iter().find(|(n, set)| *set && !names.contains(n)) {
                     Some((n, _)) => Err(field(
@@ -387,11 +431,34 @@ impl NemesisSpec {
                         }
                     }
                 }
+                "heal" => {
+                    allow(&["family"])?;
+                    if order != Order::Script {
+                        return Err(field(
+                            at("kind"),
+                            "a heal step needs order = \"script\"".into(),
+                        ));
+                    }
+                    let family = f.family.as_deref().unwrap_or_default();
+                    let kind = FaultKind::ALL
+                        .into_iter()
+                        .find(|k| k.name() == family)
+                        .ok_or_else(|| {
+                            field(
+                                at("family"),
+                                format!(
+                                    "unknown family {family:?}; expected one of {}",
+                                    FaultKind::ALL.map(|k| k.name()).join(", ")
+                                ),
+                            )
+                        })?;
+                    FaultSpec::Heal(kind)
+                }
                 other => {
                     return Err(field(
                         at("kind"),
                         format!(
-                            "unknown kind {other:?}; expected partition, kill, pause, delay or drop"
+                            "unknown kind {other:?}; expected partition, kill, pause, delay, drop or heal"
                         ),
                     ))
                 }
@@ -403,6 +470,7 @@ impl NemesisSpec {
             description: raw.description,
             interval,
             faults,
+            order,
         })
     }
 
@@ -480,6 +548,11 @@ mod tests {
             ("interval = -3\n", "x.toml: interval: must be"),
             ("[[fault]]\nkind = \"partition\"\nmode = \"bridge\"\none-way = true\n", "fault[0].one-way"),
             ("colour = 1\n", "x.toml: "),
+            ("order = \"random\"\n", "x.toml: order: unknown order \"random\""),
+            ("[[fault]]\nkind = \"heal\"\nfamily = \"kill\"\n", "fault[0].kind: a heal step needs order"),
+            ("order = \"script\"\n[[fault]]\nkind = \"heal\"\nfamily = \"flood\"\n", "fault[0].family: unknown family \"flood\""),
+            ("order = \"script\"\n[[fault]]\nkind = \"kill\"\nweight = 2\n", "fault[0].weight: does not apply to a script"),
+            ("[[fault]]\nkind = \"kill\"\nfamily = \"kill\"\n", "fault[0].family: does not apply"),
             ("[[fault]\n", "x.toml: "),
         ];
         for (i, (text, want)) in cases.into_iter().enumerate() {
@@ -505,6 +578,37 @@ mod tests {
         assert!(e.contains("nope.toml") && e.contains("cannot read"), "{e}");
         let e = NemesisSpec::load("chaos").unwrap_err().to_string();
         assert!(e.contains("unknown nemesis \"chaos\""), "{e}");
+    }
+
+    #[test]
+    fn a_script_keeps_its_steps_in_file_order_and_heals_what_it_names() {
+        let spec = NemesisSpec::from_toml(
+            "order = \"script\"\n[[fault]]\nkind = \"partition\"\nmode = \"one\"\n\
+             [[fault]]\nkind = \"kill\"\ntarget = \"all\"\n\
+             [[fault]]\nkind = \"heal\"\nfamily = \"partition\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(spec.order, Order::Script);
+        assert_eq!(
+            spec.faults,
+            vec![
+                (
+                    FaultSpec::Partition {
+                        mode: PartitionMode::One,
+                        one_way: false
+                    },
+                    1
+                ),
+                (FaultSpec::Kill(ProcessTarget::All), 1),
+                (FaultSpec::Heal(FaultKind::Partition), 1),
+            ]
+        );
+        assert_eq!(spec.kinds(), vec![FaultKind::Partition, FaultKind::Kill]);
+        assert_eq!(
+            NemesisSpec::from_builtin("mixed").unwrap().order,
+            Order::Rounds
+        );
     }
 
     #[test]
