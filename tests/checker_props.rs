@@ -295,3 +295,25 @@ fn small_random_keyed_histories_agree_with_brute_force_partitioned_and_not() {
         );
     }
 }
+
+#[test]
+fn medium_random_keyed_histories_agree_partitioned_and_as_one_map() {
+    // Beyond the brute force's reach: the one-map search (with its partial-order reduction,
+    // lookahead and backjumping) must agree with the key-by-key search.
+    let mut invalid = 0;
+    for seed in 0..1500u64 {
+        let h = random_small(500_000 + seed, 18, &["a", "b", "c"]);
+        for model in [ModelKind::CasRegister, ModelKind::Etcd] {
+            let by_key = verdict(&h, &opts(model, true));
+            let one_map = verdict(&h, &opts(model, false));
+            assert_eq!(by_key, one_map, "seed {seed} model {model}");
+            if by_key == Validity::Invalid {
+                invalid += 1;
+            }
+        }
+    }
+    assert!(
+        invalid > 200 && invalid < 2800,
+        "unbalanced sample: {invalid} invalid"
+    );
+}

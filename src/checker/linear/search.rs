@@ -25,10 +25,18 @@
 //!    first op dependent on `o*`'s key was already a candidate (it comes no later than `o*`),
 //!    and it commutes with the independent ops before it. This is a persistent-set reduction;
 //!    the search is still one search over the whole map state.
-//! 6. **Lookahead.** The first remaining read R (by return) must be linearized before any op
+//! 6. **Lookahead.** The first remaining read R (by return; on `o*`'s component when the
+//!    model has components) must be linearized before any op
 //!    invoked after R returned, so only remaining ops invoked before that can come between now
 //!    and R; a candidate after which the model says R can never become legal with those ops
 //!    ([`Model::can_reach`]) is not tried.
+//! 7. **Backjumping** (map-valued states). When every candidate at a configuration is
+//!    illegal, the key of `o*` has no legal next op: by locality (Herlihy & Wing), the
+//!    remaining ops of that key cannot be linearized from that key's state, so every
+//!    configuration with the same ops of that key done and the same value for it is dead
+//!    too. The search backs up past ops on other keys (they change neither) to the last op
+//!    on that key. The search is still one search; locality only says which of its
+//!    configurations are already known to fail.
 
 use super::memo::Memo;
 use crate::checker::model::{InputId, Model, StateId};
@@ -40,7 +48,7 @@ const HEAD: u32 = 0;
 /// How often (in search steps) the deadline, flags and memory are checked.
 const CHECK_EVERY: u64 = 1024;
 /// How far past `k` the lookahead looks for a pending read.
-const LOOKAHEAD_SCAN: u32 = 64;
+const LOOKAHEAD_SCAN: u32 = 512;
 
 /// One op as the search sees it.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +129,10 @@ struct Level {
     prev_k: u32,
     prev_hi: u32,
     prev_ohi: u32,
+    /// The component of `o*` here (rule 5), or NIL.
+    focus: u32,
+    /// True while every candidate tried so far was illegal (rule 7).
+    local_dead: bool,
 }
 
 /// Search state for one sub-history. Ops are renumbered: required ops by return index
@@ -328,7 +340,7 @@ impl<M: Model> Search<M> {
     }
 
     /// Fills `cands` with the ops to try from the current configuration (rules 1, 3, 4, 5).
-    fn candidates(&mut self, state: StateId, cands: &mut Vec<u32>, enabled: &mut Vec<u32>) {
+    fn candidates(&mut self, state: StateId, cands: &mut Vec<u32>, enabled: &mut Vec<u32>) -> u32 {
         enabled.clear();
         let mut node = self.next[HEAD as usize];
         let mut first_ret_op = NIL;
@@ -346,7 +358,7 @@ impl<M: Model> Search<M> {
                 && self.model.step(state, self.input[p as usize]).is_some()
             {
                 cands.push(p);
-                return;
+                return NIL;
             }
         }
         let focus = if first_ret_op == NIL {
@@ -363,7 +375,10 @@ impl<M: Model> Search<M> {
         if first_ret_op != NIL {
             let mut p = self.k;
             while (p as usize) < self.required {
-                if !self.bit(p) && self.read_only[p as usize] {
+                if !self.bit(p)
+                    && self.read_only[p as usize]
+                    && (focus == NIL || self.component[p as usize] == focus)
+                {
                     target = p;
                     break;
                 }
@@ -416,6 +431,7 @@ impl<M: Model> Search<M> {
                 cands.push(p);
             }
         }
+        focus
     }
 }
 
@@ -437,6 +453,8 @@ pub(crate) struct KeySearch<M: Model> {
     best_valid: usize,
     steps: u64,
     started: bool,
+    /// Rule 7: the dead component being backjumped over, or NIL.
+    carried_dead: u32,
     /// Memo bytes this search has added to the shared counter.
     reported: u64,
 }
@@ -471,6 +489,7 @@ impl<M: Model> KeySearch<M> {
             best_valid: 0,
             steps: 0,
             started: false,
+            carried_dead: NIL,
             reported: 0,
         }
     }
@@ -519,8 +538,10 @@ impl<M: Model> KeySearch<M> {
             if let Some(u) = limit_hit(limits, 0, &mut self.reported) {
                 return Some(Verdict::Undecided(u));
             }
-            s.candidates(self.state, &mut self.cands, &mut self.enabled);
+            let focus = s.candidates(self.state, &mut self.cands, &mut self.enabled);
             self.levels.push(Level {
+                focus,
+                local_dead: true,
                 start: 0,
                 pos: 0,
                 end: self.cands.len() as u32,
@@ -569,6 +590,21 @@ impl<M: Model> KeySearch<M> {
                 }
                 self.path.pop();
                 self.best_valid = self.best_valid.min(self.path.len());
+                // Rule 7: a component found dead stays dead until an op on it is undone.
+                let dead = if self.carried_dead != NIL {
+                    self.carried_dead
+                } else if done.local_dead {
+                    done.focus
+                } else {
+                    NIL
+                };
+                self.carried_dead = NIL;
+                let c = s.component[p as usize];
+                if dead != NIL && c != NIL && c != dead {
+                    let parent = self.levels.last_mut().expect("a parent level exists here");
+                    parent.pos = parent.end;
+                    self.carried_dead = dead;
+                }
                 continue;
             }
             let p = self.cands[self.levels[top].pos as usize];
@@ -576,6 +612,7 @@ impl<M: Model> KeySearch<M> {
             let Some(next) = s.model.step(self.state, s.input[p as usize]) else {
                 continue;
             };
+            self.levels[top].local_dead = false;
             let (k, hi, ohi) = (s.k, s.hi, s.ohi);
             s.mark(p);
             s.build_key(next);
@@ -608,8 +645,10 @@ impl<M: Model> KeySearch<M> {
                 return Some(Verdict::Linearizable);
             }
             let start = self.cands.len() as u32;
-            s.candidates(self.state, &mut self.cands, &mut self.enabled);
+            let focus = s.candidates(self.state, &mut self.cands, &mut self.enabled);
             self.levels.push(Level {
+                focus,
+                local_dead: true,
                 start,
                 pos: start,
                 end: self.cands.len() as u32,
