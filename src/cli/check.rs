@@ -52,7 +52,7 @@ pub struct CheckArgs {
     pub no_partition: bool,
 
     /// Give up after this many seconds per file; the verdict is then unknown (exit 2).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub timeout: Option<Duration>,
 
     /// Give up when the checker's caches exceed this many MiB; the verdict is then unknown.
@@ -74,18 +74,6 @@ fn parse_format(s: &str) -> Result<Format, String> {
 
 fn parse_model(s: &str) -> Result<ModelKind, String> {
     s.parse::<ModelKind>().map_err(|e| e.to_string())
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!(
-            "expected a non-negative number of seconds, got {s:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// What `check --json` prints and `--out` writes: the overall verdict and one entry per file.
@@ -446,6 +434,7 @@ mod tests {
 
     #[test]
     fn seconds_flag_rejects_negative_and_garbage() {
+        use crate::cli::parse_seconds;
         assert!(parse_seconds("1.5").is_ok());
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());

@@ -35,6 +35,19 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
 }
 
+/// Parses a `--timeout`-style flag: a non-negative, finite number of seconds.
+pub(crate) fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!(
+            "expected a non-negative number of seconds, got {s:?}"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// The outcome of a command, ordered from best to worst as CI should read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

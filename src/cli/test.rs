@@ -31,7 +31,7 @@ pub struct TestArgs {
     pub nemesis: String,
 
     /// Seconds between fault changes (default: the schedule's own pace).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub nemesis_interval: Option<Duration>,
 
     /// Concurrent client workers (each runs one op at a time against one node).
@@ -43,7 +43,7 @@ pub struct TestArgs {
     pub rate: f64,
 
     /// Seconds of client load and faults (healing, recovery and final reads come after).
-    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub time_limit: Duration,
 
     /// Seed for the operation and fault sequence (default: random, printed and stored).
@@ -68,20 +68,8 @@ pub struct TestArgs {
     pub raftkv_bin: Option<PathBuf>,
 
     /// Seconds the checker may take before the verdict is unknown.
-    #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub check_timeout: Duration,
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!(
-            "expected a non-negative number of seconds, got {s:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 impl TestArgs {
