@@ -2,42 +2,11 @@
 //! after a `kill -9` of a running `faultline test`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn faultline() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    cmd.env("FAULTLINE_NO_PROGRESS", "1");
-    cmd
-}
-
-/// Live raftkv processes whose command line mentions `dir`.
-fn nodes_under(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains("raftkv") && cmdline.contains(&needle) {
-                found.push(cmdline);
-            }
-        }
-    }
-    found
-}
-
-fn wait_until_no_nodes(dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !nodes_under(dir).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "left behind: {:?}",
-            nodes_under(dir)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+mod common;
+use common::{assert_no_nodes_left, faultline, nodes_under};
 
 /// Kills every raftkv under `dir` when dropped, so a failing test leaves nothing behind.
 struct Reaper<'a>(&'a Path);
@@ -85,7 +54,7 @@ fn cluster_up_status_down() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    wait_until_no_nodes(&cluster_dir);
+    assert_no_nodes_left(&cluster_dir);
 }
 
 #[test]
@@ -140,7 +109,7 @@ fn cluster_down_cleans_up_after_faultline_test_is_killed() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    wait_until_no_nodes(&run);
+    assert_no_nodes_left(&run);
     // Nothing is left paused or journaled as open.
     let again = faultline()
         .args(["cluster", "down"])

@@ -7,16 +7,13 @@
 //! first: `cargo build --release --workspace`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn faultline() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    cmd.env("FAULTLINE_NO_PROGRESS", "1");
-    cmd
-}
+mod common;
+use common::{assert_no_nodes_left, faultline};
 
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
@@ -48,30 +45,6 @@ fn nemesis_fs(run: &Path) -> Vec<String> {
         .filter(|e| e["process"] == "nemesis")
         .filter_map(|e| e["f"].as_str().map(str::to_string))
         .collect()
-}
-
-/// No raftkv process whose data directory lies under `dir` is still running.
-fn assert_no_nodes_left(dir: &Path) {
-    let needle = dir.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut left = Vec::new();
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for entry in entries.flatten() {
-                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                if cmdline.contains("raftkv") && cmdline.contains(&needle) {
-                    // A zombie has an empty cmdline, so this is a live process.
-                    left.push(cmdline);
-                }
-            }
-        }
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
