@@ -316,7 +316,7 @@ fn main() {
                 &h,
                 &options(ModelKind::Kv, kv_mo.clone(), partition),
                 runs,
-                Duration::from_secs(120),
+                Duration::from_secs(60),
             );
             total += secs;
             n += 1;
