@@ -37,9 +37,9 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The nemesis functions recorded in a run's history.
+/// The nemesis functions recorded in a run's history so far (none before the file exists).
 fn nemesis_fs(run: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(run.join("history.jsonl")).expect("history.jsonl");
+    let text = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["process"] == "nemesis")
@@ -78,6 +78,17 @@ fn correct_raftkv_under_mixed_faults_is_valid_with_partition_kill_and_pause_reco
     }
     let test_json = read_json(&run.join("test.json"));
     assert_eq!(test_json["config"]["seed"], 1);
+    let log = std::fs::read_to_string(run.join("faultline.log")).expect("faultline.log");
+    for wanted in [
+        "cluster started",
+        "teardown: every fault healed",
+        "verdict: exit code 0",
+    ] {
+        assert!(
+            log.contains(wanted),
+            "faultline.log lacks {wanted:?}:\n{log}"
+        );
+    }
     assert_no_nodes_left(dir.path());
 }
 
@@ -238,6 +249,13 @@ fn sigint_mid_partition_heals_cleans_up_and_leaves_a_checkable_history() {
             Instant::now() < deadline,
             "no partition started within 60 s"
         );
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "faultline exited ({status}) before a partition: {}",
+                text(&out)
+            );
+        }
         if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
             if nemesis_fs(&run).iter().any(|f| f == "start-partition") {
                 break run;

@@ -205,7 +205,29 @@ fn port_in_use(tail: &str) -> Option<String> {
 impl LocalCluster {
     /// Starts the cluster and waits until a leader is elected. Needs a tokio runtime (the
     /// proxies run on it). On error every process already started is stopped.
+    ///
+    /// Free ports are found by binding port 0 and releasing it just before a node binds, so
+    /// another process (a parallel test, a proxy) can take one in between; with free ports a
+    /// start that fails on a port in use is retried on fresh ports and fresh data dirs.
     pub async fn start(opts: ClusterOptions) -> Result<LocalCluster, ClusterError> {
+        const ATTEMPTS: usize = 4;
+        let mut attempt = 1;
+        loop {
+            match LocalCluster::start_once(&opts).await {
+                Err(ClusterError::PortInUse { .. })
+                    if opts.base_port.is_none() && attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                    let nodes_dir = opts.dir.join("nodes");
+                    std::fs::remove_dir_all(&nodes_dir).map_err(ClusterError::io(&nodes_dir))?;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(opts: &ClusterOptions) -> Result<LocalCluster, ClusterError> {
+        let opts = opts.clone();
         let n = opts.nodes;
         if n == 0 || n > 99 {
             return Err(ClusterError::Options(format!(

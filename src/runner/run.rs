@@ -4,6 +4,7 @@
 //! was written to disk, and store `results.json`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -15,7 +16,7 @@ use super::config::{Resolved, TestConfig};
 use super::interpreter::{Interpreter, RunSummary, DRAIN_TIMEOUT};
 use super::progress::Progress;
 use super::recorder::{OpCounts, Recorder};
-use super::store::RunDir;
+use super::store::{RunDir, RunLog};
 use super::target::{self, Target};
 use crate::checker::{self, CheckResult, Validity};
 use crate::cli::Outcome;
@@ -55,6 +56,12 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
     let resolved = config.resolve()?;
     let name = config.test_name(&resolved.workload.name, &nemesis_name(&config.nemesis));
     let run = RunDir::create(&config.results, &name)?;
+    let log = Arc::new(RunLog::create(&run)?);
+    log.line(format_args!(
+        "test {name}, seed {}: {}",
+        config.seed,
+        reproduce_command(config)
+    ));
     eprintln!(
         "faultline test: {name}, seed {}; run directory {}",
         config.seed,
@@ -80,15 +87,19 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let phase = runtime.block_on(run_phases(&resolved, &run));
+    let phase = runtime.block_on(run_phases(&resolved, &run, &log));
     // Give any task still finishing (clients past their timeout) a moment, then drop them.
     runtime.shutdown_timeout(Duration::from_secs(2));
 
     let (summary, counts, run_error) = match phase {
         Ok((summary, counts)) => (summary, counts, None),
-        Err(PhaseError::Setup(e)) => return Err(e),
+        Err(PhaseError::Setup(e)) => {
+            log.line(format_args!("could not start: {e:#}"));
+            return Err(e);
+        }
         Err(PhaseError::During(e, counts)) => {
             eprintln!("faultline test: the run failed: {e:#}");
+            log.line(format_args!("the run failed: {e:#}"));
             (
                 RunSummary {
                     interrupted: false,
@@ -146,6 +157,20 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         run_error,
         checkers,
     };
+    for r in &results.checkers {
+        log.line(format_args!(
+            "checker {}: {} ({} anomalies, {:.3} s){}",
+            r.checker,
+            r.valid,
+            r.anomalies.len(),
+            r.stats.elapsed_secs,
+            r.cause
+                .as_deref()
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default()
+        ));
+    }
+    log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
     run.write_json("results.json", &results)?;
     print_summary(&results, &run, outcome);
     Ok(TestReport {
@@ -198,15 +223,45 @@ enum PhaseError {
 async fn run_phases(
     resolved: &Resolved,
     run: &RunDir,
+    log: &Arc<RunLog>,
 ) -> Result<(RunSummary, OpCounts), PhaseError> {
     let config = &resolved.config;
     let mut recorder = Recorder::create(&run.file("history.jsonl")).map_err(PhaseError::Setup)?;
-    let mut target = target::start(config, run)
-        .await
-        .map_err(PhaseError::Setup)?;
-    let result = drive(resolved, &mut target, &mut recorder).await;
+    // Listen for Ctrl-C/SIGTERM before any node starts, so no signal can kill faultline
+    // while it owns processes: a signal during start-up ends the run right after it.
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signal_log = Arc::clone(log);
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("\nfaultline test: interrupted; stopping clients, healing, cleaning up");
+        signal_log.line("interrupted by a signal: stopping clients, healing, cleaning up");
+        let _ = cancel_tx.send(true);
+    });
+    let started = target::start(config, run).await;
+    let mut target = match started {
+        Ok(target) => target,
+        Err(e) => {
+            signals.abort();
+            return Err(PhaseError::Setup(e));
+        }
+    };
+    log.line(format_args!(
+        "cluster started: {}",
+        target
+            .nodes()
+            .iter()
+            .map(|n| format!("{} at {}", n.name, n.http))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let result = drive(resolved, &mut target, &mut recorder, cancel_rx, log).await;
+    signals.abort();
     // Teardown on every path: heal every fault, stop every process.
     let teardown = target.teardown().await;
+    match &teardown {
+        Ok(()) => log.line("teardown: every fault healed, every node stopped"),
+        Err(e) => log.line(format_args!("teardown: {e:#}")),
+    }
     let counts = recorder.counts();
     let _ = recorder.flush();
     match (result, teardown) {
@@ -252,10 +307,13 @@ async fn drive(
     resolved: &Resolved,
     target: &mut Target,
     recorder: &mut Recorder,
+    cancel_rx: watch::Receiver<bool>,
+    log: &RunLog,
 ) -> Result<RunSummary> {
     let config = &resolved.config;
     // Start clean: heal anything a previous run could have left (Jepsen heals at setup).
     target.heal_all().await.context("healing before the test")?;
+    log.line("healed before the test; main phase starts");
 
     let nodes = target.nodes();
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -266,12 +324,6 @@ async fn drive(
         test_generator(resolved, &node_names),
         GenContext::new(config.concurrency, config.seed),
     );
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let signals = tokio::spawn(async move {
-        wait_for_signal().await;
-        eprintln!("\nfaultline test: interrupted; stopping clients, healing, cleaning up");
-        let _ = cancel_tx.send(true);
-    });
     let mut progress = Progress::new();
     let result = interpreter
         .run(&mut driver, recorder, cancel_rx, |rec, now| {
@@ -279,7 +331,25 @@ async fn drive(
         })
         .await;
     progress.finish();
-    signals.abort();
+    match &result {
+        Ok(summary) => log.line(format_args!(
+            "ops finished: {} client ops invoked, {} ok, {} fail, {} info; {} nemesis events{}",
+            recorder.counts().invoked,
+            recorder.counts().ok,
+            recorder.counts().fail,
+            recorder.counts().info,
+            recorder.counts().nemesis,
+            if summary.interrupted {
+                format!(
+                    " (interrupted; {} ops left without completion)",
+                    summary.abandoned
+                )
+            } else {
+                String::new()
+            }
+        )),
+        Err(e) => log.line(format_args!("the interpreter stopped: {e:#}")),
+    }
     interpreter.shutdown(DRAIN_TIMEOUT).await;
     result
 }

@@ -79,6 +79,37 @@ impl RunDir {
     }
 }
 
+/// `faultline.log` in a run directory: what the runner did and when (cluster start, phases,
+/// interruptions, teardown, verdicts), one timestamped line each, written through at once so
+/// it survives a crash. Shared between the runner's tasks.
+#[derive(Debug)]
+pub struct RunLog {
+    file: std::sync::Mutex<fs::File>,
+}
+
+impl RunLog {
+    /// Creates (truncates) `faultline.log` in `run`.
+    pub fn create(run: &RunDir) -> Result<RunLog> {
+        let path = run.file("faultline.log");
+        let file =
+            fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(RunLog {
+            file: std::sync::Mutex::new(file),
+        })
+    }
+
+    /// Appends one line, stamped with the wall-clock time. Logging never fails the run.
+    pub fn line(&self, message: impl std::fmt::Display) {
+        use std::io::Write;
+        let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let mut file = match self.file.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let _ = writeln!(file, "{stamp} {message}");
+    }
+}
+
 /// A test name as a single safe path component.
 fn sanitize(name: &str) -> String {
     let s: String = name
@@ -117,6 +148,21 @@ mod tests {
         let back: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(a.file("test.json")).unwrap()).unwrap();
         assert_eq!(back["seed"], 7);
+    }
+
+    #[test]
+    fn the_run_log_appends_stamped_lines() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "t").unwrap();
+        let log = RunLog::create(&run).unwrap();
+        log.line("cluster started");
+        log.line(format_args!("verdict {}", "valid"));
+        let text = fs::read_to_string(run.file("faultline.log")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].ends_with(" cluster started"), "{text}");
+        assert!(lines[1].ends_with(" verdict valid"), "{text}");
+        assert!(lines[0].starts_with("20"), "{text}");
     }
 
     #[test]
