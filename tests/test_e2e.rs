@@ -348,3 +348,27 @@ fn bad_configuration_exits_3_before_anything_starts() {
     }
     assert_no_nodes_left(dir.path());
 }
+
+#[test]
+fn a_port_in_use_exits_3_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let started = Instant::now();
+    let out = faultline()
+        .args(["test", "--nodes", "1", "--time-limit", "5", "--base-port"])
+        .arg(port.to_string())
+        .arg("--results")
+        .arg(dir.path().join("results"))
+        .output()
+        .expect("faultline runs");
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use"), "{}", text(&out));
+    assert!(stderr.contains(&port.to_string()), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "did not fail fast"
+    );
+    assert_no_nodes_left(dir.path());
+}

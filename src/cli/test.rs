@@ -67,6 +67,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "PATH")]
     pub raftkv_bin: Option<PathBuf>,
 
+    /// Fixed ports for the local cluster: node i's client API on BASE+i-1, its peer port on
+    /// BASE+N+i-1 (default: free ports).
+    #[arg(long, value_name = "BASE")]
+    pub base_port: Option<u16>,
+
     /// Seconds the checker may take before the verdict is unknown.
     #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub check_timeout: Duration,
@@ -89,6 +94,7 @@ impl TestArgs {
             results: self.results.clone(),
             raftkv_bin: self.raftkv_bin.clone(),
             check_timeout: self.check_timeout,
+            base_port: self.base_port,
         }
     }
 }

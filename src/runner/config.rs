@@ -39,6 +39,8 @@ pub struct TestConfig {
     pub results: PathBuf,
     /// The raftkv binary, when given explicitly.
     pub raftkv_bin: Option<PathBuf>,
+    /// Fixed base port for the local cluster; `None` picks free ports.
+    pub base_port: Option<u16>,
     /// Time the checker may take.
     #[serde(with = "secs")]
     pub check_timeout: Duration,

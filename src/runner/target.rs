@@ -28,6 +28,7 @@ pub async fn start(config: &TestConfig, run: &RunDir) -> Result<Target> {
     let mut opts = ClusterOptions::new(config.nodes, binary, run.path.clone());
     opts.bugs = config.raftkv_bugs.clone();
     opts.seed = config.seed;
+    opts.base_port = config.base_port;
     let cluster = Arc::new(
         LocalCluster::start(opts)
             .await
