@@ -6,7 +6,7 @@
 use faultline::checker::{
     check, CheckResult, LinearizabilityOptions, ModelKind, ModelOptions, Validity,
 };
-use faultline::history::{porcupine, History, Op, Outcome};
+use faultline::history::{porcupine, read_jsonl, History, HistoryWriter, Op, Outcome};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::BufReader;
@@ -396,6 +396,22 @@ fn main() {
             cache as f64 / (1 << 20) as f64,
             peak as f64 / (1 << 20) as f64,
             with_history.saturating_sub(before) as f64 / (1 << 20) as f64,
+        ); // Parsing, timed apart: the same history as JSONL, read back (after the peak above).
+        let mut writer = HistoryWriter::new(Vec::new());
+        writer.write_history(&h).expect("writing to memory");
+        let bytes = writer.into_inner().expect("writing to memory");
+        drop(h);
+        let mut parse_times = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let back = read_jsonl(bytes.as_slice(), "generated").expect("our own JSONL parses");
+            parse_times.push(t.elapsed().as_secs_f64());
+            assert_eq!(back.ops.len(), 1_000_000);
+        }
+        println!(
+            "parsing it as JSONL ({:.0} MB): {:.2} s (median of 3)",
+            bytes.len() as f64 / 1e6,
+            median(parse_times)
         );
     }
 }

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
 
 use faultline::history::{
     read_history, read_history_from, Event, EventType, Format, History, HistoryWriter, Process,
@@ -350,35 +349,4 @@ fn a_generated_large_history_parses() {
     let bytes = big_history_jsonl(20_000);
     let h = from_jsonl(&bytes);
     assert_eq!(h.ops.len(), 20_000);
-}
-
-/// CPU time this thread has used, in ns (Linux), so the measurement means something on a
-/// busy machine.
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// `cargo test --release --test history_jsonl -- --ignored --nocapture` prints the parse time
-/// of a 1,000,000-op (about 1.95M-line) history.
-#[test]
-#[ignore = "measurement; run by hand in release"]
-fn measure_parsing_a_million_ops() {
-    let bytes = big_history_jsonl(1_000_000);
-    let cpu_before = thread_cpu_ns();
-    let start = Instant::now();
-    let h = from_jsonl(&bytes);
-    let took = start.elapsed();
-    let cpu = thread_cpu_ns()
-        .zip(cpu_before)
-        .map(|(a, b)| (a - b) as f64 / 1e9);
-    println!(
-        "parsed {} events ({} ops, {:.0} MB) in {:.2} s wall, {} s CPU",
-        h.event_count,
-        h.ops.len(),
-        bytes.len() as f64 / 1e6,
-        took.as_secs_f64(),
-        cpu.map_or("?".to_string(), |c| format!("{c:.2}"))
-    );
-    assert_eq!(h.ops.len(), 1_000_000);
 }
