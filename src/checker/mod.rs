@@ -6,6 +6,7 @@
 //!
 //! - [`model`]: sequential specifications (register, cas-register, kv, mutex, set, ...), each a
 //!   pure step function over compact interned states.
+//! - [`select`]: the one entry point ([`check_with`]) from a named [`CheckModel`] to its checker.
 //! - [`linear`]: the linearizability checker (Wing–Gong–Lowe search with memoization,
 //!   P-compositionality and partial-order reduction), with explanations for invalid histories.
 //!
@@ -15,12 +16,14 @@
 mod hash;
 pub mod linear;
 pub mod model;
+pub mod select;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 pub use linear::{check, CheckError, LinearizabilityOptions};
 pub use model::{ModelKind, ModelOptions};
+pub use select::{check_with, CheckModel, CheckOptions};
 
 /// A three-way verdict: a checker that cannot decide says so instead of guessing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

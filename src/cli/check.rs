@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::Outcome;
 use crate::checker::linear::LinearizationWitness;
 use crate::checker::{
-    check, CheckResult, LinearizabilityOptions, ModelKind, ModelOptions, Validity, Witness,
+    check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
 };
 use crate::history::{read_history, Format, History};
 
@@ -32,11 +32,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
     pub format: Option<Format>,
 
-    /// The sequential specification to check against: register, cas-register, kv, mutex,
-    /// set, multi-register, fifo-queue or etcd. When absent: etcd for Porcupine etcd logs,
+    /// What to check against. Linearizability models: register, cas-register, kv, mutex,
+    /// set, multi-register, fifo-queue, etcd. When absent: etcd for Porcupine etcd logs,
     /// kv for Porcupine kv logs, otherwise guessed from the ops' functions (printed).
     #[arg(long, value_name = "MODEL", value_parser = parse_model)]
-    pub model: Option<ModelKind>,
+    pub model: Option<CheckModel>,
 
     /// The initial value as JSON (default: null, "never written"; Porcupine kv logs: "").
     #[arg(long, value_name = "JSON")]
@@ -72,8 +72,8 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse::<Format>().map_err(|e| e.to_string())
 }
 
-fn parse_model(s: &str) -> Result<ModelKind, String> {
-    s.parse::<ModelKind>().map_err(|e| e.to_string())
+fn parse_model(s: &str) -> Result<CheckModel, String> {
+    s.parse::<CheckModel>().map_err(|e| e.to_string())
 }
 
 /// What `check --json` prints and `--out` writes: the overall verdict and one entry per file.
@@ -225,13 +225,13 @@ fn check_history(
     format: Format,
     args: &CheckArgs,
     initial: Option<&Value>,
-) -> Result<(ModelKind, bool, CheckResult)> {
+) -> Result<(CheckModel, bool, CheckResult)> {
     let (model, guessed) = match args.model {
         Some(m) => (m, false),
         None => match format {
-            Format::PorcupineEtcd => (ModelKind::Etcd, false),
-            Format::PorcupineKv => (ModelKind::Kv, false),
-            _ => (guess_model(history)?, true),
+            Format::PorcupineEtcd => (CheckModel::Linear(ModelKind::Etcd), false),
+            Format::PorcupineKv => (CheckModel::Linear(ModelKind::Kv), false),
+            _ => (CheckModel::Linear(guess_model(history)?), true),
         },
     };
     let initial = match (initial, format) {
@@ -240,7 +240,7 @@ fn check_history(
         (None, Format::PorcupineKv) => Value::String(String::new()),
         (None, _) => Value::Null,
     };
-    let opts = LinearizabilityOptions {
+    let opts = CheckOptions {
         model,
         model_options: ModelOptions {
             initial,
@@ -251,7 +251,7 @@ fn check_history(
         cancel: None,
         memory_limit: args.memory_limit.saturating_mul(1 << 20),
     };
-    let result = check(history, &opts)?;
+    let result = check_with(history, &opts)?;
     Ok((model, guessed, result))
 }
 
