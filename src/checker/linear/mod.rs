@@ -4,7 +4,8 @@
 //! linearizable iff every key's sub-history is), checks the keys in parallel on all cores with
 //! the Wing–Gong–Lowe search in [`search`], and stops everything at the first invalid key.
 //! With `partition: false` a keyed history is checked as ONE map-valued state instead (the
-//! hard case); the search then only gets the help of a partial-order reduction.
+//! hard case); the search is still one search over the whole map, helped by a partial-order
+//! reduction and by per-key nogoods learned from the model's product state (see `search`).
 //!
 //! A deadline, a cancel flag and a memory ceiling each turn an undecided search into
 //! [`Validity::Unknown`], never into `Valid`.
