@@ -22,6 +22,8 @@
 
 mod explain;
 mod memo;
+#[cfg(test)]
+mod nogood_tests;
 mod search;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
@@ -337,9 +339,15 @@ fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
             out.undecided = Some(u);
         }
         Some(Verdict::NotLinearizable(failure)) => {
+            // One map: name the key of the op that cannot be linearized (the key proven dead).
+            let key = t.key.clone().or_else(|| {
+                t.ops
+                    .get(failure.failing as usize)
+                    .and_then(|o| o.key.clone())
+            });
             let (witness, sentence) = explain::explain(
                 t.search.model(),
-                t.key.clone(),
+                key.clone(),
                 &t.ops,
                 &t.search_ops,
                 &failure,
@@ -350,7 +358,7 @@ fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
             out.verdict = Validity::Invalid;
             out.anomaly = Some(Anomaly {
                 kind: "nonlinearizable".to_string(),
-                key: t.key,
+                key,
                 ops,
                 explanation: sentence,
                 witness: Some(Witness::Linearization(witness)),

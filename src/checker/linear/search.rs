@@ -622,6 +622,13 @@ impl<M: Model> KeySearch<M> {
         }
     }
 
+    /// True when this search learns per-key nogoods (rule 8) instead of memoizing whole
+    /// configurations.
+    #[cfg(test)]
+    pub(crate) fn learns_nogoods(&self) -> bool {
+        self.s.nogood_mode
+    }
+
     /// The model (for explanations).
     pub(crate) fn model(&self) -> &M {
         &self.s.model
