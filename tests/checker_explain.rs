@@ -109,8 +109,12 @@ fn unpartitioned_explanations_show_the_key() {
         let Some(Witness::Linearization(w)) = &r.anomalies[0].witness else {
             panic!("no witness")
         };
+        assert_eq!(
+            r.anomalies[0].key,
+            Some(json!("x")),
+            "partition {partition}"
+        );
         if partition {
-            assert_eq!(r.anomalies[0].key, Some(json!("x")));
             assert_eq!(w.state, "1");
         } else {
             assert_eq!(w.state, "key \"x\" = 1");

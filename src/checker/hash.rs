@@ -78,6 +78,20 @@ pub(crate) fn hash_words(words: &[u64]) -> u64 {
     h.finish()
 }
 
+/// Hashes a slice of 32-bit words (an interned map state) in one pass, two per round.
+#[inline]
+pub(crate) fn hash_words32(words: &[u32]) -> u64 {
+    let mut h = FxHasher::default();
+    let mut pairs = words.chunks_exact(2);
+    for p in &mut pairs {
+        h.add(u64::from(p[0]) | u64::from(p[1]) << 32);
+    }
+    if let [last] = pairs.remainder() {
+        h.add(u64::from(*last) | 1 << 63);
+    }
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +100,8 @@ mod tests {
     fn equal_words_hash_equal_and_order_matters() {
         assert_eq!(hash_words(&[1, 2, 3]), hash_words(&[1, 2, 3]));
         assert_ne!(hash_words(&[1, 2, 3]), hash_words(&[3, 2, 1]));
+        assert_eq!(hash_words32(&[1, 2, 3]), hash_words32(&[1, 2, 3]));
+        assert_ne!(hash_words32(&[1, 2, 3]), hash_words32(&[1, 3, 2]));
         let mut a = FxHasher::default();
         a.write(b"abc");
         let mut b = FxHasher::default();

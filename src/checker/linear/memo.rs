@@ -45,7 +45,22 @@ impl Memo {
         Ok(true)
     }
 
+    /// True when `key` is stored.
+    pub(crate) fn contains(&self, key: &[u64]) -> bool {
+        let hash = hash_words(key);
+        let arena = &self.arena;
+        self.table
+            .find(hash, |off| {
+                let off = *off as usize;
+                // Invariant: every stored offset points at a length word and its words.
+                let len = arena[off] as usize;
+                &arena[off + 1..off + 1 + len] == key
+            })
+            .is_some()
+    }
+
     /// Number of configurations stored.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
@@ -72,6 +87,8 @@ mod tests {
             assert!(m.insert(&[i, i * 7]).unwrap());
         }
         assert!(!m.insert(&[9_999, 69_993]).unwrap());
+        assert!(m.contains(&[9_999, 69_993]) && m.contains(&[]) && m.contains(&[1, 2]));
+        assert!(!m.contains(&[1, 2, 4]) && !m.contains(&[10_000, 70_000]));
         assert_eq!(m.len(), 10_003);
         assert!(m.bytes() > 10_000 * 8);
     }

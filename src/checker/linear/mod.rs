@@ -4,7 +4,8 @@
 //! linearizable iff every key's sub-history is), checks the keys in parallel on all cores with
 //! the Wing–Gong–Lowe search in [`search`], and stops everything at the first invalid key.
 //! With `partition: false` a keyed history is checked as ONE map-valued state instead (the
-//! hard case); the search then only gets the help of a partial-order reduction.
+//! hard case); the search is still one search over the whole map, helped by a partial-order
+//! reduction and by per-key nogoods learned from the model's product state (see `search`).
 //!
 //! A deadline, a cancel flag and a memory ceiling each turn an undecided search into
 //! [`Validity::Unknown`], never into `Valid`.
@@ -21,6 +22,8 @@
 
 mod explain;
 mod memo;
+#[cfg(test)]
+mod nogood_tests;
 mod search;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
@@ -336,9 +339,15 @@ fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
             out.undecided = Some(u);
         }
         Some(Verdict::NotLinearizable(failure)) => {
+            // One map: name the key of the op that cannot be linearized (the key proven dead).
+            let key = t.key.clone().or_else(|| {
+                t.ops
+                    .get(failure.failing as usize)
+                    .and_then(|o| o.key.clone())
+            });
             let (witness, sentence) = explain::explain(
                 t.search.model(),
-                t.key.clone(),
+                key.clone(),
                 &t.ops,
                 &t.search_ops,
                 &failure,
@@ -349,7 +358,7 @@ fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
             out.verdict = Validity::Invalid;
             out.anomaly = Some(Anomaly {
                 kind: "nonlinearizable".to_string(),
-                key: t.key,
+                key,
                 ops,
                 explanation: sentence,
                 witness: Some(Witness::Linearization(witness)),

@@ -37,6 +37,23 @@
 //!    too. The search backs up past ops on other keys (they change neither) to the last op
 //!    on that key. The search is still one search; locality only says which of its
 //!    configurations are already known to fail.
+//! 8. **Nogood learning** (models whose state is a product of components,
+//!    [`Model::component_state`]: the map of `--no-partition`). The *projection* of a
+//!    configuration on key `c` is (the linearized ops of `c`, `c`'s part of the state). By
+//!    locality, a configuration is completable iff each of its projections is completable in
+//!    `c`'s own sub-history, so a projection that cannot be completed (a *nogood*) kills every
+//!    configuration sharing it, whatever the other keys did. Nogoods are learned exactly: at a
+//!    configuration whose candidates are all on one key `c` (rules 3 and 5 make that so),
+//!    the candidates are the ones `c`'s own search would try from its projection (minus ones
+//!    rules 4 and 6 prove dead), so when every candidate failed because of `c`, `c`'s
+//!    projection is a nogood; when a candidate failed because of another key `d`, `d`'s
+//!    projection is unchanged and the search backjumps (rule 7, generalized) to the last op
+//!    on `d`. The nogood set replaces the memo of whole configurations: every configuration
+//!    the search leaves has a nogood projection, so none is entered twice, while one nogood
+//!    prunes its key's dead end under all the interleavings of the other keys at once
+//!    (which is what made the whole-map memo explode). The search stays one search over the
+//!    whole map, and its witness is a prefix of one global linearization; only the key that
+//!    was proven dead picks the op reported as failing.
 
 use super::memo::Memo;
 use crate::checker::model::{InputId, Model, StateId};
@@ -133,6 +150,8 @@ struct Level {
     focus: u32,
     /// True while every candidate tried so far was illegal (rule 7).
     local_dead: bool,
+    /// Rule 8: the (dense) component every candidate here touches, or NIL.
+    key: u32,
 }
 
 /// Search state for one sub-history. Ops are renumbered: required ops by return index
@@ -159,6 +178,23 @@ struct Search<M: Model> {
     /// Scratch: inputs of the enabled ops, for the lookahead.
     others: Vec<InputId>,
     memo: Memo,
+    /// Rule 8 applies: the model's state is a product of components and every op has one.
+    /// Then `nogoods` replaces `memo`.
+    nogood_mode: bool,
+    /// Rule 8: position -> dense component index (empty unless `nogood_mode`).
+    cdense: Vec<u32>,
+    /// Rule 8: dense component index -> the model's component id.
+    comp_of: Vec<u32>,
+    /// Rule 8: position -> index among its component's positions.
+    cpos: Vec<u32>,
+    /// Rule 8: per-component bitsets of linearized ops, back to back; component `d` owns
+    /// words `coff[d]..coff[d + 1]`.
+    cbits: Vec<u64>,
+    coff: Vec<u32>,
+    /// Rule 8: (component, its linearized ops, its state) projections known not completable.
+    nogoods: Memo,
+    /// Rule 8: the dense component of the configuration `candidates` last looked at.
+    last_key: u32,
 }
 
 #[inline]
@@ -179,12 +215,12 @@ fn is_ret(node: u32) -> bool {
 }
 
 impl<M: Model> Search<M> {
-    fn new(model: M, ops: &[SearchOp], order: &[u32]) -> Self {
+    fn new(model: M, ops: &[SearchOp], order: &[u32], init: StateId) -> Self {
         let n = ops.len();
         let required = ops.iter().filter(|o| o.ret.is_some()).count();
         let input: Vec<InputId> = order.iter().map(|&i| ops[i as usize].input).collect();
         let read_only = input.iter().map(|&i| model.is_read_only(i)).collect();
-        let component = input
+        let component: Vec<u32> = input
             .iter()
             .map(|&i| model.component(i).unwrap_or(NIL))
             .collect();
@@ -215,6 +251,31 @@ impl<M: Model> Search<M> {
             prev[node as usize] = last;
             last = node;
         }
+        // Rule 8 needs every op on a component and a product state.
+        let nogood_mode = n > 0
+            && component.iter().all(|&c| c != NIL)
+            && model.component_state(init, component[0]).is_some();
+        let (mut cdense, mut comp_of, mut cpos, mut coff) =
+            (Vec::new(), Vec::new(), Vec::new(), vec![0u32]);
+        if nogood_mode {
+            let mut dense = crate::checker::hash::FxHashMap::<u32, u32>::default();
+            let mut counts: Vec<u32> = Vec::new();
+            for &c in &component {
+                let d = *dense.entry(c).or_insert_with(|| {
+                    comp_of.push(c);
+                    counts.push(0);
+                    counts.len() as u32 - 1
+                });
+                cdense.push(d);
+                cpos.push(counts[d as usize]);
+                counts[d as usize] += 1;
+            }
+            for &count in &counts {
+                let last = *coff.last().expect("coff starts with 0");
+                coff.push(last + count.div_ceil(64));
+            }
+        }
+        let cwords = *coff.last().expect("coff starts with 0") as usize;
         Search {
             model,
             required,
@@ -231,7 +292,50 @@ impl<M: Model> Search<M> {
             key: Vec::new(),
             others: Vec::new(),
             memo: Memo::default(),
+            nogood_mode,
+            cdense,
+            comp_of,
+            cpos,
+            cbits: vec![0; cwords],
+            coff,
+            nogoods: Memo::default(),
+            last_key: NIL,
         }
+    }
+
+    /// The bit of `p` in its component's bitset (rule 8): (word index, mask).
+    #[inline]
+    fn cbit(&self, p: u32) -> (usize, u64) {
+        let d = self.cdense[p as usize];
+        let i = self.cpos[p as usize];
+        ((self.coff[d as usize] + i / 64) as usize, 1u64 << (i % 64))
+    }
+
+    /// The rule-8 key of dense component `d`'s projection of the current configuration with
+    /// model state `state`: the component, its part of the state, and its linearized ops (the
+    /// count of leading all-ones words, then the words up to the last non-zero one). Equal
+    /// projections give equal keys.
+    fn build_projection_key(&mut self, d: u32, state: StateId) {
+        let part = self
+            .model
+            .component_state(state, self.comp_of[d as usize])
+            .expect("nogood mode is only on when the model has product states");
+        self.key.clear();
+        self.key.push(u64::from(d) | u64::from(part) << 32);
+        let words = &self.cbits[self.coff[d as usize] as usize..self.coff[d as usize + 1] as usize];
+        let skip = words.iter().take_while(|&&w| w == u64::MAX).count();
+        let end = words
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(0, |i| i + 1)
+            .max(skip);
+        self.key.push(skip as u64);
+        self.key.extend_from_slice(&words[skip..end]);
+    }
+
+    /// Heap bytes held by the memo and the nogoods.
+    fn memo_bytes(&self) -> u64 {
+        self.memo.bytes() + self.nogoods.bytes()
     }
 
     #[inline]
@@ -274,6 +378,10 @@ impl<M: Model> Search<M> {
     /// Marks `p` linearized and updates the summary positions.
     fn mark(&mut self, p: u32) {
         self.bits[(p / 64) as usize] |= 1 << (p % 64);
+        if self.nogood_mode {
+            let (w, m) = self.cbit(p);
+            self.cbits[w] |= m;
+        }
         let required = self.required as u32;
         if p < required {
             if p == self.k {
@@ -290,6 +398,10 @@ impl<M: Model> Search<M> {
 
     fn unmark(&mut self, p: u32, k: u32, hi: u32, ohi: u32) {
         self.bits[(p / 64) as usize] &= !(1 << (p % 64));
+        if self.nogood_mode {
+            let (w, m) = self.cbit(p);
+            self.cbits[w] &= !m;
+        }
         self.k = k;
         self.hi = hi;
         self.ohi = ohi;
@@ -358,8 +470,20 @@ impl<M: Model> Search<M> {
                 && self.model.step(state, self.input[p as usize]).is_some()
             {
                 cands.push(p);
+                if self.nogood_mode {
+                    self.last_key = self.cdense[p as usize];
+                }
                 return NIL;
             }
+        }
+        if self.nogood_mode {
+            // Invariant: a configuration is only expanded while a required op remains, and
+            // a remaining required op keeps its return entry in the list.
+            self.last_key = if first_ret_op == NIL {
+                NIL
+            } else {
+                self.cdense[first_ret_op as usize]
+            };
         }
         let focus = if first_ret_op == NIL {
             NIL
@@ -453,8 +577,11 @@ pub(crate) struct KeySearch<M: Model> {
     best_valid: usize,
     steps: u64,
     started: bool,
-    /// Rule 7: the dead component being backjumped over, or NIL.
+    /// Rule 7: the dead component being backjumped over, or NIL (in rule 8's mode: its dense
+    /// index).
     carried_dead: u32,
+    /// Configurations expanded so far.
+    visited: u64,
     /// Memo bytes this search has added to the shared counter.
     reported: u64,
 }
@@ -472,7 +599,7 @@ impl<M: Model> KeySearch<M> {
             }
         });
         let init = model.init();
-        let s = Search::new(model, ops, &order);
+        let s = Search::new(model, ops, &order, init);
         let sources = order.iter().map(|&i| ops[i as usize].source).collect();
         let remaining = s.required;
         KeySearch {
@@ -490,8 +617,16 @@ impl<M: Model> KeySearch<M> {
             steps: 0,
             started: false,
             carried_dead: NIL,
+            visited: 0,
             reported: 0,
         }
+    }
+
+    /// True when this search learns per-key nogoods (rule 8) instead of memoizing whole
+    /// configurations.
+    #[cfg(test)]
+    pub(crate) fn learns_nogoods(&self) -> bool {
+        self.s.nogood_mode
     }
 
     /// The model (for explanations).
@@ -502,8 +637,8 @@ impl<M: Model> KeySearch<M> {
     /// Counters so far.
     pub(crate) fn stats(&self) -> SearchStats {
         SearchStats {
-            states: self.s.memo.len() as u64,
-            memo_bytes: self.s.memo.bytes(),
+            states: self.visited,
+            memo_bytes: self.s.memo_bytes(),
         }
     }
 
@@ -538,9 +673,11 @@ impl<M: Model> KeySearch<M> {
             if let Some(u) = limit_hit(limits, 0, &mut self.reported) {
                 return Some(Verdict::Undecided(u));
             }
+            self.visited += 1;
             let focus = s.candidates(self.state, &mut self.cands, &mut self.enabled);
             self.levels.push(Level {
                 focus,
+                key: s.last_key,
                 local_dead: true,
                 start: 0,
                 pos: 0,
@@ -556,7 +693,7 @@ impl<M: Model> KeySearch<M> {
         loop {
             self.steps += 1;
             if self.steps % CHECK_EVERY == 1 {
-                if let Some(u) = limit_hit(limits, s.memo.bytes(), &mut self.reported) {
+                if let Some(u) = limit_hit(limits, s.memo_bytes(), &mut self.reported) {
                     return Some(Verdict::Undecided(u));
                 }
                 if self.steps >= stop_at {
@@ -568,9 +705,30 @@ impl<M: Model> KeySearch<M> {
             if self.levels[top].pos == self.levels[top].end {
                 let done = self.levels.pop().expect("levels is non-empty");
                 self.cands.truncate(done.start as usize);
+                // Rule 8: every candidate here failed because of this level's component (a
+                // failure because of another one backjumps past it), so that component's
+                // projection of this configuration cannot be completed.
+                let mut dead_key = NIL;
+                if s.nogood_mode {
+                    dead_key = self.carried_dead;
+                    if dead_key == NIL && done.key != NIL {
+                        s.build_projection_key(done.key, self.state);
+                        if s.nogoods.insert(&s.key).is_err() {
+                            return Some(Verdict::Undecided(Undecided::Memory));
+                        }
+                        dead_key = done.key;
+                    }
+                }
                 let Some(parent) = self.levels.last_mut() else {
                     let best = std::mem::take(&mut self.best);
-                    let failing = first_unlinearized_required(s.required, &best);
+                    let failing = if dead_key != NIL {
+                        // The op that cannot be linearized is on the key found dead.
+                        first_unlinearized_required(s.required, &best, |p| {
+                            s.cdense[p as usize] == dead_key
+                        })
+                    } else {
+                        first_unlinearized_required(s.required, &best, |_| true)
+                    };
                     let end_state = best.last().map_or(self.init, |&(_, st)| st);
                     return Some(Verdict::NotLinearizable(Failure {
                         prefix: best,
@@ -590,6 +748,16 @@ impl<M: Model> KeySearch<M> {
                 }
                 self.path.pop();
                 self.best_valid = self.best_valid.min(self.path.len());
+                if s.nogood_mode {
+                    // Rule 8: the parent shares the dead projection unless `p` changed it.
+                    self.carried_dead = NIL;
+                    if dead_key != NIL && s.cdense[p as usize] != dead_key {
+                        let parent = self.levels.last_mut().expect("a parent level exists here");
+                        parent.pos = parent.end;
+                        self.carried_dead = dead_key;
+                    }
+                    continue;
+                }
                 // Rule 7: a component found dead stays dead until an op on it is undone.
                 let dead = if self.carried_dead != NIL {
                     self.carried_dead
@@ -615,10 +783,16 @@ impl<M: Model> KeySearch<M> {
             self.levels[top].local_dead = false;
             let (k, hi, ohi) = (s.k, s.hi, s.ohi);
             s.mark(p);
-            s.build_key(next);
-            let fresh = match s.memo.insert(&s.key) {
-                Ok(fresh) => fresh,
-                Err(_) => return Some(Verdict::Undecided(Undecided::Memory)),
+            let fresh = if s.nogood_mode {
+                // Rule 8: only `p`'s component changed; the others were checked on the way.
+                s.build_projection_key(s.cdense[p as usize], next);
+                !s.nogoods.contains(&s.key)
+            } else {
+                s.build_key(next);
+                match s.memo.insert(&s.key) {
+                    Ok(fresh) => fresh,
+                    Err(_) => return Some(Verdict::Undecided(Undecided::Memory)),
+                }
             };
             if !fresh {
                 s.unmark(p, k, hi, ohi);
@@ -644,10 +818,12 @@ impl<M: Model> KeySearch<M> {
             if self.remaining == 0 {
                 return Some(Verdict::Linearizable);
             }
+            self.visited += 1;
             let start = self.cands.len() as u32;
             let focus = s.candidates(self.state, &mut self.cands, &mut self.enabled);
             self.levels.push(Level {
                 focus,
+                key: s.last_key,
                 local_dead: true,
                 start,
                 pos: start,
@@ -692,14 +868,24 @@ fn limit_hit(limits: &Limits, memo_bytes: u64, reported: &mut u64) -> Option<Und
     None
 }
 
-/// The first required position (they are ordered by return) missing from `prefix`.
-fn first_unlinearized_required(required: usize, prefix: &[(u32, StateId)]) -> u32 {
+/// The first required position (they are ordered by return) that `wanted` accepts and that is
+/// missing from `prefix` (or, if there is none, the first one missing at all).
+fn first_unlinearized_required(
+    required: usize,
+    prefix: &[(u32, StateId)],
+    wanted: impl Fn(u32) -> bool,
+) -> u32 {
     let mut done = vec![false; required];
     for &(p, _) in prefix {
         if (p as usize) < required {
             done[p as usize] = true;
         }
     }
-    // Invariant: a failed search leaves at least one required op unlinearized.
-    done.iter().position(|d| !d).unwrap_or(0) as u32
+    let missing = |p: &usize| !done[*p];
+    (0..required)
+        .filter(missing)
+        .find(|&p| wanted(p as u32))
+        .or_else(|| (0..required).find(missing))
+        // Invariant: a failed search leaves at least one required op unlinearized.
+        .unwrap_or(0) as u32
 }

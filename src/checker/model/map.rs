@@ -1,12 +1,14 @@
 //! A map of independent per-key models checked as ONE state (`--no-partition`).
 //!
 //! Porcupine's unpartitioned kv tests use a single map-valued state; so does this. The search
-//! stays a single search over the whole map: the only thing this wrapper adds is
+//! stays a single search over the whole map: the only things this wrapper adds are
 //! [`Model::component`], which tells the search that ops on different keys commute, so it can
-//! apply a sound partial-order reduction (see `linear::search`).
+//! apply a sound partial-order reduction, and [`Model::component_state`], which tells it the
+//! state is a product of per-key states, so it can learn per-key nogoods (see
+//! `linear::search`).
 
-use super::{InputId, InputTable, Model, ModelError, Prepared, StateId, StateTable};
-use crate::checker::hash::FxHashMap;
+use super::{InputId, InputTable, Model, ModelError, Prepared, StateId};
+use crate::checker::hash::{hash_words32, FxHashMap};
 use crate::history::Op;
 use serde_json::Value;
 
@@ -18,8 +20,50 @@ pub struct MapModel<M: Model> {
     models: Vec<M>,
     /// (key slot, the key model's input).
     inputs: InputTable<(u32, InputId)>,
-    states: StateTable<Box<[u32]>>,
+    states: RowTable,
     scratch: Vec<u32>,
+}
+
+/// Interned map states: rows of per-key state ids, all the same width, back to back in one
+/// arena; the hash table holds row numbers. Looking a row up allocates nothing, which matters
+/// because the search steps the map millions of times.
+#[derive(Default)]
+struct RowTable {
+    width: usize,
+    arena: Vec<u32>,
+    table: hashbrown::HashTable<u32>,
+}
+
+impl RowTable {
+    fn intern(&mut self, row: &[u32]) -> StateId {
+        if self.table.is_empty() && self.arena.is_empty() {
+            self.width = row.len();
+        }
+        debug_assert_eq!(
+            row.len(),
+            self.width,
+            "every map state has one slot per key"
+        );
+        let hash = hash_words32(row);
+        let (arena, w) = (&self.arena, self.width);
+        if let Some(&id) = self.table.find(hash, |&id| {
+            &arena[id as usize * w..(id as usize + 1) * w] == row
+        }) {
+            return id;
+        }
+        let id = (self.arena.len() / w.max(1)) as u32;
+        self.arena.extend_from_slice(row);
+        let arena = &self.arena;
+        self.table.insert_unique(hash, id, |&id| {
+            hash_words32(&arena[id as usize * w..(id as usize + 1) * w])
+        });
+        id
+    }
+
+    fn get(&self, id: StateId) -> &[u32] {
+        let w = self.width;
+        &self.arena[id as usize * w..(id as usize + 1) * w]
+    }
 }
 
 impl<M: Model> MapModel<M> {
@@ -31,7 +75,7 @@ impl<M: Model> MapModel<M> {
             keys: Vec::new(),
             models: Vec::new(),
             inputs: InputTable::default(),
-            states: StateTable::default(),
+            states: RowTable::default(),
             scratch: Vec::new(),
         }
     }
@@ -67,7 +111,7 @@ impl<M: Model> Model for MapModel<M> {
 
     fn init(&mut self) -> StateId {
         let inits: Vec<u32> = self.models.iter_mut().map(|m| m.init()).collect();
-        self.states.intern(inits.into_boxed_slice())
+        self.states.intern(&inits)
     }
 
     #[inline]
@@ -81,7 +125,7 @@ impl<M: Model> Model for MapModel<M> {
         self.scratch.clear();
         self.scratch.extend_from_slice(self.states.get(state));
         self.scratch[slot as usize] = next;
-        Some(self.states.intern(self.scratch.as_slice().into()))
+        Some(self.states.intern(&self.scratch))
     }
 
     fn is_read_only(&self, input: InputId) -> bool {
@@ -108,6 +152,12 @@ impl<M: Model> Model for MapModel<M> {
 
     fn component(&self, input: InputId) -> Option<u32> {
         Some(self.inputs.get(input).0)
+    }
+
+    /// The map is a product of its keys' states: an op reads and changes only its key's part.
+    #[inline]
+    fn component_state(&self, state: StateId, component: u32) -> Option<StateId> {
+        self.states.get(state).get(component as usize).copied()
     }
 
     fn describe_state(&self, state: StateId) -> String {
@@ -179,6 +229,9 @@ mod tests {
         assert_eq!(m.step(s1, get_a), Some(s1));
         assert_eq!(m.step(s1, get_b), Some(s1));
         assert_ne!(m.component(put_a), m.component(get_b));
+        let (a, b) = (m.component(put_a).unwrap(), m.component(get_b).unwrap());
+        assert_ne!(m.component_state(s1, a), m.component_state(s0, a));
+        assert_eq!(m.component_state(s1, b), m.component_state(s0, b));
         assert_eq!(m.describe_state_for(s1, get_a), "key \"a\" = \"1\"");
     }
 }

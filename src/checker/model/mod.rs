@@ -73,6 +73,15 @@ pub trait Model: Send {
     fn component(&self, _input: InputId) -> Option<u32> {
         None
     }
+    /// For a *product* state (one independent sub-state per component, as in a map of keys):
+    /// the id of `component`'s part of `state`. Returning `Some` promises that whether an op is
+    /// legal, and what it does, depends only on its component's part, and that it changes only
+    /// that part. The search then learns *nogoods* per component (a key's projection that
+    /// cannot be completed prunes every configuration sharing it, by locality). The default,
+    /// `None`, means the state is not a product and the search memoizes whole configurations.
+    fn component_state(&self, _state: StateId, _component: u32) -> Option<StateId> {
+        None
+    }
     /// A short human-readable rendering of `state`, for explanations.
     fn describe_state(&self, state: StateId) -> String;
     /// Renders the part of `state` that `input` looks at (the whole state by default).
