@@ -550,7 +550,7 @@ fn an_external_etcd_is_driven_through_command_templates() {
         format!(
             "description = \"kill and pause through scripts\"\n\
              [[fault]]\nkind = \"kill\"\ntarget = \"one\"\n\
-             [[fault]]\nkind = \"pause\"\ntarget = \"leader\"\n\
+             [[fault]]\nkind = \"pause\"\ntarget = \"one\"\n\
              [commands]\ntimeout = 20\n\
              kill = \"kill -9 $(cat {d}/{{node}}.pid) && rm {d}/{{node}}.pid\"\n\
              start = \"sh {d}/start-{{node}}.sh\"\n\
@@ -734,4 +734,143 @@ fn etcd_configuration_errors_exit_3_before_anything_starts() {
             text(&out)
         );
     }
+}
+
+fn nemesis_op(f: &str, value: Value) -> faultline::generator::GenOp {
+    faultline::generator::GenOp {
+        process: faultline::history::Process::Nemesis,
+        time: 0,
+        f: f.to_string(),
+        key: None,
+        value,
+    }
+}
+
+/// The rules in `chain` inside `ns` (without the `-N` line).
+fn chain_rules(ns: &str, chain: &str) -> Vec<String> {
+    stdout_of(&["ip", "netns", "exec", ns, "iptables", "-w", "-S", chain])
+        .lines()
+        .filter(|l| l.starts_with("-A"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
+    use faultline::client::{ClientFactory, EtcdFactory, EtcdOptions, Invocation, NodeInfo};
+    use faultline::cluster::{locate_etcd, EtcdCluster, EtcdClusterOptions};
+    use faultline::history::Outcome;
+    use faultline::nemesis::{Nemesis, NetnsNemesis};
+    use serde_json::json;
+
+    if !can_run("packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let prefix = runtime.block_on(async {
+        let cluster = EtcdCluster::start(EtcdClusterOptions {
+            nodes: 3,
+            binary: locate_etcd(None).expect("etcd"),
+            dir: dir.path().to_path_buf(),
+            run_id: faultline::cluster::netns::new_run_id(),
+            startup_timeout: Duration::from_secs(60),
+        })
+        .await
+        .expect("etcd starts");
+        let prefix = cluster.plan().prefix.clone();
+        let ns = |i: usize| format!("{prefix}-n{i}");
+        let mut nemesis = NetnsNemesis::new(cluster.clone(), &dir.path().join("faults.journal"))
+            .expect("journal");
+
+        // Loss on the links to and from n2: n2 drops from both peers, the others from n2.
+        nemesis
+            .invoke(&nemesis_op(
+                "start-drop",
+                json!({"probability": 0.3, "nodes": ["n2"]}),
+            ))
+            .await
+            .expect("loss applied");
+        let n2_ip = cluster.ips()["n2"].to_string();
+        assert_eq!(chain_rules(&ns(2), "FL-LOSS").len(), 2);
+        let n1_loss = chain_rules(&ns(1), "FL-LOSS");
+        assert_eq!(n1_loss.len(), 1, "{n1_loss:?}");
+        assert!(
+            n1_loss[0].contains(&n2_ip) && n1_loss[0].contains("statistic"),
+            "{n1_loss:?}"
+        );
+
+        // A one-way partition of the leader: only the others drop what it sends.
+        let done = nemesis
+            .invoke(&nemesis_op(
+                "start-partition",
+                json!({"mode": "leader", "one_way": true}),
+            ))
+            .await
+            .expect("partition applied");
+        let leader = done["leader"].as_str().expect("leader named").to_string();
+        let leader_ns = cluster
+            .nodes()
+            .iter()
+            .find(|n| n.name == leader)
+            .map(|n| n.namespace.clone())
+            .expect("leader node");
+        assert!(
+            chain_rules(&leader_ns, "FL-PARTITION").is_empty(),
+            "the leader hears all"
+        );
+        for n in cluster.nodes().iter().filter(|n| n.name != leader) {
+            assert_eq!(
+                chain_rules(&n.namespace, "FL-PARTITION").len(),
+                1,
+                "{}",
+                n.name
+            );
+        }
+        // Healing the partition leaves the loss alone; heal_all clears both.
+        nemesis
+            .invoke(&nemesis_op("stop-partition", Value::Null))
+            .await
+            .expect("healed");
+        assert!(chain_rules(&ns(1), "FL-PARTITION").is_empty());
+        assert_eq!(chain_rules(&ns(2), "FL-LOSS").len(), 2);
+        nemesis.heal_all().await.expect("heal all");
+        for i in 1..=3 {
+            assert!(chain_rules(&ns(i), "FL-LOSS").is_empty());
+        }
+
+        // The healed cluster takes a write through the client, from the root namespace.
+        let nodes: Vec<NodeInfo> = cluster
+            .nodes()
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                http: n.client_url(),
+            })
+            .collect();
+        let factory = EtcdFactory::new(&nodes, EtcdOptions::default()).expect("factory");
+        let mut client = factory.open(&nodes[0]).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = client
+                .invoke(&Invocation {
+                    f: "write".into(),
+                    key: Some(json!("k")),
+                    value: json!(1),
+                })
+                .await;
+            if done.outcome == Outcome::Ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no write after healing: {done:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(nemesis);
+        assert!(cluster.stop().is_empty(), "everything removed");
+        prefix
+    });
+    assert_nothing_left(&prefix, dir.path());
 }

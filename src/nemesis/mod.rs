@@ -104,8 +104,9 @@ pub enum NemesisError {
 }
 
 /// Applies nemesis ops to a cluster: the I/O half of a nemesis, whose pure half is the
-/// [`Schedule`]. Implemented by [`local::LocalNemesis`]; other backends (ssh, netns) follow
-/// the same contract.
+/// [`Schedule`]. Implemented by [`local::LocalNemesis`] (raftkv through the proxy mesh),
+/// [`netns::NetnsNemesis`] (etcd in network namespaces) and [`external::ExternalNemesis`]
+/// (user commands).
 #[async_trait::async_trait]
 pub trait Nemesis: Send {
     /// Applies or heals the fault op `f` (with its `value`, see [`fault`]) and returns what was
