@@ -196,6 +196,15 @@ impl EtcdCluster {
         let names: Vec<String> = (1..=opts.nodes).map(|i| format!("n{i}")).collect();
         let plan = netns::plan(&opts.run_id, &names, &netns::taken_networks()?)
             .map_err(ClusterError::Options)?;
+        // Never adopt (and later remove) objects of another run that drew the same id.
+        let existing = netns::leftovers(&plan);
+        if !existing.is_empty() {
+            return Err(ClusterError::Options(format!(
+                "network objects named {}-* already exist (another run?): {}",
+                plan.prefix,
+                existing.join("; ")
+            )));
+        }
         let mut nodes = Vec::new();
         for n in &plan.nodes {
             let dir = opts.dir.join("nodes").join(&n.name);

@@ -290,8 +290,8 @@ pub fn destroy(plan: &NetnsPlan) -> Vec<String> {
     left
 }
 
-/// Which of the plan's objects still exist: namespaces, links and the FORWARD rule (for
-/// `cluster status` and tests).
+/// Which objects named with the plan's prefix exist: namespaces, links and root iptables
+/// rules (checked before a network is created, so a run never adopts another's).
 pub fn leftovers(plan: &NetnsPlan) -> Vec<String> {
     let read = |cmd: &[&str]| {
         Command::new(cmd[0])
@@ -303,7 +303,7 @@ pub fn leftovers(plan: &NetnsPlan) -> Vec<String> {
     let mut found = Vec::new();
     let netns = read(&["ip", "netns", "list"]);
     let links = read(&["ip", "-o", "link", "show"]);
-    let rules = read(&["iptables", "-w", "-S", "FORWARD"]);
+    let rules = read(&["iptables", "-w", "-S"]);
     for line in netns.lines().chain(links.lines()).chain(rules.lines()) {
         if line.contains(&format!("{}-", plan.prefix)) {
             found.push(line.trim().to_owned());

@@ -624,6 +624,30 @@ mod tests {
     }
 
     #[test]
+    fn the_ssh_example_has_templates_for_every_fault_it_schedules() {
+        let spec = NemesisSpec::load("examples/nemesis/ssh-etcd.toml").unwrap();
+        let commands = spec.commands.as_ref().expect("[commands]");
+        assert_eq!(commands.timeout, Duration::from_secs(30));
+        for kind in spec.kinds() {
+            assert!(commands.kinds().contains(&kind), "{kind:?}");
+        }
+        assert!(NemesisSpec::from_builtin("mixed")
+            .unwrap()
+            .commands
+            .is_none());
+        let e = NemesisSpec::from_toml(
+            "[commands]\npause = \"p {peers}\"\nresume = \"r\"\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.toml: commands.pause: {peers} only applies"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unknown_builtin_lists_the_known_ones() {
         let e = NemesisSpec::from_builtin("chaos").unwrap_err().to_string();
         assert!(e.contains("mixed") && e.contains("chaos"), "{e}");
