@@ -642,7 +642,24 @@ fn an_external_etcd_is_driven_through_command_templates() {
     assert!(log.contains("nemesis command `echo resumed n"), "{log}");
     assert!(log.contains("teardown: every fault healed"), "{log}");
 
-    // 3. An unreachable node: exit 3 naming it, before any op.
+    // 3. No [commands] (the default nemesis): no faults at all, said so, still valid.
+    let out = faultline()
+        .args(["test", "--target", "etcd", "--cluster", "external"])
+        .args(&nodes)
+        .args(["--time-limit", "3", "--seed", "9"])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no faults are injected (nemesis none)"),
+        "{}",
+        text(&out)
+    );
+    assert!(nemesis_fs(&latest(&results)).is_empty());
+
+    // 4. An unreachable node: exit 3 naming it, before any op.
     let dead = free_ports(1)[0];
     let mut args = nodes.clone();
     args.push("--node".into());

@@ -107,10 +107,12 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
                 )
             }
             None => {
-                log.line(format_args!(
+                let note = format!(
                     "external cluster: {} has no [commands], so no faults are injected (nemesis none)",
                     config.nemesis
-                ));
+                );
+                eprintln!("faultline test: {note}");
+                log.line(note);
                 Box::new(NoFaults)
             }
         };
