@@ -11,17 +11,19 @@
 //! - [`workload`]: workload definitions (TOML in `workloads/`, validated without I/O) turned
 //!   into client and final-read generators and checker settings.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
-//!   seeded schedule) plus the link proxy mesh and the backend that applies and heals faults.
-//! - [`cluster`]: local raftkv processes wired through the proxy mesh: start, kill -9, restart,
-//!   pause, resume, leader lookup, and `cluster up|down|status`.
+//!   seeded schedule) plus the backends that apply and heal them: the link proxy mesh,
+//!   iptables inside network namespaces, and user commands for external clusters.
+//! - [`cluster`]: local raftkv processes wired through the proxy mesh, local etcd processes in
+//!   per-run network namespaces, and external nodes: start, kill -9, restart, pause, resume,
+//!   leader lookup, and `cluster up|down|status`.
 //! - [`client`]: how a worker talks to a node: the `Client` trait, the error mapping
-//!   (ok / fail / info), the raftkv client and the templated HTTP client (TOML).
+//!   (ok / fail / info), the raftkv and etcd clients and the templated HTTP client (TOML).
 //!
 //! - [`runner`]: the test lifecycle, the only part that spawns tasks and reads the clock:
 //!   workers, the nemesis task, history streaming, heal on every path, the results store.
 //! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`) over the parts above.
 //!
-//! Still to come (see DESIGN.md): etcd and external clusters, report.html, Elle-style
+//! Still to come (see DESIGN.md): ssh clusters, report.html, Elle-style
 //! transactional checking, and more workloads.
 #![warn(missing_docs)]
 

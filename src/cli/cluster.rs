@@ -39,8 +39,9 @@ pub enum ClusterAction {
         #[arg(long, value_name = "PATH")]
         raftkv_bin: Option<PathBuf>,
     },
-    /// Stop every process faultline started in DIR and mark its open faults healed; works after
-    /// a kill -9 of faultline itself. Without DIR: results/cluster and the latest test run.
+    /// Stop every process faultline started in DIR, remove a local etcd cluster's network
+    /// namespaces, bridge and rules, and mark its open faults healed; works after a kill -9 of
+    /// faultline itself. Without DIR: results/cluster and the latest test run.
     Down {
         /// A cluster directory or a test's run directory.
         dir: Option<PathBuf>,
@@ -115,12 +116,16 @@ pub fn run(args: &ClusterArgs) -> Outcome {
                         println!("{}: no cluster state here, nothing to stop", dir.display());
                     }
                     Ok(report) => println!(
-                        "{}: stopped {:?}, resumed {:?}, already gone {:?}, faults healed {}",
+                        "{}: stopped {:?}, resumed {:?}, already gone {:?}, faults healed {}{}",
                         dir.display(),
                         report.stopped,
                         report.resumed,
                         report.gone,
-                        report.healed_faults
+                        report.healed_faults,
+                        report
+                            .network
+                            .map(|p| format!(", network {p} removed"))
+                            .unwrap_or_default()
                     ),
                     Err(e) => {
                         eprintln!("faultline cluster down: {}: {e}", dir.display());

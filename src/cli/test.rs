@@ -13,13 +13,33 @@ use crate::runner::{self, TestConfig};
 /// Arguments of `faultline test`.
 #[derive(Debug, Clone, Args)]
 pub struct TestArgs {
-    /// The system under test. Only `raftkv` (a local cluster faultline starts) for now.
-    #[arg(long, default_value = "raftkv", value_parser = ["raftkv"])]
+    /// The system under test: `raftkv` (our own Raft store) or `etcd` (over its v3 JSON
+    /// gateway; a local etcd cluster runs in network namespaces and needs root).
+    #[arg(long, default_value = "raftkv", value_parser = ["raftkv", "etcd"])]
     pub target: String,
+
+    /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
+    /// with --node; faults come from the nemesis file's [commands]).
+    #[arg(long, default_value = "local", value_parser = ["local", "external"])]
+    pub cluster: String,
 
     /// Number of nodes in the local cluster.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=15))]
     pub nodes: u16,
+
+    /// A node of an external cluster: `URL` (named n1, n2, ... in order) or `NAME=URL`;
+    /// repeatable.
+    #[arg(long = "node", value_name = "[NAME=]URL")]
+    pub node_urls: Vec<String>,
+
+    /// etcd: read with `"serializable": true` (answered by the node alone, possibly stale),
+    /// to reproduce etcd's stale-read anomaly on purpose.
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+
+    /// The etcd binary for a local etcd cluster (default: $FAULTLINE_ETCD, else etcd on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub etcd_bin: Option<PathBuf>,
 
     /// The workload: a built-in name (register, cas-register) or a TOML file.
     #[arg(long, default_value = "cas-register", value_name = "NAME|FILE")]
@@ -82,7 +102,15 @@ impl TestArgs {
     fn config(&self, seed: u64) -> TestConfig {
         TestConfig {
             target: self.target.clone(),
-            nodes: usize::from(self.nodes),
+            cluster: self.cluster.clone(),
+            nodes: if self.cluster == "external" && !self.node_urls.is_empty() {
+                self.node_urls.len()
+            } else {
+                usize::from(self.nodes)
+            },
+            node_urls: self.node_urls.clone(),
+            etcd_serializable_reads: self.etcd_serializable_reads,
+            etcd_bin: self.etcd_bin.clone(),
             workload: self.workload.clone(),
             nemesis: self.nemesis.clone(),
             nemesis_interval: self.nemesis_interval,

@@ -30,11 +30,13 @@
 //!   and the function from those to a [`Completion`].
 //! - [`http`]: the templated HTTP client, configured in TOML ([`http::HttpSpec`]), so a user
 //!   can point faultline at their own service without writing Rust.
+//! - [`etcd`]: etcd's client over its v3 JSON gateway (base64 keys and values, txn for cas).
 //! - [`raftkv`]: raftkv's client: the templated client with raftkv's API built in
 //!   (`examples/http/raftkv.toml`) plus its 421 leader hint.
 //! - `render` (private, pure): keys and values rendered into URLs, percent-encoded.
 //! - `transport` (private): the only I/O: one request, its timeout and its redirects.
 
+pub mod etcd;
 pub mod http;
 pub mod mapping;
 pub mod raftkv;
@@ -46,6 +48,7 @@ use serde_json::Value;
 
 use crate::history::Outcome;
 
+pub use etcd::{EtcdFactory, EtcdOptions};
 pub use http::{HttpFactory, HttpSpec, SpecError};
 pub use raftkv::{RaftkvFactory, RaftkvOptions};
 

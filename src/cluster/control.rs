@@ -63,6 +63,8 @@ pub struct DownReport {
     pub healed_faults: usize,
     /// Whether there was a state file at all.
     pub found: bool,
+    /// A namespace cluster's private network (its prefix) that was removed.
+    pub network: Option<String>,
 }
 
 /// Whether `pid` still runs the raftkv of `node` (its data dir is on the command line), so a
@@ -140,6 +142,19 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
         }
         report.stopped.push(name);
     }
+    // The network goes after the processes (a namespace with a process in it lingers); its
+    // iptables rules live inside the namespaces and go with them.
+    if let Some(plan) = &state.netns {
+        let left = super::netns::destroy(plan);
+        if !left.is_empty() {
+            return Err(ClusterError::Options(format!(
+                "could not remove the private network {}: {}",
+                plan.prefix,
+                left.join("; ")
+            )));
+        }
+        report.network = Some(plan.prefix.clone());
+    }
     if !open.is_empty() {
         Journal::append_cleared(&journal_path, &open, "cluster down")
             .map_err(ClusterError::io(&journal_path))?;
@@ -150,7 +165,7 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
 }
 
 /// Each node of the cluster in `dir`: its record, whether its process runs, and its
-/// `/status` (or why there is none). `Ok(None)` when no cluster runs there.
+/// `/status` (etcd: `/health`), or why there is none. `Ok(None)` when no cluster runs there.
 pub async fn status(
     dir: &Path,
 ) -> Result<Option<Vec<(NodeRecord, bool, Result<Value, String>)>>, ClusterError> {
@@ -162,12 +177,17 @@ pub async fn status(
         .no_proxy()
         .build()
         .map_err(|e| ClusterError::Options(format!("HTTP client: {e}")))?;
+    let path = if state.netns.is_some() {
+        "health"
+    } else {
+        "status"
+    };
     let mut out = Vec::new();
     for node in state.nodes {
         let alive = node.pid.is_some_and(|p| is_ours(p, &node) && !is_gone(p));
         let status = if alive {
             match http
-                .get(format!("http://{}/status", node.http))
+                .get(format!("http://{}/{path}", node.http))
                 .send()
                 .await
             {

@@ -434,6 +434,7 @@ impl LocalCluster {
                         log: n.log.clone(),
                     })
                     .collect(),
+                netns: None,
             }
         };
         state.write(&self.inner.dir)

@@ -5,6 +5,12 @@
 //!   for a leader, kill -9 / restart / pause / resume, leader lookup, stop on drop.
 //! - [`state`]: the state file (`cluster.json`) naming every process faultline started, so a
 //!   later `faultline cluster down` can find and stop them even after faultline was killed.
+//! - [`etcd`]: [`EtcdCluster`]: a local etcd cluster, each node in its own network namespace
+//!   (root only), so partitions are iptables drops; same lifecycle as a raftkv cluster.
+//! - [`external`]: nodes faultline does not start (`--cluster external`): `--node` parsing,
+//!   reachability, leader lookup.
+//! - [`netns`]: the per-run private network (namespaces, veths, a bridge, a /24), planned
+//!   purely, recorded in the state file, then created; removal is idempotent.
 //! - [`control`]: `faultline cluster up | down | status` as library functions.
 //!
 //! Layout of a cluster directory (a test's run directory, or the one given to `cluster up`):
@@ -17,13 +23,17 @@
 //! ```
 
 pub mod control;
+pub mod etcd;
+pub mod external;
 pub mod local;
+pub mod netns;
 pub mod state;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use control::{default_dir, down, status, up, DownReport};
+pub use etcd::{locate_etcd, EtcdCluster, EtcdClusterOptions};
 pub use local::{locate_raftkv, ClusterOptions, LocalCluster, Node};
 pub use state::ClusterState;
 

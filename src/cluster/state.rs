@@ -25,6 +25,10 @@ pub struct ClusterState {
     pub proxies: bool,
     /// The nodes, in id order.
     pub nodes: Vec<NodeRecord>,
+    /// The private network of a namespace cluster (etcd), recorded before it is created so
+    /// `cluster down` removes exactly it; absent for raftkv clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<super::netns::NetnsPlan>,
 }
 
 /// One node's process and addresses.
@@ -113,6 +117,7 @@ mod tests {
                 data_dir: "/tmp/x/nodes/n1/data".into(),
                 log: "/tmp/x/nodes/n1/raftkv.log".into(),
             }],
+            netns: None,
         };
         state.write(dir.path()).unwrap();
         assert_eq!(ClusterState::read(dir.path()).unwrap(), Some(state));

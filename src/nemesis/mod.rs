@@ -12,6 +12,14 @@
 //! - [`proxy`]: the link proxy mesh (tokio): one TCP proxy per directed link; cut, delay, loss.
 //! - [`journal`]: `<run>/faults.journal`, written before each fault is applied.
 //! - [`local`]: [`local::LocalNemesis`], the [`Nemesis`] backend for a local cluster.
+//! - [`iptables`]: the iptables rules for partitions and packet loss inside node network
+//!   namespaces. Pure.
+//! - [`netns`]: [`netns::NetnsNemesis`], the backend for a local etcd cluster (iptables in
+//!   namespaces, signals to processes).
+//! - [`command`]: fault command templates (`[commands]` in a nemesis TOML) and their
+//!   substitution. Pure.
+//! - [`external`]: [`external::ExternalNemesis`], the backend for an external cluster: it
+//!   runs the templates with `sh -c` and a timeout.
 //!
 //! The pure modules import no tokio and do no I/O; the proxy mesh, the journal and the local
 //! backend are the I/O edge.
@@ -29,17 +37,23 @@
 //! 5. Teardown on every path: `heal_all()`, then `cluster.stop()` (Drop does both, best
 //!    effort, as a last net).
 
+pub mod command;
+pub mod external;
 pub mod fault;
 pub mod generator;
+pub mod iptables;
 pub mod journal;
 pub mod local;
+pub mod netns;
 pub mod partition;
 pub mod proxy;
 pub mod schedule;
 pub mod spec;
 
+pub use external::ExternalNemesis;
 pub use fault::{FaultKind, FaultOp, FaultOpError, NodeChoice, PartitionMode};
 pub use local::LocalNemesis;
+pub use netns::NetnsNemesis;
 pub use partition::Grudge;
 pub use schedule::{Schedule, TimedFault};
 pub use spec::{NemesisSpec, NemesisSpecError};
@@ -66,6 +80,19 @@ pub enum NemesisError {
     /// Starting, killing or signalling a node failed.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// This backend cannot apply the fault.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// A fault command (external cluster) failed or timed out.
+    #[error("command `{command}` {status}; output: {output}")]
+    Command {
+        /// The command as run.
+        command: String,
+        /// How it ended (`exited with 7`, `timed out after 60 s`).
+        status: String,
+        /// Its stdout and stderr, cut.
+        output: String,
+    },
     /// The fault journal could not be written (the fault was not applied).
     #[error("fault journal {path}: {source}")]
     Journal {
@@ -77,8 +104,9 @@ pub enum NemesisError {
 }
 
 /// Applies nemesis ops to a cluster: the I/O half of a nemesis, whose pure half is the
-/// [`Schedule`]. Implemented by [`local::LocalNemesis`]; other backends (ssh, netns) follow
-/// the same contract.
+/// [`Schedule`]. Implemented by [`local::LocalNemesis`] (raftkv through the proxy mesh),
+/// [`netns::NetnsNemesis`] (etcd in network namespaces) and [`external::ExternalNemesis`]
+/// (user commands).
 #[async_trait::async_trait]
 pub trait Nemesis: Send {
     /// Applies or heals the fault op `f` (with its `value`, see [`fault`]) and returns what was

@@ -27,6 +27,9 @@
 //!
 //! No `[[fault]]` at all is the `none` schedule.
 //!
+//! A `[commands]` table holds shell command templates that inject and heal faults on an
+//! external cluster (`--cluster external`); see [`super::command`].
+//!
 //! `order = "script"` turns the faults into a script: one step per interval, in file order,
 //! over and over, and a step may heal one family (`kind = "heal"`, `family = "partition"`), so
 //! faults can overlap in a set pattern (isolate a node, then crash and restart the others,
@@ -37,6 +40,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::command::{CommandTemplates, RawCommands};
 use super::fault::{FaultKind, PartitionMode};
 
 /// The builtin schedules, by name: `(name, TOML text)`.
@@ -169,6 +173,8 @@ pub struct NemesisSpec {
     pub faults: Vec<(FaultSpec, u32)>,
     /// Random rounds or a fixed script.
     pub order: Order,
+    /// Fault command templates for external clusters (`[commands]`), if the file has them.
+    pub commands: Option<CommandTemplates>,
 }
 
 /// A nemesis file that does not parse or does not make sense.
@@ -212,6 +218,7 @@ struct RawSpec {
     order: Option<String>,
     #[serde(default)]
     fault: Vec<RawFault>,
+    commands: Option<RawCommands>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -465,12 +472,17 @@ impl NemesisSpec {
             };
             faults.push((spec, weight));
         }
+        let commands = match &raw.commands {
+            None => None,
+            Some(c) => Some(CommandTemplates::from_raw(c).map_err(|(f, m)| field(f, m))?),
+        };
         Ok(NemesisSpec {
             source: source.to_string(),
             description: raw.description,
             interval,
             faults,
             order,
+            commands,
         })
     }
 
@@ -608,6 +620,30 @@ mod tests {
         assert_eq!(
             NemesisSpec::from_builtin("mixed").unwrap().order,
             Order::Rounds
+        );
+    }
+
+    #[test]
+    fn the_ssh_example_has_templates_for_every_fault_it_schedules() {
+        let spec = NemesisSpec::load("examples/nemesis/ssh-etcd.toml").unwrap();
+        let commands = spec.commands.as_ref().expect("[commands]");
+        assert_eq!(commands.timeout, Duration::from_secs(30));
+        for kind in spec.kinds() {
+            assert!(commands.kinds().contains(&kind), "{kind:?}");
+        }
+        assert!(NemesisSpec::from_builtin("mixed")
+            .unwrap()
+            .commands
+            .is_none());
+        let e = NemesisSpec::from_toml(
+            "[commands]\npause = \"p {peers}\"\nresume = \"r\"\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.toml: commands.pause: {peers} only applies"),
+            "{e}"
         );
     }
 

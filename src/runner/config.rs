@@ -7,16 +7,25 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::nemesis::NemesisSpec;
+use crate::nemesis::{FaultKind, NemesisSpec};
 use crate::workload::WorkloadSpec;
 
 /// Everything one test run needs; `faultline test`'s flags after defaults.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestConfig {
-    /// The system under test (`raftkv`).
+    /// The system under test (`raftkv` or `etcd`): which client protocol, and which nodes a
+    /// local cluster runs.
     pub target: String,
+    /// Who runs the nodes: `local` (faultline starts them) or `external` (`node_urls`).
+    pub cluster: String,
     /// Nodes in the local cluster.
     pub nodes: usize,
+    /// `--node [NAME=]URL` of an external cluster, in order.
+    pub node_urls: Vec<String>,
+    /// etcd reads with `"serializable": true` (local, possibly stale).
+    pub etcd_serializable_reads: bool,
+    /// The etcd binary, when given explicitly.
+    pub etcd_bin: Option<PathBuf>,
     /// `--workload NAME|FILE`.
     pub workload: String,
     /// `--nemesis NAME|FILE`.
@@ -63,11 +72,34 @@ impl TestConfig {
     /// Reads and validates the workload and nemesis, and checks the numbers, before anything
     /// starts. Every error names the flag or file at fault.
     pub fn resolve(&self) -> Result<Resolved> {
-        if self.target != "raftkv" {
-            bail!("--target {}: only raftkv is supported so far", self.target);
+        if !TARGETS.contains(&self.target.as_str()) {
+            bail!(
+                "--target {}: expected one of {}",
+                self.target,
+                TARGETS.join(", ")
+            );
+        }
+        let external = match self.cluster.as_str() {
+            "local" => false,
+            "external" => true,
+            other => bail!("--cluster {other}: expected local or external"),
+        };
+        if external {
+            crate::cluster::external::parse_nodes(&self.node_urls).map_err(anyhow::Error::msg)?;
+        } else if !self.node_urls.is_empty() {
+            bail!("--node is for --cluster external; a local cluster's size is --nodes");
         }
         if self.nodes == 0 {
             bail!("--nodes must be at least 1");
+        }
+        if self.target != "etcd" && self.etcd_serializable_reads {
+            bail!("--etcd-serializable-reads needs --target etcd");
+        }
+        if (self.target != "raftkv" || external) && !self.raftkv_bugs.is_empty() {
+            bail!("--raftkv-bug needs a local raftkv cluster (--target raftkv --cluster local)");
+        }
+        if (self.target != "raftkv" || external) && self.base_port.is_some() {
+            bail!("--base-port is for a local raftkv cluster");
         }
         if self.concurrency == 0 {
             bail!("--concurrency must be at least 1");
@@ -79,8 +111,30 @@ impl TestConfig {
         }
         let workload = WorkloadSpec::load(&self.workload)
             .with_context(|| format!("--workload {}", self.workload))?;
-        let nemesis = NemesisSpec::load(&self.nemesis)
+        let mut nemesis = NemesisSpec::load(&self.nemesis)
             .with_context(|| format!("--nemesis {}", self.nemesis))?;
+        let kinds = nemesis.kinds();
+        if external {
+            match &nemesis.commands {
+                // Faults on an external cluster come only from its commands.
+                None => nemesis.faults.clear(),
+                Some(commands) => {
+                    let can = commands.kinds();
+                    if let Some(k) = kinds.iter().find(|k| !can.contains(k)) {
+                        bail!(
+                            "--nemesis {}: its schedule has {} faults but [commands] has no template for them (an external cluster's faults come from kill/start, pause/resume, partition/heal)",
+                            self.nemesis,
+                            k.name()
+                        );
+                    }
+                }
+            }
+        } else if self.target == "etcd" && kinds.contains(&FaultKind::Delay) {
+            bail!(
+                "--nemesis {}: link delay is not available for --target etcd (packet loss, partitions, kills and pauses are)",
+                self.nemesis
+            );
+        }
         let interval = nemesis.pace(self.nemesis_interval);
         if interval.is_zero() {
             bail!("--nemesis-interval must be more than 0 seconds");
@@ -101,9 +155,17 @@ impl TestConfig {
         })
     }
 
-    /// The test's name in the results store: target, workload, nemesis, and any bugs.
+    /// The test's name in the results store: target (and `external`), workload, nemesis, and
+    /// any bugs.
     pub fn test_name(&self, workload: &str, nemesis: &str) -> String {
-        let mut name = format!("{}-{}-{}", self.target, workload, nemesis);
+        let mut name = self.target.clone();
+        if self.cluster == "external" {
+            name.push_str("-external");
+        }
+        if self.etcd_serializable_reads {
+            name.push_str("-serializable");
+        }
+        let mut name = format!("{name}-{workload}-{nemesis}");
         for bug in &self.raftkv_bugs {
             name.push_str("-bug-");
             name.push_str(bug);
@@ -111,6 +173,9 @@ impl TestConfig {
         name
     }
 }
+
+/// The systems `faultline test` can drive.
+pub const TARGETS: &[&str] = &["raftkv", "etcd"];
 
 /// The bugs the raftkv binary can switch on (`raftkv --bug NAME`).
 pub const RAFTKV_BUGS: &[&str] = &[

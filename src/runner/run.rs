@@ -47,6 +47,9 @@ struct Results {
     abandoned_ops: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     run_error: Option<String>,
+    /// Nemesis ops that could not be applied (e.g. a failing fault command), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nemesis_errors: Vec<Value>,
     checkers: Vec<CheckResult>,
 }
 
@@ -148,7 +151,16 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
             Validity::Unknown => Outcome::Unknown,
         }
     };
+    let nemesis_errors: Vec<Value> = history
+        .nemesis
+        .iter()
+        .filter_map(|e| {
+            let error = e.error.as_ref()?;
+            Some(json!({ "index": e.index, "f": e.f, "error": error }))
+        })
+        .collect();
     let results = Results {
+        nemesis_errors,
         valid: serde_json::to_value(verdict).unwrap_or(Value::Null),
         interrupted: summary.interrupted,
         seed: config.seed,
@@ -189,10 +201,18 @@ fn nemesis_name(arg: &str) -> String {
 
 /// The command line that reruns this test with the same ops and faults.
 fn reproduce_command(c: &TestConfig) -> String {
+    let size = if c.cluster == "external" {
+        let mut s = " --cluster external".to_string();
+        for node in &c.node_urls {
+            s.push_str(&format!(" --node {node}"));
+        }
+        s
+    } else {
+        format!(" --nodes {}", c.nodes)
+    };
     let mut cmd = format!(
-        "faultline test --target {} --nodes {} --workload {} --nemesis {} --concurrency {} --time-limit {} --seed {}",
+        "faultline test --target {}{size} --workload {} --nemesis {} --concurrency {} --time-limit {} --seed {}",
         c.target,
-        c.nodes,
         c.workload,
         c.nemesis,
         c.concurrency,
@@ -208,6 +228,9 @@ fn reproduce_command(c: &TestConfig) -> String {
     }
     for bug in &c.raftkv_bugs {
         cmd.push_str(&format!(" --raftkv-bug {bug}"));
+    }
+    if c.etcd_serializable_reads {
+        cmd.push_str(" --etcd-serializable-reads");
     }
     cmd
 }
@@ -225,7 +248,6 @@ async fn run_phases(
     run: &RunDir,
     log: &Arc<RunLog>,
 ) -> Result<(RunSummary, OpCounts), PhaseError> {
-    let config = &resolved.config;
     let mut recorder = Recorder::create(&run.file("history.jsonl")).map_err(PhaseError::Setup)?;
     // Listen for Ctrl-C/SIGTERM before any node starts, so no signal can kill faultline
     // while it owns processes: a signal during start-up ends the run right after it.
@@ -237,7 +259,7 @@ async fn run_phases(
         signal_log.line("interrupted by a signal: stopping clients, healing, cleaning up");
         let _ = cancel_tx.send(true);
     });
-    let started = target::start(config, run).await;
+    let started = target::start(resolved, run, log).await;
     let mut target = match started {
         Ok(target) => target,
         Err(e) => {
@@ -408,6 +430,13 @@ fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
         for a in &r.anomalies {
             println!("  {}: {}", a.kind, a.explanation);
         }
+    }
+    for e in &results.nemesis_errors {
+        println!(
+            "nemesis op {} failed: {}",
+            e["f"].as_str().unwrap_or("?"),
+            e["error"].as_str().unwrap_or("?")
+        );
     }
     if let Some(e) = &results.run_error {
         println!("the run failed: {e}");

@@ -1,0 +1,893 @@
+//! End-to-end tests of `faultline test --target etcd` through the built binary: a local etcd
+//! cluster in network namespaces (partitions as iptables drops) is valid under partitions,
+//! kills and pauses; serializable reads under a partition are caught as stale; an external
+//! cluster started by the test is driven through fault command templates, and a failing
+//! template is reported while the run still heals and exits; SIGINT mid-partition and
+//! `cluster down` after `kill -9` leave no namespace, link, rule or process behind.
+//!
+//! These need root, `etcd` (Debian: etcd-server), `ip` and `iptables`. Without them each test
+//! prints why and passes, unless `FAULTLINE_REQUIRE_ETCD=1` (CI sets it) makes that a failure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::faultline;
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn on_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Why these tests cannot run here, if they cannot.
+fn missing_prerequisite() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|u| u.parse::<u32>().ok());
+    if euid != Some(0) {
+        return Some("not running as root".into());
+    }
+    for tool in ["etcd", "ip", "iptables"] {
+        if on_path(tool).is_none() {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    None
+}
+
+/// True when the test should run; otherwise prints why (or fails when CI requires it).
+fn can_run(test: &str) -> bool {
+    match missing_prerequisite() {
+        None => true,
+        Some(why) => {
+            assert!(
+                std::env::var_os("FAULTLINE_REQUIRE_ETCD").is_none(),
+                "{test}: FAULTLINE_REQUIRE_ETCD is set but {why}"
+            );
+            eprintln!("skipping {test}: {why}");
+            false
+        }
+    }
+}
+
+fn latest(results: &Path) -> PathBuf {
+    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn history(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn nemesis_fs(run: &Path) -> Vec<String> {
+    history(run)
+        .iter()
+        .filter(|e| e["process"] == "nemesis")
+        .filter_map(|e| e["f"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The private network prefix (`fl` + six hex digits) a run logged.
+fn network_prefix(run: &Path) -> Option<String> {
+    let log = std::fs::read_to_string(run.join("faultline.log")).ok()?;
+    let at = log.find("private network ")? + "private network ".len();
+    let prefix: String = log[at..].chars().take_while(|c| *c != ':').collect();
+    (prefix.len() == 8 && prefix.starts_with("fl")).then_some(prefix)
+}
+
+fn stdout_of(cmd: &[&str]) -> String {
+    Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Namespaces, links and root iptables rules named with `prefix`, and etcd processes whose
+/// command line mentions `dir`.
+fn leftovers(prefix: &str, dir: &Path) -> Vec<String> {
+    let needle = format!("{prefix}-");
+    let mut left: Vec<String> = [
+        stdout_of(&["ip", "netns", "list"]),
+        stdout_of(&["ip", "-o", "link", "show"]),
+        stdout_of(&["iptables", "-w", "-S"]),
+    ]
+    .iter()
+    .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
+    .filter(|l| l.contains(&needle))
+    .collect();
+    let dir = dir.to_string_lossy().into_owned();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains("etcd") && cmdline.contains(&dir) {
+                left.push(cmdline);
+            }
+        }
+    }
+    left
+}
+
+/// Waits (up to 20 s) until nothing of the run is left, else fails naming what is.
+fn assert_nothing_left(prefix: &str, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = leftovers(prefix, dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left behind: {left:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Removes a run's cluster on drop (`faultline cluster down`), so a failing test cleans up.
+struct Down(Option<PathBuf>);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = faultline().args(["cluster", "down"]).arg(dir).output();
+        }
+    }
+}
+
+#[test]
+fn etcd_under_partitions_kills_and_pauses_is_valid() {
+    if !can_run("etcd_under_partitions_kills_and_pauses_is_valid") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let out = faultline()
+        .args([
+            "test",
+            "--target",
+            "etcd",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "mixed",
+            "--time-limit",
+            "30",
+            "--nemesis-interval",
+            "2.5",
+            "--seed",
+            "1",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    let run = latest(&results);
+    let _down = Down(Some(run.clone()));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let results_json = read_json(&run.join("results.json"));
+    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let fs = nemesis_fs(&run);
+    for wanted in [
+        "start-partition",
+        "kill",
+        "pause",
+        "stop-partition",
+        "start",
+        "resume",
+    ] {
+        assert!(fs.iter().any(|f| f == wanted), "no {wanted} in {fs:?}");
+    }
+    let ops = history(&run);
+    let ok = ops
+        .iter()
+        .filter(|e| e["type"] == "ok" && e["process"].is_u64())
+        .count();
+    assert!(ok > 100, "only {ok} ok client ops");
+    let prefix = network_prefix(&run).expect("the run logs its network");
+    assert_nothing_left(&prefix, dir.path());
+}
+
+#[test]
+fn serializable_reads_on_an_isolated_node_are_caught_as_stale() {
+    if !can_run("serializable_reads_on_an_isolated_node_are_caught_as_stale") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let out = faultline()
+        .args([
+            "test",
+            "--target",
+            "etcd",
+            "--nodes",
+            "3",
+            "--etcd-serializable-reads",
+            "--nemesis",
+            "partition-one",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "15",
+            "--rate",
+            "200",
+            "--seed",
+            "2",
+            "--test-count",
+            "3",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    let run = latest(&results);
+    let _down = Down(Some(run.clone()));
+    assert_eq!(
+        code(&out),
+        1,
+        "the stale read was not caught: {}",
+        text(&out)
+    );
+    let results_json = read_json(&run.join("results.json"));
+    assert_eq!(results_json["valid"], Value::Bool(false), "{results_json}");
+    let anomalies = results_json["checkers"][0]["anomalies"]
+        .as_array()
+        .expect("anomalies");
+    assert!(!anomalies.is_empty(), "{results_json}");
+    // The explanation names the read whose value no linearization allows.
+    let explanation = anomalies[0]["explanation"].as_str().unwrap_or_default();
+    assert!(
+        explanation.contains(" read ") && explanation.contains("no linearization"),
+        "{explanation}"
+    );
+    let test_json = read_json(&run.join("test.json"));
+    assert_eq!(
+        test_json["config"]["etcd_serializable_reads"],
+        Value::Bool(true)
+    );
+    let prefix = network_prefix(&run).expect("the run logs its network");
+    assert_nothing_left(&prefix, dir.path());
+}
+
+#[test]
+fn sigint_mid_partition_leaves_no_namespace_link_rule_or_process() {
+    if !can_run("sigint_mid_partition_leaves_no_namespace_link_rule_or_process") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let mut child = faultline()
+        .args([
+            "test",
+            "--target",
+            "etcd",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "partition-halves",
+            "--nemesis-interval",
+            "1",
+            "--time-limit",
+            "60",
+            "--seed",
+            "5",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("faultline starts");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let run = loop {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no partition started within 90 s");
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!("faultline exited ({status}) before a partition");
+        }
+        if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
+            if nemesis_fs(&run).iter().any(|f| f == "start-partition") {
+                break run;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _down = Down(Some(run.clone()));
+    let prefix = network_prefix(&run).expect("the run logs its network");
+    // Mid-partition: the DROP rules are in place inside the namespaces.
+    let ns = format!("{prefix}-n1");
+    let rules = stdout_of(&["ip", "netns", "exec", &ns, "iptables", "-w", "-S"]);
+    assert!(rules.contains("FL-PARTITION"), "{rules}");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT sent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("faultline did not stop within 60 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3), "interrupted, no anomaly");
+    assert_nothing_left(&prefix, dir.path());
+    let results_json = read_json(&run.join("results.json"));
+    assert_eq!(results_json["interrupted"], Value::Bool(true));
+}
+
+#[test]
+fn cluster_down_removes_the_network_after_faultline_is_killed() {
+    if !can_run("cluster_down_removes_the_network_after_faultline_is_killed") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let mut child = faultline()
+        .args([
+            "test",
+            "--target",
+            "etcd",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "1",
+            "--time-limit",
+            "60",
+            "--seed",
+            "4",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("faultline starts");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let run = loop {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no fault journaled within 90 s");
+        }
+        if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
+            let journal = std::fs::read_to_string(run.join("faults.journal")).unwrap_or_default();
+            if journal.contains("\"apply\"") {
+                break run;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _down = Down(Some(run.clone()));
+    child.kill().expect("kill -9 faultline");
+    let _ = child.wait();
+    let prefix = network_prefix(&run).expect("the run logs its network");
+    assert!(
+        !leftovers(&prefix, dir.path()).is_empty(),
+        "the cluster outlives faultline"
+    );
+    let down = faultline()
+        .args(["cluster", "down"])
+        .arg(&run)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&down), 0, "{}", text(&down));
+    assert!(
+        String::from_utf8_lossy(&down.stdout).contains(&format!("network {prefix} removed")),
+        "{}",
+        text(&down)
+    );
+    assert_nothing_left(&prefix, dir.path());
+}
+
+/// An etcd cluster on 127.0.0.1 that the test starts itself, through the same start scripts
+/// its fault templates use; killed on drop.
+struct ExternalEtcd {
+    dir: PathBuf,
+    urls: Vec<String>,
+}
+
+/// `GET path` on `http://127.0.0.1:port` (plain HTTP/1.0 over std), the answer as text.
+fn http_get(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Some(addr) = url.strip_prefix("http://") else {
+        return String::new();
+    };
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        return String::new();
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+impl ExternalEtcd {
+    fn start(dir: &Path, n: usize) -> ExternalEtcd {
+        let etcd = on_path("etcd").expect("etcd on PATH");
+        let ports = free_ports(2 * n);
+        let peer = |i: usize| format!("http://127.0.0.1:{}", ports[n + i]);
+        let client = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+        let initial: Vec<String> = (0..n).map(|i| format!("n{}={}", i + 1, peer(i))).collect();
+        for i in 0..n {
+            let name = format!("n{}", i + 1);
+            let d = dir.display();
+            // Idempotent: a node whose pid file names a live process is left alone. Output goes
+            // to a log, so faultline's pipes close when the script exits.
+            let script = format!(
+                "#!/bin/sh\n\
+                 if [ -f {d}/{name}.pid ] && kill -0 \"$(cat {d}/{name}.pid)\" 2>/dev/null; then exit 0; fi\n\
+                 setsid {etcd} --name {name} --data-dir {d}/{name}.data \
+                 --listen-client-urls {c} --advertise-client-urls {c} \
+                 --listen-peer-urls {p} --initial-advertise-peer-urls {p} \
+                 --initial-cluster {ic} --initial-cluster-state new \
+                 >> {d}/{name}.log 2>&1 < /dev/null &\n\
+                 echo $! > {d}/{name}.pid\n",
+                etcd = etcd.display(),
+                c = client(i),
+                p = peer(i),
+                ic = initial.join(","),
+            );
+            let path = dir.join(format!("start-{name}.sh"));
+            std::fs::write(&path, script).expect("write start script");
+            let status = Command::new("sh")
+                .arg(&path)
+                .status()
+                .expect("start script runs");
+            assert!(status.success());
+        }
+        let cluster = ExternalEtcd {
+            dir: dir.to_path_buf(),
+            urls: (0..n).map(client).collect(),
+        };
+        cluster.wait_healthy();
+        cluster
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for url in &self.urls {
+            loop {
+                let out = http_get(url, "/health");
+                if out.contains("\"health\":\"true\"") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{url} not healthy in 60 s");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        (1..=self.urls.len())
+            .filter_map(|i| {
+                std::fs::read_to_string(self.dir.join(format!("n{i}.pid")))
+                    .ok()
+                    .and_then(|p| p.trim().parse().ok())
+            })
+            .collect()
+    }
+}
+
+impl Drop for ExternalEtcd {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn an_external_etcd_is_driven_through_command_templates() {
+    if !can_run("an_external_etcd_is_driven_through_command_templates") {
+        return;
+    }
+    if on_path("setsid").is_none() {
+        eprintln!("skipping: this test's own start scripts need setsid (util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cluster = ExternalEtcd::start(dir.path(), 3);
+    let d = dir.path().display();
+    let nodes: Vec<String> = cluster
+        .urls
+        .iter()
+        .flat_map(|u| ["--node".to_string(), u.clone()])
+        .collect();
+    let results = dir.path().join("results");
+
+    // 1. kill -9 and pause through templates: valid, every fault applied without error.
+    let nemesis = dir.path().join("external.toml");
+    std::fs::write(
+        &nemesis,
+        format!(
+            "description = \"kill and pause through scripts\"\n\
+             [[fault]]\nkind = \"kill\"\ntarget = \"one\"\n\
+             [[fault]]\nkind = \"pause\"\ntarget = \"one\"\n\
+             [commands]\ntimeout = 20\n\
+             kill = \"kill -9 $(cat {d}/{{node}}.pid) && rm {d}/{{node}}.pid\"\n\
+             start = \"sh {d}/start-{{node}}.sh\"\n\
+             pause = \"kill -STOP $(cat {d}/{{node}}.pid)\"\n\
+             resume = \"kill -CONT $(cat {d}/{{node}}.pid)\"\n"
+        ),
+    )
+    .expect("write nemesis");
+    let out = faultline()
+        .args(["test", "--target", "etcd", "--cluster", "external"])
+        .args(&nodes)
+        .arg("--nemesis")
+        .arg(&nemesis)
+        .args([
+            "--time-limit",
+            "20",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "7",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&results);
+    let results_json = read_json(&run.join("results.json"));
+    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    assert!(
+        results_json.get("nemesis_errors").is_none(),
+        "{results_json}"
+    );
+    let fs = nemesis_fs(&run);
+    for wanted in ["kill", "start", "pause", "resume"] {
+        assert!(fs.iter().any(|f| f == wanted), "no {wanted} in {fs:?}");
+    }
+    let log = std::fs::read_to_string(run.join("faultline.log")).expect("faultline.log");
+    assert!(log.contains("nemesis command `kill -9 $(cat "), "{log}");
+    assert!(log.contains(": ok; output"), "{log}");
+    cluster.wait_healthy();
+
+    // 2. A failing template is reported with its command and output; the run heals and exits.
+    let failing = dir.path().join("failing.toml");
+    std::fs::write(
+        &failing,
+        "[[fault]]\nkind = \"pause\"\ntarget = \"one\"\n\
+         [commands]\ntimeout = 10\n\
+         pause = \"echo pause-broke-on-{node} >&2; exit 7\"\n\
+         resume = \"echo resumed {node}\"\n",
+    )
+    .expect("write nemesis");
+    let out = faultline()
+        .args(["test", "--target", "etcd", "--cluster", "external"])
+        .args(&nodes)
+        .arg("--nemesis")
+        .arg(&failing)
+        .args([
+            "--time-limit",
+            "6",
+            "--nemesis-interval",
+            "1",
+            "--seed",
+            "8",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&results);
+    let results_json = read_json(&run.join("results.json"));
+    let errors = results_json["nemesis_errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no nemesis_errors: {results_json}"));
+    let first = errors[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        first.contains("echo pause-broke-on-n") && first.contains("exited with 7"),
+        "{first}"
+    );
+    assert!(first.contains("output: pause-broke-on-n"), "{first}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nemesis op pause failed"));
+    let log = std::fs::read_to_string(run.join("faultline.log")).expect("faultline.log");
+    assert!(
+        log.contains("exited with 7; output: pause-broke-on-n"),
+        "{log}"
+    );
+    // The heal (resume) ran for the node the failed pause was counted against.
+    assert!(log.contains("nemesis command `echo resumed n"), "{log}");
+    assert!(log.contains("teardown: every fault healed"), "{log}");
+
+    // 3. No [commands] (the default nemesis): no faults at all, said so, still valid.
+    let out = faultline()
+        .args(["test", "--target", "etcd", "--cluster", "external"])
+        .args(&nodes)
+        .args(["--time-limit", "3", "--seed", "9"])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no faults are injected (nemesis none)"),
+        "{}",
+        text(&out)
+    );
+    assert!(nemesis_fs(&latest(&results)).is_empty());
+
+    // 4. An unreachable node: exit 3 naming it, before any op.
+    let dead = free_ports(1)[0];
+    let mut args = nodes.clone();
+    args.push("--node".into());
+    args.push(format!("lost=http://127.0.0.1:{dead}"));
+    let out = faultline()
+        .args(["test", "--target", "etcd", "--cluster", "external"])
+        .args(&args)
+        .args(["--time-limit", "5"])
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("external node lost") && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+    drop(cluster);
+}
+
+#[test]
+fn etcd_configuration_errors_exit_3_before_anything_starts() {
+    // Pure validation: runs everywhere, root or not.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let delay = dir.path().join("delay.toml");
+    std::fs::write(&delay, "[[fault]]\nkind = \"delay\"\nms = 50\n").expect("write");
+    let half = dir.path().join("half.toml");
+    std::fs::write(
+        &half,
+        "[[fault]]\nkind = \"partition\"\n[commands]\nkill = \"k\"\nstart = \"s\"\n",
+    )
+    .expect("write");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--target".into(),
+                "etcd".into(),
+                "--nemesis".into(),
+                delay.display().to_string(),
+            ],
+            "link delay is not available",
+        ),
+        (
+            vec!["--etcd-serializable-reads".into()],
+            "needs --target etcd",
+        ),
+        (
+            vec!["--cluster".into(), "external".into()],
+            "at least one --node",
+        ),
+        (
+            vec!["--node".into(), "http://127.0.0.1:1".into()],
+            "--node is for --cluster external",
+        ),
+        (
+            vec![
+                "--cluster".into(),
+                "external".into(),
+                "--node".into(),
+                "http://127.0.0.1:1".into(),
+                "--nemesis".into(),
+                half.display().to_string(),
+            ],
+            "no template",
+        ),
+        (
+            vec![
+                "--cluster".into(),
+                "external".into(),
+                "--node".into(),
+                "x;y=http://127.0.0.1:1".into(),
+            ],
+            "letters, digits",
+        ),
+    ];
+    for (i, (args, needle)) in cases.iter().enumerate() {
+        let out = faultline()
+            .arg("test")
+            .args(args)
+            .arg("--results")
+            .arg(dir.path().join("results"))
+            .output()
+            .expect("faultline runs");
+        assert_eq!(code(&out), 3, "case {i}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "case {i}: the error should say {needle:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+fn nemesis_op(f: &str, value: Value) -> faultline::generator::GenOp {
+    faultline::generator::GenOp {
+        process: faultline::history::Process::Nemesis,
+        time: 0,
+        f: f.to_string(),
+        key: None,
+        value,
+    }
+}
+
+/// The rules in `chain` inside `ns` (without the `-N` line).
+fn chain_rules(ns: &str, chain: &str) -> Vec<String> {
+    stdout_of(&["ip", "netns", "exec", ns, "iptables", "-w", "-S", chain])
+        .lines()
+        .filter(|l| l.starts_with("-A"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
+    use faultline::client::{ClientFactory, EtcdFactory, EtcdOptions, Invocation, NodeInfo};
+    use faultline::cluster::{locate_etcd, EtcdCluster, EtcdClusterOptions};
+    use faultline::history::Outcome;
+    use faultline::nemesis::{Nemesis, NetnsNemesis};
+    use serde_json::json;
+
+    if !can_run("packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let prefix = runtime.block_on(async {
+        let cluster = EtcdCluster::start(EtcdClusterOptions {
+            nodes: 3,
+            binary: locate_etcd(None).expect("etcd"),
+            dir: dir.path().to_path_buf(),
+            run_id: faultline::cluster::netns::new_run_id(),
+            startup_timeout: Duration::from_secs(60),
+        })
+        .await
+        .expect("etcd starts");
+        let prefix = cluster.plan().prefix.clone();
+        let ns = |i: usize| format!("{prefix}-n{i}");
+        let mut nemesis = NetnsNemesis::new(cluster.clone(), &dir.path().join("faults.journal"))
+            .expect("journal");
+
+        // Loss on the links to and from n2: n2 drops from both peers, the others from n2.
+        nemesis
+            .invoke(&nemesis_op(
+                "start-drop",
+                json!({"probability": 0.3, "nodes": ["n2"]}),
+            ))
+            .await
+            .expect("loss applied");
+        let n2_ip = cluster.ips()["n2"].to_string();
+        assert_eq!(chain_rules(&ns(2), "FL-LOSS").len(), 2);
+        let n1_loss = chain_rules(&ns(1), "FL-LOSS");
+        assert_eq!(n1_loss.len(), 1, "{n1_loss:?}");
+        assert!(
+            n1_loss[0].contains(&n2_ip) && n1_loss[0].contains("statistic"),
+            "{n1_loss:?}"
+        );
+
+        // A one-way partition of the leader: only the others drop what it sends.
+        let done = nemesis
+            .invoke(&nemesis_op(
+                "start-partition",
+                json!({"mode": "leader", "one_way": true}),
+            ))
+            .await
+            .expect("partition applied");
+        let leader = done["leader"].as_str().expect("leader named").to_string();
+        let leader_ns = cluster
+            .nodes()
+            .iter()
+            .find(|n| n.name == leader)
+            .map(|n| n.namespace.clone())
+            .expect("leader node");
+        assert!(
+            chain_rules(&leader_ns, "FL-PARTITION").is_empty(),
+            "the leader hears all"
+        );
+        for n in cluster.nodes().iter().filter(|n| n.name != leader) {
+            assert_eq!(
+                chain_rules(&n.namespace, "FL-PARTITION").len(),
+                1,
+                "{}",
+                n.name
+            );
+        }
+        // Healing the partition leaves the loss alone; heal_all clears both.
+        nemesis
+            .invoke(&nemesis_op("stop-partition", Value::Null))
+            .await
+            .expect("healed");
+        assert!(chain_rules(&ns(1), "FL-PARTITION").is_empty());
+        assert_eq!(chain_rules(&ns(2), "FL-LOSS").len(), 2);
+        nemesis.heal_all().await.expect("heal all");
+        for i in 1..=3 {
+            assert!(chain_rules(&ns(i), "FL-LOSS").is_empty());
+        }
+
+        // The healed cluster takes a write through the client, from the root namespace.
+        let nodes: Vec<NodeInfo> = cluster
+            .nodes()
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                http: n.client_url(),
+            })
+            .collect();
+        let factory = EtcdFactory::new(&nodes, EtcdOptions::default()).expect("factory");
+        let mut client = factory.open(&nodes[0]).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = client
+                .invoke(&Invocation {
+                    f: "write".into(),
+                    key: Some(json!("k")),
+                    value: json!(1),
+                })
+                .await;
+            if done.outcome == Outcome::Ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no write after healing: {done:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(nemesis);
+        assert!(cluster.stop().is_empty(), "everything removed");
+        prefix
+    });
+    assert_nothing_left(&prefix, dir.path());
+}
