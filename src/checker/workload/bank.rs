@@ -12,11 +12,12 @@
 //! Every bad read is reported, one anomaly per problem: `wrong-total`, `negative-balance`,
 //! `wrong-accounts` (a missing, `null` or unexpected account). The result's details carry a
 //! plot-ready series of totals over time (at most [`SERIES_MAX`] points; every bad read is
-//! kept when thinning).
+//! kept when thinning). Reads are judged on all cores, then reported in history order.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::{as_int, f_name, malformed, plural, unexpected_f, LIST_KEEP};
@@ -87,14 +88,6 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<CheckResult, Check
                         ),
                     ));
                 };
-                for (account, balance) in balances {
-                    if !balance.is_null() && as_int(balance).is_none() {
-                        return Err(malformed(
-                            op,
-                            format!("account {account:?} has balance {balance}, not an integer"),
-                        ));
-                    }
-                }
                 reads.push(Read { op, balances });
             }
             _ => return Err(unexpected_f(op, CHECKER, "transfer and read")),
@@ -135,11 +128,15 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<CheckResult, Check
         (None, None) => 0,
     };
 
+    // Each read is judged on its own: on all cores, then reported in history order.
+    let judged = reads
+        .par_iter()
+        .map(|read| problems(read, &accounts))
+        .collect::<Result<Vec<_>, CheckError>>()?;
     let mut anomalies = Vec::new();
     let mut bad = Vec::with_capacity(reads.len());
     let mut totals = Vec::with_capacity(reads.len());
-    for read in &reads {
-        let p = problems(read, &accounts);
+    for (read, p) in reads.iter().zip(judged) {
         let before = anomalies.len();
         report(read.op, &p, total, accounts.len(), &mut anomalies);
         bad.push(anomalies.len() > before);
@@ -215,43 +212,48 @@ fn validate_transfer(op: &Op) -> Result<(), CheckError> {
     }
 }
 
-/// Sums a read and compares its accounts with the expected (sorted) ones.
-fn problems(read: &Read<'_>, accounts: &[String]) -> Problems {
+/// Sums a read and compares its accounts with the expected (sorted) ones, in one pass over
+/// the read; a balance that is neither an integer nor `null` is malformed.
+fn problems(read: &Read<'_>, accounts: &[String]) -> Result<Problems, CheckError> {
     let mut p = Problems::default();
     let mut found = 0;
-    for account in accounts {
-        match read.balances.get(account).and_then(as_int) {
-            Some(b) => {
-                found += 1;
-                p.total += b;
-                if b < 0 {
-                    p.negative.push((account.clone(), b));
-                }
-            }
-            None => p.missing.push(account.clone()),
-        }
-    }
-    let present = read.balances.values().filter(|v| !v.is_null()).count();
-    if present > found {
-        for (account, balance) in read.balances {
-            if accounts.binary_search(account).is_err() {
-                if let Some(b) = as_int(balance) {
-                    p.total += b;
-                    if b < 0 {
-                        p.negative.push((account.clone(), b));
-                    }
-                }
-                p.extra.push(account.clone());
+    for (account, balance) in read.balances {
+        let b = match balance {
+            Value::Null => None,
+            v => Some(as_int(v).ok_or_else(|| {
+                malformed(
+                    read.op,
+                    format!("account {account:?} has balance {v}, not an integer"),
+                )
+            })?),
+        };
+        let known = accounts.binary_search(account).is_ok();
+        // A null balance counts as missing (below).
+        if let Some(b) = b {
+            found += usize::from(known);
+            p.total += b;
+            if b < 0 {
+                p.negative.push((account.clone(), b));
             }
         }
+        if !known {
+            p.extra.push(account.clone());
+        }
     }
-    p
+    if found < accounts.len() {
+        p.missing = accounts
+            .iter()
+            .filter(|a| read.balances.get(*a).and_then(as_int).is_none())
+            .cloned()
+            .collect();
+    }
+    Ok(p)
 }
 
 /// Turns one read's problems into anomalies.
 fn report(op: &Op, p: &Problems, total: i128, n: usize, out: &mut Vec<Anomaly>) {
-    let balances = shown_balances(&op.value);
     if p.total != total {
+        let balances = shown_balances(&op.value);
         out.push(anomaly(
             "wrong-total",
             op,

@@ -25,6 +25,7 @@ const NAMED_OPS: usize = 10;
 pub fn check(history: &History) -> Result<CheckResult, CheckError> {
     let started = Instant::now();
     let mut first: FxHashMap<Atom, &Op> = FxHashMap::default();
+    first.reserve(history.ops.len());
     let mut dups: FxHashMap<Atom, Vec<&Op>> = FxHashMap::default();
     let (mut attempted, mut acknowledged) = (0u64, 0u64);
     let mut range: Option<(i128, i128)> = None;
