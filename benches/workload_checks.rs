@@ -1,0 +1,372 @@
+//! `cargo bench --bench workload_checks`: times the set-full, bank, counter and unique-ids
+//! checkers on generated 1,000,000-op histories (checking only; JSONL parsing is timed apart,
+//! once) and prints a table. Medians of 3 runs. Pass checker names to run only some:
+//! `set-full`, `bank`, `counter`, `unique-ids`.
+//!
+//! The histories come from a small seeded simulation of a correct system: 20 processes, each
+//! op takes effect at its completion, 1% of ops crash (`info`, half of them having taken
+//! effect). So every history is valid and the checkers do all their work.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use faultline::checker::{check_with, CheckModel, CheckOptions, CheckResult, Validity};
+use faultline::history::{read_jsonl, History, HistoryWriter, Op, Outcome};
+use serde_json::{json, Value};
+
+const OPS: usize = 1_000_000;
+const PROCESSES: usize = 20;
+const SEED: u64 = 8;
+
+/// splitmix64: a tiny deterministic generator, so the bench needs no RNG crate API.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What a simulated system does: the next op a process invokes, and how it completes (its
+/// outcome and result value, applying its effect when `apply`).
+trait System {
+    fn invoke(&mut self, rng: &mut Rng) -> (String, Option<Value>, Value);
+    fn complete(&mut self, op: &Op, apply: bool, rng: &mut Rng) -> (Outcome, Value);
+}
+
+/// Runs `system` with [`PROCESSES`] concurrent processes until `ops` ops were invoked and
+/// completed (every op completes; 1% as info).
+fn simulate(system: &mut dyn System, ops: usize, seed: u64) -> History {
+    let mut rng = Rng(seed);
+    let mut history = History::default();
+    let mut open: Vec<Option<usize>> = vec![None; PROCESSES];
+    let mut pids: Vec<u64> = (0..PROCESSES as u64).collect();
+    let mut next_pid = PROCESSES as u64;
+    let mut index = 0u64;
+    let mut invoked = 0;
+    let mut done = 0;
+    while done < ops {
+        let p = rng.below(PROCESSES as u64) as usize;
+        match open[p] {
+            None if invoked < ops => {
+                let (f, key, value) = system.invoke(&mut rng);
+                history.ops.push(Op {
+                    process: pids[p],
+                    f,
+                    key,
+                    invoke_value: value.clone(),
+                    value,
+                    outcome: Outcome::Info,
+                    invoke_index: index,
+                    complete_index: None,
+                    invoke_time: index * 1000,
+                    complete_time: None,
+                    error: None,
+                    node: None,
+                });
+                open[p] = Some(history.ops.len() - 1);
+                invoked += 1;
+                index += 1;
+            }
+            None => {}
+            Some(at) => {
+                let crashed = rng.below(100) == 0;
+                let apply = !crashed || rng.below(2) == 0;
+                let (outcome, value) = system.complete(&history.ops[at], apply, &mut rng);
+                let op = &mut history.ops[at];
+                op.outcome = if crashed { Outcome::Info } else { outcome };
+                op.value = if crashed {
+                    op.invoke_value.clone()
+                } else {
+                    value
+                };
+                op.complete_index = Some(index);
+                op.complete_time = Some(index * 1000);
+                index += 1;
+                open[p] = None;
+                done += 1;
+                if crashed {
+                    pids[p] = next_pid;
+                    next_pid += 1;
+                }
+            }
+        }
+    }
+    history.event_count = index;
+    history
+}
+
+/// A keyed set: 80% adds of fresh elements, 20% reads of the current key; a new key every
+/// 40 adds (as Jepsen's independent set workloads do).
+#[derive(Default)]
+struct SetSystem {
+    sets: HashMap<u64, Vec<u64>>,
+    next_element: u64,
+}
+
+impl System for SetSystem {
+    fn invoke(&mut self, rng: &mut Rng) -> (String, Option<Value>, Value) {
+        let key = self.next_element / 40;
+        if rng.below(5) == 0 {
+            ("read".into(), Some(json!(key)), Value::Null)
+        } else {
+            self.next_element += 1;
+            ("add".into(), Some(json!(key)), json!(self.next_element))
+        }
+    }
+
+    fn complete(&mut self, op: &Op, apply: bool, _: &mut Rng) -> (Outcome, Value) {
+        let key = op.key.as_ref().and_then(Value::as_u64).unwrap_or(0);
+        let set = self.sets.entry(key).or_default();
+        match op.f.as_str() {
+            "add" => {
+                if apply {
+                    set.push(op.invoke_value.as_u64().unwrap_or(0));
+                }
+                (Outcome::Ok, op.invoke_value.clone())
+            }
+            _ => (Outcome::Ok, json!(set)),
+        }
+    }
+}
+
+/// Five accounts holding 100 in all: half transfers (failing when funds are short), half
+/// reads of all balances.
+struct BankSystem {
+    balances: [i64; 5],
+}
+
+impl System for BankSystem {
+    fn invoke(&mut self, rng: &mut Rng) -> (String, Option<Value>, Value) {
+        if rng.below(2) == 0 {
+            ("read".into(), None, Value::Null)
+        } else {
+            let from = rng.below(5);
+            let to = (from + 1 + rng.below(4)) % 5;
+            let amount = 1 + rng.below(5);
+            let v = json!({"from": from, "to": to, "amount": amount});
+            ("transfer".into(), None, v)
+        }
+    }
+
+    fn complete(&mut self, op: &Op, apply: bool, _: &mut Rng) -> (Outcome, Value) {
+        if op.f == "read" {
+            let m: serde_json::Map<String, Value> = self
+                .balances
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i.to_string(), json!(b)))
+                .collect();
+            return (Outcome::Ok, Value::Object(m));
+        }
+        let v = &op.invoke_value;
+        let field = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+        let (from, to, amount) = (field("from"), field("to"), field("amount") as i64);
+        if self.balances[from] < amount {
+            return (Outcome::Fail, v.clone());
+        }
+        if apply {
+            self.balances[from] -= amount;
+            self.balances[to] += amount;
+        }
+        (Outcome::Ok, v.clone())
+    }
+}
+
+/// One counter: half increments by 1..=5, half reads.
+#[derive(Default)]
+struct CounterSystem {
+    value: u64,
+}
+
+impl System for CounterSystem {
+    fn invoke(&mut self, rng: &mut Rng) -> (String, Option<Value>, Value) {
+        if rng.below(2) == 0 {
+            ("read".into(), None, Value::Null)
+        } else {
+            ("add".into(), None, json!(1 + rng.below(5)))
+        }
+    }
+
+    fn complete(&mut self, op: &Op, apply: bool, _: &mut Rng) -> (Outcome, Value) {
+        if op.f == "read" {
+            return (Outcome::Ok, json!(self.value));
+        }
+        if apply {
+            self.value += op.invoke_value.as_u64().unwrap_or(0);
+        }
+        (Outcome::Ok, op.invoke_value.clone())
+    }
+}
+
+/// An id allocator handing out 0, 1, 2, ...
+#[derive(Default)]
+struct IdSystem {
+    next: u64,
+}
+
+impl System for IdSystem {
+    fn invoke(&mut self, _: &mut Rng) -> (String, Option<Value>, Value) {
+        ("generate".into(), None, Value::Null)
+    }
+
+    fn complete(&mut self, _: &Op, _: bool, _: &mut Rng) -> (Outcome, Value) {
+        self.next += 1;
+        (Outcome::Ok, json!(self.next))
+    }
+}
+
+/// CPU seconds this process has used (user + system, all threads), from /proc/self/stat;
+/// 0 where that file is unreadable. Beside wall time it shows how much a busy machine slowed
+/// a run down.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Counting from the state field (field 3) as index 0: utime is index 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Builds a fresh simulated system.
+type MakeSystem = fn() -> Box<dyn System>;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+struct Row {
+    checker: &'static str,
+    events: u64,
+    info: usize,
+    verdict: Validity,
+    anomalies: usize,
+    check_secs: f64,
+    cpu_secs: f64,
+    parse_secs: f64,
+    mb: f64,
+}
+
+fn measure(model: CheckModel, history: History) -> Row {
+    let opts = CheckOptions::new(model);
+    let mut times = Vec::new();
+    let mut cpu = Vec::new();
+    let mut last: Option<CheckResult> = None;
+    for _ in 0..3 {
+        let c = cpu_secs();
+        let t = Instant::now();
+        let r = check_with(&history, &opts).expect("generated history has the right shape");
+        times.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_secs() - c);
+        last = Some(r);
+    }
+    let r = last.expect("ran 3 times");
+    for a in r.anomalies.iter().take(3) {
+        println!("unexpected anomaly ({}): {}", model.name(), a.explanation);
+    }
+    let mut writer = HistoryWriter::new(Vec::new());
+    writer.write_history(&history).expect("writing to memory");
+    let bytes = writer.into_inner().expect("writing to memory");
+    let events = history.event_count;
+    let info = history
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Info)
+        .count();
+    drop(history);
+    let t = Instant::now();
+    let back = read_jsonl(bytes.as_slice(), "generated").expect("our own JSONL parses");
+    let parse_secs = t.elapsed().as_secs_f64();
+    assert_eq!(back.ops.len(), OPS);
+    Row {
+        checker: model.name(),
+        events,
+        info,
+        verdict: r.valid,
+        anomalies: r.anomalies.len(),
+        check_secs: median(times),
+        cpu_secs: median(cpu),
+        parse_secs,
+        mb: bytes.len() as f64 / 1e6,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let mut rows = Vec::new();
+    let cases: [(CheckModel, MakeSystem); 4] = [
+        (CheckModel::SetFull, || Box::<SetSystem>::default()),
+        (CheckModel::Bank, || {
+            Box::new(BankSystem { balances: [20; 5] })
+        }),
+        (CheckModel::Counter, || Box::<CounterSystem>::default()),
+        (CheckModel::UniqueIds, || Box::<IdSystem>::default()),
+    ];
+    for (model, make) in cases {
+        if !want(model.name()) {
+            continue;
+        }
+        let t = Instant::now();
+        let history = simulate(make().as_mut(), OPS, SEED);
+        eprintln!(
+            "{}: generated in {:.2} s",
+            model.name(),
+            t.elapsed().as_secs_f64()
+        );
+        rows.push(measure(model, history));
+    }
+    println!(
+        "\nfaultline workload checkers — 1,000,000-op generated histories ({PROCESSES} processes, \
+         seed {SEED}); checking time (wall) and CPU time (all threads), medians of 3\n"
+    );
+    println!(
+        "{:<11} {:>9} {:>7} {:>8} {:>9} {:>10} {:>9}   {:<8} {:>14}",
+        "checker",
+        "events",
+        "info",
+        "verdict",
+        "anomalies",
+        "check",
+        "cpu",
+        "target",
+        "parse (once)"
+    );
+    for r in &rows {
+        println!(
+            "{:<11} {:>9} {:>7} {:>8} {:>9} {:>8.3} s {:>7.2} s   {:<8} {:>7.2} s ({:.0} MB)",
+            r.checker,
+            r.events,
+            r.info,
+            r.verdict.to_string(),
+            r.anomalies,
+            r.check_secs,
+            r.cpu_secs,
+            if r.check_secs < 2.0 {
+                "< 2 s ok"
+            } else {
+                "MISSED"
+            },
+            r.parse_secs,
+            r.mb
+        );
+    }
+}
