@@ -7,6 +7,7 @@
 //! - [`model`]: sequential specifications (register, cas-register, kv, mutex, set, ...), each a
 //!   pure step function over compact interned states.
 //! - [`select`]: the one entry point ([`check_with`]) from a named [`CheckModel`] to its checker.
+//! - [`txn`]: transactional isolation (Elle-style list-append and rw-register checking).
 //! - [`linear`]: the linearizability checker (Wing–Gong–Lowe search with memoization,
 //!   P-compositionality and partial-order reduction), with explanations for invalid histories.
 //!
@@ -17,6 +18,7 @@ mod hash;
 pub mod linear;
 pub mod model;
 pub mod select;
+pub mod txn;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -101,6 +103,8 @@ pub struct Anomaly {
 pub enum Witness {
     /// Why a history (or one key of it) is not linearizable.
     Linearization(linear::LinearizationWitness),
+    /// A dependency cycle between transactions (G0, G1c, G-single, ...).
+    Cycle(txn::TxnCycle),
 }
 
 /// Counters a checker reports beside its verdict.
@@ -132,6 +136,10 @@ pub struct CheckResult {
     pub anomalies: Vec<Anomaly>,
     /// Counters.
     pub stats: CheckStats,
+    /// Checker-specific summary, e.g. the transactional checker's consistency model,
+    /// anomaly types and the models ruled out (`not`, `also-not`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::linear::{self, CheckError, LinearizabilityOptions, DEFAULT_MEMORY_LIMIT};
 use super::model::{ModelError, ModelKind, ModelOptions};
+use super::txn::{self, ConsistencyModel, TxnOptions, TxnWorkload};
 use super::CheckResult;
 use crate::history::History;
 
@@ -21,6 +22,10 @@ use crate::history::History;
 pub enum CheckModel {
     /// Linearizability against a sequential model (register, cas-register, kv, ...).
     Linear(ModelKind),
+    /// Transactional isolation of list-append txns (Elle's list-append).
+    ListAppend,
+    /// Transactional isolation of read-write register txns (Elle's rw-register).
+    RwRegister,
 }
 
 impl CheckModel {
@@ -28,18 +33,23 @@ impl CheckModel {
     pub fn name(self) -> &'static str {
         match self {
             CheckModel::Linear(kind) => kind.name(),
+            CheckModel::ListAppend => TxnWorkload::ListAppend.name(),
+            CheckModel::RwRegister => TxnWorkload::RwRegister.name(),
         }
     }
 
     /// Every name `--model` accepts, in the order the CLI lists them.
     pub fn names() -> Vec<&'static str> {
-        ModelKind::ALL.iter().map(|k| k.name()).collect()
+        let mut names: Vec<&'static str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+        names.extend([CheckModel::ListAppend.name(), CheckModel::RwRegister.name()]);
+        names
     }
 
     /// The sequential model, when this is a linearizability check.
     pub fn linear(self) -> Option<ModelKind> {
         match self {
             CheckModel::Linear(kind) => Some(kind),
+            CheckModel::ListAppend | CheckModel::RwRegister => None,
         }
     }
 }
@@ -55,6 +65,11 @@ impl FromStr for CheckModel {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(kind) = s.parse::<ModelKind>() {
             return Ok(CheckModel::Linear(kind));
+        }
+        match s {
+            "list-append" => return Ok(CheckModel::ListAppend),
+            "rw-register" => return Ok(CheckModel::RwRegister),
+            _ => {}
         }
         Err(ModelError::UnknownModel(s.to_string()))
     }
@@ -81,6 +96,9 @@ pub struct CheckOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Give up with `Unknown` when the checker's caches exceed this many bytes.
     pub memory_limit: u64,
+    /// The transactional consistency model (`--consistency-model`; list-append and
+    /// rw-register only).
+    pub consistency_model: ConsistencyModel,
 }
 
 impl CheckOptions {
@@ -93,6 +111,18 @@ impl CheckOptions {
             deadline: None,
             cancel: None,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            consistency_model: ConsistencyModel::default(),
+        }
+    }
+
+    /// The transactional checker's options for `workload`.
+    pub fn txn(&self, workload: TxnWorkload) -> TxnOptions {
+        TxnOptions {
+            workload,
+            consistency_model: self.consistency_model,
+            search_budget: txn::DEFAULT_SEARCH_BUDGET,
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -113,6 +143,8 @@ impl CheckOptions {
 pub fn check_with(history: &History, opts: &CheckOptions) -> Result<CheckResult, CheckError> {
     match opts.model {
         CheckModel::Linear(kind) => linear::check(history, &opts.linearizability(kind)),
+        CheckModel::ListAppend => Ok(txn::check(history, &opts.txn(TxnWorkload::ListAppend))?),
+        CheckModel::RwRegister => Ok(txn::check(history, &opts.txn(TxnWorkload::RwRegister))?),
     }
 }
 

@@ -78,6 +78,9 @@ pub enum CheckError {
     /// An op or option does not suit the model.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A transactional history is malformed.
+    #[error(transparent)]
+    Txn(#[from] crate::checker::txn::TxnError),
 }
 
 /// Checks `history` for linearizability against `opts.model`.
@@ -402,5 +405,6 @@ fn merge(mut outcomes: Vec<GroupOutcome>, keys: u64, peak: u64) -> CheckResult {
         cause,
         anomalies,
         stats,
+        details: None,
     }
 }
