@@ -406,6 +406,10 @@ fn check_elements<'a>(
 /// Internal consistency and future reads within one committed txn.
 fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
     let mops = ctx.txns.mops_of(t);
+    if !super::parse::repeats_a_key(mops) {
+        // Both anomalies need two micro-ops on one key; most txns have none.
+        return;
+    }
     // Per key: the whole list when known (after a read), and own appends since.
     let mut state: Vec<KeyState<'_>> = Vec::new();
     for (i, m) in mops.iter().enumerate() {

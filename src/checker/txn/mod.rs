@@ -209,6 +209,7 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnErr
         TxnWorkload::RwRegister => WriteKind::Write,
     };
     let txns = parse::parse(history, writes)?;
+    let t_parse = started.elapsed().as_secs_f64();
     let ctx = Ctx {
         history,
         txns: &txns,
@@ -217,6 +218,7 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnErr
         TxnWorkload::ListAppend => Inferred::ListAppend(list_append::infer(&ctx)?),
         TxnWorkload::RwRegister => Inferred::RwRegister(rw_register::infer(&ctx)?),
     };
+    let t_infer = started.elapsed().as_secs_f64();
     let (edges, mut anomalies) = match &mut inferred {
         Inferred::ListAppend(i) => (std::mem::take(&mut i.edges), std::mem::take(&mut i.found)),
         Inferred::RwRegister(i) => (std::mem::take(&mut i.edges), std::mem::take(&mut i.found)),
@@ -240,6 +242,7 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnErr
     };
     let n = txns.txns.len() as u32;
     let g = graph::build(n, n + clocks, edges);
+    let t_graph = started.elapsed().as_secs_f64();
     let mask = specs.iter().fold(0u8, |m, s| m | s.allowed());
     let comps = search::components(&g, mask);
     let limits = Limits {
@@ -248,6 +251,7 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnErr
         cancel: opts.cancel.as_deref(),
     };
     let results = search::search(&g, &comps, &specs, model, &limits);
+    let t_search = started.elapsed().as_secs_f64();
 
     let mut interrupted = false;
     for (ci, r) in results.iter().enumerate() {
@@ -333,6 +337,12 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnErr
         "not": b.not.iter().map(|m| m.name()).collect::<Vec<_>>(),
         "also-not": b.also_not.iter().map(|m| m.name()).collect::<Vec<_>>(),
         "txns": {"ok": committed, "info": count(Status::Info), "fail": count(Status::Fail)},
+        "phase-secs": {
+            "parse": t_parse,
+            "infer": t_infer - t_parse,
+            "graph": t_graph - t_infer,
+            "search": t_search - t_graph,
+        },
         "graph": {
             "nodes": g.nodes(),
             "edges": g.edges(),

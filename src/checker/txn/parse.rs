@@ -300,6 +300,13 @@ fn mark_flags(mops: &mut [Mop<'_>]) {
     }
 }
 
+/// Whether two micro-ops of `mops` touch the same key (txns are short: a quadratic scan).
+pub(crate) fn repeats_a_key(mops: &[Mop<'_>]) -> bool {
+    mops.iter()
+        .enumerate()
+        .any(|(i, m)| mops[i + 1..].iter().any(|n| n.key == m.key))
+}
+
 /// A value for a message, shortened when long.
 pub(crate) fn short(v: &Value) -> String {
     let text = v.to_string();

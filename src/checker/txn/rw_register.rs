@@ -224,6 +224,10 @@ fn infer_key<'a>(
 /// Internal consistency and future reads within one committed txn.
 fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
     let mops = ctx.txns.mops_of(t);
+    if !super::parse::repeats_a_key(mops) {
+        // Both anomalies need two micro-ops on one key; most txns have none.
+        return;
+    }
     let mut known: Vec<(u32, &Value)> = Vec::new();
     for (i, m) in mops.iter().enumerate() {
         let slot = known.iter().position(|s| s.0 == m.key);
