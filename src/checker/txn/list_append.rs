@@ -56,41 +56,33 @@ pub(crate) struct Inference<'a> {
 /// Infers version orders, edges and non-cycle anomalies.
 pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
     let txns = ctx.txns;
-    // Every append, by (key, element): unique, or the history is ambiguous.
-    let mut writers: FxHashMap<(u32, ValRef<'a>), u32> = FxHashMap::default();
-    writers.reserve(txns.mops.len() / 2);
     let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); txns.keys.len()];
     for (i, m) in txns.mops.iter().enumerate() {
         let status = txns.txns[m.txn as usize].status;
         match m.kind {
-            MopKind::Append => {
-                if let Some(first) = writers.insert((m.key, ValRef::of(m.value)), i as u32) {
-                    let a = txns.mops[first as usize].txn;
-                    return Err(TxnError::DuplicateWrite {
-                        key: txns.keys[m.key as usize].to_string(),
-                        value: short(m.value),
-                        first: ctx.index(a),
-                        second: ctx.index(m.txn),
-                    });
-                }
-                by_key[m.key as usize].push(i as u32);
-            }
+            MopKind::Append => by_key[m.key as usize].push(i as u32),
             MopKind::Read if status == Status::Ok => by_key[m.key as usize].push(i as u32),
             _ => {}
         }
     }
-    let per_key: Vec<(Edges, Vec<Found>, KeyOrder<'a>)> = by_key
+    // Each key on its own, with a small writer index per key (cache-friendly, parallel).
+    let per_key: Vec<Result<(Edges, Vec<Found>, KeyOrder<'a>), TxnError>> = by_key
         .par_iter()
         .enumerate()
-        .map(|(k, mops)| infer_key(ctx, &writers, k as u32, mops))
+        .map(|(k, mops)| {
+            let writers = key_writers(ctx, k as u32, mops)?;
+            Ok(infer_key(ctx, &writers, k as u32, mops))
+        })
         .collect();
     let mut out = Inference {
         orders: Vec::with_capacity(per_key.len()),
         ..Default::default()
     };
-    let total: usize = per_key.iter().map(|k| k.0.len()).sum();
+    let total: usize = per_key.iter().flatten().map(|k| k.0.len()).sum();
     out.edges.reserve(total);
-    for (edges, found, order) in per_key {
+    for key in per_key {
+        // The first bad key in key order, so the error does not depend on scheduling.
+        let (edges, found, order) = key?;
         out.edges.extend(edges);
         out.found.extend(found);
         out.orders.push(order);
@@ -103,9 +95,33 @@ pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
     Ok(out)
 }
 
+/// Every append to one key, by element: unique, or the history is ambiguous.
+type Writers<'a> = FxHashMap<ValRef<'a>, u32>;
+
+/// The writer index of `key` (its mops are in history order, so `first` is the earlier op).
+fn key_writers<'a>(ctx: &Ctx<'a, '_>, key: u32, mops: &[u32]) -> Result<Writers<'a>, TxnError> {
+    let txns = ctx.txns;
+    let mut writers = Writers::default();
+    for &i in mops {
+        let m = &txns.mops[i as usize];
+        if m.kind != MopKind::Append {
+            continue;
+        }
+        if let Some(first) = writers.insert(ValRef::of(m.value), i) {
+            return Err(TxnError::DuplicateWrite {
+                key: txns.keys[key as usize].to_string(),
+                value: short(m.value),
+                first: ctx.index(txns.mops[first as usize].txn),
+                second: ctx.index(m.txn),
+            });
+        }
+    }
+    Ok(writers)
+}
+
 fn infer_key<'a>(
     ctx: &Ctx<'a, '_>,
-    writers: &FxHashMap<(u32, ValRef<'a>), u32>,
+    writers: &Writers<'a>,
     key: u32,
     mops: &[u32],
 ) -> (Edges, Vec<Found>, KeyOrder<'a>) {
@@ -132,7 +148,7 @@ fn infer_key<'a>(
     let mut dup_reported = false;
     for (i, e) in elems.iter().enumerate() {
         let r = ValRef::of(e);
-        let w = writers.get(&(key, r.clone())).copied();
+        let w = writers.get(&r).copied();
         order_writers.push(w.map_or(NONE, |m| txns.mops[m as usize].txn));
         if pos.insert(r, i as u32).is_some() && !dup_reported {
             dup_reported = true;
@@ -220,7 +236,7 @@ fn infer_key<'a>(
         if len > 0 {
             let w = order_writers[len - 1];
             if w != NONE && w != t && status(w) != Status::Fail {
-                if let Some(&wm) = writers.get(&(key, ValRef::of(&elems[len - 1]))) {
+                if let Some(&wm) = writers.get(&ValRef::of(&elems[len - 1])) {
                     if !txns.mops[wm as usize].flag {
                         found.push(ctx.found(
                             "G1b",
@@ -344,7 +360,7 @@ fn infer_key<'a>(
 /// Aborted and never-written elements in a read that is not part of the version order.
 fn check_elements<'a>(
     ctx: &Ctx<'a, '_>,
-    writers: &FxHashMap<(u32, ValRef<'a>), u32>,
+    writers: &Writers<'a>,
     key: u32,
     m: u32,
     found: &mut Vec<Found>,
@@ -368,7 +384,7 @@ fn check_elements<'a>(
             ));
             return;
         }
-        match writers.get(&(key, r)) {
+        match writers.get(&r) {
             None => {
                 found.push(ctx.found(
                     "garbage-read",
