@@ -66,7 +66,7 @@ pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
         }
     }
     // Each key on its own, with a small writer index per key (cache-friendly, parallel).
-    let per_key: Vec<Result<(Edges, Vec<Found>, KeyOrder<'a>), TxnError>> = by_key
+    let per_key: Vec<Result<KeyOut<'a>, TxnError>> = by_key
         .par_iter()
         .enumerate()
         .map(|(k, mops)| {
@@ -95,6 +95,9 @@ pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
     Ok(out)
 }
 
+/// What inference finds for one key.
+type KeyOut<'a> = (Edges, Vec<Found>, KeyOrder<'a>);
+
 /// Every append to one key, by element: unique, or the history is ambiguous.
 type Writers<'a> = FxHashMap<ValRef<'a>, u32>;
 
@@ -119,12 +122,7 @@ fn key_writers<'a>(ctx: &Ctx<'a, '_>, key: u32, mops: &[u32]) -> Result<Writers<
     Ok(writers)
 }
 
-fn infer_key<'a>(
-    ctx: &Ctx<'a, '_>,
-    writers: &Writers<'a>,
-    key: u32,
-    mops: &[u32],
-) -> (Edges, Vec<Found>, KeyOrder<'a>) {
+fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32]) -> KeyOut<'a> {
     let txns = ctx.txns;
     let mut edges = Vec::new();
     let mut found = Vec::new();
