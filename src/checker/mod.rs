@@ -9,6 +9,8 @@
 //! - [`select`]: the one entry point ([`check_with`]) from a named [`CheckModel`] to its checker.
 //! - [`linear`]: the linearizability checker (Wing–Gong–Lowe search with memoization,
 //!   P-compositionality and partial-order reduction), with explanations for invalid histories.
+//! - [`workload`]: whole-history checkers for Jepsen's classic workloads: `set-full`, `bank`,
+//!   `counter` and `unique-ids`.
 //!
 //! Nothing here does I/O or touches a clock other than reading `Instant::now()` against a
 //! deadline.
@@ -17,6 +19,7 @@ mod hash;
 pub mod linear;
 pub mod model;
 pub mod select;
+pub mod workload;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -132,6 +135,10 @@ pub struct CheckResult {
     pub anomalies: Vec<Anomaly>,
     /// Counters.
     pub stats: CheckStats,
+    /// Checker-specific facts beside the verdict (set-full's per-outcome counts, bank's series
+    /// of totals over time, ...); `None` for checkers that have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::linear::{self, CheckError, LinearizabilityOptions, DEFAULT_MEMORY_LIMIT};
 use super::model::{ModelError, ModelKind, ModelOptions};
+use super::workload::{self, BankOptions, SetFullOptions};
 use super::CheckResult;
 use crate::history::History;
 
@@ -21,25 +22,52 @@ use crate::history::History;
 pub enum CheckModel {
     /// Linearizability against a sequential model (register, cas-register, kv, ...).
     Linear(ModelKind),
+    /// Jepsen's set-full: what became of every element added to a set.
+    SetFull,
+    /// Bank: every read of all balances keeps the total and has no negative balance.
+    Bank,
+    /// Counter: every read lies between the acknowledged and the attempted increments.
+    Counter,
+    /// Unique ids: no id handed out twice.
+    UniqueIds,
 }
+
+/// The whole-history workload checkers, in the order the CLI lists them.
+const WORKLOAD_MODELS: [CheckModel; 4] = [
+    CheckModel::SetFull,
+    CheckModel::Bank,
+    CheckModel::Counter,
+    CheckModel::UniqueIds,
+];
 
 impl CheckModel {
     /// The exact command-line name.
     pub fn name(self) -> &'static str {
         match self {
             CheckModel::Linear(kind) => kind.name(),
+            CheckModel::SetFull => "set-full",
+            CheckModel::Bank => "bank",
+            CheckModel::Counter => "counter",
+            CheckModel::UniqueIds => "unique-ids",
         }
     }
 
     /// Every name `--model` accepts, in the order the CLI lists them.
     pub fn names() -> Vec<&'static str> {
-        ModelKind::ALL.iter().map(|k| k.name()).collect()
+        let linear = ModelKind::ALL.iter().map(|k| k.name());
+        linear
+            .chain(WORKLOAD_MODELS.iter().map(|m| m.name()))
+            .collect()
     }
 
     /// The sequential model, when this is a linearizability check.
     pub fn linear(self) -> Option<ModelKind> {
         match self {
             CheckModel::Linear(kind) => Some(kind),
+            CheckModel::SetFull
+            | CheckModel::Bank
+            | CheckModel::Counter
+            | CheckModel::UniqueIds => None,
         }
     }
 }
@@ -55,6 +83,9 @@ impl FromStr for CheckModel {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(kind) = s.parse::<ModelKind>() {
             return Ok(CheckModel::Linear(kind));
+        }
+        if let Some(m) = WORKLOAD_MODELS.iter().find(|m| m.name() == s) {
+            return Ok(*m);
         }
         Err(ModelError::UnknownModel(s.to_string()))
     }
@@ -81,6 +112,10 @@ pub struct CheckOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Give up with `Unknown` when the checker's caches exceed this many bytes.
     pub memory_limit: u64,
+    /// The bank checker's accounts and total (`--bank-accounts`, `--bank-total`).
+    pub bank: BankOptions,
+    /// What the set-full checker holds the set to (`--allow-stale`).
+    pub set_full: SetFullOptions,
 }
 
 impl CheckOptions {
@@ -93,6 +128,8 @@ impl CheckOptions {
             deadline: None,
             cancel: None,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            bank: BankOptions::default(),
+            set_full: SetFullOptions::default(),
         }
     }
 
@@ -113,6 +150,11 @@ impl CheckOptions {
 pub fn check_with(history: &History, opts: &CheckOptions) -> Result<CheckResult, CheckError> {
     match opts.model {
         CheckModel::Linear(kind) => linear::check(history, &opts.linearizability(kind)),
+        // The workload checkers run in linear time: they ignore deadline and memory limit.
+        CheckModel::SetFull => workload::set_full::check(history, &opts.set_full),
+        CheckModel::Bank => workload::bank::check(history, &opts.bank),
+        CheckModel::Counter => workload::counter::check(history),
+        CheckModel::UniqueIds => workload::unique_ids::check(history),
     }
 }
 
@@ -127,6 +169,29 @@ mod tests {
             assert_eq!(model.name(), name);
         }
         assert!("elle".parse::<CheckModel>().is_err());
+        for name in ["set-full", "bank", "counter", "unique-ids"] {
+            assert!(CheckModel::names().contains(&name), "{name}");
+            assert_eq!(name.parse::<CheckModel>().unwrap().linear(), None);
+        }
+        assert_eq!("set".parse::<CheckModel>().unwrap().name(), "set");
+    }
+
+    #[test]
+    fn workload_models_go_to_their_checkers() {
+        let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"generate\",\"value\":null}\n\
+                    {\"type\":\"ok\",\"process\":0,\"f\":\"generate\",\"value\":1}\n\
+                    {\"type\":\"invoke\",\"process\":1,\"f\":\"generate\",\"value\":null}\n\
+                    {\"type\":\"ok\",\"process\":1,\"f\":\"generate\",\"value\":1}\n";
+        let history = crate::history::read_jsonl(text.as_bytes(), "t.jsonl").unwrap();
+        let opts = CheckOptions::new("unique-ids".parse().unwrap());
+        let result = check_with(&history, &opts).unwrap();
+        assert_eq!(result.checker, "unique-ids");
+        assert_eq!(result.valid, super::super::Validity::Invalid);
+        let opts = CheckOptions::new(CheckModel::Counter);
+        assert!(matches!(
+            check_with(&history, &opts),
+            Err(CheckError::Malformed { index: 0, .. })
+        ));
     }
 
     #[test]

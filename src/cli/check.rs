@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::Outcome;
 use crate::checker::linear::LinearizationWitness;
+use crate::checker::workload::{BankOptions, SetFullOptions};
 use crate::checker::{
     check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
 };
@@ -33,8 +34,11 @@ pub struct CheckArgs {
     pub format: Option<Format>,
 
     /// What to check against. Linearizability models: register, cas-register, kv, mutex,
-    /// set, multi-register, fifo-queue, etcd. When absent: etcd for Porcupine etcd logs,
-    /// kv for Porcupine kv logs, otherwise guessed from the ops' functions (printed).
+    /// set, multi-register, fifo-queue, etcd. Workload checkers: set-full, bank, counter,
+    /// unique-ids (see docs/workload-checkers.md). When absent: etcd for Porcupine etcd logs,
+    /// kv for Porcupine kv logs, otherwise guessed from the ops' functions (printed):
+    /// transfer -> bank, generate -> unique-ids, add/read -> set (name set-full or counter
+    /// explicitly).
     #[arg(long, value_name = "MODEL", value_parser = parse_model)]
     pub model: Option<CheckModel>,
 
@@ -59,6 +63,21 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_limit: u64,
 
+    /// bank: what all balances sum to (default: the sum of the first ok read, said in the
+    /// output).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub bank_total: Option<i64>,
+
+    /// bank: the number of accounts, named "0" .. "N-1" (default: those of the first ok
+    /// read, said in the output).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub bank_accounts: Option<u32>,
+
+    /// set-full: report stale elements (visible late) without making the history invalid
+    /// (Jepsen's default; for sets that do not promise linearizability).
+    #[arg(long)]
+    pub allow_stale: bool,
+
     /// Print the machine-readable verdict as JSON instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -73,7 +92,13 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 fn parse_model(s: &str) -> Result<CheckModel, String> {
-    s.parse::<CheckModel>().map_err(|e| e.to_string())
+    // The list comes from CheckModel::names(), so every checker added there is offered here.
+    s.parse::<CheckModel>().map_err(|_| {
+        format!(
+            "unknown model {s:?}; expected one of {}",
+            CheckModel::names().join(", ")
+        )
+    })
 }
 
 /// What `check --json` prints and `--out` writes: the overall verdict and one entry per file.
@@ -231,7 +256,7 @@ fn check_history(
         None => match format {
             Format::PorcupineEtcd => (CheckModel::Linear(ModelKind::Etcd), false),
             Format::PorcupineKv => (CheckModel::Linear(ModelKind::Kv), false),
-            _ => (CheckModel::Linear(guess_model(history)?), true),
+            _ => (guess_check_model(history)?, true),
         },
     };
     let initial = match (initial, format) {
@@ -250,9 +275,39 @@ fn check_history(
         deadline: args.timeout.map(|t| Instant::now() + t),
         cancel: None,
         memory_limit: args.memory_limit.saturating_mul(1 << 20),
+        bank: BankOptions {
+            accounts: args
+                .bank_accounts
+                .map(|n| BankOptions::numbered(n as usize)),
+            total: args.bank_total,
+        },
+        set_full: SetFullOptions {
+            linearizable: !args.allow_stale,
+        },
     };
     let result = check_with(history, &opts)?;
     Ok((model, guessed, result))
+}
+
+/// Guesses the checker: the workload checkers whose functions are unmistakable (`transfer`:
+/// bank, `generate`: unique-ids), else a linearizability model. `add`/`read` stays the
+/// linearizable `set` model; set-full and counter must be named with `--model`.
+fn guess_check_model(history: &History) -> Result<CheckModel> {
+    let fs: BTreeSet<&str> = history
+        .ops
+        .iter()
+        .map(|op| op.f.strip_prefix(':').unwrap_or(&op.f))
+        .collect();
+    if !fs.is_empty()
+        && fs.iter().all(|f| ["transfer", "read"].contains(f))
+        && fs.contains("transfer")
+    {
+        return Ok(CheckModel::Bank);
+    }
+    if fs.len() == 1 && fs.contains("generate") {
+        return Ok(CheckModel::UniqueIds);
+    }
+    Ok(CheckModel::Linear(guess_model(history)?))
 }
 
 /// Guesses the model from the functions the ops use, so `faultline check FILE` works on the
@@ -285,6 +340,9 @@ fn guess_model(history: &History) -> Result<ModelKind> {
     };
     Ok(model)
 }
+
+/// How many anomalies the summary prints; `--json` and `--out` carry all of them.
+const ANOMALIES_SHOWN: usize = 20;
 
 fn verdict_word(report: &FileReport) -> &'static str {
     match report.outcome() {
@@ -344,11 +402,26 @@ fn print_human(report: &FileReport, several: bool) {
         return;
     }
     if let Some(result) = &report.result {
-        for anomaly in &result.anomalies {
+        let notes = result
+            .details
+            .as_ref()
+            .and_then(|d| d.get("notes"))
+            .and_then(Value::as_array);
+        for note in notes.into_iter().flatten().filter_map(Value::as_str) {
+            let _ = writeln!(out, "note: {note}");
+        }
+        for anomaly in result.anomalies.iter().take(ANOMALIES_SHOWN) {
             let _ = writeln!(out, "\n{}: {}", anomaly.kind, anomaly.explanation);
             if let Some(Witness::Linearization(w)) = &anomaly.witness {
                 let _ = write!(out, "{}", describe_witness(w));
             }
+        }
+        if result.anomalies.len() > ANOMALIES_SHOWN {
+            let _ = writeln!(
+                out,
+                "\n... and {} more anomalies (all of them in --json / --out)",
+                result.anomalies.len() - ANOMALIES_SHOWN
+            );
         }
         if result.valid == Validity::Unknown {
             let _ = writeln!(

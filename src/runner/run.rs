@@ -127,6 +127,7 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
                 cause: Some(format!("the checker could not run: {e}")),
                 anomalies: Vec::new(),
                 stats: Default::default(),
+                details: None,
             },
         };
         checkers.push(result);

@@ -78,6 +78,14 @@ pub enum CheckError {
     /// An op or option does not suit the model.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// An op's value does not have the shape its checker reads (docs/workload-checkers.md).
+    #[error("malformed op at history index {index}: {reason}")]
+    Malformed {
+        /// History index of the op's invoke event.
+        index: u64,
+        /// What is wrong with it, naming the op's process and function.
+        reason: String,
+    },
 }
 
 /// Checks `history` for linearizability against `opts.model`.
@@ -402,5 +410,6 @@ fn merge(mut outcomes: Vec<GroupOutcome>, keys: u64, peak: u64) -> CheckResult {
         cause,
         anomalies,
         stats,
+        details: None,
     }
 }
