@@ -58,10 +58,19 @@ impl Target {
     }
 
     /// One client per worker; worker i talks to node i mod N (Jepsen spreads clients so both
-    /// sides of a partition are exercised).
-    pub fn open_clients(&self, concurrency: usize) -> Result<Vec<Box<dyn Client>>> {
-        let factory = RaftkvFactory::new(&self.nodes, RaftkvOptions::default())
-            .context("setting up the raftkv client")?;
+    /// sides of a partition are exercised). `profile` is the workload's client profile
+    /// ([`crate::workload::WorkloadSpec::client_profile`]).
+    pub fn open_clients(
+        &self,
+        concurrency: usize,
+        profile: Option<&str>,
+    ) -> Result<Vec<Box<dyn Client>>> {
+        let options = RaftkvOptions {
+            profile: profile.map(str::to_owned),
+            ..RaftkvOptions::default()
+        };
+        let factory =
+            RaftkvFactory::new(&self.nodes, options).context("setting up the raftkv client")?;
         (0..concurrency)
             .map(|i| {
                 let node = &self.nodes[i % self.nodes.len()];

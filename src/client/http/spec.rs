@@ -717,7 +717,8 @@ mod tests {
 
     #[test]
     fn profile_ops_are_validated_with_their_names() {
-        let good = "[profiles.c.add]\nmethod = \"post\"\npath = \"/c\"\nbody = { by = \"{value.n}\" }\n";
+        let good =
+            "[profiles.c.add]\nmethod = \"post\"\npath = \"/c\"\nbody = { by = \"{value.n}\" }\n";
         let s = spec(good).unwrap_or_else(|e| panic!("{e}"));
         let add = s.profile_op("c", "add").unwrap_or_else(|| panic!("add"));
         assert!(add.kind.has_effect() && !add.kind.returns_value());
