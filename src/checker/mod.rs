@@ -7,6 +7,7 @@
 //! - [`model`]: sequential specifications (register, cas-register, kv, mutex, set, ...), each a
 //!   pure step function over compact interned states.
 //! - [`select`]: the one entry point ([`check_with`]) from a named [`CheckModel`] to its checker.
+//! - [`txn`]: transactional isolation (Elle-style list-append and rw-register checking).
 //! - [`linear`]: the linearizability checker (Wing–Gong–Lowe search with memoization,
 //!   P-compositionality and partial-order reduction), with explanations for invalid histories.
 //! - [`workload`]: whole-history checkers for Jepsen's classic workloads: `set-full`, `bank`,
@@ -19,6 +20,7 @@ mod hash;
 pub mod linear;
 pub mod model;
 pub mod select;
+pub mod txn;
 pub mod workload;
 
 use serde::{Serialize, Serializer};
@@ -104,6 +106,8 @@ pub struct Anomaly {
 pub enum Witness {
     /// Why a history (or one key of it) is not linearizable.
     Linearization(linear::LinearizationWitness),
+    /// A dependency cycle between transactions (G0, G1c, G-single, ...).
+    Cycle(txn::TxnCycle),
 }
 
 /// Counters a checker reports beside its verdict.
@@ -136,7 +140,8 @@ pub struct CheckResult {
     /// Counters.
     pub stats: CheckStats,
     /// Checker-specific facts beside the verdict (set-full's per-outcome counts, bank's series
-    /// of totals over time, ...); `None` for checkers that have none.
+    /// of totals over time, the transactional checker's consistency model and the models
+    /// ruled out, ...); `None` for checkers that have none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
 }

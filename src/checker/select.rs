@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::linear::{self, CheckError, LinearizabilityOptions, DEFAULT_MEMORY_LIMIT};
 use super::model::{ModelError, ModelKind, ModelOptions};
+use super::txn::{self, ConsistencyModel, TxnOptions, TxnWorkload};
 use super::workload::{self, BankOptions, SetFullOptions};
 use super::CheckResult;
 use crate::history::History;
@@ -30,6 +31,10 @@ pub enum CheckModel {
     Counter,
     /// Unique ids: no id handed out twice.
     UniqueIds,
+    /// Transactional isolation of list-append txns (Elle's list-append).
+    ListAppend,
+    /// Transactional isolation of read-write register txns (Elle's rw-register).
+    RwRegister,
 }
 
 /// The whole-history workload checkers, in the order the CLI lists them.
@@ -49,6 +54,8 @@ impl CheckModel {
             CheckModel::Bank => "bank",
             CheckModel::Counter => "counter",
             CheckModel::UniqueIds => "unique-ids",
+            CheckModel::ListAppend => TxnWorkload::ListAppend.name(),
+            CheckModel::RwRegister => TxnWorkload::RwRegister.name(),
         }
     }
 
@@ -57,6 +64,7 @@ impl CheckModel {
         let linear = ModelKind::ALL.iter().map(|k| k.name());
         linear
             .chain(WORKLOAD_MODELS.iter().map(|m| m.name()))
+            .chain([CheckModel::ListAppend.name(), CheckModel::RwRegister.name()])
             .collect()
     }
 
@@ -67,7 +75,9 @@ impl CheckModel {
             CheckModel::SetFull
             | CheckModel::Bank
             | CheckModel::Counter
-            | CheckModel::UniqueIds => None,
+            | CheckModel::UniqueIds
+            | CheckModel::ListAppend
+            | CheckModel::RwRegister => None,
         }
     }
 }
@@ -86,6 +96,11 @@ impl FromStr for CheckModel {
         }
         if let Some(m) = WORKLOAD_MODELS.iter().find(|m| m.name() == s) {
             return Ok(*m);
+        }
+        match s {
+            "list-append" => return Ok(CheckModel::ListAppend),
+            "rw-register" => return Ok(CheckModel::RwRegister),
+            _ => {}
         }
         Err(ModelError::UnknownModel(s.to_string()))
     }
@@ -116,6 +131,9 @@ pub struct CheckOptions {
     pub bank: BankOptions,
     /// What the set-full checker holds the set to (`--allow-stale`).
     pub set_full: SetFullOptions,
+    /// The transactional consistency model (`--consistency-model`; list-append and
+    /// rw-register only).
+    pub consistency_model: ConsistencyModel,
 }
 
 impl CheckOptions {
@@ -130,6 +148,18 @@ impl CheckOptions {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             bank: BankOptions::default(),
             set_full: SetFullOptions::default(),
+            consistency_model: ConsistencyModel::default(),
+        }
+    }
+
+    /// The transactional checker's options for `workload`.
+    pub fn txn(&self, workload: TxnWorkload) -> TxnOptions {
+        TxnOptions {
+            workload,
+            consistency_model: self.consistency_model,
+            search_budget: txn::DEFAULT_SEARCH_BUDGET,
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -155,6 +185,8 @@ pub fn check_with(history: &History, opts: &CheckOptions) -> Result<CheckResult,
         CheckModel::Bank => workload::bank::check(history, &opts.bank),
         CheckModel::Counter => workload::counter::check(history),
         CheckModel::UniqueIds => workload::unique_ids::check(history),
+        CheckModel::ListAppend => Ok(txn::check(history, &opts.txn(TxnWorkload::ListAppend))?),
+        CheckModel::RwRegister => Ok(txn::check(history, &opts.txn(TxnWorkload::RwRegister))?),
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::Outcome;
 use crate::checker::linear::LinearizationWitness;
+use crate::checker::txn::{self, ConsistencyModel};
 use crate::checker::workload::{BankOptions, SetFullOptions};
 use crate::checker::{
     check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
@@ -35,12 +36,24 @@ pub struct CheckArgs {
 
     /// What to check against. Linearizability models: register, cas-register, kv, mutex,
     /// set, multi-register, fifo-queue, etcd. Workload checkers: set-full, bank, counter,
-    /// unique-ids (see docs/workload-checkers.md). When absent: etcd for Porcupine etcd logs,
-    /// kv for Porcupine kv logs, otherwise guessed from the ops' functions (printed):
-    /// transfer -> bank, generate -> unique-ids, add/read -> set (name set-full or counter
-    /// explicitly).
+    /// unique-ids (see docs/workload-checkers.md). Transactional isolation (Elle-style):
+    /// list-append, rw-register. When absent: etcd for Porcupine etcd logs, kv for Porcupine
+    /// kv logs, otherwise guessed from the ops' functions (printed): transfer -> bank,
+    /// generate -> unique-ids, `txn` ops whose micro-ops include `append` -> list-append,
+    /// `r`/`w` only -> rw-register, add/read -> set (name set-full or counter explicitly).
     #[arg(long, value_name = "MODEL", value_parser = parse_model)]
     pub model: Option<CheckModel>,
+
+    /// For list-append and rw-register: the consistency model to check against:
+    /// strict-serializable (default), serializable, snapshot-isolation, repeatable-read,
+    /// read-committed, read-uncommitted (also the strong-/strong-session- variants).
+    #[arg(long, value_name = "NAME", value_parser = parse_consistency_model)]
+    pub consistency_model: Option<ConsistencyModel>,
+
+    /// For list-append and rw-register: write a Graphviz DOT file per dependency cycle
+    /// found into this directory (and an SVG beside it when `dot` is installed).
+    #[arg(long, value_name = "DIR")]
+    pub dot_dir: Option<PathBuf>,
 
     /// The initial value as JSON (default: null, "never written"; Porcupine kv logs: "").
     #[arg(long, value_name = "JSON")]
@@ -101,6 +114,10 @@ fn parse_model(s: &str) -> Result<CheckModel, String> {
     })
 }
 
+fn parse_consistency_model(s: &str) -> Result<ConsistencyModel, String> {
+    s.parse::<ConsistencyModel>().map_err(|e| e.to_string())
+}
+
 /// What `check --json` prints and `--out` writes: the overall verdict and one entry per file.
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
@@ -140,6 +157,9 @@ pub struct FileReport {
     /// The checker's full result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<CheckResult>,
+    /// DOT (and SVG) files written for dependency cycles (`--dot-dir`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dot_files: Vec<String>,
 }
 
 impl FileReport {
@@ -220,6 +240,7 @@ fn check_file(path: &Path, args: &CheckArgs, initial: Option<&Value>) -> FileRep
         error: None,
         parse_secs: None,
         result: None,
+        dot_files: Vec::new(),
     };
     let parse_started = Instant::now();
     let (history, format, guessed) = match read_history(path, args.format) {
@@ -237,11 +258,58 @@ fn check_file(path: &Path, args: &CheckArgs, initial: Option<&Value>) -> FileRep
             report.model = Some(model.name().to_string());
             report.model_guessed = Some(model_guessed);
             report.valid = serde_json::to_value(result.valid).unwrap_or(Value::Null);
+            if let Some(dir) = &args.dot_dir {
+                let prefix = if args.files.len() > 1 {
+                    path.file_stem()
+                        .map(|s| format!("{}-", s.to_string_lossy()))
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                match write_dot_files(dir, &prefix, &result) {
+                    Ok(files) => report.dot_files = files,
+                    Err(e) => report.error = Some(format!("{}: {e:#}", path.display())),
+                }
+            }
             report.result = Some(result);
         }
         Err(e) => report.error = Some(format!("{}: {e:#}", path.display())),
     }
     report
+}
+
+/// Writes one DOT file per dependency cycle of `result` into `dir` (created if needed), and
+/// an SVG beside each when Graphviz's `dot` runs. Returns the paths written.
+pub fn write_dot_files(dir: &Path, prefix: &str, result: &CheckResult) -> Result<Vec<String>> {
+    let files = txn::dot::cycle_files(result);
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut have_dot = true;
+    for (name, text) in files {
+        let path = dir.join(format!("{prefix}{name}"));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.display().to_string());
+        if have_dot {
+            let svg = path.with_extension("svg");
+            match std::process::Command::new("dot")
+                .arg("-Tsvg")
+                .arg(&path)
+                .arg("-o")
+                .arg(&svg)
+                .status()
+            {
+                Ok(s) if s.success() => written.push(svg.display().to_string()),
+                Ok(s) => bail!("dot -Tsvg {} failed ({s})", path.display()),
+                // Graphviz is optional: without it only the DOT files are written.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => have_dot = false,
+                Err(e) => return Err(e).context("running dot"),
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// Picks the model and its options, then checks. Returns the model and whether it was guessed.
@@ -284,6 +352,7 @@ fn check_history(
         set_full: SetFullOptions {
             linearizable: !args.allow_stale,
         },
+        consistency_model: args.consistency_model.unwrap_or_default(),
     };
     let result = check_with(history, &opts)?;
     Ok((model, guessed, result))
@@ -307,12 +376,14 @@ fn guess_check_model(history: &History) -> Result<CheckModel> {
     if fs.len() == 1 && fs.contains("generate") {
         return Ok(CheckModel::UniqueIds);
     }
-    Ok(CheckModel::Linear(guess_model(history)?))
+    guess_model(history)
 }
 
 /// Guesses the model from the functions the ops use, so `faultline check FILE` works on the
 /// common cases without flags. Registers default to cas-register (a superset of register).
-fn guess_model(history: &History) -> Result<ModelKind> {
+/// `txn` ops are told apart by their micro-ops: any `append` means list-append, only `r`
+/// and `w` rw-register (Elle's names), otherwise multi-register (Knossos's `read`/`write`).
+fn guess_model(history: &History) -> Result<CheckModel> {
     let fs: BTreeSet<&str> = history
         .ops
         .iter()
@@ -330,7 +401,7 @@ fn guess_model(history: &History) -> Result<ModelKind> {
     } else if only(&["enqueue", "dequeue"]) {
         ModelKind::FifoQueue
     } else if only(&["txn"]) {
-        ModelKind::MultiRegister
+        return Ok(guess_txn_model(history));
     } else {
         let list: Vec<&str> = fs.into_iter().collect();
         bail!(
@@ -338,7 +409,41 @@ fn guess_model(history: &History) -> Result<ModelKind> {
             list.join(", ")
         );
     };
-    Ok(model)
+    Ok(CheckModel::Linear(model))
+}
+
+/// list-append, rw-register or multi-register, from the micro-op functions of `txn` ops.
+fn guess_txn_model(history: &History) -> CheckModel {
+    let mut append = false;
+    let mut elle_rw = false;
+    let mut knossos_rw = false;
+    for op in &history.ops {
+        for v in [&op.invoke_value, &op.value] {
+            let Value::Array(mops) = v else { continue };
+            for m in mops {
+                let f = match m {
+                    Value::Array(p) => p.first().and_then(Value::as_str),
+                    _ => None,
+                };
+                match f.map(|f| f.strip_prefix(':').unwrap_or(f)) {
+                    Some("append") => append = true,
+                    Some("r" | "w") => elle_rw = true,
+                    Some("read" | "write") => knossos_rw = true,
+                    _ => {}
+                }
+            }
+        }
+        if append {
+            break;
+        }
+    }
+    if append {
+        CheckModel::ListAppend
+    } else if elle_rw && !knossos_rw {
+        CheckModel::RwRegister
+    } else {
+        CheckModel::Linear(ModelKind::MultiRegister)
+    }
 }
 
 /// How many anomalies the summary prints; `--json` and `--out` carry all of them.
@@ -422,6 +527,19 @@ fn print_human(report: &FileReport, several: bool) {
                 "\n... and {} more anomalies (all of them in --json / --out)",
                 result.anomalies.len() - ANOMALIES_SHOWN
             );
+        }
+        if let Some(details) = &result.details {
+            let list = |name: &str| txn::detail_list(result, name).join(", ");
+            if let Some(m) = details.get("consistency-model").and_then(Value::as_str) {
+                let _ = writeln!(out, "\nchecked against: {m}");
+            }
+            if details.get("not").is_some() && !list("not").is_empty() {
+                let _ = writeln!(out, "not: {}", list("not"));
+                let _ = writeln!(out, "also not: {}", list("also-not"));
+            }
+        }
+        for f in &report.dot_files {
+            let _ = writeln!(out, "wrote {f}");
         }
         if result.valid == Validity::Unknown {
             let _ = writeln!(

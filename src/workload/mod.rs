@@ -43,6 +43,7 @@ pub use txn::{TxnOps, TxnStyle};
 
 use serde_json::Value;
 
+use crate::checker::txn::ConsistencyModel;
 use crate::checker::{
     workload::BankOptions, CheckModel, CheckOptions, LinearizabilityOptions, ModelKind,
     ModelOptions,
@@ -65,6 +66,14 @@ const BUILTINS: &[(&str, &str)] = &[
     (
         "unique-ids",
         include_str!("../../workloads/unique-ids.toml"),
+    ),
+    (
+        "list-append",
+        include_str!("../../workloads/list-append.toml"),
+    ),
+    (
+        "rw-register",
+        include_str!("../../workloads/rw-register.toml"),
     ),
 ];
 
@@ -110,7 +119,7 @@ pub struct CheckerSpec {
     pub bank: Option<(u64, i64)>,
     /// list-append / rw-register: the consistency model to check (`None`: the checker's
     /// default, strict-serializable).
-    pub consistency_model: Option<String>,
+    pub consistency_model: Option<ConsistencyModel>,
 }
 
 impl CheckerSpec {
@@ -137,6 +146,9 @@ impl CheckerSpec {
         let mut opts = CheckOptions::new(self.model);
         opts.model_options = self.options.clone();
         opts.set_full.linearizable = self.set_linearizable;
+        if let Some(c) = self.consistency_model {
+            opts.consistency_model = c;
+        }
         if let Some((accounts, total)) = self.bank {
             opts.bank = BankOptions {
                 accounts: Some(BankOptions::numbered(
@@ -169,8 +181,8 @@ impl CheckerSpec {
             m.insert("accounts".into(), Value::from(accounts));
             m.insert("total".into(), Value::from(total));
         }
-        if let Some(c) = &self.consistency_model {
-            m.insert("consistency_model".into(), Value::from(c.clone()));
+        if let Some(c) = self.consistency_model {
+            m.insert("consistency_model".into(), Value::from(c.name()));
         }
         Value::Object(m)
     }
@@ -716,6 +728,8 @@ mod tests {
             ("counter", Some("counter"), "counter", true),
             ("bank", Some("bank"), "bank", true),
             ("unique-ids", Some("unique-ids"), "unique-ids", false),
+            ("list-append", Some("txn"), "list-append", false),
+            ("rw-register", Some("txn"), "rw-register", false),
             ("register", None, "register", true),
         ];
         for (name, profile, model, finals) in table {
@@ -909,7 +923,14 @@ mod tests {
 
     #[test]
     fn new_kinds_give_the_same_ops_for_the_same_seed_and_round_trip() {
-        for name in ["set", "counter", "bank", "unique-ids"] {
+        for name in [
+            "set",
+            "counter",
+            "bank",
+            "unique-ids",
+            "list-append",
+            "rw-register",
+        ] {
             let spec = builtin(name);
             let a = run(&spec, 4, 11, 0.1, Duration::from_micros(10));
             let b = run(&spec, 4, 11, 0.1, Duration::from_micros(10));

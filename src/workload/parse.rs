@@ -623,7 +623,13 @@ fn parse_checker(c: &Fields<'_>, kind: &WorkloadKind) -> Result<CheckerSpec, Wor
         },
         set_linearizable: c.bool("linearizable")?.unwrap_or(true),
         bank,
-        consistency_model: c.string("consistency_model")?,
+        consistency_model: match c.string("consistency_model")? {
+            None => None,
+            Some(name) => Some(
+                name.parse()
+                    .map_err(|e| c.error("consistency_model", format!("{e}")))?,
+            ),
+        },
     })
 }
 

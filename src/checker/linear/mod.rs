@@ -86,6 +86,9 @@ pub enum CheckError {
         /// What is wrong with it, naming the op's process and function.
         reason: String,
     },
+    /// A transactional history is malformed.
+    #[error(transparent)]
+    Txn(#[from] crate::checker::txn::TxnError),
 }
 
 /// Checks `history` for linearizability against `opts.model`.

@@ -1,0 +1,603 @@
+//! list-append inference: per key, the version order is the longest list any committed txn
+//! read; every other read must be a prefix of it (else `incompatible-order`). From that
+//! order come the dependency edges, and the non-cycle anomalies that a list shows directly.
+//!
+//! Edges, for key k with version order `L = [e0, e1, ...]` written by `W(e)`:
+//! - `ww`: `W(e_i) -> W(e_{i+1})`; and from the last element's writer to every committed
+//!   txn whose append to k no read ever saw (a committed append missing from the longest read
+//!   came after all of it: any later read would otherwise contain it before later elements).
+//! - `wr`: a txn's external read of k ending in `e` depends on `W(e)`.
+//! - `rw`: a txn whose external read saw the first `p` elements precedes `W(e_p)` (or, when it
+//!   saw all of `L`, every committed unread appender).
+//!
+//! `info` txns: their reads are unknown, so they give no `wr`/`rw` edges as readers; their
+//! appends give edges only when some read saw them (then they certainly committed).
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::graph::{RW, WR, WW};
+use super::parse::{list_of, short, MopKind, Status, Txns, ValRef};
+use super::{Ctx, Found, TxnError};
+use crate::checker::hash::FxHashMap;
+
+/// Edges (txn, txn, relation) as inference emits them.
+pub(crate) type Edges = Vec<(u32, u32, u8)>;
+
+/// Per txn and key while scanning one txn: the whole list when known (after a read), and the
+/// txn's own appends since.
+type KeyState<'v> = (u32, Option<Vec<&'v Value>>, Vec<&'v Value>);
+
+/// No writer (an element nobody appended).
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The inferred version order of one key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyOrder<'a> {
+    /// The longest read: the version order.
+    pub elems: &'a [Value],
+    /// The txn that appended each element ([`NONE`] when nobody did).
+    pub writers: Vec<u32>,
+    /// Committed txns whose appends to this key no read saw.
+    pub unobserved: Vec<u32>,
+}
+
+/// What list-append inference found.
+#[derive(Debug, Default)]
+pub(crate) struct Inference<'a> {
+    /// Dependency edges (txn, txn, relation).
+    pub edges: Vec<(u32, u32, u8)>,
+    /// Non-cycle anomalies.
+    pub found: Vec<Found>,
+    /// Per key id, its version order (for explanations).
+    pub orders: Vec<KeyOrder<'a>>,
+}
+
+/// Infers version orders, edges and non-cycle anomalies.
+pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
+    let txns = ctx.txns;
+    // Every append, by (key, element): unique, or the history is ambiguous.
+    let mut writers: FxHashMap<(u32, ValRef<'a>), u32> = FxHashMap::default();
+    writers.reserve(txns.mops.len() / 2);
+    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); txns.keys.len()];
+    for (i, m) in txns.mops.iter().enumerate() {
+        let status = txns.txns[m.txn as usize].status;
+        match m.kind {
+            MopKind::Append => {
+                if let Some(first) = writers.insert((m.key, ValRef::of(m.value)), i as u32) {
+                    let a = txns.mops[first as usize].txn;
+                    return Err(TxnError::DuplicateWrite {
+                        key: txns.keys[m.key as usize].to_string(),
+                        value: short(m.value),
+                        first: ctx.index(a),
+                        second: ctx.index(m.txn),
+                    });
+                }
+                by_key[m.key as usize].push(i as u32);
+            }
+            MopKind::Read if status == Status::Ok => by_key[m.key as usize].push(i as u32),
+            _ => {}
+        }
+    }
+    let per_key: Vec<(Edges, Vec<Found>, KeyOrder<'a>)> = by_key
+        .par_iter()
+        .enumerate()
+        .map(|(k, mops)| infer_key(ctx, &writers, k as u32, mops))
+        .collect();
+    let mut out = Inference {
+        orders: Vec::with_capacity(per_key.len()),
+        ..Default::default()
+    };
+    let total: usize = per_key.iter().map(|k| k.0.len()).sum();
+    out.edges.reserve(total);
+    for (edges, found, order) in per_key {
+        out.edges.extend(edges);
+        out.found.extend(found);
+        out.orders.push(order);
+    }
+    for t in 0..txns.txns.len() as u32 {
+        if txns.txns[t as usize].status == Status::Ok {
+            within_txn(ctx, t, &mut out.found);
+        }
+    }
+    Ok(out)
+}
+
+fn infer_key<'a>(
+    ctx: &Ctx<'a, '_>,
+    writers: &FxHashMap<(u32, ValRef<'a>), u32>,
+    key: u32,
+    mops: &[u32],
+) -> (Edges, Vec<Found>, KeyOrder<'a>) {
+    let txns = ctx.txns;
+    let mut edges = Vec::new();
+    let mut found = Vec::new();
+    let key_v = txns.keys[key as usize];
+    let reads: Vec<u32> = mops
+        .iter()
+        .copied()
+        .filter(|&m| txns.mops[m as usize].kind == MopKind::Read)
+        .collect();
+    let longest = reads.iter().copied().max_by_key(|&m| {
+        (
+            list_of(txns.mops[m as usize].value).len(),
+            std::cmp::Reverse(m),
+        )
+    });
+    let elems: &'a [Value] = longest.map_or(&[], |m| list_of(txns.mops[m as usize].value));
+    let status = |t: u32| txns.txns[t as usize].status;
+    let mut pos: FxHashMap<ValRef<'a>, u32> = FxHashMap::default();
+    pos.reserve(elems.len());
+    let mut order_writers = Vec::with_capacity(elems.len());
+    let mut dup_reported = false;
+    for (i, e) in elems.iter().enumerate() {
+        let r = ValRef::of(e);
+        let w = writers.get(&(key, r.clone())).copied();
+        order_writers.push(w.map_or(NONE, |m| txns.mops[m as usize].txn));
+        if pos.insert(r, i as u32).is_some() && !dup_reported {
+            dup_reported = true;
+            // Invariant: elems is non-empty only when `longest` is Some.
+            let reader = longest.map_or(0, |m| txns.mops[m as usize].txn);
+            found.push(ctx.found(
+                "duplicate-elements",
+                Some(key),
+                vec![reader],
+                format!(
+                    "{} read key {key_v} as {}, which holds {e} more than once; an append-only list never repeats an element",
+                    ctx.name(reader),
+                    short(txns.mops[longest.map_or(0, |m| m as usize)].value)
+                ),
+            ));
+        }
+    }
+    // Which reads are prefixes of the longest one.
+    let mut compatible = vec![true; reads.len()];
+    for (ri, &m) in reads.iter().enumerate() {
+        if Some(m) == longest {
+            continue;
+        }
+        let list = list_of(txns.mops[m as usize].value);
+        let prefix = list.len() <= elems.len() && list.iter().zip(elems).all(|(a, b)| a == b);
+        if !prefix {
+            compatible[ri] = false;
+            let t = txns.mops[m as usize].txn;
+            let lt = longest.map_or(t, |l| txns.mops[l as usize].txn);
+            found.push(ctx.found(
+                "incompatible-order",
+                Some(key),
+                vec![t, lt],
+                format!(
+                    "{} read key {key_v} as {}, but {} read it as {}; neither is a prefix of the other, so they cannot come from one order of appends",
+                    ctx.name(t),
+                    short(txns.mops[m as usize].value),
+                    ctx.name(lt),
+                    short(txns.mops[longest.map_or(m, |l| l) as usize].value)
+                ),
+            ));
+            check_elements(ctx, writers, key, m, &mut found);
+        }
+    }
+    // Aborted and never-written elements, read by compatible reads.
+    let first_fail = order_writers
+        .iter()
+        .position(|&w| w != NONE && status(w) == Status::Fail);
+    let first_garbage = order_writers.iter().position(|&w| w == NONE);
+    for (ri, &m) in reads.iter().enumerate() {
+        if !compatible[ri] {
+            continue;
+        }
+        let mop = &txns.mops[m as usize];
+        let len = list_of(mop.value).len();
+        let t = mop.txn;
+        if let Some(f) = first_fail.filter(|&f| f < len) {
+            let w = order_writers[f];
+            found.push(ctx.found(
+                "G1a",
+                Some(key),
+                vec![t, w],
+                format!(
+                    "{} read key {key_v} as {}, which contains {}, appended by {}, which failed (aborted read)",
+                    ctx.name(t),
+                    short(mop.value),
+                    elems[f],
+                    ctx.name(w)
+                ),
+            ));
+        }
+        if let Some(g) = first_garbage.filter(|&g| g < len) {
+            found.push(ctx.found(
+                "garbage-read",
+                Some(key),
+                vec![t],
+                format!(
+                    "{} read key {key_v} as {}, which contains {}, which no txn ever appended",
+                    ctx.name(t),
+                    short(mop.value),
+                    elems[g]
+                ),
+            ));
+        }
+        if len > 0 {
+            let w = order_writers[len - 1];
+            if w != NONE && w != t && status(w) != Status::Fail {
+                if let Some(&wm) = writers.get(&(key, ValRef::of(&elems[len - 1]))) {
+                    if !txns.mops[wm as usize].flag {
+                        found.push(ctx.found(
+                            "G1b",
+                            Some(key),
+                            vec![t, w],
+                            format!(
+                                "{} read key {key_v} as {}, ending in {}, an intermediate state of {}, which appended more to it later in the same txn (intermediate read)",
+                                ctx.name(t),
+                                short(mop.value),
+                                elems[len - 1],
+                                ctx.name(w)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(f) = first_fail {
+        if let Some(later) = order_writers[f + 1..]
+            .iter()
+            .copied()
+            .find(|&w| w != NONE && status(w) != Status::Fail)
+        {
+            let w = order_writers[f];
+            found.push(ctx.found(
+                "dirty-update",
+                Some(key),
+                vec![w, later],
+                format!(
+                    "key {key_v}: {} appended {}, then failed, yet {} appended after it (a committed write built on an aborted one)",
+                    ctx.name(w),
+                    elems[f],
+                    ctx.name(later)
+                ),
+            ));
+        }
+    }
+    // Committed appends nobody saw.
+    let mut unobserved: Vec<u32> = mops
+        .iter()
+        .map(|&m| &txns.mops[m as usize])
+        .filter(|m| m.kind == MopKind::Append && status(m.txn) == Status::Ok)
+        .filter(|m| !pos.contains_key(&ValRef::of(m.value)))
+        .map(|m| m.txn)
+        .collect();
+    unobserved.dedup();
+    // Edges.
+    let valid = |w: u32| w != NONE && status(w) != Status::Fail;
+    let mut prev: Option<u32> = None;
+    for &w in &order_writers {
+        if !valid(w) {
+            continue;
+        }
+        if let Some(p) = prev {
+            if p != w {
+                edges.push((p, w, WW));
+            }
+        }
+        prev = Some(w);
+    }
+    if let Some(p) = prev {
+        for &u in &unobserved {
+            edges.push((p, u, WW));
+        }
+    }
+    let mut lost: Vec<(usize, u32)> = Vec::new();
+    for (ri, &m) in reads.iter().enumerate() {
+        let mop = &txns.mops[m as usize];
+        if !compatible[ri] || !mop.flag {
+            continue;
+        }
+        let t = mop.txn;
+        let p = list_of(mop.value).len();
+        if p > 0 && valid(order_writers[p - 1]) {
+            edges.push((order_writers[p - 1], t, WR));
+        }
+        // The first later version by another txn: the reader's own append does not count.
+        match order_writers[p..]
+            .iter()
+            .copied()
+            .find(|&w| valid(w) && w != t)
+        {
+            Some(next) => edges.push((t, next, RW)),
+            None => edges.extend(unobserved.iter().map(|&u| (t, u, RW))),
+        }
+        let appends_later = txns
+            .mops_of(t)
+            .iter()
+            .any(|x| x.key == key && x.kind == MopKind::Append);
+        if appends_later {
+            lost.push((p, t));
+        }
+    }
+    lost.sort_unstable();
+    for group in lost.chunk_by(|a, b| a.0 == b.0) {
+        if group.len() > 1 {
+            let ts: Vec<u32> = group.iter().map(|g| g.1).collect();
+            let names: Vec<String> = ts.iter().map(|&t| ctx.name(t)).collect();
+            found.push(ctx.found(
+                "lost-update",
+                Some(key),
+                ts,
+                format!(
+                    "{} all read the same version of key {key_v} (its first {} element{}) and then appended to it, and all committed (lost update)",
+                    names.join(", "),
+                    group[0].0,
+                    if group[0].0 == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    let order = KeyOrder {
+        elems,
+        writers: order_writers,
+        unobserved,
+    };
+    (edges, found, order)
+}
+
+/// Aborted and never-written elements in a read that is not part of the version order.
+fn check_elements<'a>(
+    ctx: &Ctx<'a, '_>,
+    writers: &FxHashMap<(u32, ValRef<'a>), u32>,
+    key: u32,
+    m: u32,
+    found: &mut Vec<Found>,
+) {
+    let txns = ctx.txns;
+    let mop = &txns.mops[m as usize];
+    let key_v = txns.keys[key as usize];
+    let mut seen: FxHashMap<ValRef<'a>, ()> = FxHashMap::default();
+    for e in list_of(mop.value) {
+        let r = ValRef::of(e);
+        if seen.insert(r.clone(), ()).is_some() {
+            found.push(ctx.found(
+                "duplicate-elements",
+                Some(key),
+                vec![mop.txn],
+                format!(
+                    "{} read key {key_v} as {}, which holds {e} more than once",
+                    ctx.name(mop.txn),
+                    short(mop.value)
+                ),
+            ));
+            return;
+        }
+        match writers.get(&(key, r)) {
+            None => {
+                found.push(ctx.found(
+                    "garbage-read",
+                    Some(key),
+                    vec![mop.txn],
+                    format!(
+                        "{} read key {key_v} as {}, which contains {e}, which no txn ever appended",
+                        ctx.name(mop.txn),
+                        short(mop.value)
+                    ),
+                ));
+                return;
+            }
+            Some(&w) => {
+                let wt = txns.mops[w as usize].txn;
+                if txns.txns[wt as usize].status == Status::Fail {
+                    found.push(ctx.found(
+                        "G1a",
+                        Some(key),
+                        vec![mop.txn, wt],
+                        format!(
+                            "{} read key {key_v} as {}, which contains {e}, appended by {}, which failed (aborted read)",
+                            ctx.name(mop.txn),
+                            short(mop.value),
+                            ctx.name(wt)
+                        ),
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Internal consistency and future reads within one committed txn.
+fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
+    let mops = ctx.txns.mops_of(t);
+    // Per key: the whole list when known (after a read), and own appends since.
+    let mut state: Vec<KeyState<'_>> = Vec::new();
+    for (i, m) in mops.iter().enumerate() {
+        let slot = match state.iter().position(|s| s.0 == m.key) {
+            Some(s) => s,
+            None => {
+                state.push((m.key, None, Vec::new()));
+                state.len() - 1
+            }
+        };
+        let key_v = ctx.txns.keys[m.key as usize];
+        match m.kind {
+            MopKind::Append | MopKind::Write => {
+                let (_, known, own) = &mut state[slot];
+                match known {
+                    Some(list) => list.push(m.value),
+                    None => own.push(m.value),
+                }
+            }
+            MopKind::Read => {
+                let read = list_of(m.value);
+                let (_, known, own) = &mut state[slot];
+                let expected: Option<String> = match known {
+                    Some(list)
+                        if list.len() != read.len()
+                            || list.iter().zip(read).any(|(a, b)| *a != b) =>
+                    {
+                        Some(format!(
+                            "{}",
+                            Value::Array(list.iter().map(|v| (*v).clone()).collect())
+                        ))
+                    }
+                    None if !own.is_empty()
+                        && (read.len() < own.len()
+                            || read[read.len() - own.len()..]
+                                .iter()
+                                .zip(own.iter())
+                                .any(|(a, b)| a != *b)) =>
+                    {
+                        Some(format!(
+                            "a list ending in {}",
+                            Value::Array(own.iter().map(|v| (*v).clone()).collect())
+                        ))
+                    }
+                    _ => None,
+                };
+                if let Some(expected) = expected {
+                    found.push(ctx.found(
+                        "internal",
+                        Some(m.key),
+                        vec![t],
+                        format!(
+                            "{} read key {key_v} as {}, but its own earlier micro-ops imply {expected} (internal inconsistency)",
+                            ctx.name(t),
+                            short(m.value)
+                        ),
+                    ));
+                }
+                *known = Some(read.iter().collect());
+                own.clear();
+                for later in &mops[i + 1..] {
+                    if later.key == m.key
+                        && later.kind == MopKind::Append
+                        && read.contains(later.value)
+                    {
+                        found.push(ctx.found(
+                            "future-read",
+                            Some(m.key),
+                            vec![t],
+                            format!(
+                                "{} read key {key_v} as {}, which contains {}, an element the same txn appends only later (future read)",
+                                ctx.name(t),
+                                short(m.value),
+                                later.value
+                            ),
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why edge `a -> b` of relation `rel` holds, in words, with the key it concerns.
+pub(crate) fn why(
+    inf: &Inference<'_>,
+    ctx: &Ctx<'_, '_>,
+    a: u32,
+    b: u32,
+    rel: u8,
+) -> Option<(u32, String)> {
+    let txns: &Txns<'_> = ctx.txns;
+    let (na, nb) = (ctx.tname(a), ctx.tname(b));
+    let position = |k: u32, t: u32| -> Option<usize> {
+        inf.orders[k as usize].writers.iter().rposition(|&w| w == t)
+    };
+    let appended = |t: u32, k: u32| -> Option<&Value> {
+        txns.mops_of(t)
+            .iter()
+            .rev()
+            .find(|m| m.key == k && m.kind == MopKind::Append)
+            .map(|m| m.value)
+    };
+    match rel {
+        WW => {
+            for m in txns.mops_of(a).iter().filter(|m| m.kind == MopKind::Append) {
+                let k = m.key;
+                let order = &inf.orders[k as usize];
+                let key_v = txns.keys[k as usize];
+                let (Some(pa), Some(vb)) = (position(k, a), appended(b, k)) else {
+                    continue;
+                };
+                match position(k, b) {
+                    Some(pb) if pb > pa => {
+                        return Some((
+                            k,
+                            format!(
+                                "{na} appended {} to {key_v}, and {nb} appended {} after it",
+                                order.elems[pa], order.elems[pb]
+                            ),
+                        ))
+                    }
+                    None if order.unobserved.contains(&b) => {
+                        return Some((
+                            k,
+                            format!(
+                                "{na} appended {} to {key_v}; {nb}'s append of {vb} was never read, so it came after every element read",
+                                order.elems[pa]
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        WR => {
+            for m in txns
+                .mops_of(b)
+                .iter()
+                .filter(|m| m.kind == MopKind::Read && m.flag)
+            {
+                let list = list_of(m.value);
+                let Some(last) = list.last() else { continue };
+                let order = &inf.orders[m.key as usize];
+                if list.len() <= order.writers.len()
+                    && order.writers[..list.len()]
+                        .iter()
+                        .rev()
+                        .find(|&&w| w != NONE && txns.txns[w as usize].status != Status::Fail)
+                        == Some(&a)
+                {
+                    return Some((
+                        m.key,
+                        format!(
+                            "{na} appended {last} to {}, which {nb} read ({})",
+                            txns.keys[m.key as usize],
+                            short(m.value)
+                        ),
+                    ));
+                }
+            }
+            None
+        }
+        RW => {
+            for m in txns
+                .mops_of(a)
+                .iter()
+                .filter(|m| m.kind == MopKind::Read && m.flag)
+            {
+                let k = m.key;
+                let Some(vb) = appended(b, k) else { continue };
+                let p = list_of(m.value).len();
+                let order = &inf.orders[k as usize];
+                let after = match position(k, b) {
+                    Some(pb) => pb >= p,
+                    None => order.unobserved.contains(&b) && p <= order.elems.len(),
+                };
+                if after {
+                    return Some((
+                        k,
+                        format!(
+                            "{na} read {} as {}, which does not include {vb}, appended by {nb}",
+                            txns.keys[k as usize],
+                            short(m.value)
+                        ),
+                    ));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,336 @@
+//! rw-register inference: registers only say which write a read saw, not the order of
+//! writes, so only the version orders that are sound without more assumptions are used
+//! (Elle's defaults):
+//! - every value is written at most once per key (checked: a repeat is bad input), so a read
+//!   names its writer;
+//! - the initial state (`null`) precedes every written version;
+//! - a txn that read version `v` of k and then wrote `v'` puts `v` right before `v'`.
+//!
+//! Each known version step `v -> v'` (written by W and W') gives `W -ww-> W'` and, for
+//! every txn R whose external read saw `v`, `R -rw-> W'`; a read of `v` gives
+//! `W -wr-> R`. Writers of an unread `info` txn give no edges (it may not have committed).
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::graph::{RW, WR, WW};
+use super::list_append::Edges;
+use super::parse::{short, MopKind, Status, ValRef};
+use super::{Ctx, Found, TxnError};
+use crate::checker::hash::FxHashMap;
+
+/// What rw-register inference found.
+#[derive(Debug, Default)]
+pub(crate) struct Inference {
+    /// Dependency edges (txn, txn, relation).
+    pub edges: Vec<(u32, u32, u8)>,
+    /// Non-cycle anomalies.
+    pub found: Vec<Found>,
+}
+
+/// Infers edges and non-cycle anomalies.
+pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
+    let txns = ctx.txns;
+    let mut writers: FxHashMap<(u32, ValRef<'_>), u32> = FxHashMap::default();
+    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); txns.keys.len()];
+    for (i, m) in txns.mops.iter().enumerate() {
+        let status = txns.txns[m.txn as usize].status;
+        match m.kind {
+            MopKind::Write => {
+                if let Some(first) = writers.insert((m.key, ValRef::of(m.value)), i as u32) {
+                    return Err(TxnError::DuplicateWrite {
+                        key: txns.keys[m.key as usize].to_string(),
+                        value: short(m.value),
+                        first: ctx.index(txns.mops[first as usize].txn),
+                        second: ctx.index(m.txn),
+                    });
+                }
+                by_key[m.key as usize].push(i as u32);
+            }
+            MopKind::Read if status == Status::Ok => by_key[m.key as usize].push(i as u32),
+            _ => {}
+        }
+    }
+    let per_key: Vec<(Edges, Vec<Found>)> = by_key
+        .par_iter()
+        .enumerate()
+        .map(|(k, mops)| infer_key(ctx, &writers, k as u32, mops))
+        .collect();
+    let mut out = Inference::default();
+    for (edges, found) in per_key {
+        out.edges.extend(edges);
+        out.found.extend(found);
+    }
+    for t in 0..txns.txns.len() as u32 {
+        if txns.txns[t as usize].status == Status::Ok {
+            within_txn(ctx, t, &mut out.found);
+        }
+    }
+    Ok(out)
+}
+
+/// The value a txn finally wrote to `key`, if it wrote it.
+fn final_write<'a>(ctx: &Ctx<'a, '_>, t: u32, key: u32) -> Option<&'a Value> {
+    ctx.txns
+        .mops_of(t)
+        .iter()
+        .rev()
+        .find(|m| m.key == key && m.kind == MopKind::Write)
+        .map(|m| m.value)
+}
+
+fn infer_key<'a>(
+    ctx: &Ctx<'a, '_>,
+    writers: &FxHashMap<(u32, ValRef<'a>), u32>,
+    key: u32,
+    mops: &[u32],
+) -> (Edges, Vec<Found>) {
+    let txns = ctx.txns;
+    let key_v = txns.keys[key as usize];
+    let status = |t: u32| txns.txns[t as usize].status;
+    let mut edges = Vec::new();
+    let mut found = Vec::new();
+    let writer_of = |v: &'a Value| -> Option<(u32, bool)> {
+        writers.get(&(key, ValRef::of(v))).map(|&m| {
+            let mop = &txns.mops[m as usize];
+            (mop.txn, mop.flag)
+        })
+    };
+    // Versions read, with their readers; observed info writers.
+    let mut readers: FxHashMap<ValRef<'a>, Vec<u32>> = FxHashMap::default();
+    let mut observed: Vec<u32> = Vec::new();
+    for &m in mops {
+        let mop = &txns.mops[m as usize];
+        if mop.kind != MopKind::Read {
+            continue;
+        }
+        let t = mop.txn;
+        // A read after the txn's own write reads that write: `within_txn` checks it.
+        if mop.flag && !mop.value.is_null() {
+            match writer_of(mop.value) {
+                None => found.push(ctx.found(
+                    "garbage-read",
+                    Some(key),
+                    vec![t],
+                    format!(
+                        "{} read key {key_v} = {}, which no txn ever wrote",
+                        ctx.name(t),
+                        short(mop.value)
+                    ),
+                )),
+                Some((w, _)) if status(w) == Status::Fail => found.push(ctx.found(
+                    "G1a",
+                    Some(key),
+                    vec![t, w],
+                    format!(
+                        "{} read key {key_v} = {}, written by {}, which failed (aborted read)",
+                        ctx.name(t),
+                        short(mop.value),
+                        ctx.name(w)
+                    ),
+                )),
+                Some((w, last)) => {
+                    if !last && w != t {
+                        found.push(ctx.found(
+                            "G1b",
+                            Some(key),
+                            vec![t, w],
+                            format!(
+                                "{} read key {key_v} = {}, which {} overwrote later in the same txn (intermediate read)",
+                                ctx.name(t),
+                                short(mop.value),
+                                ctx.name(w)
+                            ),
+                        ));
+                    }
+                    if status(w) == Status::Info {
+                        observed.push(w);
+                    }
+                }
+            }
+        }
+        if mop.flag {
+            readers.entry(ValRef::of(mop.value)).or_default().push(t);
+        }
+    }
+    let committed = |w: u32| status(w) == Status::Ok || observed.contains(&w);
+    // Version steps v -> v' (by the txn that read v then wrote v').
+    let mut lost: FxHashMap<ValRef<'a>, Vec<u32>> = FxHashMap::default();
+    for &m in mops {
+        let mop = &txns.mops[m as usize];
+        if mop.kind != MopKind::Read || !mop.flag {
+            continue;
+        }
+        let t = mop.txn;
+        let Some(_) = final_write(ctx, t, key) else {
+            continue;
+        };
+        lost.entry(ValRef::of(mop.value)).or_default().push(t);
+        if !mop.value.is_null() {
+            if let Some((w, _)) = writer_of(mop.value) {
+                if committed(w) {
+                    edges.push((w, t, WW));
+                }
+                if let Some(rs) = readers.get(&ValRef::of(mop.value)) {
+                    edges.extend(rs.iter().filter(|&&r| r != t).map(|&r| (r, t, RW)));
+                }
+            }
+        }
+    }
+    // Reads: wr from the writer; a read of the initial state precedes every write.
+    for (v, rs) in &readers {
+        match v {
+            ValRef::Null => {
+                for &m in mops {
+                    let mop = &txns.mops[m as usize];
+                    if mop.kind == MopKind::Write && mop.flag && committed(mop.txn) {
+                        edges.extend(rs.iter().map(|&r| (r, mop.txn, RW)));
+                    }
+                }
+            }
+            _ => {
+                let Some(&wm) = writers.get(&(key, v.clone())) else {
+                    continue;
+                };
+                let w = txns.mops[wm as usize].txn;
+                if committed(w) {
+                    edges.extend(rs.iter().map(|&r| (w, r, WR)));
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<u32>> = lost.into_values().filter(|g| g.len() > 1).collect();
+    groups.sort_unstable();
+    for ts in groups {
+        let names: Vec<String> = ts.iter().map(|&t| ctx.name(t)).collect();
+        let seen = txns
+            .mops_of(ts[0])
+            .iter()
+            .find(|m| m.key == key && m.kind == MopKind::Read)
+            .map_or_else(|| "null".to_string(), |m| short(m.value));
+        found.push(ctx.found(
+            "lost-update",
+            Some(key),
+            ts,
+            format!(
+                "{} all read key {key_v} = {seen} and then wrote it, and all committed (lost update)",
+                names.join(", ")
+            ),
+        ));
+    }
+    (edges, found)
+}
+
+/// Internal consistency and future reads within one committed txn.
+fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
+    let mops = ctx.txns.mops_of(t);
+    let mut known: Vec<(u32, &Value)> = Vec::new();
+    for (i, m) in mops.iter().enumerate() {
+        let slot = known.iter().position(|s| s.0 == m.key);
+        let key_v = ctx.txns.keys[m.key as usize];
+        match m.kind {
+            MopKind::Write | MopKind::Append => match slot {
+                Some(s) => known[s].1 = m.value,
+                None => known.push((m.key, m.value)),
+            },
+            MopKind::Read => {
+                if let Some(s) = slot {
+                    if known[s].1 != m.value {
+                        found.push(ctx.found(
+                            "internal",
+                            Some(m.key),
+                            vec![t],
+                            format!(
+                                "{} read key {key_v} = {}, but its own earlier micro-ops imply {} (internal inconsistency)",
+                                ctx.name(t),
+                                short(m.value),
+                                short(known[s].1)
+                            ),
+                        ));
+                    }
+                    known[s].1 = m.value;
+                } else {
+                    known.push((m.key, m.value));
+                    let future = mops[i + 1..]
+                        .iter()
+                        .any(|x| x.key == m.key && x.kind == MopKind::Write && x.value == m.value);
+                    if future && !m.value.is_null() {
+                        found.push(ctx.found(
+                            "future-read",
+                            Some(m.key),
+                            vec![t],
+                            format!(
+                                "{} read key {key_v} = {}, a value the same txn writes only later (future read)",
+                                ctx.name(t),
+                                short(m.value)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why edge `a -> b` of relation `rel` holds, in words, with the key it concerns.
+pub(crate) fn why(ctx: &Ctx<'_, '_>, a: u32, b: u32, rel: u8) -> Option<(u32, String)> {
+    let txns = ctx.txns;
+    let (na, nb) = (ctx.tname(a), ctx.tname(b));
+    let ext_read = |t: u32, k: u32| {
+        txns.mops_of(t)
+            .iter()
+            .find(|m| m.key == k && m.kind == MopKind::Read && m.flag)
+            .map(|m| m.value)
+    };
+    let keys_of = |t: u32| {
+        let mut ks: Vec<u32> = txns.mops_of(t).iter().map(|m| m.key).collect();
+        ks.dedup();
+        ks
+    };
+    for k in keys_of(if rel == WR { a } else { b }) {
+        let key_v = txns.keys[k as usize];
+        match rel {
+            WW => {
+                if let (Some(va), Some(r), Some(vb)) = (
+                    final_write(ctx, a, k),
+                    ext_read(b, k),
+                    final_write(ctx, b, k),
+                ) {
+                    if va == r {
+                        return Some((
+                            k,
+                            format!("{na} wrote {key_v} = {va}, which {nb} read and then overwrote with {vb}"),
+                        ));
+                    }
+                }
+            }
+            WR => {
+                if let (Some(va), Some(r)) = (final_write(ctx, a, k), ext_read(b, k)) {
+                    if va == r {
+                        return Some((k, format!("{na} wrote {key_v} = {va}, which {nb} read")));
+                    }
+                }
+            }
+            RW => {
+                if let (Some(r), Some(vb)) = (ext_read(a, k), final_write(ctx, b, k)) {
+                    if r.is_null() {
+                        return Some((
+                            k,
+                            format!("{na} read {key_v} as null (never written), but {nb} wrote {vb} to it"),
+                        ));
+                    }
+                    if ext_read(b, k) == Some(r) {
+                        return Some((
+                            k,
+                            format!(
+                                "{na} read {key_v} = {r}, a version {nb} then overwrote with {vb}"
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
