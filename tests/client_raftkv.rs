@@ -385,6 +385,131 @@ async fn the_example_template_drives_a_real_node() {
     c.close().await;
 }
 
+/// A raftkv client for one workload profile, against `node`.
+fn profile_client(node: &Node, profile: &str) -> Box<dyn Client> {
+    let options = RaftkvOptions {
+        timeout: Duration::from_secs(5),
+        profile: Some(profile.into()),
+        ..RaftkvOptions::default()
+    };
+    let factory = RaftkvFactory::new(&[node.info()], options).expect("factory");
+    factory.open(&node.info()).expect("open")
+}
+
+/// Every workload profile of the built-in raftkv client, op by op, against a real node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_workload_profile_drives_a_real_node() {
+    let node = Node::start();
+
+    let mut set = profile_client(&node, "set");
+    expect(
+        &mut set,
+        inv("read", None, Value::Null),
+        Outcome::Ok,
+        json!([]),
+    )
+    .await;
+    for v in [3, 1] {
+        expect(&mut set, inv("add", None, json!(v)), Outcome::Ok, json!(v)).await;
+    }
+    expect(
+        &mut set,
+        inv("read", None, Value::Null),
+        Outcome::Ok,
+        json!([3, 1]),
+    )
+    .await;
+
+    let mut counter = profile_client(&node, "counter");
+    expect(
+        &mut counter,
+        inv("read", None, Value::Null),
+        Outcome::Ok,
+        json!(0),
+    )
+    .await;
+    for v in [2, 5] {
+        expect(
+            &mut counter,
+            inv("add", None, json!(v)),
+            Outcome::Ok,
+            json!(v),
+        )
+        .await;
+    }
+    expect(
+        &mut counter,
+        inv("read", None, Value::Null),
+        Outcome::Ok,
+        json!(7),
+    )
+    .await;
+
+    let mut ids = profile_client(&node, "unique-ids");
+    for want in [1, 2] {
+        expect(
+            &mut ids,
+            inv("generate", None, Value::Null),
+            Outcome::Ok,
+            json!(want),
+        )
+        .await;
+    }
+
+    let mut bank = profile_client(&node, "bank");
+    // The setup's opening balances go through the top-level [write].
+    for (k, v) in [("bank-0", 10), ("bank-1", 10)] {
+        expect(
+            &mut bank,
+            inv("write", Some(json!(k)), json!(v)),
+            Outcome::Ok,
+            json!(v),
+        )
+        .await;
+    }
+    let t = json!({"from": 0, "to": 1, "amount": 4});
+    expect(&mut bank, inv("transfer", None, t.clone()), Outcome::Ok, t).await;
+    let too_much = json!({"from": 0, "to": 1, "amount": 7});
+    let done = expect(
+        &mut bank,
+        inv("transfer", None, too_much.clone()),
+        Outcome::Fail,
+        too_much,
+    )
+    .await;
+    assert!(done
+        .error
+        .unwrap_or_default()
+        .contains("insufficient funds"));
+    expect(
+        &mut bank,
+        inv("read", None, Value::Null),
+        Outcome::Ok,
+        json!({"0": 6, "1": 14}),
+    )
+    .await;
+
+    let mut txn = profile_client(&node, "txn");
+    let ops = json!([["append", "5", 1], ["r", "5", null], ["w", "6", 2]]);
+    let done = json!([["append", "5", 1], ["r", "5", [1]], ["w", "6", 2]]);
+    expect(&mut txn, inv("txn", None, ops), Outcome::Ok, done).await;
+    let reads = json!([["r", "5", null], ["r", "6", null], ["r", "7", null]]);
+    let done = json!([["r", "5", [1]], ["r", "6", 2], ["r", "7", null]]);
+    expect(&mut txn, inv("txn", None, reads), Outcome::Ok, done).await;
+    // An op the profile does not define is not sent.
+    let done = expect(
+        &mut txn,
+        inv("add", None, json!(1)),
+        Outcome::Fail,
+        json!(1),
+    )
+    .await;
+    assert!(done
+        .error
+        .unwrap_or_default()
+        .contains("profile \"txn\" does not define it"));
+}
+
 /// Starts a 3-node cluster and waits until every node knows the same leader; returns the
 /// nodes and the leader's id.
 fn three_nodes(peer_http: PeerHttp) -> (Vec<Node>, u64) {

@@ -20,8 +20,8 @@ mod hash;
 pub mod linear;
 pub mod model;
 pub mod select;
-pub mod workload;
 pub mod txn;
+pub mod workload;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;

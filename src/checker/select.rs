@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use super::linear::{self, CheckError, LinearizabilityOptions, DEFAULT_MEMORY_LIMIT};
 use super::model::{ModelError, ModelKind, ModelOptions};
-use super::workload::{self, BankOptions, SetFullOptions};
 use super::txn::{self, ConsistencyModel, TxnOptions, TxnWorkload};
+use super::workload::{self, BankOptions, SetFullOptions};
 use super::CheckResult;
 use crate::history::History;
 

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::Outcome;
 use crate::checker::linear::LinearizationWitness;
-use crate::checker::workload::{BankOptions, SetFullOptions};
 use crate::checker::txn::{self, ConsistencyModel};
+use crate::checker::workload::{BankOptions, SetFullOptions};
 use crate::checker::{
     check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
 };

@@ -222,6 +222,9 @@ pub fn request(
                 }),
             )
         }
+        OpKind::Custom(_) => {
+            return Err("the etcd client maps only read, write and cas ops".to_string())
+        }
     })
 }
 
@@ -304,13 +307,15 @@ pub fn complete(kind: OpKind, invoke_value: &Value, exchange: &Exchange, node: &
                         ),
                     };
                 }
-                OpKind::Write => {}
+                // Never sent: `request` refuses ops other than read, write and cas.
+                OpKind::Write | OpKind::Custom(_) => {}
             }
         }
     }
     let pointers = Pointers {
         value: "",
         error: Some("/message"),
+        not_found: None,
     };
     mapping::complete(kind, invoke_value, exchange, meaning, pointers, node)
 }

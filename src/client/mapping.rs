@@ -13,7 +13,8 @@ use crate::history::Outcome;
 /// Longest server message kept in a completion's error, in bytes; the rest is cut.
 const MAX_MESSAGE: usize = 300;
 
-/// The operations a register/kv client understands.
+/// The operations a client understands: the register ops, and any other op a client spec
+/// defines (set adds, counter increments, transfers, transactions...), described by its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpKind {
     /// Read a key; no effect on the target.
@@ -22,6 +23,19 @@ pub enum OpKind {
     Write,
     /// Compare-and-set a key from one value to another.
     Cas,
+    /// Another op, known by its shape only.
+    Custom(OpShape),
+}
+
+/// What the error mapping needs to know about an op that is not a register op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpShape {
+    /// Whether it can change the target (then an unknown outcome is `info`, else `fail`).
+    pub effect: bool,
+    /// Whether an ok answer carries the op's result (a read's value, a fresh id, a
+    /// transaction's reads): then the completion's value comes from the body, else it is the
+    /// invoke's value.
+    pub returns_value: bool,
 }
 
 impl OpKind {
@@ -35,19 +49,33 @@ impl OpKind {
         }
     }
 
-    /// The history name of the op.
+    /// The history name of the op (`"custom"` for an op known by its shape only).
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::Read => "read",
             OpKind::Write => "write",
             OpKind::Cas => "cas",
+            OpKind::Custom(_) => "custom",
         }
     }
 
     /// Whether the op can change the target: only then is an unknown outcome `info` (a read
     /// with an unknown outcome is simply `fail`: leaving it out loses nothing).
     pub fn has_effect(self) -> bool {
-        !matches!(self, OpKind::Read)
+        match self {
+            OpKind::Read => false,
+            OpKind::Write | OpKind::Cas => true,
+            OpKind::Custom(shape) => shape.effect,
+        }
+    }
+
+    /// Whether an ok answer's body holds the op's result (see [`OpShape::returns_value`]).
+    pub fn returns_value(self) -> bool {
+        match self {
+            OpKind::Read => true,
+            OpKind::Write | OpKind::Cas => false,
+            OpKind::Custom(shape) => shape.returns_value,
+        }
     }
 }
 
@@ -95,6 +123,9 @@ pub struct Pointers<'a> {
     pub value: &'a str,
     /// The server's message in a non-ok body; `None` (or a miss) uses the body text.
     pub error: Option<&'a str>,
+    /// What a "not found" read returns (`None`: `null`, the never-written register); an empty
+    /// set reads as `[]`, a counter never incremented as `0`.
+    pub not_found: Option<&'a Value>,
 }
 
 /// Turns what happened to one request into the op's completion.
@@ -131,12 +162,18 @@ pub fn complete(
         ),
         Exchange::NoAnswer { reason } => unknown(reason.clone()),
         Exchange::Answered { status, body } => match meaning(*status) {
-            StatusMeaning::Ok if kind == OpKind::Read => match read_value(body, pointers.value) {
+            StatusMeaning::Ok if kind.returns_value() => match read_value(body, pointers.value) {
                 Ok(value) => done(Outcome::Ok, value, None),
+                // An effect whose result cannot be read still happened (or may have).
+                Err(why) if kind.has_effect() => unknown(format!("{status}: {why}")),
                 Err(why) => done(Outcome::Fail, Value::Null, Some(format!("{status}: {why}"))),
             },
             StatusMeaning::Ok => done(Outcome::Ok, invoke_value.clone(), None),
-            StatusMeaning::NotFound if kind == OpKind::Read => done(Outcome::Ok, Value::Null, None),
+            StatusMeaning::NotFound if kind.returns_value() && !kind.has_effect() => done(
+                Outcome::Ok,
+                pointers.not_found.cloned().unwrap_or(Value::Null),
+                None,
+            ),
             // "Not found" on a write or cas is not a defined answer; it did not apply.
             StatusMeaning::NotFound | StatusMeaning::Fail => done(
                 Outcome::Fail,
@@ -200,13 +237,14 @@ mod tests {
     const PTR: Pointers<'static> = Pointers {
         value: "/value",
         error: Some("/error"),
+        not_found: None,
     };
 
     /// raftkv's table, as the raftkv client configures it.
     fn raftkv(kind: OpKind) -> impl Fn(u16) -> StatusMeaning {
         move |s| match s {
             200..=299 => StatusMeaning::Ok,
-            404 if kind == OpKind::Read => StatusMeaning::NotFound,
+            404 if !kind.has_effect() => StatusMeaning::NotFound,
             503 | 300..=499 => StatusMeaning::Fail,
             _ => StatusMeaning::Unknown,
         }
@@ -390,6 +428,73 @@ mod tests {
             answered(400, r#"{"error":{"code":7}}"#),
         );
         assert_eq!(c.error.as_deref(), Some(r#"400: {"code":7}"#));
+    }
+
+    const GENERATE: OpKind = OpKind::Custom(OpShape {
+        effect: true,
+        returns_value: true,
+    });
+    const SET_READ: OpKind = OpKind::Custom(OpShape {
+        effect: false,
+        returns_value: true,
+    });
+    const ADD: OpKind = OpKind::Custom(OpShape {
+        effect: true,
+        returns_value: false,
+    });
+
+    #[test]
+    fn custom_ops_follow_their_shape() {
+        let ptr = |value| Pointers {
+            value,
+            error: Some("/error"),
+            not_found: None,
+        };
+        let go = |kind, value: Value, ex: &Exchange, p| {
+            complete(kind, &value, ex, raftkv(kind), p, "n1")
+        };
+        // An effect that returns a value: the value on ok, info when unknown or unreadable.
+        let c = go(
+            GENERATE,
+            json!(null),
+            &answered(200, r#"{"id": 7}"#),
+            ptr("/id"),
+        );
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!(7)));
+        let c = go(GENERATE, json!(null), &answered(200, "garbage"), ptr("/id"));
+        assert_eq!((c.outcome, c.value), (Outcome::Info, json!(null)));
+        let c = go(GENERATE, json!(null), &answered(504, "{}"), ptr("/id"));
+        assert_eq!(c.outcome, Outcome::Info);
+        // An effect without a result: the invoke's value, fail on 409, info on 500.
+        let c = go(ADD, json!(3), &answered(200, "{}"), ptr(""));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!(3)));
+        assert_eq!(
+            go(ADD, json!(3), &answered(409, "{}"), ptr("")).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            go(ADD, json!(3), &answered(500, "{}"), ptr("")).outcome,
+            Outcome::Info
+        );
+        // A read of a set: not found reads as the configured empty value; unknown is fail.
+        let empty = json!([]);
+        let p = Pointers {
+            not_found: Some(&empty),
+            ..ptr("/value")
+        };
+        let c = go(SET_READ, json!(null), &answered(404, "{}"), p);
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!([])));
+        let c = go(
+            SET_READ,
+            json!(null),
+            &answered(200, r#"{"value": [1]}"#),
+            p,
+        );
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!([1])));
+        assert_eq!(
+            go(SET_READ, json!(null), &answered(504, "{}"), p).outcome,
+            Outcome::Fail
+        );
     }
 
     #[test]

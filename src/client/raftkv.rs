@@ -36,6 +36,9 @@ pub struct RaftkvOptions {
     pub max_redirects: u32,
     /// The key used for ops without one.
     pub register_key: String,
+    /// The spec profile the workload's ops go through first (`set`, `counter`, `bank`,
+    /// `unique-ids`, `txn`); `None`: read, write and cas only.
+    pub profile: Option<String>,
 }
 
 impl Default for RaftkvOptions {
@@ -44,6 +47,7 @@ impl Default for RaftkvOptions {
             timeout: DEFAULT_TIMEOUT,
             max_redirects: DEFAULT_REDIRECTS,
             register_key: DEFAULT_REGISTER_KEY.to_owned(),
+            profile: None,
         }
     }
 }
@@ -72,9 +76,11 @@ impl RaftkvFactory {
             leaders.insert(id.to_owned(), base_url(node)?);
         }
         let hint = LeaderHint { leaders };
-        Ok(RaftkvFactory {
-            inner: HttpFactory::new(spec, nodes)?.with_hint(Arc::new(hint)),
-        })
+        let mut inner = HttpFactory::new(spec, nodes)?.with_hint(Arc::new(hint));
+        if let Some(profile) = &options.profile {
+            inner = inner.with_profile(profile)?;
+        }
+        Ok(RaftkvFactory { inner })
     }
 }
 
@@ -176,6 +182,7 @@ mod tests {
             timeout: Duration::from_millis(250),
             max_redirects: 0,
             register_key: "r".into(),
+            profile: Some("bank".into()),
         };
         let f = RaftkvFactory::new(&nodes, options).unwrap_or_else(|e| panic!("{e}"));
         let s = f.inner.spec();
@@ -185,5 +192,45 @@ mod tests {
             (w.timeout, w.max_redirects),
             (Duration::from_millis(250), 0)
         );
+        let t = s
+            .profile_op("bank", "transfer")
+            .unwrap_or_else(|| panic!("transfer"));
+        assert_eq!(
+            (t.timeout, t.max_redirects),
+            (Duration::from_millis(250), 0)
+        );
+        let bad = RaftkvOptions {
+            profile: Some("nope".into()),
+            ..RaftkvOptions::default()
+        };
+        let err = RaftkvFactory::new(&nodes, bad).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("no profile \"nope\"")));
+    }
+
+    #[test]
+    fn the_built_in_spec_has_a_profile_per_workload() {
+        let s = spec().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.profile_names(),
+            vec!["bank", "counter", "set", "txn", "unique-ids"]
+        );
+        let read = s
+            .profile_op("set", "read")
+            .unwrap_or_else(|| panic!("set read"));
+        assert!(!read.kind.has_effect() && read.kind.returns_value());
+        assert_eq!(read.not_found_value, Some(serde_json::json!([])));
+        assert_eq!(read.meaning(404), StatusMeaning::NotFound);
+        let add = s
+            .profile_op("counter", "add")
+            .unwrap_or_else(|| panic!("add"));
+        assert!(add.kind.has_effect() && !add.kind.returns_value());
+        assert_eq!(add.meaning(409), StatusMeaning::Fail);
+        assert_eq!(add.meaning(504), StatusMeaning::Unknown);
+        let txn = s.profile_op("txn", "txn").unwrap_or_else(|| panic!("txn"));
+        assert!(txn.kind.has_effect() && txn.kind.returns_value());
+        let id = s
+            .profile_op("unique-ids", "generate")
+            .unwrap_or_else(|| panic!("gen"));
+        assert!(id.kind.returns_value());
     }
 }

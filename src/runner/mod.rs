@@ -16,6 +16,7 @@ pub mod interpreter;
 pub mod progress;
 pub mod recorder;
 pub mod run;
+pub mod setup;
 pub mod store;
 pub mod target;
 

@@ -16,6 +16,7 @@ use super::config::{Resolved, TestConfig};
 use super::interpreter::{Interpreter, RunSummary, DRAIN_TIMEOUT};
 use super::progress::Progress;
 use super::recorder::{OpCounts, Recorder};
+use super::setup::SETUP_TIMEOUT;
 use super::store::{RunDir, RunLog};
 use super::target::{self, Target};
 use crate::checker::{self, CheckResult, Validity};
@@ -120,12 +121,12 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         .with_context(|| format!("reading back {}", history_path.display()))?;
     let mut checkers = Vec::new();
     for spec in &resolved.workload.checkers {
-        let mut opts = spec.linearizability_options();
+        let mut opts = spec.check_options();
         opts.deadline = Some(Instant::now() + config.check_timeout);
-        let result = match checker::check(&history, &opts) {
+        let result = match checker::check_with(&history, &opts) {
             Ok(result) => result,
             Err(e) => CheckResult {
-                checker: "linearizability".into(),
+                checker: spec.checker_name().into(),
                 valid: Validity::Unknown,
                 cause: Some(format!("the checker could not run: {e}")),
                 anomalies: Vec::new(),
@@ -340,7 +341,16 @@ async fn drive(
 
     let nodes = target.nodes();
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let clients = target.open_clients(config.concurrency)?;
+    let mut clients =
+        target.open_clients(config.concurrency)?;
+    let setup = resolved.workload.setup_ops();
+    if let Some(first) = clients.first_mut().filter(|_| !setup.is_empty()) {
+        super::setup::run_setup(first.as_mut(), &setup, Instant::now() + SETUP_TIMEOUT).await?;
+        log.line(format_args!(
+            "workload setup: {} ops acknowledged",
+            setup.len()
+        ));
+    }
     let started = Instant::now();
     let mut interpreter = Interpreter::start(started, clients, Some(target.fault_runner()));
     let mut driver = Driver::new(

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -72,6 +72,19 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
     let config = &resolved.config;
     let journal = run.file(JOURNAL_FILE);
     let run_id = new_run_id();
+    // The workload's ops beyond read/write/cas go through a profile of the raftkv client
+    // (set, counter, bank, unique-ids, txn); etcd maps only the register workloads.
+    let profile = resolved.workload.client_profile();
+    let raftkv_options = RaftkvOptions {
+        profile: profile.map(str::to_owned),
+        ..RaftkvOptions::default()
+    };
+    if let (Some(profile), "etcd") = (profile, config.target.as_str()) {
+        bail!(
+            "workload {}: the etcd client has no mapping for {profile} ops; use --target raftkv or a register workload",
+            resolved.workload.name
+        );
+    }
     let etcd_options = EtcdOptions {
         serializable_reads: config.etcd_serializable_reads,
         // A per-run prefix: runs against the same (external) cluster never share keys.
@@ -118,7 +131,7 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
         };
         let factory: Box<dyn ClientFactory> = match protocol {
             Protocol::Etcd => Box::new(EtcdFactory::new(&nodes, etcd_options)?),
-            Protocol::Raftkv => Box::new(RaftkvFactory::new(&nodes, RaftkvOptions::default())?),
+            Protocol::Raftkv => Box::new(RaftkvFactory::new(&nodes, raftkv_options)?),
         };
         return Ok(Target {
             cluster: Cluster::External,
@@ -183,7 +196,7 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
         .collect();
     Ok(Target {
         factory: Box::new(
-            RaftkvFactory::new(&nodes, RaftkvOptions::default())
+            RaftkvFactory::new(&nodes, raftkv_options)
                 .context("setting up the raftkv client")?,
         ),
         cluster: Cluster::Raftkv(cluster),

@@ -7,6 +7,11 @@
 //!
 //! # Fields
 //!
+//! Every workload has a `kind` (default `register`): `register` (the register family:
+//! `register`, `cas-register`), `set`, `counter`, `bank`, `unique-ids`, `list-append`,
+//! `rw-register`. Each kind has its own fields (docs/workloads.md lists them all); the
+//! register family's are:
+//!
 //! | field | meaning |
 //! |---|---|
 //! | `name`, `description` | what the workload is called and does |
@@ -17,19 +22,33 @@
 //! | `[values]` `kind`, `range` | `"unique"` (default): each write/cas writes the next integer for its key; `"random"`: uniform in `range = [min, max]` |
 //! | `[[checkers]]` `name`, `model`, `initial`, `nil_reads_match_any` | `linearizability` against `register` or `cas-register`, with the model options |
 //!
+//! `[[checkers]]` of the other kinds name their checker by `model` (`set-full`, `counter`,
+//! `bank` with `accounts`/`total`, `unique-ids`, `list-append`/`rw-register` with
+//! `consistency_model`).
+//!
 //! Keys and the rotation: see [`crate::generator::independent`]. Keys are integers 0, 1, ...
 
+mod classic;
 mod error;
+mod kind;
 mod ops;
 mod parse;
+mod txn;
 
 pub use error::WorkloadError;
+pub use kind::{BankParams, CounterParams, KeyDistribution, SetParams, TxnParams, WorkloadKind};
 pub use ops::{RegisterOps, RECENT};
 pub use parse::DEFAULT_OPS_PER_KEY;
+pub use txn::{TxnOps, TxnStyle};
 
 use serde_json::Value;
 
-use crate::checker::{LinearizabilityOptions, ModelKind, ModelOptions};
+use crate::checker::txn::ConsistencyModel;
+use crate::checker::{
+    workload::BankOptions, CheckModel, CheckOptions, LinearizabilityOptions, ModelKind,
+    ModelOptions,
+};
+use crate::client::Invocation;
 use crate::generator::{
     each_thread, from_fn, independent, on_clients, op, with_rng, BoxGen, KeyCounter, OpTemplate,
 };
@@ -40,6 +59,21 @@ const BUILTINS: &[(&str, &str)] = &[
     (
         "cas-register",
         include_str!("../../workloads/cas-register.toml"),
+    ),
+    ("set", include_str!("../../workloads/set.toml")),
+    ("counter", include_str!("../../workloads/counter.toml")),
+    ("bank", include_str!("../../workloads/bank.toml")),
+    (
+        "unique-ids",
+        include_str!("../../workloads/unique-ids.toml"),
+    ),
+    (
+        "list-append",
+        include_str!("../../workloads/list-append.toml"),
+    ),
+    (
+        "rw-register",
+        include_str!("../../workloads/rw-register.toml"),
     ),
 ];
 
@@ -71,33 +105,86 @@ pub enum ValueSpec {
     },
 }
 
-/// Which checker judges the history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckerKind {
-    /// The linearizability checker ([`crate::checker::check`]).
-    Linearizability,
-}
-
-/// One checker of a workload, with its model and the model's options.
+/// One checker of a workload: what it checks against, with the options that apply to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckerSpec {
-    /// Which checker.
-    pub kind: CheckerKind,
-    /// The sequential specification.
-    pub model: ModelKind,
-    /// Initial value and the nil-read rule.
+    /// What to check against (a sequential model for linearizability, or a workload checker).
+    pub model: CheckModel,
+    /// Initial value and the nil-read rule (linearizability only).
     pub options: ModelOptions,
+    /// set-full: whether a stale element is an anomaly (default true: the targets promise
+    /// linearizability).
+    pub set_linearizable: bool,
+    /// bank: the number of accounts (named "0" .. "n-1") and the total they hold.
+    pub bank: Option<(u64, i64)>,
+    /// list-append / rw-register: the consistency model to check (`None`: the checker's
+    /// default, strict-serializable).
+    pub consistency_model: Option<ConsistencyModel>,
 }
 
 impl CheckerSpec {
+    /// The checker's name in results: `linearizability` or the workload checker's model name.
+    pub fn checker_name(&self) -> &'static str {
+        match self.model.linear() {
+            Some(_) => "linearizability",
+            None => self.model.name(),
+        }
+    }
+
     /// The options to pass to [`crate::checker::check`] (keys checked independently; no
-    /// deadline or cancel flag: the runner adds those).
+    /// deadline or cancel flag: the runner adds those). Meaningful for linear models only.
     pub fn linearizability_options(&self) -> LinearizabilityOptions {
         LinearizabilityOptions {
-            model: self.model,
+            model: self.model.linear().unwrap_or(ModelKind::Register),
             model_options: self.options.clone(),
             ..LinearizabilityOptions::default()
         }
+    }
+
+    /// The options to pass to [`crate::checker::check_with`]; the runner adds the deadline.
+    pub fn check_options(&self) -> CheckOptions {
+        let mut opts = CheckOptions::new(self.model);
+        opts.model_options = self.options.clone();
+        opts.set_full.linearizable = self.set_linearizable;
+        if let Some(c) = self.consistency_model {
+            opts.consistency_model = c;
+        }
+        if let Some((accounts, total)) = self.bank {
+            opts.bank = BankOptions {
+                accounts: Some(BankOptions::numbered(
+                    usize::try_from(accounts).unwrap_or(usize::MAX),
+                )),
+                total: Some(total),
+            };
+        }
+        opts
+    }
+
+    /// The spec as JSON in the TOML file's shape.
+    fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("name".into(), Value::from(self.checker_name()));
+        m.insert("model".into(), Value::from(self.model.name()));
+        if self.model.linear().is_some() {
+            if !self.options.initial.is_null() {
+                m.insert("initial".into(), self.options.initial.clone());
+            }
+            m.insert(
+                "nil_reads_match_any".into(),
+                Value::from(self.options.nil_reads_match_any),
+            );
+        }
+        if self.model.name() == "set-full" {
+            m.insert("linearizable".into(), Value::from(self.set_linearizable));
+        }
+        if let Some((accounts, total)) = self.bank {
+            m.insert("accounts".into(), Value::from(accounts));
+            m.insert("total".into(), Value::from(total));
+        }
+        if let Some(c) = self.consistency_model {
+            m.insert("consistency_model".into(), Value::from(c.name()));
+        }
+        Value::Object(m)
     }
 }
 
@@ -110,6 +197,8 @@ pub struct WorkloadSpec {
     pub description: String,
     /// Where it came from: a path, or `builtin:NAME`.
     pub source: String,
+    /// What kind of workload, with the parameters of kinds other than the register family.
+    pub kind: WorkloadKind,
     /// Keys worked on at once; 0 = the single register.
     pub keys: u64,
     /// Ops per key before moving to a fresh key (ignored when `keys` is 0).
@@ -128,34 +217,25 @@ impl WorkloadSpec {
     /// The spec as JSON in the TOML file's shape (for test.json: the whole resolved config).
     /// `initial` is left out when it is `null`, as TOML has no null.
     pub fn to_json(&self) -> Value {
+        let checkers: Vec<Value> = self.checkers.iter().map(CheckerSpec::to_json).collect();
+        if self.kind != WorkloadKind::Register {
+            let mut spec = self.kind.params_json();
+            spec.insert("name".into(), Value::from(self.name.clone()));
+            spec.insert("description".into(), Value::from(self.description.clone()));
+            spec.insert("source".into(), Value::from(self.source.clone()));
+            spec.insert("kind".into(), Value::from(self.kind.name()));
+            if self.final_reads_apply() {
+                spec.insert("final_reads".into(), Value::from(self.final_reads));
+            }
+            spec.insert("checkers".into(), Value::from(checkers));
+            return Value::Object(spec);
+        }
         let values = match self.values {
             ValueSpec::Unique => serde_json::json!({ "kind": "unique" }),
             ValueSpec::Random { min, max } => {
                 serde_json::json!({ "kind": "random", "range": [min, max] })
             }
         };
-        let checkers: Vec<Value> = self
-            .checkers
-            .iter()
-            .map(|c| {
-                let mut m = serde_json::Map::new();
-                m.insert(
-                    "name".into(),
-                    Value::from(match c.kind {
-                        CheckerKind::Linearizability => "linearizability",
-                    }),
-                );
-                m.insert("model".into(), Value::from(c.model.name()));
-                if !c.options.initial.is_null() {
-                    m.insert("initial".into(), c.options.initial.clone());
-                }
-                m.insert(
-                    "nil_reads_match_any".into(),
-                    Value::from(c.options.nil_reads_match_any),
-                );
-                Value::Object(m)
-            })
-            .collect();
         let mut spec = serde_json::json!({
             "name": self.name,
             "description": self.description,
@@ -185,8 +265,9 @@ pub struct WorkloadGenerators {
     /// Client ops for the main phase: endless (the runner time-limits it and, for `--rate`,
     /// wraps it in [`crate::generator::stagger`]). Routed to client threads only.
     pub client: BoxGen,
-    /// Final reads after healing and recovery: one read of every key used per client thread;
-    /// `None` when the workload turns them off.
+    /// Final reads after healing and recovery: one read of every key used per client thread
+    /// (set, counter, bank: one read of the whole state per client thread); `None` when the
+    /// workload has none or turns them off.
     pub final_reads: Option<BoxGen>,
     /// Keys used so far (`0..keys.get()`); the final reads read this at their start.
     pub keys: KeyCounter,
@@ -229,8 +310,40 @@ impl WorkloadSpec {
     pub fn model(&self) -> Option<(ModelKind, ModelOptions)> {
         self.checkers
             .iter()
-            .find(|c| c.kind == CheckerKind::Linearizability)
-            .map(|c| (c.model, c.options.clone()))
+            .find_map(|c| c.model.linear().map(|m| (m, c.options.clone())))
+    }
+
+    /// Whether this kind reads its whole state after healing (set, counter, bank, and the
+    /// register family).
+    pub fn final_reads_apply(&self) -> bool {
+        matches!(
+            self.kind,
+            WorkloadKind::Register
+                | WorkloadKind::Set(_)
+                | WorkloadKind::Counter(_)
+                | WorkloadKind::Bank(_)
+        )
+    }
+
+    /// The raftkv client profile the workload's ops go through (`None`: read, write, cas).
+    pub fn client_profile(&self) -> Option<&'static str> {
+        self.kind.client_profile()
+    }
+
+    /// Ops to run once, before the main phase and outside the history (Jepsen's client
+    /// setup): the bank's opening balances, written to keys `bank-0`, `bank-1`, ... through
+    /// the client's `write`. Each is idempotent, so the runner may retry it until it is ok.
+    pub fn setup_ops(&self) -> Vec<Invocation> {
+        match &self.kind {
+            WorkloadKind::Bank(p) => (0..p.accounts)
+                .map(|i| Invocation {
+                    f: "write".into(),
+                    key: Some(Value::from(format!("bank-{i}"))),
+                    value: Value::from(p.opening_balance(i)),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The client and final-read generators, drawing from their own random streams derived
@@ -238,6 +351,29 @@ impl WorkloadSpec {
     /// concurrency comes from the driver's [`crate::generator::Context`].
     pub fn generators(&self, seed: u64) -> WorkloadGenerators {
         let keys = KeyCounter::new();
+        let other: Option<BoxGen> = match &self.kind {
+            WorkloadKind::Register => None,
+            WorkloadKind::Set(p) => Some(classic::set_ops(*p)),
+            WorkloadKind::Counter(p) => Some(classic::counter_ops(*p)),
+            WorkloadKind::Bank(p) => Some(classic::bank_ops(*p)),
+            WorkloadKind::UniqueIds => Some(classic::unique_id_ops()),
+            WorkloadKind::ListAppend(p) => Some(Box::new(TxnOps::new(*p, TxnStyle::Append))),
+            WorkloadKind::RwRegister(p) => Some(Box::new(TxnOps::new(*p, TxnStyle::Write))),
+        };
+        if let Some(client) = other {
+            let final_reads = (self.final_reads && self.final_reads_apply()).then(|| {
+                let per_thread = |_thread| -> BoxGen { Box::new(op(classic::final_read())) };
+                Box::new(with_rng(
+                    seed.wrapping_add(1),
+                    on_clients(each_thread(per_thread)),
+                )) as BoxGen
+            });
+            return WorkloadGenerators {
+                client: Box::new(with_rng(seed, on_clients(client))),
+                final_reads,
+                keys,
+            };
+        }
         let (mix, values) = (self.mix, self.values);
         let client: BoxGen = if self.keys == 0 {
             Box::new(RegisterOps::new(mix, values))
@@ -364,8 +500,9 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with(&format!(
-                "workload {:?} is not a built-in workload (register, cas-register) and could not be read as a file: ",
-                missing.display().to_string()
+                "workload {:?} is not a built-in workload ({}) and could not be read as a file: ",
+                missing.display().to_string(),
+                WorkloadSpec::builtin_names().join(", ")
             )),
             "{err}"
         );
@@ -535,6 +672,9 @@ mod tests {
     fn simulated_histories_of_the_builtins_are_linearizable() {
         for name in WorkloadSpec::builtin_names() {
             let spec = builtin(name);
+            if spec.kind != WorkloadKind::Register {
+                continue;
+            }
             for seed in 0..3 {
                 let events = run(&spec, 10, seed, 0.1, Duration::from_micros(3));
                 let oks = events.iter().filter(|e| e.kind == EventType::Ok);
@@ -561,6 +701,257 @@ mod tests {
         };
         let (ok, fail) = (cas(EventType::Ok), cas(EventType::Fail));
         assert!(ok > 0 && fail > 0, "{ok} ok, {fail} failed");
+    }
+
+    /// The invokes of the main phase and of the final phase (the trailing `read`s, one per
+    /// client thread), for kinds whose final reads read the whole state.
+    fn split_final(events: &[Event], threads: usize) -> (Vec<&Event>, Vec<&Event>) {
+        let inv = invokes(events);
+        let cut = inv.len() - threads;
+        (inv[..cut].to_vec(), inv[cut..].to_vec())
+    }
+
+    fn client_threads(events: &[&Event], threads: u64) -> BTreeSet<u64> {
+        events
+            .iter()
+            .map(|e| match e.process {
+                Process::Client(p) => p % threads,
+                Process::Nemesis => u64::MAX,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_builtin_kind_has_its_profile_checker_and_final_reads() {
+        let table = [
+            ("set", Some("set"), "set-full", true),
+            ("counter", Some("counter"), "counter", true),
+            ("bank", Some("bank"), "bank", true),
+            ("unique-ids", Some("unique-ids"), "unique-ids", false),
+            ("list-append", Some("txn"), "list-append", false),
+            ("rw-register", Some("txn"), "rw-register", false),
+            ("register", None, "register", true),
+        ];
+        for (name, profile, model, finals) in table {
+            let spec = builtin(name);
+            assert_eq!(spec.kind.name(), name, "{name}");
+            assert_eq!(spec.client_profile(), profile, "{name}");
+            assert_eq!(spec.checkers[0].model.name(), model, "{name}");
+            assert_eq!(spec.generators(0).final_reads.is_some(), finals, "{name}");
+        }
+    }
+
+    #[test]
+    fn set_adds_unique_elements_then_every_thread_reads_the_set() {
+        let spec = builtin("set");
+        let events = run(&spec, 4, 3, 0.1, Duration::from_micros(30));
+        let (main, finals) = split_final(&events, 4);
+        let adds: Vec<i64> = main
+            .iter()
+            .filter(|e| e.f == "add")
+            .map(|e| e.value.as_i64().expect("integer element"))
+            .collect();
+        let expected: Vec<i64> = (1..=adds.len() as i64).collect();
+        assert_eq!(adds, expected, "elements count up from 1, each once");
+        let reads = main.iter().filter(|e| e.f == "read").count();
+        assert!(
+            reads > 0 && adds.len() > 4 * reads,
+            "{} adds, {reads} reads",
+            adds.len()
+        );
+        assert!(main.iter().chain(&finals).all(|e| e.key.is_none()));
+        assert!(finals.iter().all(|e| e.f == "read" && e.value.is_null()));
+        assert_eq!(client_threads(&finals, 4), BTreeSet::from([0, 1, 2, 3]));
+    }
+
+    #[test]
+    fn counter_adds_positive_amounts_up_to_the_maximum() {
+        let spec = builtin("counter");
+        let WorkloadKind::Counter(p) = spec.kind else {
+            panic!("not a counter")
+        };
+        let events = run(&spec, 3, 1, 0.0, Duration::from_micros(30));
+        let (main, finals) = split_final(&events, 3);
+        let amounts: BTreeSet<i64> = main
+            .iter()
+            .filter(|e| e.f == "add")
+            .map(|e| e.value.as_i64().expect("integer"))
+            .collect();
+        assert!(
+            amounts.iter().all(|a| (1..=p.max_increment).contains(a)),
+            "{amounts:?}"
+        );
+        assert!(amounts.len() > 1, "{amounts:?}");
+        assert!(main.iter().all(|e| e.f == "add" || e.f == "read"));
+        assert!(finals.iter().all(|e| e.f == "read"));
+    }
+
+    #[test]
+    fn bank_transfers_between_two_accounts_and_setup_opens_the_total() {
+        let spec = builtin("bank");
+        let WorkloadKind::Bank(p) = spec.kind else {
+            panic!("not a bank")
+        };
+        let events = run(&spec, 5, 2, 0.1, Duration::from_micros(30));
+        let (main, finals) = split_final(&events, 5);
+        let mut transfers = 0;
+        for e in main.iter().filter(|e| e.f == "transfer") {
+            transfers += 1;
+            let (from, to) = (e.value["from"].as_u64(), e.value["to"].as_u64());
+            let amount = e.value["amount"].as_i64().expect("amount");
+            assert!(
+                from != to && from < Some(p.accounts) && to < Some(p.accounts),
+                "{e:?}"
+            );
+            assert!((1..=p.max_transfer).contains(&amount), "{e:?}");
+        }
+        assert!(transfers > 10);
+        assert!(finals.iter().all(|e| e.f == "read"));
+        let setup = spec.setup_ops();
+        assert_eq!(setup.len() as u64, p.accounts);
+        let total: i64 = setup.iter().filter_map(|op| op.value.as_i64()).sum();
+        assert_eq!(total, p.total);
+        assert_eq!(setup[4].key, Some(Value::from("bank-4")));
+        assert!(setup.iter().all(|op| op.f == "write"));
+        let opts = spec.checkers[0].check_options();
+        assert_eq!(opts.bank.total, Some(100));
+        assert_eq!(opts.bank.accounts.map(|a| a.len()), Some(5));
+        assert!(builtin("set").setup_ops().is_empty());
+    }
+
+    #[test]
+    fn unique_ids_only_generate() {
+        let spec = builtin("unique-ids");
+        let events = run(&spec, 3, 0, 0.1, Duration::from_micros(10));
+        let inv = invokes(&events);
+        assert!(inv.len() > 10);
+        assert!(inv.iter().all(|e| e.f == "generate" && e.value.is_null()));
+    }
+
+    fn txn_params(distribution: KeyDistribution) -> TxnParams {
+        TxnParams {
+            key_count: 3,
+            distribution,
+            min_txn_length: 2,
+            max_txn_length: 5,
+            max_writes_per_key: 4,
+            read_fraction: 0.5,
+        }
+    }
+
+    fn txn_events(params: TxnParams, style: TxnStyle, seed: u64) -> Vec<Event> {
+        let gen = with_rng(seed, on_clients(TxnOps::new(params, style)));
+        let config = SimConfig {
+            concurrency: 4,
+            seed,
+            ..SimConfig::default()
+        };
+        simulate(time_limit(Duration::from_micros(40), gen), &config)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+    }
+
+    #[test]
+    fn txns_write_unique_values_per_key_and_rotate_keys() {
+        for (style, write) in [(TxnStyle::Append, "append"), (TxnStyle::Write, "w")] {
+            let params = txn_params(KeyDistribution::Uniform);
+            let events = txn_events(params, style, 4);
+            let mut written: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            let mut reads = 0;
+            for e in invokes(&events) {
+                assert_eq!(e.f, "txn");
+                let ops = e.value.as_array().expect("a list of micro-ops");
+                assert!((2..=5).contains(&ops.len()), "{e:?}");
+                for m in ops {
+                    let m = m.as_array().expect("a micro-op");
+                    let key = m[1].as_str().expect("string key").to_string();
+                    match m[0].as_str() {
+                        Some("r") => {
+                            assert!(m[2].is_null());
+                            reads += 1;
+                        }
+                        Some(f) if f == write => {
+                            written
+                                .entry(key)
+                                .or_default()
+                                .push(m[2].as_i64().expect("int"));
+                        }
+                        other => panic!("unexpected micro-op {other:?}"),
+                    }
+                }
+            }
+            assert!(reads > 10, "{write}: {reads} reads");
+            assert!(
+                written.len() > 3,
+                "{write}: keys rotate: {:?}",
+                written.keys()
+            );
+            for (key, values) in &written {
+                let expected: Vec<i64> = (1..=values.len() as i64).collect();
+                assert_eq!(values, &expected, "{write}: key {key}");
+                assert!(
+                    values.len() <= 4,
+                    "{write}: key {key} written {} times",
+                    values.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exponential_keys_favour_the_first_active_key() {
+        let params = TxnParams {
+            max_writes_per_key: 1_000_000,
+            ..txn_params(KeyDistribution::Exponential)
+        };
+        let events = txn_events(params, TxnStyle::Append, 9);
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for e in invokes(&events) {
+            for m in e.value.as_array().into_iter().flatten() {
+                *counts
+                    .entry(m[1].as_str().unwrap_or("").to_string())
+                    .or_default() += 1;
+            }
+        }
+        let (k0, k1, k2) = (counts["0"], counts["1"], counts["2"]);
+        assert!(k0 > k1 && k1 > k2 && k2 > 0, "{counts:?}");
+        assert_eq!(
+            counts.len(),
+            3,
+            "no rotation when writes per key are unbounded"
+        );
+    }
+
+    #[test]
+    fn new_kinds_give_the_same_ops_for_the_same_seed_and_round_trip() {
+        for name in [
+            "set",
+            "counter",
+            "bank",
+            "unique-ids",
+            "list-append",
+            "rw-register",
+        ] {
+            let spec = builtin(name);
+            let a = run(&spec, 4, 11, 0.1, Duration::from_micros(10));
+            let b = run(&spec, 4, 11, 0.1, Duration::from_micros(10));
+            assert_eq!(a, b, "{name}");
+            let mut json = spec.to_json();
+            json.as_object_mut().unwrap().remove("source");
+            let text = toml::to_string(&json).unwrap();
+            let back = WorkloadSpec::from_toml(&text, &spec.source).unwrap();
+            assert_eq!(back, spec, "{name}: {text}");
+        }
+        let a = txn_events(
+            txn_params(KeyDistribution::Exponential),
+            TxnStyle::Append,
+            3,
+        );
+        let b = txn_events(
+            txn_params(KeyDistribution::Exponential),
+            TxnStyle::Append,
+            3,
+        );
+        assert_eq!(a, b);
     }
 
     #[test]

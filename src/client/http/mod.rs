@@ -30,6 +30,7 @@ pub struct HttpFactory {
     spec: Arc<HttpSpec>,
     transport: Transport,
     hint: Option<Arc<dyn Hint>>,
+    profile: Option<String>,
 }
 
 impl std::fmt::Debug for HttpFactory {
@@ -55,7 +56,21 @@ impl HttpFactory {
             spec: Arc::new(spec),
             transport,
             hint: None,
+            profile: None,
         })
+    }
+
+    /// Clients that send ops through profile `name` first (`[profiles.NAME.OP]`), falling
+    /// back to the top-level ops; an error when the spec has no such profile.
+    pub fn with_profile(mut self, name: &str) -> Result<HttpFactory, ClientError> {
+        if !self.spec.has_profile(name) {
+            return Err(ClientError::Setup(format!(
+                "the client spec has no profile {name:?} (it has: {})",
+                self.spec.profile_names().join(", ")
+            )));
+        }
+        self.profile = Some(name.to_owned());
+        Ok(self)
     }
 
     /// Adds a target-specific redirect hint (raftkv's 421).
@@ -80,6 +95,7 @@ impl ClientFactory for HttpFactory {
             spec: Arc::clone(&self.spec),
             transport: self.transport.knowing(authority(&url), &node.name),
             hint: self.hint.clone(),
+            profile: self.profile.clone(),
         }))
     }
 }
@@ -87,9 +103,9 @@ impl ClientFactory for HttpFactory {
 /// Half the shortest request timeout: a connect that takes longer is given up as unsent
 /// before the request timeout could make it look possibly sent.
 fn connect_timeout(spec: &HttpSpec) -> Duration {
-    let shortest = [OpKind::Read, OpKind::Write, OpKind::Cas]
-        .into_iter()
-        .filter_map(|kind| spec.op(kind).map(|op| op.timeout))
+    let shortest = spec
+        .all_ops()
+        .map(|op| op.timeout)
         .min()
         .unwrap_or(DEFAULT_TIMEOUT);
     (shortest / 2).max(Duration::from_millis(1))
@@ -112,15 +128,43 @@ struct HttpClient {
     spec: Arc<HttpSpec>,
     transport: Transport,
     hint: Option<Arc<dyn Hint>>,
+    /// The profile whose ops come first.
+    profile: Option<String>,
 }
 
 impl HttpClient {
+    /// How `f` is sent: the profile's op, else the top-level register op of that name.
+    fn op_spec(&self, f: &str) -> Result<&OpSpec, (OpKind, String)> {
+        if let Some(spec) = self
+            .profile
+            .as_deref()
+            .and_then(|p| self.spec.profile_op(p, f))
+        {
+            return Ok(spec);
+        }
+        let Some(kind) = OpKind::parse(f) else {
+            let reason = match &self.profile {
+                Some(p) => format!(
+                    "unsupported op {f:?}: profile {p:?} does not define it and it is not read, write or cas"
+                ),
+                None => format!("unsupported op {f:?}: this client does read, write and cas"),
+            };
+            // The kind only matters for answered requests; this one is never sent.
+            return Err((OpKind::Read, reason));
+        };
+        self.spec.op(kind).ok_or_else(|| {
+            let reason = format!("the client spec has no [{}] section", kind.as_str());
+            (kind, reason)
+        })
+    }
+
     /// A `fail` for an op that was never sent (unsupported, malformed).
     fn unsent(&self, kind: OpKind, op: &Invocation, reason: String) -> Completion {
         let exchange = Exchange::NotSent { reason };
         let pointers = Pointers {
             value: "",
             error: None,
+            not_found: None,
         };
         mapping::complete(
             kind,
@@ -136,18 +180,11 @@ impl HttpClient {
 #[async_trait]
 impl Client for HttpClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
-        let Some(kind) = OpKind::parse(&op.f) else {
-            let reason = format!(
-                "unsupported op {:?}: this client does read, write and cas",
-                op.f
-            );
-            // The kind only matters for answered requests; this one is never sent.
-            return self.unsent(OpKind::Read, op, reason);
+        let spec = match self.op_spec(&op.f) {
+            Ok(spec) => spec,
+            Err((kind, reason)) => return self.unsent(kind, op, reason),
         };
-        let Some(spec) = self.spec.op(kind) else {
-            let reason = format!("the client spec has no [{}] section", kind.as_str());
-            return self.unsent(kind, op, reason);
-        };
+        let kind = spec.kind;
         let register = Value::String(self.spec.register_key.clone());
         let key = op.key.as_ref().unwrap_or(&register);
         let vars = match Vars::for_op(kind, key, &op.value) {
@@ -174,6 +211,7 @@ impl Client for HttpClient {
         let pointers = Pointers {
             value: &spec.value,
             error: spec.error.as_deref(),
+            not_found: spec.not_found_value.as_ref(),
         };
         mapping::complete(
             kind,

@@ -31,6 +31,33 @@
 //! ok = [200]
 //! ```
 //!
+//! **Profiles.** Workloads other than registers need other ops (a set's `add`, a counter's
+//! `add`, a bank's `transfer`, a transaction's `txn`), and the same history `f` can mean
+//! different requests in different workloads (a set's `read` reads a list, a counter's an
+//! integer). A profile, `[profiles.NAME.OP]`, defines op `OP` for workloads that select
+//! profile `NAME`; an op a profile does not define falls back to the top-level `[read]`,
+//! `[write]`, `[cas]`. Besides the fields above, a profile op takes `effect` (default true:
+//! whether the op can change the target, so an unknown outcome is `info`; false: `fail`) and
+//! `not_found_value` (what a not-found answer reads as; default `null`); when it gives a
+//! `value` pointer, an ok completion carries the value found there (a read's value, a fresh
+//! id, a transaction with its reads filled in), else the invoke's value. Its templates may use
+//! `{key}`, `{value}` and `{value.NAME}` (a field of an object value):
+//!
+//! ```toml
+//! [profiles.counter.add]
+//! method = "POST"
+//! path = "/kv/counter/incr"
+//! body = { by = "{value}" }
+//!
+//! [profiles.counter.read]
+//! method = "GET"
+//! path = "/kv/counter"
+//! value = "/value"
+//! not_found = [404]
+//! not_found_value = 0
+//! effect = false
+//! ```
+//!
 //! A 307 or 308 answer with a `Location` is followed (same method and body, at most
 //! `follow_redirects` hops, all within the timeout) before the status lists apply; a redirect
 //! left over after the last hop is read through the lists like any other status.
@@ -50,7 +77,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::template::{BodyTemplate, TextTemplate, Vars};
-use crate::client::mapping::{OpKind, StatusMeaning};
+use crate::client::mapping::{OpKind, OpShape, StatusMeaning};
 
 /// Default request timeout: long enough for a Raft commit on a busy machine, short enough
 /// that a worker stuck on a paused node soon moves on.
@@ -109,9 +136,11 @@ pub struct HttpSpec {
     read: Option<OpSpec>,
     write: Option<OpSpec>,
     cas: Option<OpSpec>,
+    /// `[profiles.NAME.OP]`: profile name → op name → how it is sent.
+    profiles: BTreeMap<String, BTreeMap<String, OpSpec>>,
 }
 
-/// How one op (read, write or cas) is sent and read back.
+/// How one op (read, write, cas, or a profile's op) is sent and read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpSpec {
     /// The HTTP method, upper case.
@@ -127,6 +156,10 @@ pub struct OpSpec {
     pub timeout: Duration,
     /// 307/308 redirects followed at most.
     pub max_redirects: u32,
+    /// What kind of op this is (a profile op is [`OpKind::Custom`]).
+    pub kind: OpKind,
+    /// What a not-found answer reads as (`None`: `null`).
+    pub not_found_value: Option<Value>,
 }
 
 impl OpSpec {
@@ -165,13 +198,38 @@ impl HttpSpec {
         HttpSpec::from_toml(&text, &file)
     }
 
-    /// How `kind` is sent, if the spec defines it.
+    /// How register op `kind` is sent, if the spec defines it (`None` for a custom kind:
+    /// those live in profiles, see [`HttpSpec::profile_op`]).
     pub fn op(&self, kind: OpKind) -> Option<&OpSpec> {
         match kind {
             OpKind::Read => self.read.as_ref(),
             OpKind::Write => self.write.as_ref(),
             OpKind::Cas => self.cas.as_ref(),
+            OpKind::Custom(_) => None,
         }
+    }
+
+    /// Profile `profile`'s op `f`, if the profile defines it.
+    pub fn profile_op(&self, profile: &str, f: &str) -> Option<&OpSpec> {
+        self.profiles.get(profile)?.get(f)
+    }
+
+    /// Whether the spec defines profile `name`.
+    pub fn has_profile(&self, name: &str) -> bool {
+        self.profiles.contains_key(name)
+    }
+
+    /// The names of the profiles, sorted.
+    pub fn profile_names(&self) -> Vec<&str> {
+        self.profiles.keys().map(String::as_str).collect()
+    }
+
+    /// Every op the spec defines, profiles included.
+    pub fn all_ops(&self) -> impl Iterator<Item = &OpSpec> {
+        [&self.read, &self.write, &self.cas]
+            .into_iter()
+            .flatten()
+            .chain(self.profiles.values().flat_map(|ops| ops.values()))
     }
 
     /// Sets every op's request timeout.
@@ -188,6 +246,7 @@ impl HttpSpec {
         [&mut self.read, &mut self.write, &mut self.cas]
             .into_iter()
             .flatten()
+            .chain(self.profiles.values_mut().flat_map(|ops| ops.values_mut()))
     }
 }
 
@@ -209,11 +268,15 @@ struct RawSpec {
     read: Option<RawOp>,
     write: Option<RawOp>,
     cas: Option<RawOp>,
+    #[serde(default)]
+    profiles: BTreeMap<String, BTreeMap<String, RawOp>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOp {
+    effect: Option<bool>,
+    not_found_value: Option<toml::Value>,
     method: String,
     path: String,
     body: Option<toml::Value>,
@@ -236,10 +299,14 @@ enum StatusItem {
 
 impl RawSpec {
     fn validate(self) -> Result<HttpSpec, FieldError> {
-        if self.read.is_none() && self.write.is_none() && self.cas.is_none() {
+        if self.read.is_none()
+            && self.write.is_none()
+            && self.cas.is_none()
+            && self.profiles.is_empty()
+        {
             return Err(invalid(
                 "read",
-                "define at least one of [read], [write], [cas]",
+                "define at least one of [read], [write], [cas], [profiles.NAME.OP]",
             ));
         }
         let register_key = self
@@ -259,10 +326,22 @@ impl RawSpec {
                 .map_err(|_| invalid(&field, "not a valid header value"))?;
             headers.push((name, value));
         }
-        let op = |raw: Option<RawOp>, kind| {
-            raw.map(|r| r.validate(kind, timeout, redirects))
+        let op = |raw: Option<RawOp>, kind: OpKind| {
+            raw.map(|r| r.validate(Some(kind), kind.as_str(), timeout, redirects))
                 .transpose()
         };
+        let mut profiles = BTreeMap::new();
+        for (name, ops) in self.profiles {
+            if ops.is_empty() {
+                return Err(invalid(format!("profiles.{name}"), "defines no op"));
+            }
+            let mut parsed = BTreeMap::new();
+            for (f, raw) in ops {
+                let field = format!("profiles.{name}.{f}");
+                parsed.insert(f, raw.validate(None, &field, timeout, redirects)?);
+            }
+            profiles.insert(name, parsed);
+        }
         Ok(HttpSpec {
             name: self.name,
             register_key,
@@ -270,6 +349,7 @@ impl RawSpec {
             read: op(self.read, OpKind::Read)?,
             write: op(self.write, OpKind::Write)?,
             cas: op(self.cas, OpKind::Cas)?,
+            profiles,
         })
     }
 }
@@ -307,14 +387,41 @@ fn pointer(field: &str, p: Option<String>) -> Result<Option<String>, FieldError>
 }
 
 impl RawOp {
+    /// Validates a register op (`register` is its kind) or, with `None`, a profile op, whose
+    /// kind comes from its `effect` and `value` fields. `op` is its TOML path.
     fn validate(
         self,
-        kind: OpKind,
+        register: Option<OpKind>,
+        op: &str,
         timeout_default: Duration,
         redirects_default: u32,
     ) -> Result<OpSpec, FieldError> {
-        let op = kind.as_str();
         let f = |name: &str| format!("{op}.{name}");
+        let kind = match register {
+            Some(kind) => {
+                if self.effect.is_some() {
+                    return Err(invalid(f("effect"), "only a profile op sets its effect"));
+                }
+                if self.not_found_value.is_some() {
+                    return Err(invalid(
+                        f("not_found_value"),
+                        "only a profile op sets what not found reads as (a register reads null)",
+                    ));
+                }
+                kind
+            }
+            None => OpKind::Custom(OpShape {
+                effect: self.effect.unwrap_or(true),
+                returns_value: self.value.is_some(),
+            }),
+        };
+        let not_found_value = match &self.not_found_value {
+            None => None,
+            Some(v) => Some(
+                serde_json::to_value(v)
+                    .map_err(|e| invalid(f("not_found_value"), format!("cannot be JSON: {e}")))?,
+            ),
+        };
         let method = self.method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(invalid(
@@ -338,13 +445,11 @@ impl RawOp {
                 Some(BodyTemplate::parse(&json, kind, &f("body"))?)
             }
         };
-        if kind != OpKind::Read {
-            if self.value.is_some() {
-                return Err(invalid(f("value"), "only a read has a value to find"));
-            }
-            if self.not_found.as_ref().is_some_and(|l| !l.is_empty()) {
-                return Err(invalid(f("not_found"), "only a read can find nothing"));
-            }
+        if matches!(kind, OpKind::Write | OpKind::Cas) && self.value.is_some() {
+            return Err(invalid(f("value"), "only a read has a value to find"));
+        }
+        if kind.has_effect() && self.not_found.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(invalid(f("not_found"), "only a read can find nothing"));
         }
         let value = pointer(&f("value"), self.value)?.unwrap_or_default();
         let error = pointer(&f("error"), self.error)?;
@@ -373,6 +478,8 @@ impl RawOp {
                 self.follow_redirects,
                 redirects_default,
             )?,
+            kind,
+            not_found_value,
         })
     }
 }
@@ -609,6 +716,37 @@ mod tests {
     }
 
     #[test]
+    fn profile_ops_are_validated_with_their_names() {
+        let good =
+            "[profiles.c.add]\nmethod = \"post\"\npath = \"/c\"\nbody = { by = \"{value.n}\" }\n";
+        let s = spec(good).unwrap_or_else(|e| panic!("{e}"));
+        let add = s.profile_op("c", "add").unwrap_or_else(|| panic!("add"));
+        assert!(add.kind.has_effect() && !add.kind.returns_value());
+        assert_eq!(s.profile_op("c", "read"), None);
+        let cases = [
+            (
+                format!("{MINIMAL}effect = false\n"),
+                "t.toml: write.effect: only a profile op sets its effect",
+            ),
+            (
+                format!("{good}not_found = [404]\n"),
+                "t.toml: profiles.c.add.not_found: only a read can find nothing",
+            ),
+            (
+                good.replace("{value.n}", "{from}"),
+                "t.toml: profiles.c.add.body.by: {from} is not available to custom (it has {key}, {value}, {value.NAME})",
+            ),
+            (
+                "[profiles.c]\n".to_string(),
+                "t.toml: profiles.c: defines no op",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(spec(&text).err().as_deref(), Some(want), "{text}");
+        }
+    }
+
+    #[test]
     fn fields_are_validated_with_their_names() {
         let cases = [
             (
@@ -653,7 +791,7 @@ mod tests {
             ),
             (
                 "name = \"x\"\n",
-                "t.toml: read: define at least one of [read], [write], [cas]",
+                "t.toml: read: define at least one of [read], [write], [cas], [profiles.NAME.OP]",
             ),
             (
                 "[cas]\nmethod=\"POST\"\npath=\"/\"\nbody={v=\"{value}\"}\n",

@@ -1,4 +1,6 @@
-//! Path and body templates with placeholders (pure): `{key}`, `{value}`, `{from}`, `{to}`.
+//! Path and body templates with placeholders (pure): `{key}`, `{value}`, `{from}`, `{to}`,
+//! and, for ops other than read/write/cas, `{value.NAME}` (field NAME of an object value, e.g.
+//! a transfer's `{value.amount}`; `null` when the value has no such field).
 //!
 //! In a path, a placeholder becomes the value's text (strings as they are, numbers in decimal,
 //! anything else as JSON), percent-encoded as one URL component. In a body, a string that is
@@ -12,7 +14,7 @@ use crate::client::mapping::OpKind;
 use crate::client::render;
 
 /// A placeholder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Var {
     /// The op's key (the register key when the op has none).
     Key,
@@ -22,6 +24,8 @@ pub(crate) enum Var {
     From,
     /// A cas's new value.
     To,
+    /// A field of an object value (`{value.amount}`).
+    Field(String),
 }
 
 impl Var {
@@ -31,25 +35,41 @@ impl Var {
             "value" => Some(Var::Value),
             "from" => Some(Var::From),
             "to" => Some(Var::To),
-            _ => None,
+            _ => name
+                .strip_prefix("value.")
+                .filter(|f| !f.is_empty())
+                .map(|f| Var::Field(f.to_owned())),
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Var::Key => "key",
-            Var::Value => "value",
-            Var::From => "from",
-            Var::To => "to",
+            Var::Key => "key".into(),
+            Var::Value => "value".into(),
+            Var::From => "from".into(),
+            Var::To => "to".into(),
+            Var::Field(f) => format!("value.{f}"),
         }
     }
 
-    /// The placeholders an op can fill.
-    pub(crate) fn available(kind: OpKind) -> &'static [Var] {
+    /// Whether an op of `kind` can fill this placeholder.
+    pub(crate) fn available(&self, kind: OpKind) -> bool {
+        match (kind, self) {
+            (_, Var::Key) => true,
+            (OpKind::Read, _) => false,
+            (OpKind::Write, v) => *v == Var::Value,
+            (OpKind::Cas, v) => matches!(v, Var::From | Var::To),
+            (OpKind::Custom(_), v) => matches!(v, Var::Value | Var::Field(_)),
+        }
+    }
+
+    /// The placeholders an op of `kind` can fill, for messages.
+    fn listed(kind: OpKind) -> &'static str {
         match kind {
-            OpKind::Read => &[Var::Key],
-            OpKind::Write => &[Var::Key, Var::Value],
-            OpKind::Cas => &[Var::Key, Var::From, Var::To],
+            OpKind::Read => "{key}",
+            OpKind::Write => "{key}, {value}",
+            OpKind::Cas => "{key}, {from}, {to}",
+            OpKind::Custom(_) => "{key}, {value}, {value.NAME}",
         }
     }
 }
@@ -87,12 +107,14 @@ impl<'a> Vars<'a> {
         })
     }
 
-    fn get(&self, var: Var) -> &'a Value {
+    fn get(&self, var: &Var) -> &'a Value {
+        const NULL: &Value = &Value::Null;
         match var {
             Var::Key => self.key,
             Var::Value => self.value,
             Var::From => self.from,
             Var::To => self.to,
+            Var::Field(f) => self.value.get(f).unwrap_or(NULL),
         }
     }
 }
@@ -112,7 +134,6 @@ pub(crate) struct TextTemplate {
 impl TextTemplate {
     /// Parses `text`, accepting only the placeholders in `allowed` (for `kind`, in messages).
     pub(crate) fn parse(text: &str, kind: OpKind) -> Result<TextTemplate, String> {
-        let allowed = Var::available(kind);
         let mut pieces = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -125,17 +146,14 @@ impl TextTemplate {
             };
             let name = &after[..close];
             let var = Var::parse(name).ok_or_else(|| {
-                format!("unknown placeholder {{{name}}} in {text:?} (known: {{key}}, {{value}}, {{from}}, {{to}})")
+                format!("unknown placeholder {{{name}}} in {text:?} (known: {{key}}, {{value}}, {{from}}, {{to}}, {{value.NAME}})")
             })?;
-            if !allowed.contains(&var) {
-                let names: Vec<String> = allowed
-                    .iter()
-                    .map(|v| format!("{{{}}}", v.name()))
-                    .collect();
+            if !var.available(kind) {
                 return Err(format!(
-                    "{{{name}}} is not available to {} (it has {})",
+                    "{{{}}} is not available to {} (it has {})",
+                    var.name(),
                     kind.as_str(),
-                    names.join(", ")
+                    Var::listed(kind)
                 ));
             }
             pieces.push(Piece::Var(var));
@@ -153,8 +171,8 @@ impl TextTemplate {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Var(v) if encode => out.push_str(&render::component(vars.get(*v))),
-                Piece::Var(v) => out.push_str(&render::text(vars.get(*v))),
+                Piece::Var(v) if encode => out.push_str(&render::component(vars.get(v))),
+                Piece::Var(v) => out.push_str(&render::text(vars.get(v))),
             }
         }
         out
@@ -163,7 +181,7 @@ impl TextTemplate {
     /// The single placeholder this template consists of, if that is all it is.
     fn only_var(&self) -> Option<Var> {
         match self.pieces.as_slice() {
-            [Piece::Var(v)] => Some(*v),
+            [Piece::Var(v)] => Some(v.clone()),
             _ => None,
         }
     }
@@ -226,7 +244,7 @@ impl BodyTemplate {
     /// The body filled in.
     pub(crate) fn render(&self, vars: &Vars<'_>) -> Value {
         match self {
-            BodyTemplate::Var(v) => vars.get(*v).clone(),
+            BodyTemplate::Var(v) => vars.get(v).clone(),
             BodyTemplate::Text(t) => Value::String(t.render(vars, false)),
             BodyTemplate::Literal(v) => v.clone(),
             BodyTemplate::Array(items) => {
@@ -303,6 +321,30 @@ mod tests {
         let body = json!({"outer": [1, {"v": "{value}"}]});
         let err = BodyTemplate::parse(&body, OpKind::Read, "read.body").err();
         assert_eq!(err.map(|(f, _)| f).as_deref(), Some("read.body.outer[1].v"));
+    }
+
+    #[test]
+    fn custom_ops_fill_value_fields() {
+        let kind = OpKind::Custom(crate::client::mapping::OpShape {
+            effect: true,
+            returns_value: false,
+        });
+        let body =
+            json!({"from": "bank-{value.from}", "amount": "{value.amount}", "x": "{value.nope}"});
+        let t = BodyTemplate::parse(&body, kind, "b").unwrap_or_else(|e| panic!("{e:?}"));
+        let key = json!("k");
+        let value = json!({"from": 2, "to": 0, "amount": 5});
+        let vars = Vars::for_op(kind, &key, &value).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            t.render(&vars),
+            json!({"from": "bank-2", "amount": 5, "x": null})
+        );
+        let err = TextTemplate::parse("/{value.a}", OpKind::Write).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("{value.a} is not available to write (it has {key}, {value})")
+        );
+        assert!(TextTemplate::parse("/{value.}", kind).is_err());
     }
 
     #[test]

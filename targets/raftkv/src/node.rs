@@ -38,7 +38,7 @@ use crate::raft::{
     Bugs, Config, Entry, EntryId, Index, Message, NodeId, Payload, RaftError, RaftNode, Ready,
     Recovered, Role, Term,
 };
-use crate::state_machine::{Kv, Op, Outcome};
+use crate::state_machine::{Kv, Op, Outcome, ReadAnswer, ReadQuery};
 use crate::storage::{Storage, StorageError};
 use crate::transport::Transport;
 
@@ -101,12 +101,12 @@ pub enum Request {
         /// Receives the outcome once applied.
         reply: oneshot::Sender<Result<Outcome, Refusal>>,
     },
-    /// A linearizable read via ReadIndex.
+    /// A linearizable read via ReadIndex (served locally with `--bug stale-read`).
     Read {
-        /// The key.
-        key: String,
-        /// Receives the value (`None`: never written).
-        reply: oneshot::Sender<Result<Option<Value>, Refusal>>,
+        /// What to read.
+        query: ReadQuery,
+        /// Receives the answer.
+        reply: ReadReply,
     },
 }
 
@@ -188,8 +188,18 @@ impl NodeHandle {
 
     /// Reads a key linearizably (ReadIndex) and waits for the answer.
     pub async fn read(&self, key: String) -> Result<Option<Value>, Refusal> {
+        match self.query(ReadQuery::Get(key)).await? {
+            ReadAnswer::Value(v) => Ok(v),
+            // `Kv::read` answers a `Get` with a `Value`.
+            _ => Ok(None),
+        }
+    }
+
+    /// Answers any read (a key, a prefix scan, a read-only transaction) the way
+    /// [`NodeHandle::read`] answers a key: after a ReadIndex round, from the applied state.
+    pub async fn query(&self, query: ReadQuery) -> Result<ReadAnswer, Refusal> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Request::Read { key, reply })?;
+        self.submit(Request::Read { query, reply })?;
         rx.await.unwrap_or(Err(Refusal::Stopped))
     }
 
@@ -238,7 +248,7 @@ impl NodeHandle {
 }
 
 /// Where a read's answer goes.
-type ReadReply = oneshot::Sender<Result<Option<Value>, Refusal>>;
+type ReadReply = oneshot::Sender<Result<ReadAnswer, Refusal>>;
 
 /// A client waiting for its proposal to apply.
 struct Waiter {
@@ -256,8 +266,8 @@ struct Host {
     bug_names: Vec<String>,
     /// Proposals by log index.
     waiters: BTreeMap<Index, Waiter>,
-    /// ReadIndex requests by id: the key and the reply.
-    reads: HashMap<u64, (String, ReadReply)>,
+    /// ReadIndex requests by id: the query and the reply.
+    reads: HashMap<u64, (ReadQuery, ReadReply)>,
     next_read: u64,
     applied: Index,
     snapshot_entries: u64,
@@ -405,12 +415,12 @@ impl Host {
                     let _ = reply.send(Err(refusal(e)));
                 }
             },
-            Event::Client(Request::Read { key, reply }) => {
+            Event::Client(Request::Read { query, reply }) => {
                 let id = self.next_read;
                 self.next_read += 1;
                 match self.core.read_index(id) {
                     Ok(()) => {
-                        self.reads.insert(id, (key, reply));
+                        self.reads.insert(id, (query, reply));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(refusal(e)));
@@ -463,8 +473,8 @@ impl Host {
             self.apply(entry);
         }
         for rs in rd.read_states {
-            if let Some((key, reply)) = self.reads.remove(&rs.id) {
-                let _ = reply.send(Ok(self.kv.get(&key).cloned()));
+            if let Some((query, reply)) = self.reads.remove(&rs.id) {
+                let _ = reply.send(Ok(self.kv.read(&query)));
             }
         }
         for id in rd.failed_reads {

@@ -6,7 +6,12 @@
 //! | `GET /kv/{key}` | 200 `{"value": v}` | 404 `{"error":..}` never written |
 //! | `PUT /kv/{key}` `{"value": v}` | 200 `{"ok": true}` | |
 //! | `POST /kv/{key}/cas` `{"from": a, "to": b}` | 200 `{"ok": true}` | 409 `{"error":"precondition failed","current":v}` |
+//! | `POST /kv/{key}/incr` `{"by": n}` | 200 `{"value": new}` | 409 not an integer (changed nothing) |
+//! | `POST /kv/{key}/append` `{"value": v}` | 200 `{"ok": true}` | 409 not a list (changed nothing) |
+//! | `GET /scan/{prefix}` | 200 `{"values": {rest-of-key: v}}` | |
 //! | `POST /txn` `[["append","x",1],["r","y",null]]` | 200 the list, reads filled in | 409 aborted (changed nothing) |
+//! | `POST /transfer` `{"from": a, "to": b, "amount": n}` | 200 `{"ok": true}` | 409 insufficient funds, no such account (changed nothing) |
+//! | `POST /ids` | 200 `{"id": n}` | |
 //! | `GET /status` | 200 id, role, term, leader, commit_index, last_applied, ... | |
 //!
 //! Errors common to all data requests, chosen so a client can tell "did not happen" from
@@ -18,6 +23,9 @@
 //! - **503** no leader known, or the node is overloaded: nothing was done (definite failure).
 //! - **500** the write was proposed but leadership was lost before it applied: unknown outcome.
 //! - **504** no answer within the request timeout: unknown outcome for writes.
+//!
+//! Reads (`GET /kv`, `GET /scan`, and a `/txn` whose micro-ops are all reads) take the
+//! ReadIndex path and never enter the log; everything else is a proposal.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,7 +41,7 @@ use serde_json::{json, Value};
 
 use crate::node::{NodeHandle, Refusal};
 use crate::raft::NodeId;
-use crate::state_machine::{MicroOp, Op, Outcome};
+use crate::state_machine::{read_only, MicroOp, Op, Outcome, ReadAnswer, ReadQuery};
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -51,7 +59,12 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/kv/{key}", get(get_kv).put(put_kv))
         .route("/kv/{key}/cas", post(cas_kv))
+        .route("/kv/{key}/incr", post(incr_kv))
+        .route("/kv/{key}/append", post(append_kv))
+        .route("/scan/{prefix}", get(scan))
         .route("/txn", post(txn))
+        .route("/transfer", post(transfer))
+        .route("/ids", post(new_id))
         .route("/status", get(status))
         .with_state(state)
 }
@@ -67,6 +80,20 @@ struct PutBody {
 struct CasBody {
     from: Value,
     to: Value,
+}
+
+/// Body of `POST /kv/{key}/incr`.
+#[derive(Debug, Deserialize)]
+struct IncrBody {
+    by: i64,
+}
+
+/// Body of `POST /transfer`.
+#[derive(Debug, Deserialize)]
+struct TransferBody {
+    from: String,
+    to: String,
+    amount: i64,
 }
 
 fn error(code: StatusCode, body: Value) -> Response {
@@ -168,11 +195,99 @@ async fn cas_kv(
     }
 }
 
+async fn incr_kv(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    Path(key): Path<String>,
+    Json(body): Json<IncrBody>,
+) -> Response {
+    match propose_at(&state, Op::Incr { key, by: body.by }, &uri).await {
+        Ok(Outcome::Incremented(v)) => Json(json!({ "value": v })).into_response(),
+        Ok(other) => refused_outcome(other),
+        Err(resp) => resp,
+    }
+}
+
+async fn append_kv(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    Path(key): Path<String>,
+    Json(body): Json<PutBody>,
+) -> Response {
+    let ops = vec![MicroOp::Append(key, body.value)];
+    match propose_at(&state, Op::Txn { ops }, &uri).await {
+        Ok(Outcome::Txn(_)) => Json(json!({"ok": true})).into_response(),
+        Ok(other) => refused_outcome(other),
+        Err(resp) => resp,
+    }
+}
+
+async fn transfer(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    Json(body): Json<TransferBody>,
+) -> Response {
+    let op = Op::Transfer {
+        from: body.from,
+        to: body.to,
+        amount: body.amount,
+    };
+    match propose_at(&state, op, &uri).await {
+        Ok(Outcome::Transferred) => Json(json!({"ok": true})).into_response(),
+        Ok(other) => refused_outcome(other),
+        Err(resp) => resp,
+    }
+}
+
+async fn new_id(State(state): State<ApiState>, OriginalUri(uri): OriginalUri) -> Response {
+    match propose_at(&state, Op::NewId, &uri).await {
+        Ok(Outcome::Id(id)) => Json(json!({ "id": id })).into_response(),
+        Ok(other) => refused_outcome(other),
+        Err(resp) => resp,
+    }
+}
+
+async fn scan(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    Path(prefix): Path<String>,
+) -> Response {
+    match query_at(&state, ReadQuery::Scan(prefix), &uri).await {
+        Ok(ReadAnswer::Scan(values)) => Json(json!({ "values": values })).into_response(),
+        Ok(other) => unexpected(&other),
+        Err(resp) => resp,
+    }
+}
+
+/// A rejection (409, nothing changed) or an outcome the op cannot have (500).
+fn refused_outcome(outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Rejected { reason } | Outcome::TxnAborted { reason } => {
+            error(StatusCode::CONFLICT, json!({ "error": reason }))
+        }
+        other => unexpected(&other),
+    }
+}
+
+fn unexpected(what: &dyn std::fmt::Debug) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"error": format!("unexpected outcome {what:?}")}),
+    )
+}
+
 async fn txn(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
     Json(ops): Json<Vec<MicroOp>>,
 ) -> Response {
+    if read_only(&ops) {
+        return match query_at(&state, ReadQuery::Txn(ops), &uri).await {
+            Ok(ReadAnswer::Txn(done)) => Json(done).into_response(),
+            Ok(other) => unexpected(&other),
+            Err(resp) => resp,
+        };
+    }
     match propose_at(&state, Op::Txn { ops }, &uri).await {
         Ok(Outcome::Txn(done)) => Json(done).into_response(),
         Ok(Outcome::TxnAborted { reason }) => error(StatusCode::CONFLICT, json!({"error": reason})),
@@ -181,6 +296,19 @@ async fn txn(
             json!({"error": format!("unexpected outcome {other:?}")}),
         ),
         Err(resp) => resp,
+    }
+}
+
+/// Reads via ReadIndex and maps refusals with the request's own URI (for redirects).
+async fn query_at(
+    state: &ApiState,
+    query: ReadQuery,
+    uri: &axum::http::Uri,
+) -> Result<ReadAnswer, Response> {
+    match tokio::time::timeout(state.timeout, state.node.query(query)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(refusal)) => Err(refused(state, refusal, uri)),
+        Err(_) => Err(timed_out(state.timeout)),
     }
 }
 

@@ -12,6 +12,13 @@
 //! - A transaction is all or nothing: it is computed on a copy of the keys it touches and only
 //!   installed when every micro-op succeeded (an `append` onto a non-list value fails it).
 //! - The map is a `BTreeMap` so a snapshot's bytes are the same on every node.
+//! - `incr` treats an absent key as 0 and rejects a value that is not an integer (or would
+//!   overflow); `transfer` only moves money between two accounts that both hold integers and
+//!   never takes an account below zero (a rejected transfer changes nothing).
+//! - Ids come from a counter that is part of the replicated state (and of snapshots), so a
+//!   correct cluster hands out each id once: 1, 2, 3, ...
+//! - Reads ([`ReadQuery`]) never go through the log: a `GET`, a prefix scan and a read-only
+//!   transaction are all answered from the applied state after a ReadIndex round.
 
 use std::collections::BTreeMap;
 
@@ -93,6 +100,24 @@ pub enum Op {
         /// The micro-ops, in order.
         ops: Vec<MicroOp>,
     },
+    /// Add `by` to the integer at `key` (absent = 0) and return the new value.
+    Incr {
+        /// The key.
+        key: String,
+        /// How much to add (may be negative).
+        by: i64,
+    },
+    /// Hand out the next id of the cluster-wide id counter.
+    NewId,
+    /// Move `amount` from account `from` to account `to` atomically, never below zero.
+    Transfer {
+        /// The account debited.
+        from: String,
+        /// The account credited.
+        to: String,
+        /// How much to move (non-negative).
+        amount: i64,
+    },
 }
 
 impl Op {
@@ -128,12 +153,53 @@ pub enum Outcome {
         /// Why, in plain words.
         reason: String,
     },
+    /// An increment succeeded; the key now holds this value.
+    Incremented(i64),
+    /// A fresh id.
+    Id(u64),
+    /// A transfer moved the money.
+    Transferred,
+    /// An increment or transfer was refused and changed nothing.
+    Rejected {
+        /// Why, in plain words.
+        reason: String,
+    },
 }
 
-/// The replicated key-value map.
-#[derive(Debug, Default, Clone, PartialEq)]
+/// A read answered from the applied state (after ReadIndex), never through the log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadQuery {
+    /// The value at one key.
+    Get(String),
+    /// Every key starting with the prefix.
+    Scan(String),
+    /// A transaction of reads only (`["r", k, null]` micro-ops).
+    Txn(Vec<MicroOp>),
+}
+
+/// The answer to a [`ReadQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadAnswer {
+    /// The value at the key; `None` when it was never written.
+    Value(Option<Value>),
+    /// The keys under the prefix, with the prefix cut off, and their values.
+    Scan(BTreeMap<String, Value>),
+    /// The micro-ops with their reads filled in.
+    Txn(Vec<MicroOp>),
+}
+
+/// Whether every micro-op is a read (so the transaction can be served like a `GET`).
+pub fn read_only(ops: &[MicroOp]) -> bool {
+    ops.iter().all(|op| matches!(op, MicroOp::Read(..)))
+}
+
+/// The replicated key-value map, plus the id counter.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kv {
     map: BTreeMap<String, Value>,
+    /// The last id handed out (0: none yet).
+    #[serde(default)]
+    last_id: u64,
 }
 
 impl Kv {
@@ -176,6 +242,92 @@ impl Kv {
                 }
             }
             Op::Txn { ops } => self.apply_txn(ops),
+            Op::Incr { key, by } => {
+                let current = match self.integer(key) {
+                    Ok(v) => v.unwrap_or(0),
+                    Err(reason) => return Outcome::Rejected { reason },
+                };
+                match current.checked_add(*by) {
+                    Some(new) => {
+                        self.map.insert(key.clone(), Value::from(new));
+                        Outcome::Incremented(new)
+                    }
+                    None => Outcome::Rejected {
+                        reason: format!("{current} + {by} overflows at key {key:?}"),
+                    },
+                }
+            }
+            Op::NewId => {
+                self.last_id += 1;
+                Outcome::Id(self.last_id)
+            }
+            Op::Transfer { from, to, amount } => self.transfer(from, to, *amount),
+        }
+    }
+
+    /// The integer at `key`: `Ok(None)` when absent, an error when it holds something else.
+    fn integer(&self, key: &str) -> Result<Option<i64>, String> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("key {key:?} holds {v}, not an integer")),
+        }
+    }
+
+    fn transfer(&mut self, from: &str, to: &str, amount: i64) -> Outcome {
+        let reject = |reason: String| Outcome::Rejected { reason };
+        if amount < 0 {
+            return reject(format!("amount must not be negative, got {amount}"));
+        }
+        let balance = |key: &str| match self.integer(key) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(format!("no account {key:?}")),
+            Err(e) => Err(e),
+        };
+        let (have, other) = match (balance(from), balance(to)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return reject(e),
+        };
+        if have < amount {
+            return reject(format!(
+                "insufficient funds: account {from:?} holds {have}, cannot move {amount}"
+            ));
+        }
+        if from == to {
+            return Outcome::Transferred;
+        }
+        let Some(credited) = other.checked_add(amount) else {
+            return reject(format!("account {to:?} would overflow"));
+        };
+        self.map.insert(from.to_owned(), Value::from(have - amount));
+        self.map.insert(to.to_owned(), Value::from(credited));
+        Outcome::Transferred
+    }
+
+    /// Answers a read from the current state.
+    pub fn read(&self, query: &ReadQuery) -> ReadAnswer {
+        match query {
+            ReadQuery::Get(key) => ReadAnswer::Value(self.map.get(key).cloned()),
+            ReadQuery::Scan(prefix) => ReadAnswer::Scan(
+                self.map
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+                    .map(|(k, v)| (k[prefix.len()..].to_owned(), v.clone()))
+                    .collect(),
+            ),
+            ReadQuery::Txn(ops) => ReadAnswer::Txn(
+                ops.iter()
+                    .map(|op| match op {
+                        MicroOp::Read(key, _) => MicroOp::Read(
+                            key.clone(),
+                            self.map.get(key).cloned().unwrap_or(Value::Null),
+                        ),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -228,19 +380,18 @@ impl Kv {
         Outcome::Txn(done)
     }
 
-    /// Serialises the whole map for a Raft snapshot.
+    /// Serialises the whole state (map and id counter) for a Raft snapshot.
     pub fn snapshot(&self) -> Vec<u8> {
-        // A map of strings to `Value`s always serialises.
-        serde_json::to_vec(&self.map).expect("a key-value map always serialises")
+        // A map of strings to `Value`s and an integer always serialise.
+        serde_json::to_vec(self).expect("a key-value map always serialises")
     }
 
-    /// Rebuilds the map from [`Kv::snapshot`] bytes (an empty slice is the empty map).
+    /// Rebuilds the state from [`Kv::snapshot`] bytes (an empty slice is the empty map).
     pub fn restore(bytes: &[u8]) -> Result<Kv, DecodeError> {
         if bytes.is_empty() {
             return Ok(Kv::new());
         }
-        let map = serde_json::from_slice(bytes).map_err(DecodeError::Snapshot)?;
-        Ok(Kv { map })
+        serde_json::from_slice(bytes).map_err(DecodeError::Snapshot)
     }
 }
 
@@ -366,6 +517,110 @@ mod tests {
     }
 
     #[test]
+    fn incr_counts_from_zero_and_rejects_non_integers() {
+        let mut kv = Kv::new();
+        let incr = |by| Op::Incr {
+            key: "c".into(),
+            by,
+        };
+        assert_eq!(kv.apply(&incr(3)), Outcome::Incremented(3));
+        assert_eq!(kv.apply(&incr(4)), Outcome::Incremented(7));
+        assert_eq!(kv.get("c"), Some(&json!(7)));
+        kv.apply(&put("c", json!(i64::MAX)));
+        assert!(matches!(kv.apply(&incr(1)), Outcome::Rejected { .. }));
+        kv.apply(&put("c", json!("seven")));
+        let before = kv.clone();
+        let Outcome::Rejected { reason } = kv.apply(&incr(1)) else {
+            panic!("incr of a string applied")
+        };
+        assert!(reason.contains("not an integer"), "{reason}");
+        assert_eq!(kv, before);
+    }
+
+    #[test]
+    fn ids_are_unique_and_survive_a_snapshot() {
+        let mut kv = Kv::new();
+        assert_eq!(kv.apply(&Op::NewId), Outcome::Id(1));
+        assert_eq!(kv.apply(&Op::NewId), Outcome::Id(2));
+        let mut back = Kv::restore(&kv.snapshot()).unwrap();
+        assert_eq!(back.apply(&Op::NewId), Outcome::Id(3));
+    }
+
+    #[test]
+    fn transfers_move_money_atomically_and_never_below_zero() {
+        let mut kv = Kv::new();
+        kv.apply(&put("a", json!(10)));
+        kv.apply(&put("b", json!(0)));
+        let t = |from: &str, to: &str, amount| Op::Transfer {
+            from: from.into(),
+            to: to.into(),
+            amount,
+        };
+        assert_eq!(kv.apply(&t("a", "b", 4)), Outcome::Transferred);
+        assert_eq!(
+            (kv.get("a"), kv.get("b")),
+            (Some(&json!(6)), Some(&json!(4)))
+        );
+        let before = kv.clone();
+        for (op, why) in [
+            (t("a", "b", 7), "insufficient funds"),
+            (t("a", "z", 1), "no account \"z\""),
+            (t("z", "a", 0), "no account \"z\""),
+            (t("a", "b", -1), "must not be negative"),
+        ] {
+            let Outcome::Rejected { reason } = kv.apply(&op) else {
+                panic!("{op:?} applied")
+            };
+            assert!(reason.contains(why), "{reason}");
+            assert_eq!(kv, before);
+        }
+        assert_eq!(kv.apply(&t("a", "a", 6)), Outcome::Transferred);
+        assert_eq!(kv, before);
+    }
+
+    #[test]
+    fn reads_answer_keys_prefixes_and_read_only_txns() {
+        let mut kv = Kv::new();
+        for (k, v) in [
+            ("bank-0", 5),
+            ("bank-1", 7),
+            ("bank", 1),
+            ("bankz", 2),
+            ("c", 3),
+        ] {
+            kv.apply(&put(k, json!(v)));
+        }
+        assert_eq!(
+            kv.read(&ReadQuery::Get("c".into())),
+            ReadAnswer::Value(Some(json!(3)))
+        );
+        assert_eq!(
+            kv.read(&ReadQuery::Get("q".into())),
+            ReadAnswer::Value(None)
+        );
+        let ReadAnswer::Scan(found) = kv.read(&ReadQuery::Scan("bank-".into())) else {
+            panic!("not a scan")
+        };
+        assert_eq!(
+            serde_json::to_value(found).unwrap(),
+            json!({"0": 5, "1": 7})
+        );
+        let ops = vec![
+            MicroOp::Read("c".into(), Value::Null),
+            MicroOp::Read("q".into(), Value::Null),
+        ];
+        assert!(read_only(&ops));
+        assert_eq!(
+            kv.read(&ReadQuery::Txn(ops)),
+            ReadAnswer::Txn(vec![
+                MicroOp::Read("c".into(), json!(3)),
+                MicroOp::Read("q".into(), Value::Null),
+            ])
+        );
+        assert!(!read_only(&[MicroOp::Write("c".into(), json!(1))]));
+    }
+
+    #[test]
     fn micro_op_with_unknown_function_is_rejected() {
         let err = serde_json::from_value::<MicroOp>(json!(["incr", "x", 1])).unwrap_err();
         assert!(err.to_string().contains("\"incr\""), "{err}");
@@ -373,10 +628,24 @@ mod tests {
 
     #[test]
     fn command_and_snapshot_round_trip() {
-        let op = Op::Txn {
-            ops: vec![MicroOp::Read("k".into(), Value::Null)],
-        };
-        assert_eq!(Op::decode(&op.encode()).unwrap(), op);
+        let ops = [
+            Op::Txn {
+                ops: vec![MicroOp::Read("k".into(), Value::Null)],
+            },
+            Op::Incr {
+                key: "c".into(),
+                by: 2,
+            },
+            Op::NewId,
+            Op::Transfer {
+                from: "a".into(),
+                to: "b".into(),
+                amount: 1,
+            },
+        ];
+        for op in ops {
+            assert_eq!(Op::decode(&op.encode()).unwrap(), op);
+        }
         let mut kv = Kv::new();
         kv.apply(&put("a", json!({"nested": [1, "two"]})));
         assert_eq!(Kv::restore(&kv.snapshot()).unwrap(), kv);

@@ -312,6 +312,86 @@ async fn cluster_serves_writes_reads_cas_and_txn() {
     assert_eq!(s["leader"], json!(l));
 }
 
+/// The endpoints the set, counter, unique-ids and bank workloads use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_serves_incr_append_ids_transfer_and_scan() {
+    let c = Cluster::start(3, &[]);
+    let l = c.leader().await;
+    let post = |path: &str, body: Value| c.http.post(c.url(l, path)).json(&body).send();
+    let answer = |r: reqwest::Response| async move {
+        let code = r.status().as_u16();
+        (code, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+
+    let r = post("/kv/n/incr", json!({"by": 3})).await.unwrap();
+    assert_eq!(answer(r).await, (200, json!({"value": 3})));
+    let r = post("/kv/n/incr", json!({"by": 4})).await.unwrap();
+    assert_eq!(answer(r).await, (200, json!({"value": 7})));
+    assert_eq!(c.get(l, "n").await, (200, json!({"value": 7})));
+    c.put(l, "s", json!("text")).await.unwrap();
+    assert_eq!(
+        post("/kv/s/incr", json!({"by": 1})).await.unwrap().status(),
+        409
+    );
+
+    for v in [1, 2] {
+        let r = post("/kv/set/append", json!({"value": v})).await.unwrap();
+        assert_eq!(answer(r).await, (200, json!({"ok": true})));
+    }
+    assert_eq!(c.get(l, "set").await, (200, json!({"value": [1, 2]})));
+    assert_eq!(
+        post("/kv/s/append", json!({"value": 1}))
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = c.http.post(c.url(l, "/ids")).send().await.unwrap();
+        let (code, body) = answer(r).await;
+        assert_eq!(code, 200);
+        ids.push(body["id"].as_u64().unwrap());
+    }
+    assert_eq!(ids, vec![1, 2, 3]);
+
+    for (k, v) in [("bank-0", 10), ("bank-1", 0)] {
+        assert_eq!(c.put(l, k, json!(v)).await.unwrap().status(), 200);
+    }
+    let transfer = |amount: i64| {
+        post(
+            "/transfer",
+            json!({"from": "bank-0", "to": "bank-1", "amount": amount}),
+        )
+    };
+    assert_eq!(
+        answer(transfer(4).await.unwrap()).await,
+        (200, json!({"ok": true}))
+    );
+    let (code, body) = answer(transfer(7).await.unwrap()).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient funds"),
+        "{body}"
+    );
+    let r = c.http.get(c.url(l, "/scan/bank-")).send().await.unwrap();
+    assert_eq!(answer(r).await, (200, json!({"values": {"0": 6, "1": 4}})));
+    let r = post(
+        "/txn",
+        json!([["r", "bank-0", null], ["r", "bank-9", null]]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer(r).await,
+        (200, json!([["r", "bank-0", 6], ["r", "bank-9", null]]))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_a_quorum_answers_503_quickly() {
     // Start only node 1 of a 3-node cluster: it can never elect a leader.
@@ -666,6 +746,19 @@ async fn an_isolated_old_leader_does_not_serve_a_stale_read() {
 async fn stale_read_bug_serves_an_overwritten_value_at_an_isolated_old_leader() {
     let (code, body, c) = read_at_an_isolated_old_leader(&["stale-read"]).await;
     assert_eq!((code, body), (200, json!({"value": 1})), "{}", c.logs());
+    // Scans and read-only transactions take the same read path, so they are stale too.
+    let r = c.http.get(c.url(1, "/scan/x")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", c.logs());
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"values": {"": 1}}));
+    let r = c
+        .http
+        .post(c.url(1, "/txn"))
+        .json(&json!([["r", "x", null]]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", c.logs());
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([["r", "x", 1]]));
 }
 
 /// §5.3: a write is acknowledged only once a quorum stores it, so an isolated leader cannot
