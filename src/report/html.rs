@@ -156,10 +156,23 @@ pub fn render(
     out.push_str("</header>\n");
     out.push_str(r#"<div id="report-errors" class="report-errors" hidden></div>"#);
     out.push_str(r#"<noscript><p class="run-error">The timeline needs JavaScript; everything else is static.</p></noscript>"#);
-    out.push_str("\n<nav><a href=\"#anomalies\">anomalies</a> · <a href=\"#timeline\">timeline</a> · <a href=\"#latency\">latency</a> · <a href=\"#throughput\">throughput</a> · <a href=\"#availability\">availability</a> · <a href=\"#config\">configuration</a></nav>\n");
+    let has_witness = facts
+        .checkers
+        .iter()
+        .any(|c| c.anomalies.iter().any(|a| a.linearization().is_some()));
+    let _ = write!(
+        out,
+        "\n<nav><a href=\"#anomalies\">anomalies</a> · <a href=\"#timeline\">timeline</a> · {}<a href=\"#latency\">latency</a> · <a href=\"#throughput\">throughput</a> · <a href=\"#availability\">availability</a> · <a href=\"#config\">configuration</a></nav>\n",
+        if has_witness {
+            "<a href=\"#linearization\">linearizability</a> · "
+        } else {
+            ""
+        }
+    );
 
     anomalies_section(&mut out, facts, opts);
     timeline_section(&mut out, &tl);
+    witness_section(&mut out, facts, opts);
 
     let _ = write!(
         out,
@@ -221,8 +234,12 @@ fn anomalies_section(out: &mut String, facts: &RunFacts, opts: &ReportOptions) {
                 }
                 out.push_str("</p>");
             }
-            if let Some(w) = a.linearization() {
-                out.push_str(&linear_view::render(&w));
+            if a.linearization().is_some() {
+                let _ = write!(
+                    out,
+                    r##"<p class="note"><a href="#linearization-{}-{i}">the failing key, op by op</a>, below the timeline</p>"##,
+                    html(&c.checker)
+                );
             } else if let Some(w) = &a.witness {
                 let _ = write!(
                     out,
@@ -244,6 +261,33 @@ fn anomalies_section(out: &mut String, facts: &RunFacts, opts: &ReportOptions) {
         }
     }
     out.push_str("</section>\n");
+}
+
+/// The Porcupine-style view of each linearizability failure (only anomalies with a
+/// linearization witness have one), after the timeline so the page opens on the anomaly list
+/// and the timeline.
+fn witness_section(out: &mut String, facts: &RunFacts, opts: &ReportOptions) {
+    let mut any = false;
+    for c in &facts.checkers {
+        for (i, a) in c.anomalies.iter().take(opts.max_anomalies).enumerate() {
+            let Some(w) = a.linearization() else { continue };
+            if !any {
+                out.push_str(r#"<section id="linearization"><h2>Linearizability failures</h2>"#);
+                any = true;
+            }
+            let _ = write!(
+                out,
+                r#"<article class="anomaly" id="linearization-{}-{i}"><h4><span class="kind">{}</span> ({})</h4>{}</article>"#,
+                html(&c.checker),
+                html(&a.kind),
+                html(&c.checker),
+                linear_view::render(&w)
+            );
+        }
+    }
+    if any {
+        out.push_str("</section>\n");
+    }
 }
 
 fn timeline_section(out: &mut String, tl: &Timeline) {
