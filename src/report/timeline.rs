@@ -365,7 +365,7 @@ fn fold(
 ) -> AggColumns {
     let start = h.ops.first().map(|o| o.invoke_time).unwrap_or(0);
     let span = end.saturating_sub(start).max(1);
-    let buckets = (budget / lanes.max(1)).clamp(50, 5_000) as u64;
+    let buckets = (budget / lanes.max(1)).clamp(50, 1_000) as u64;
     struct Open {
         bucket: u64,
         t0: u64,
