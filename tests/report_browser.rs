@@ -175,6 +175,13 @@ fn report_of_a_real_invalid_run_renders_in_headless_chromium() {
     let errors_box = &dom_text[errors_at..];
     let errors_box = &errors_box[..errors_box.find("</div>").expect("the box closes")];
     assert!(!errors_box.contains("<p"), "script errors: {errors_box}");
+    if let Some(at) = dom_text.find("data-draw-ms=\"") {
+        let ms: String = dom_text[at + 14..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        println!("timeline frame drawn in {ms} ms (headless, software rendering)");
+    }
     for line in console.lines() {
         assert!(
             !(line.contains("Uncaught") || line.contains("CONSOLE") && line.contains("rror")),
