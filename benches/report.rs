@@ -2,7 +2,8 @@
 //! 10,000, 200,000 and 1,000,000 ops (with fault windows, fail/info ops and an anomaly citing
 //! ops deep inside), and prints a table: render time (history in memory), the whole of
 //! `faultline report` (read the stored run, render, write), the file's size, and how many ops
-//! the timeline draws one by one. Medians of several runs. Targets: 1,000,000 ops in under
+//! the timeline draws one by one. Medians of several runs, wall-clock and CPU time of the
+//! rendering thread (they differ on a busy machine). Targets: 1,000,000 ops in under
 //! 5 s, file under 40 MB. Pass sizes to run only some: `10k`, `200k`, `1m`.
 
 use std::io::BufWriter;
@@ -122,6 +123,23 @@ fn results_json(n: usize) -> Value {
     })
 }
 
+/// CPU seconds this thread has used (user + system, from /proc; 10 ms resolution). The bench
+/// box is shared, so the table shows CPU time beside wall-clock time.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).expect("times are finite"));
     xs[xs.len() / 2]
@@ -164,33 +182,42 @@ fn main() {
     .filter(|(name, _, _)| args.is_empty() || args.iter().any(|a| a == name))
     .collect();
     println!(
-        "{:>9} | {:>7} | {:>7} | {:>10} | {:>18} | {:>9}",
-        "ops", "drawn", "blocks", "render (s)", "report cmd (s)", "file (MB)"
+        "{:>9} | {:>7} | {:>7} | {:>10} | {:>10} | {:>14} | {:>14} | {:>9}",
+        "ops", "drawn", "blocks", "render (s)", "cpu (s)", "report cmd (s)", "cpu (s)", "file (MB)"
     );
-    println!("{}", "-".repeat(76));
+    println!("{}", "-".repeat(104));
     for (_, n, runs) in sizes {
         let h = generate(n, 7);
         let facts = RunFacts::from_run_json("bench", None, &results_json(n)).expect("facts");
         let opts = ReportOptions::default();
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let mut page = String::new();
         for _ in 0..runs {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_secs());
             page = report::render(&facts, &h, &[], &opts);
             times.push(t.elapsed().as_secs_f64());
+            cpu.push(cpu_secs() - c);
         }
         let render_s = median(times);
+        let render_cpu = median(cpu);
+        if std::env::var_os("REPORT_BENCH_PHASES").is_some() {
+            phases(&h, &facts);
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         store(dir.path(), &h, n);
         drop(h);
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..runs {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_secs());
             let (facts, history) = report::load_run(dir.path()).expect("load the run");
             report::write_report(dir.path(), &facts, &history, &opts).expect("write");
             times.push(t.elapsed().as_secs_f64());
+            cpu.push(cpu_secs() - c);
         }
         let cmd_s = median(times);
+        let cmd_cpu = median(cpu);
         let size = std::fs::metadata(dir.path().join(report::REPORT_FILE))
             .expect("report written")
             .len();
@@ -211,10 +238,46 @@ fn main() {
             assert!(kept, "anomaly op {idx} was dropped from the timeline");
         }
         println!(
-            "{n:>9} | {drawn:>7} | {blocks:>7} | {render_s:>10.3} | {cmd_s:>18.3} | {:>9.2}",
+            "{n:>9} | {drawn:>7} | {blocks:>7} | {render_s:>10.3} | {render_cpu:>10.2} | {cmd_s:>14.3} | {cmd_cpu:>14.2} | {:>9.2}",
             size as f64 / 1e6
         );
     }
+}
+
+/// Where the render time of `h` goes, phase by phase (CPU seconds of this thread are not
+/// available portably, so wall-clock; run on an idle machine to read it as CPU cost).
+fn phases(h: &History, facts: &RunFacts) {
+    use faultline::report::{escape, faults, plots, timeline};
+    let t = Instant::now();
+    let end = timeline::history_end(h);
+    let windows = faults::fault_windows(&h.nemesis, end);
+    let t_faults = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let tl = timeline::build(h, &windows, &facts.evidence_ops(), &Default::default());
+    let t_tl = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let json = serde_json::to_string(&tl).expect("serializable");
+    let t_json = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let escaped = escape::json_for_script(&json);
+    let t_esc = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let lat = plots::latency_svg(h, &windows, end);
+    let t_lat = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let tp = plots::throughput_svg(h, &windows, end);
+    let t_tp = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let av = plots::availability(h, &windows, end);
+    let t_av = t.elapsed().as_secs_f64();
+    println!(
+        "  phases for {} ops: faults {t_faults:.3} s, timeline {t_tl:.3} s, json {t_json:.3} s ({:.1} MB), escape {t_esc:.3} s, latency svg {t_lat:.3} s ({:.1} MB), throughput svg {t_tp:.3} s ({} kB), availability {t_av:.3} s ({} rows)",
+        h.ops.len(),
+        escaped.len() as f64 / 1e6,
+        lat.len() as f64 / 1e6,
+        tp.len() / 1000,
+        av.len()
+    );
 }
 
 fn data_of(page: &str) -> Value {

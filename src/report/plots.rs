@@ -244,11 +244,12 @@ pub fn latency_svg(h: &History, windows: &[FaultWindow], end: u64) -> String {
             let cell = &mut cells[o][row * cols + col];
             if !*cell {
                 *cell = true;
+                // Integers: float formatting would dominate the plot's cost.
                 let _ = write!(
                     paths[o],
-                    "M{:.0} {:.0}h3v3h-3z",
-                    ML + col as f64 * CELL,
-                    top + row as f64 * CELL
+                    "M{} {}h3v3h-3z",
+                    (ML + col as f64 * CELL) as i64,
+                    (top + row as f64 * CELL) as i64
                 );
             }
         }

@@ -170,7 +170,7 @@ pub fn lanes(h: &History, end: u64) -> (HashMap<u64, u32>, Vec<String>) {
     let mut lane_of = HashMap::with_capacity(procs.len());
     for (first, p, last) in procs {
         let lane = match free.peek() {
-            Some(Reverse((busy_until, lane))) if *busy_until < first => {
+            Some(Reverse((busy_until, lane))) if *busy_until <= first => {
                 let lane = *lane;
                 free.pop();
                 lane
@@ -230,6 +230,8 @@ pub fn build(
 ) -> Timeline {
     let end = history_end(h);
     let (lane_of, labels) = lanes(h, end);
+    // One lookup per op, not one per comparison while sorting.
+    let op_lane: Vec<u32> = h.ops.iter().map(|o| lane_of[&o.process]).collect();
     let n = h.ops.len();
     let mut keep = vec![n <= opts.max_ops; n];
     let mut downsampled = false;
@@ -271,12 +273,12 @@ pub fn build(
     let mut fs: Vec<String> = Vec::new();
     let mut f_ids: HashMap<&str, u32> = HashMap::new();
     let mut order: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
-    order.sort_by_key(|&i| (lane_of[&h.ops[i].process], h.ops[i].invoke_time, i));
+    order.sort_unstable_by_key(|&i| (op_lane[i], h.ops[i].invoke_time, i));
     let mut ops = OpColumns::default();
     let mut lane_start = vec![0u32; labels.len() + 1];
     for &i in &order {
         let op: &Op = &h.ops[i];
-        let lane = lane_of[&op.process];
+        let lane = op_lane[i];
         lane_start[lane as usize + 1] += 1;
         let f = op.f.strip_prefix(':').unwrap_or(&op.f);
         let fid = *f_ids.entry(f).or_insert_with(|| {
@@ -322,7 +324,7 @@ pub fn build(
         fold(
             h,
             &keep,
-            &lane_of,
+            &op_lane,
             labels.len(),
             end,
             opts.max_ops.saturating_sub(order.len()),
@@ -358,7 +360,7 @@ pub fn build(
 fn fold(
     h: &History,
     keep: &[bool],
-    lane_of: &HashMap<u64, u32>,
+    op_lane: &[u32],
     lanes: usize,
     end: u64,
     budget: usize,
@@ -395,7 +397,7 @@ fn fold(
         if keep[i] {
             continue;
         }
-        let lane = lane_of[&op.process] as usize;
+        let lane = op_lane[i] as usize;
         let bucket = (op.invoke_time - start) as u128 * buckets as u128 / span as u128;
         let bucket = bucket as u64;
         let stop = op.complete_time.unwrap_or(end);
