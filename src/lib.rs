@@ -21,10 +21,10 @@
 //!
 //! - [`runner`]: the test lifecycle, the only part that spawns tasks and reads the clock:
 //!   workers, the nemesis task, history streaming, heal on every path, the results store.
-//! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`) over the parts above.
-//!
-//! Still to come (see DESIGN.md): ssh clusters, report.html, Elle-style
-//! transactional checking, and more workloads.
+//! - [`report`]: report.html (anomalies, timeline, plots) and JUnit XML, rendered purely from a
+//!   run's facts and history.
+//! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`, `report`, `serve`) over the
+//!   parts above.
 #![warn(missing_docs)]
 
 pub mod checker;
@@ -34,5 +34,6 @@ pub mod cluster;
 pub mod generator;
 pub mod history;
 pub mod nemesis;
+pub mod report;
 pub mod runner;
 pub mod workload;

@@ -24,6 +24,8 @@ fn main() -> ExitCode {
         Command::Check(args) => faultline::cli::check::run(&args),
         Command::Test(args) => faultline::cli::test::run(&args),
         Command::Cluster(args) => faultline::cli::cluster::run(&args),
+        Command::Report(args) => faultline::cli::report::run(&args),
+        Command::Serve(args) => faultline::cli::serve::run(&args),
     };
     ExitCode::from(code.as_u8())
 }

@@ -99,6 +99,16 @@ pub struct CheckArgs {
     /// Also write the machine-readable verdict (JSON) to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report (anomalies, timeline, plots) to this file;
+    /// takes exactly one history file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Also write JUnit XML to this file: one test suite per history file, one test case per
+    /// checker.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -196,15 +206,40 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         None => None,
     };
     let several = args.files.len() > 1;
+    if several && args.report.is_some() {
+        bail!(
+            "--report writes the report of one history; {} files were given",
+            args.files.len()
+        );
+    }
     let mut files = Vec::with_capacity(args.files.len());
+    let mut suites = Vec::new();
     let mut overall = Outcome::Valid;
     for path in &args.files {
-        let report = check_file(path, args, initial.as_ref());
+        let (report, history) = check_file(path, args, initial.as_ref());
         overall = overall.worst(report.outcome());
         if !args.json {
             print_human(&report, several);
         }
+        if args.junit.is_some() || args.report.is_some() {
+            let facts = file_facts(&report)?;
+            if let (Some(out), Some(history)) = (&args.report, &history) {
+                let page = crate::report::render(
+                    &facts,
+                    history,
+                    &[],
+                    &crate::report::ReportOptions::default(),
+                );
+                std::fs::write(out, page)
+                    .with_context(|| format!("writing the report {}", out.display()))?;
+            }
+            suites.push(facts);
+        }
         files.push(report);
+    }
+    if let Some(out) = &args.junit {
+        std::fs::write(out, crate::report::junit_xml(&suites))
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     let report = CheckReport {
         valid: match overall {
@@ -230,7 +265,34 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
     Ok(overall)
 }
 
-fn check_file(path: &Path, args: &CheckArgs, initial: Option<&Value>) -> FileReport {
+/// The report/JUnit facts of one checked file: how it was read and its verdict, or why it
+/// could not be checked.
+fn file_facts(report: &FileReport) -> Result<crate::report::RunFacts> {
+    let mut config = vec![("file".to_string(), report.file.clone())];
+    let guessed = |g: Option<bool>| if g == Some(true) { " (guessed)" } else { "" };
+    if let Some(f) = &report.format {
+        config.push((
+            "format".into(),
+            format!("{f}{}", guessed(report.format_guessed)),
+        ));
+    }
+    if let Some(m) = &report.model {
+        config.push((
+            "model".into(),
+            format!("{m}{}", guessed(report.model_guessed)),
+        ));
+    }
+    let results: Vec<CheckResult> = report.result.iter().cloned().collect();
+    let mut facts = crate::report::RunFacts::from_check(&report.file, config, &results)?;
+    facts.run_error = report.error.clone();
+    Ok(facts)
+}
+
+fn check_file(
+    path: &Path,
+    args: &CheckArgs,
+    initial: Option<&Value>,
+) -> (FileReport, Option<History>) {
     let mut report = FileReport {
         file: path.display().to_string(),
         format: None,
@@ -248,7 +310,7 @@ fn check_file(path: &Path, args: &CheckArgs, initial: Option<&Value>) -> FileRep
         Ok(read) => read,
         Err(e) => {
             report.error = Some(e.to_string());
-            return report;
+            return (report, None);
         }
     };
     report.parse_secs = Some(parse_started.elapsed().as_secs_f64());
@@ -276,7 +338,7 @@ fn check_file(path: &Path, args: &CheckArgs, initial: Option<&Value>) -> FileRep
         }
         Err(e) => report.error = Some(format!("{}: {e:#}", path.display())),
     }
-    report
+    (report, Some(history))
 }
 
 /// Writes one DOT file per dependency cycle of `result` into `dir` (created if needed), and

@@ -3,6 +3,8 @@
 
 pub mod check;
 pub mod cluster;
+pub mod report;
+pub mod serve;
 pub mod test;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,11 @@ pub enum Command {
     /// Start or stop a local raftkv cluster by hand; `down` also cleans up after a test whose
     /// faultline process was killed.
     Cluster(cluster::ClusterArgs),
+    /// Rebuild report.html (and optionally JUnit XML) from a stored run directory.
+    Report(report::ReportArgs),
+    /// Browse stored runs in a web browser: runs newest first, coloured by verdict, with
+    /// their reports and files (127.0.0.1:8080 by default).
+    Serve(serve::ServeArgs),
 }
 
 /// Parses a `--timeout`-style flag: a non-negative, finite number of seconds.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Outcome;
+use crate::report::{self, RunFacts};
 use crate::runner::{self, TestConfig};
 
 /// Arguments of `faultline test`.
@@ -95,6 +96,10 @@ pub struct TestArgs {
     /// Seconds the checker may take before the verdict is unknown.
     #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub check_timeout: Duration,
+
+    /// Also write JUnit XML here: one test suite per run, one test case per checker.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl TestArgs {
@@ -138,15 +143,22 @@ pub fn run(args: &TestArgs) -> Outcome {
     }
     let first_seed = args.seed.unwrap_or_else(rand::random);
     let mut worst = Outcome::Valid;
+    let mut suites = Vec::new();
     for i in 0..args.test_count {
         let seed = first_seed.wrapping_add(u64::from(i));
         if args.test_count > 1 {
             eprintln!("== test {} of {} (seed {seed})", i + 1, args.test_count);
         }
         let outcome = match runner::run_test(&args.config(seed)) {
-            Ok(report) => report.outcome,
+            Ok(report) => {
+                if args.junit.is_some() {
+                    suites.push(junit_facts(&report.run_dir, seed));
+                }
+                report.outcome
+            }
             Err(e) => {
                 eprintln!("faultline test: {e:#}");
+                suites.push(failed_run_facts(seed, &format!("{e:#}")));
                 Outcome::Error
             }
         };
@@ -155,5 +167,30 @@ pub fn run(args: &TestArgs) -> Outcome {
             break;
         }
     }
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, report::junit_xml(&suites)) {
+            eprintln!("faultline test: writing {}: {e}", path.display());
+            worst = worst.worst(Outcome::Error);
+        }
+    }
     worst
+}
+
+/// The JUnit suite of a stored run, or an error suite when its results cannot be read.
+fn junit_facts(run_dir: &std::path::Path, seed: u64) -> RunFacts {
+    report::load_facts(run_dir)
+        .unwrap_or_else(|e| failed_run_facts(seed, &format!("reading {}: {e}", run_dir.display())))
+}
+
+/// A suite for a run that produced no results (it could not start).
+fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
+    RunFacts {
+        name: format!("faultline test (seed {seed})"),
+        started_at: None,
+        reproduce: None,
+        config: vec![("seed".into(), seed.to_string())],
+        checkers: Vec::new(),
+        run_error: Some(error.to_string()),
+        interrupted: false,
+    }
 }

@@ -71,9 +71,7 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         config.seed,
         run.path.display()
     );
-    run.write_json(
-        "test.json",
-        &json!({
+    let test_json = json!({
             "name": name,
             "config": config,
             "workload": resolved.workload.name,
@@ -83,8 +81,8 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
             "command": std::env::args().collect::<Vec<_>>(),
             "reproduce": reproduce_command(config),
             "started_at": chrono::Utc::now().to_rfc3339(),
-        }),
-    )?;
+    });
+    run.write_json("test.json", &test_json)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -186,11 +184,45 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
     }
     log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
     run.write_json("results.json", &results)?;
+    write_report_html(&run, &log, &test_json, &results, &history);
     print_summary(&results, &run, outcome);
     Ok(TestReport {
         outcome,
         run_dir: run.path.clone(),
     })
+}
+
+/// Writes `report.html` into the run directory. A report that cannot be written is logged
+/// and warned about but never changes the verdict.
+fn write_report_html(
+    run: &RunDir,
+    log: &RunLog,
+    test_json: &Value,
+    results: &Results,
+    history: &crate::history::History,
+) {
+    let written = serde_json::to_value(results)
+        .map_err(anyhow::Error::from)
+        .and_then(|results| {
+            let facts = crate::report::RunFacts::from_run_json(
+                &run.path.display().to_string(),
+                Some(test_json),
+                &results,
+            )?;
+            Ok(crate::report::write_report(
+                &run.path,
+                &facts,
+                history,
+                &crate::report::ReportOptions::default(),
+            )?)
+        });
+    match written {
+        Ok(path) => log.line(format_args!("report written to {}", path.display())),
+        Err(e) => {
+            eprintln!("faultline test: could not write report.html: {e:#}");
+            log.line(format_args!("could not write report.html: {e:#}"));
+        }
+    }
 }
 
 /// The nemesis's short name for the test name: a builtin name, or a file's stem.

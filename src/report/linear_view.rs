@@ -1,0 +1,243 @@
+//! The view of one linearizability failure, after Porcupine's visualizer: the ops around the
+//! failure on their processes' lanes (the longest linearizable prefix numbered in
+//! linearization order, the op that cannot be placed, the ops concurrent with it), then the
+//! prefix as a table with the model state after each op. Pure: witness in, escaped markup out.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::data::{value_text, LinearizationView, OpView};
+use super::escape::{html, xml};
+
+const W: f64 = 860.0;
+const ML: f64 = 70.0;
+const LANE_H: f64 = 22.0;
+/// Prefix steps drawn on the lanes (the last ones, nearest the failure).
+const LANES_PREFIX: usize = 24;
+
+/// A link that makes the page's timeline jump to op `index`.
+pub fn op_link(index: u64) -> String {
+    format!(r##"<a class="op-link" href="#timeline" data-op="{index}">#{index}</a>"##)
+}
+
+/// "p3 read 1 (ok)".
+pub fn describe(op: &OpView) -> String {
+    let v = value_text(&op.value);
+    if v.is_empty() {
+        format!("p{} {} ({})", op.process, op.f, op.outcome)
+    } else {
+        format!("p{} {} {} ({})", op.process, op.f, v, op.outcome)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Prefix(usize),
+    Failing,
+    Concurrent,
+}
+
+/// The whole view as an HTML fragment.
+pub fn render(w: &LinearizationView) -> String {
+    let mut out = String::new();
+    out.push_str(r#"<div class="linview">"#);
+    let _ = write!(
+        out,
+        "<p>{}Op {} <b>{}</b> cannot be linearized: the longest linearizable prefix has {} op{}{}, after which the state is <code>{}</code>.</p>",
+        w.key
+            .as_ref()
+            .map(|k| format!("Key <code>{}</code>. ", html(&value_text(k))))
+            .unwrap_or_default(),
+        op_link(w.op.index),
+        html(&describe(&w.op)),
+        w.prefix_len,
+        if w.prefix_len == 1 { "" } else { "s" },
+        if w.prefix_omitted > 0 {
+            format!(" (the first {} are not shown)", w.prefix_omitted)
+        } else {
+            String::new()
+        },
+        html(&w.state)
+    );
+    out.push_str(&lanes_svg(w));
+    out.push_str(
+        r#"<details open><summary>Longest linearizable prefix, in order</summary><div class="scroll"><table class="prefix"><thead><tr><th>#</th><th>op</th><th>what</th><th>state after</th></tr></thead><tbody>"#,
+    );
+    for (i, step) in w.prefix.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            w.prefix_omitted + i + 1,
+            op_link(step.op.index),
+            html(&describe(&step.op)),
+            html(&step.state)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<tr class="failing"><td>✗</td><td>{}</td><td>{}</td><td>cannot be placed after <code>{}</code></td></tr></tbody></table>"#,
+        op_link(w.op.index),
+        html(&describe(&w.op)),
+        html(&w.state)
+    );
+    out.push_str("</div></details>");
+    if !w.concurrent.is_empty() {
+        out.push_str("<p>Concurrent with it: ");
+        let items: Vec<String> = w
+            .concurrent
+            .iter()
+            .map(|o| format!("{} {}", op_link(o.index), html(&describe(o))))
+            .collect();
+        out.push_str(&items.join("; "));
+        out.push_str("</p>");
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// The ops of the witness on per-process lanes, as SVG.
+fn lanes_svg(w: &LinearizationView) -> String {
+    let mut ops: BTreeMap<u64, (&OpView, Role)> = BTreeMap::new();
+    // The lanes show the end of the prefix, where the failure is; the table lists it all.
+    let from = w.prefix.len().saturating_sub(LANES_PREFIX);
+    for (i, s) in w.prefix.iter().enumerate().skip(from) {
+        ops.insert(s.op.index, (&s.op, Role::Prefix(w.prefix_omitted + i + 1)));
+    }
+    for o in &w.concurrent {
+        ops.entry(o.index).or_insert((o, Role::Concurrent));
+    }
+    ops.insert(w.op.index, (&w.op, Role::Failing));
+    let t0 = ops.values().map(|(o, _)| o.invoke_time).min().unwrap_or(0);
+    let t1 = ops
+        .values()
+        .map(|(o, _)| o.complete_time.unwrap_or(o.invoke_time))
+        .max()
+        .unwrap_or(0)
+        .max(t0 + 1);
+    // Without times (histories imported without them) fall back to event indexes.
+    let timed = t1 > t0 + 1 || ops.values().any(|(o, _)| o.complete_time.is_some());
+    let (a, b) = if timed {
+        (t0, t1)
+    } else {
+        let a = ops.keys().next().copied().unwrap_or(0);
+        let b = ops
+            .values()
+            .map(|(o, _)| o.complete_index.unwrap_or(o.index))
+            .max()
+            .unwrap_or(a)
+            .max(a + 1);
+        (a, b)
+    };
+    let end_of = |o: &OpView| -> u64 {
+        if timed {
+            o.complete_time.unwrap_or(b)
+        } else {
+            o.complete_index.unwrap_or(b)
+        }
+    };
+    let start_of = |o: &OpView| if timed { o.invoke_time } else { o.index };
+    let x = |t: u64| ML + (t.saturating_sub(a)) as f64 / (b - a).max(1) as f64 * W;
+    let mut procs: Vec<u64> = ops.values().map(|(o, _)| o.process).collect();
+    procs.sort_unstable();
+    procs.dedup();
+    let h = procs.len() as f64 * LANE_H + 30.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="lanes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {h}" width="{}">"#,
+        ML + W + 10.0,
+        ML + W + 10.0
+    );
+    for (li, p) in procs.iter().enumerate() {
+        let y = li as f64 * LANE_H + 4.0;
+        let _ = write!(
+            out,
+            r#"<text x="4" y="{:.1}">p{p}</text>"#,
+            y + LANE_H * 0.62
+        );
+        for (o, role) in ops.values().filter(|(o, _)| o.process == *p) {
+            let x0 = x(start_of(o));
+            let x1 = x(end_of(o)).max(x0 + 3.0);
+            let (class, label) = match role {
+                Role::Prefix(n) => ("prefix", n.to_string()),
+                Role::Failing => ("failing", "✗".to_string()),
+                Role::Concurrent => ("concurrent", String::new()),
+            };
+            let _ = write!(
+                out,
+                r#"<g class="{class}" data-op="{}"><rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" rx="3"/><text x="{:.1}" y="{:.1}">{} {}</text><title>#{} {}</title></g>"#,
+                o.index,
+                x1 - x0,
+                LANE_H - 6.0,
+                x0 + 3.0,
+                y + LANE_H * 0.55,
+                xml(&label),
+                xml(&crate::report::escape::truncate(
+                    &format!("{} {}", o.f, value_text(&o.value)),
+                    40
+                )),
+                o.index,
+                xml(&describe(o))
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r#"<text x="{ML}" y="{:.1}" class="note">numbers: linearization order (the last {LANES_PREFIX} prefix ops) · ✗ cannot be placed · outlined: concurrent · {}</text></svg>"#,
+        h - 6.0,
+        if timed { "x: time" } else { "x: event index" }
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::data::StepView;
+    use serde_json::json;
+
+    fn op(index: u64, process: u64, f: &str, value: serde_json::Value, t: u64) -> OpView {
+        OpView {
+            index,
+            complete_index: Some(index + 1),
+            process,
+            f: f.into(),
+            value,
+            outcome: "ok".into(),
+            invoke_time: t,
+            complete_time: Some(t + 10),
+        }
+    }
+
+    #[test]
+    fn the_view_numbers_the_prefix_and_escapes_values() {
+        let w = LinearizationView {
+            key: Some(json!("k<1>")),
+            op: op(9, 2, "read", json!("</script>"), 40),
+            state: "\"2\"".into(),
+            prefix_len: 2,
+            prefix_omitted: 0,
+            prefix: vec![
+                StepView {
+                    op: op(1, 0, "write", json!(1), 0),
+                    state: "1".into(),
+                },
+                StepView {
+                    op: op(5, 1, "write", json!(2), 20),
+                    state: "2".into(),
+                },
+            ],
+            concurrent: vec![op(7, 3, "write", json!(3), 35)],
+        };
+        let html = render(&w);
+        assert!(!html.contains("</script>"), "{html}");
+        assert!(html.contains("&lt;/script&gt;"));
+        assert!(html.contains("k&lt;1&gt;"));
+        assert!(html.contains("&quot;2&quot;"));
+        for idx in [1, 5, 7, 9] {
+            assert!(html.contains(&format!(r#"data-op="{idx}""#)), "op {idx}");
+        }
+        assert!(html.contains(r#"class="failing""#));
+        assert!(html.contains(r#"class="concurrent""#));
+    }
+}

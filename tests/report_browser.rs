@@ -1,0 +1,224 @@
+//! The browser test: a real invalid run (raftkv with the stale-read bug under leader
+//! partitions, as in test_e2e.rs), its report.html loaded in headless Chromium. The page must
+//! render with no script error (its script records `data-report-status="rendered"` on
+//! `<html>`, or "error" with the message, and the DOM is dumped to check), and a screenshot
+//! of the timeline and the anomaly is kept in the run directory.
+//!
+//! Needs Debian's `chromium` (installed by `.ci/run`) and the raftkv binary next to faultline
+//! (`cargo build --workspace`). Without chromium the test prints why and returns.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::{assert_no_nodes_left, faultline};
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// A chromium process, killed (with its whole process group) on every path.
+struct Browser(Child);
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The child leads its own process group (see `run_chromium`): end every helper too.
+        let pid = self.0.id() as i32;
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs chromium headless with `args` and a fresh profile, at most `limit`; returns its output.
+fn run_chromium(bin: &Path, profile: &Path, args: &[String], limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let stdout_path = out_dir.path().join("stdout");
+    let stderr_path = out_dir.path().join("stderr");
+    let child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .process_group(0)
+        .spawn()
+        .expect("chromium starts");
+    let mut browser = Browser(child);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = browser.0.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromium did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(browser);
+    Output {
+        status,
+        stdout: std::fs::read(&stdout_path).unwrap_or_default(),
+        stderr: std::fs::read(&stderr_path).unwrap_or_default(),
+    }
+}
+
+/// A real invalid run: stale reads under leader partitions, up to 3 seeds (test_e2e.rs).
+fn invalid_run(results: &Path) -> PathBuf {
+    let out = faultline()
+        .args([
+            "test",
+            "--raftkv-bug",
+            "stale-read",
+            "--nemesis",
+            "partition-leader",
+            "--workload",
+            "cas-register",
+            "--seed",
+            "3",
+            "--test-count",
+            "3",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "15",
+            "--nemesis-interval",
+            "3",
+            "--rate",
+            "200",
+        ])
+        .arg("--results")
+        .arg(results)
+        .arg("--junit")
+        .arg(results.join("junit.xml"))
+        .output()
+        .expect("faultline runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the stale-read bug was not caught:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
+}
+
+#[test]
+fn report_of_a_real_invalid_run_renders_in_headless_chromium() {
+    let Some(bin) = chromium() else {
+        println!("SKIPPED: chromium is not installed (apt-get install chromium; .ci/run does)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let run = invalid_run(&results);
+    assert_no_nodes_left(dir.path());
+
+    let report = run.join("report.html");
+    let page = std::fs::read_to_string(&report).expect("the run wrote report.html");
+    let results_json: Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json is JSON");
+    assert_eq!(results_json["valid"], Value::Bool(false));
+    let kind = results_json["checkers"][0]["anomalies"][0]["kind"]
+        .as_str()
+        .expect("an anomaly kind");
+    assert!(page.contains(kind), "the anomaly is in the report");
+    assert!(page.contains("tl-canvas"), "the timeline is in the report");
+    let junit = std::fs::read_to_string(results.join("junit.xml")).expect("junit.xml");
+    assert!(junit.contains("<failure "), "{junit}");
+
+    let url = format!("file://{}", report.display());
+    // 1. The DOM after the script ran: the render marker, and no error marker.
+    let profile = tempfile::tempdir().expect("profile dir");
+    let dom = run_chromium(
+        &bin,
+        profile.path(),
+        &["--dump-dom".to_string(), url.clone()],
+        Duration::from_secs(120),
+    );
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let console = String::from_utf8_lossy(&dom.stderr);
+    assert!(
+        dom_text.contains(r#"data-report-status="rendered""#),
+        "the report's script did not finish rendering:\n{}\n--- chromium stderr\n{console}",
+        dom_text.lines().take(5).collect::<Vec<_>>().join("\n")
+    );
+    assert!(!dom_text.contains(r#"data-report-status="error""#));
+    // The error box stays empty (the script appends a <p> per error to it).
+    let errors_at = dom_text
+        .find(r#"id="report-errors""#)
+        .expect("the error box");
+    let errors_box = &dom_text[errors_at..];
+    let errors_box = &errors_box[..errors_box.find("</div>").expect("the box closes")];
+    assert!(!errors_box.contains("<p"), "script errors: {errors_box}");
+    if let Some(at) = dom_text.find("data-draw-ms=\"") {
+        let ms: String = dom_text[at + 14..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        println!("timeline frame drawn in {ms} ms (headless, software rendering)");
+    }
+    for line in console.lines() {
+        assert!(
+            !(line.contains("Uncaught") || line.contains("CONSOLE") && line.contains("rror")),
+            "console error from the page: {line}"
+        );
+    }
+
+    // 2. A screenshot of the page (banner, anomaly, timeline) kept in the run directory.
+    let shot = run.join("report.png");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = run_chromium(
+        &bin,
+        profile.path(),
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1000".to_string(),
+            "--hide-scrollbars".to_string(),
+            url,
+        ],
+        Duration::from_secs(120),
+    );
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot at {} ({e}):\n{}",
+            shot.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    // A blank 1400x1000 page compresses to a few kB; text, plots and bars take far more.
+    assert!(
+        png.len() > 30_000,
+        "the screenshot is nearly empty ({} bytes)",
+        png.len()
+    );
+    assert!(
+        shot.starts_with(dir.path()),
+        "kept under the test's temp dir"
+    );
+}
