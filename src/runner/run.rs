@@ -373,8 +373,7 @@ async fn drive(
 
     let nodes = target.nodes();
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let mut clients =
-        target.open_clients(config.concurrency)?;
+    let mut clients = target.open_clients(config.concurrency)?;
     let setup = resolved.workload.setup_ops();
     if let Some(first) = clients.first_mut().filter(|_| !setup.is_empty()) {
         super::setup::run_setup(first.as_mut(), &setup, Instant::now() + SETUP_TIMEOUT).await?;

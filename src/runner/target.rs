@@ -196,8 +196,7 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
         .collect();
     Ok(Target {
         factory: Box::new(
-            RaftkvFactory::new(&nodes, raftkv_options)
-                .context("setting up the raftkv client")?,
+            RaftkvFactory::new(&nodes, raftkv_options).context("setting up the raftkv client")?,
         ),
         cluster: Cluster::Raftkv(cluster),
         nemesis: Arc::new(Mutex::new(Box::new(nemesis))),
