@@ -10,25 +10,17 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
-use common::faultline;
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{
+    assert_refused, cluster_down, code, fault_journaled, history, interrupt, latest, nemesis_fs,
+    partition_started, processes_under, read_json, run_test, spawn_test, text, wait_for_run,
+    ClusterDown, PARTITION_HALVES_RUN, PAUSE_RUN,
+};
 
 fn on_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -71,31 +63,6 @@ fn can_run(test: &str) -> bool {
     }
 }
 
-fn latest(results: &Path) -> PathBuf {
-    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn history(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn nemesis_fs(run: &Path) -> Vec<String> {
-    history(run)
-        .iter()
-        .filter(|e| e["process"] == "nemesis")
-        .filter_map(|e| e["f"].as_str().map(str::to_string))
-        .collect()
-}
-
 /// The private network prefix (`fl` + six hex digits) a run logged.
 fn network_prefix(run: &Path) -> Option<String> {
     let log = std::fs::read_to_string(run.join("faultline.log")).ok()?;
@@ -125,16 +92,7 @@ fn leftovers(prefix: &str, dir: &Path) -> Vec<String> {
     .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
     .filter(|l| l.contains(&needle))
     .collect();
-    let dir = dir.to_string_lossy().into_owned();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains("etcd") && cmdline.contains(&dir) {
-                left.push(cmdline);
-            }
-        }
-    }
+    left.extend(processes_under("etcd", dir));
     left
 }
 
@@ -151,17 +109,6 @@ fn assert_nothing_left(prefix: &str, dir: &Path) {
     }
 }
 
-/// Removes a run's cluster on drop (`faultline cluster down`), so a failing test cleans up.
-struct Down(Option<PathBuf>);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            let _ = faultline().args(["cluster", "down"]).arg(dir).output();
-        }
-    }
-}
-
 #[test]
 fn etcd_under_partitions_kills_and_pauses_is_valid() {
     if !can_run("etcd_under_partitions_kills_and_pauses_is_valid") {
@@ -169,9 +116,8 @@ fn etcd_under_partitions_kills_and_pauses_is_valid() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let out = faultline()
-        .args([
-            "test",
+    let out = run_test(
+        &[
             "--target",
             "etcd",
             "--nodes",
@@ -184,13 +130,11 @@ fn etcd_under_partitions_kills_and_pauses_is_valid() {
             "2.5",
             "--seed",
             "1",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+        ],
+        &results,
+    );
     let run = latest(&results);
-    let _down = Down(Some(run.clone()));
+    let _down = ClusterDown(run.clone());
     assert_eq!(code(&out), 0, "{}", text(&out));
     let results_json = read_json(&run.join("results.json"));
     assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
@@ -222,9 +166,8 @@ fn serializable_reads_on_an_isolated_node_are_caught_as_stale() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let out = faultline()
-        .args([
-            "test",
+    let out = run_test(
+        &[
             "--target",
             "etcd",
             "--nodes",
@@ -242,13 +185,11 @@ fn serializable_reads_on_an_isolated_node_are_caught_as_stale() {
             "2",
             "--test-count",
             "3",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+        ],
+        &results,
+    );
     let run = latest(&results);
-    let _down = Down(Some(run.clone()));
+    let _down = ClusterDown(run.clone());
     assert_eq!(
         code(&out),
         1,
@@ -283,63 +224,22 @@ fn sigint_mid_partition_leaves_no_namespace_link_rule_or_process() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let mut child = faultline()
-        .args([
-            "test",
-            "--target",
-            "etcd",
-            "--nodes",
-            "3",
-            "--nemesis",
-            "partition-halves",
-            "--nemesis-interval",
-            "1",
-            "--time-limit",
-            "60",
-            "--seed",
-            "5",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("faultline starts");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let run = loop {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no partition started within 90 s");
-        }
-        if let Some(status) = child.try_wait().expect("wait") {
-            panic!("faultline exited ({status}) before a partition");
-        }
-        if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
-            if nemesis_fs(&run).iter().any(|f| f == "start-partition") {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _down = Down(Some(run.clone()));
+    let args = [&["--target", "etcd"], PARTITION_HALVES_RUN].concat();
+    let mut child = spawn_test(&args, &results, false);
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(90),
+        "partition started",
+        partition_started,
+    );
+    let _down = ClusterDown(run.clone());
     let prefix = network_prefix(&run).expect("the run logs its network");
     // Mid-partition: the DROP rules are in place inside the namespaces.
     let ns = format!("{prefix}-n1");
     let rules = stdout_of(&["ip", "netns", "exec", &ns, "iptables", "-w", "-S"]);
     assert!(rules.contains("FL-PARTITION"), "{rules}");
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT sent");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("faultline did not stop within 60 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(3), "interrupted, no anomaly");
     assert_nothing_left(&prefix, dir.path());
     let results_json = read_json(&run.join("results.json"));
@@ -353,43 +253,16 @@ fn cluster_down_removes_the_network_after_faultline_is_killed() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let mut child = faultline()
-        .args([
-            "test",
-            "--target",
-            "etcd",
-            "--nodes",
-            "3",
-            "--nemesis",
-            "pause",
-            "--nemesis-interval",
-            "1",
-            "--time-limit",
-            "60",
-            "--seed",
-            "4",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("faultline starts");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let run = loop {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no fault journaled within 90 s");
-        }
-        if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
-            let journal = std::fs::read_to_string(run.join("faults.journal")).unwrap_or_default();
-            if journal.contains("\"apply\"") {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _down = Down(Some(run.clone()));
+    let args = [&["--target", "etcd"], PAUSE_RUN, &["--seed", "4"]].concat();
+    let mut child = spawn_test(&args, &results, false);
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(90),
+        "fault journaled",
+        fault_journaled,
+    );
+    let _down = ClusterDown(run.clone());
     child.kill().expect("kill -9 faultline");
     let _ = child.wait();
     let prefix = network_prefix(&run).expect("the run logs its network");
@@ -397,11 +270,7 @@ fn cluster_down_removes_the_network_after_faultline_is_killed() {
         !leftovers(&prefix, dir.path()).is_empty(),
         "the cluster outlives faultline"
     );
-    let down = faultline()
-        .args(["cluster", "down"])
-        .arg(&run)
-        .output()
-        .expect("runs");
+    let down = cluster_down(&run);
     assert_eq!(code(&down), 0, "{}", text(&down));
     assert!(
         String::from_utf8_lossy(&down.stdout).contains(&format!("network {prefix} removed")),
@@ -542,6 +411,13 @@ fn an_external_etcd_is_driven_through_command_templates() {
         .flat_map(|u| ["--node".to_string(), u.clone()])
         .collect();
     let results = dir.path().join("results");
+    // `faultline test` against this cluster, with `extra` flags.
+    let external = |extra: &[&str]| {
+        let mut args = vec!["--target", "etcd", "--cluster", "external"];
+        args.extend(nodes.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        run_test(&args, &results)
+    };
 
     // 1. kill -9 and pause through templates: valid, every fault applied without error.
     let nemesis = dir.path().join("external.toml");
@@ -559,23 +435,16 @@ fn an_external_etcd_is_driven_through_command_templates() {
         ),
     )
     .expect("write nemesis");
-    let out = faultline()
-        .args(["test", "--target", "etcd", "--cluster", "external"])
-        .args(&nodes)
-        .arg("--nemesis")
-        .arg(&nemesis)
-        .args([
-            "--time-limit",
-            "20",
-            "--nemesis-interval",
-            "2",
-            "--seed",
-            "7",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let out = external(&[
+        "--nemesis",
+        nemesis.to_str().expect("a UTF-8 temp path"),
+        "--time-limit",
+        "20",
+        "--nemesis-interval",
+        "2",
+        "--seed",
+        "7",
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
     let results_json = read_json(&run.join("results.json"));
@@ -603,23 +472,16 @@ fn an_external_etcd_is_driven_through_command_templates() {
          resume = \"echo resumed {node}\"\n",
     )
     .expect("write nemesis");
-    let out = faultline()
-        .args(["test", "--target", "etcd", "--cluster", "external"])
-        .args(&nodes)
-        .arg("--nemesis")
-        .arg(&failing)
-        .args([
-            "--time-limit",
-            "6",
-            "--nemesis-interval",
-            "1",
-            "--seed",
-            "8",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let out = external(&[
+        "--nemesis",
+        failing.to_str().expect("a UTF-8 temp path"),
+        "--time-limit",
+        "6",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "8",
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
     let results_json = read_json(&run.join("results.json"));
@@ -643,14 +505,7 @@ fn an_external_etcd_is_driven_through_command_templates() {
     assert!(log.contains("teardown: every fault healed"), "{log}");
 
     // 3. No [commands] (the default nemesis): no faults at all, said so, still valid.
-    let out = faultline()
-        .args(["test", "--target", "etcd", "--cluster", "external"])
-        .args(&nodes)
-        .args(["--time-limit", "3", "--seed", "9"])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let out = external(&["--time-limit", "3", "--seed", "9"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no faults are injected (nemesis none)"),
@@ -661,17 +516,8 @@ fn an_external_etcd_is_driven_through_command_templates() {
 
     // 4. An unreachable node: exit 3 naming it, before any op.
     let dead = free_ports(1)[0];
-    let mut args = nodes.clone();
-    args.push("--node".into());
-    args.push(format!("lost=http://127.0.0.1:{dead}"));
-    let out = faultline()
-        .args(["test", "--target", "etcd", "--cluster", "external"])
-        .args(&args)
-        .args(["--time-limit", "5"])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let lost = format!("lost=http://127.0.0.1:{dead}");
+    let out = external(&["--node", &lost, "--time-limit", "5"]);
     assert_eq!(code(&out), 3, "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -737,19 +583,7 @@ fn etcd_configuration_errors_exit_3_before_anything_starts() {
         ),
     ];
     for (i, (args, needle)) in cases.iter().enumerate() {
-        let out = faultline()
-            .arg("test")
-            .args(args)
-            .arg("--results")
-            .arg(dir.path().join("results"))
-            .output()
-            .expect("faultline runs");
-        assert_eq!(code(&out), 3, "case {i}: {}", text(&out));
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(needle),
-            "case {i}: the error should say {needle:?}: {}",
-            text(&out)
-        );
+        assert_refused(i, args, &dir.path().join("results"), needle);
     }
 }
 

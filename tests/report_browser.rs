@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{assert_no_nodes_left, faultline};
+use common::{assert_no_nodes_left, code, latest, run_test, text, SHORT_PARTITION_RUN};
 
 fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -87,42 +87,30 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String], limit: Duration) ->
 
 /// A real invalid run: stale reads under leader partitions, up to 3 seeds (test_e2e.rs).
 fn invalid_run(results: &Path) -> PathBuf {
-    let out = faultline()
-        .args([
-            "test",
-            "--raftkv-bug",
-            "stale-read",
-            "--nemesis",
-            "partition-leader",
-            "--workload",
-            "cas-register",
-            "--seed",
-            "3",
-            "--test-count",
-            "3",
-            "--nodes",
-            "3",
-            "--time-limit",
-            "15",
-            "--nemesis-interval",
-            "3",
-            "--rate",
-            "200",
-        ])
-        .arg("--results")
-        .arg(results)
-        .arg("--junit")
-        .arg(results.join("junit.xml"))
-        .output()
-        .expect("faultline runs");
+    let junit = results.join("junit.xml");
+    let mut args = vec![
+        "--raftkv-bug",
+        "stale-read",
+        "--nemesis",
+        "partition-leader",
+        "--workload",
+        "cas-register",
+        "--seed",
+        "3",
+        "--test-count",
+        "3",
+        "--junit",
+        junit.to_str().expect("a UTF-8 temp path"),
+    ];
+    args.extend_from_slice(SHORT_PARTITION_RUN);
+    let out = run_test(&args, results);
     assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the stale-read bug was not caught:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        code(&out),
+        1,
+        "the stale-read bug was not caught:\n{}",
+        text(&out)
     );
-    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
+    latest(results)
 }
 
 #[test]

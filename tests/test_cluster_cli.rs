@@ -1,27 +1,19 @@
 //! `faultline cluster up|status|down` through the built binary, and `cluster down` cleaning up
 //! after a `kill -9` of a running `faultline test`.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{assert_no_nodes_left, faultline, nodes_under};
-
-/// Kills every raftkv under `dir` when dropped, so a failing test leaves nothing behind.
-struct Reaper<'a>(&'a Path);
-
-impl Drop for Reaper<'_> {
-    fn drop(&mut self) {
-        let _ = faultline().args(["cluster", "down"]).arg(self.0).output();
-    }
-}
+use common::{
+    assert_no_nodes_left, cluster_down, fault_journaled, faultline, nodes_under, spawn_test,
+    wait_for_run, ClusterDown, PAUSE_RUN,
+};
 
 #[test]
 fn cluster_up_status_down() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cluster_dir = dir.path().join("cluster");
-    let _reaper = Reaper(&cluster_dir);
+    let _reaper = ClusterDown(cluster_dir.clone());
     let up = faultline()
         .args(["cluster", "up", "--nodes", "3"])
         .arg(&cluster_dir)
@@ -44,11 +36,7 @@ fn cluster_up_status_down() {
     assert_eq!(text.matches("running").count(), 3, "{text}");
     assert!(text.contains("\"role\":\"leader\""), "{text}");
 
-    let down = faultline()
-        .args(["cluster", "down"])
-        .arg(&cluster_dir)
-        .output()
-        .expect("runs");
+    let down = cluster_down(&cluster_dir);
     assert!(
         down.status.success(),
         "{}",
@@ -61,49 +49,20 @@ fn cluster_up_status_down() {
 fn cluster_down_cleans_up_after_faultline_test_is_killed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let mut child = faultline()
-        .args([
-            "test",
-            "--nodes",
-            "3",
-            "--nemesis",
-            "pause",
-            "--nemesis-interval",
-            "1",
-            "--time-limit",
-            "60",
-            "--seed",
-            "2",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("faultline starts");
+    let args = [PAUSE_RUN, &["--seed", "2"]].concat();
+    let mut child = spawn_test(&args, &results, false);
     // Wait for the nodes to run and a fault to be journaled.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no fault journaled within 60 s");
-        }
-        if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
-            let journal = std::fs::read_to_string(run.join("faults.journal")).unwrap_or_default();
-            if journal.contains("\"apply\"") {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let _reaper = Reaper(&run);
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(60),
+        "fault journaled",
+        fault_journaled,
+    );
+    let _reaper = ClusterDown(run.clone());
     child.kill().expect("kill -9 faultline");
     let _ = child.wait();
-    let down = faultline()
-        .args(["cluster", "down"])
-        .arg(&run)
-        .output()
-        .expect("runs");
+    let down = cluster_down(&run);
     assert!(
         down.status.success(),
         "{}",
@@ -111,11 +70,7 @@ fn cluster_down_cleans_up_after_faultline_test_is_killed() {
     );
     assert_no_nodes_left(&run);
     // Nothing is left paused or journaled as open.
-    let again = faultline()
-        .args(["cluster", "down"])
-        .arg(&run)
-        .output()
-        .expect("runs");
+    let again = cluster_down(&run);
     assert!(again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("nothing to stop"),

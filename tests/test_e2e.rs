@@ -6,65 +6,32 @@
 //! The raftkv binary is found next to the faultline binary (CI builds the whole workspace
 //! first: `cargo build --release --workspace`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
-use common::{assert_no_nodes_left, faultline};
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The newest run directory under `results`.
-fn latest(results: &Path) -> PathBuf {
-    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The nemesis functions recorded in a run's history so far (none before the file exists).
-fn nemesis_fs(run: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["process"] == "nemesis")
-        .filter_map(|e| e["f"].as_str().map(str::to_string))
-        .collect()
-}
+use common::{
+    assert_no_nodes_left, assert_refused, code, faultline, interrupt, latest, nemesis_fs,
+    partition_started, read_json, run_test, spawn_test, text, wait_for_run, PARTITION_HALVES_RUN,
+    SHORT_PARTITION_RUN,
+};
 
 #[test]
 fn correct_raftkv_under_mixed_faults_is_valid_with_partition_kill_and_pause_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let out = faultline()
-        .args([
-            "test",
+    let out = run_test(
+        &[
             "--seed",
             "1",
             "--time-limit",
             "25",
             "--nemesis-interval",
             "3",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+        ],
+        &results,
+    );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
     let results_json = read_json(&run.join("results.json"));
@@ -97,25 +64,21 @@ fn correct_raftkv_under_mixed_faults_is_valid_with_partition_kill_and_pause_reco
 fn bug_is_caught(bug: &str, nemesis: &str, workload: &str, extra: &[&str], tries: u32) {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let out = faultline()
-        .args([
-            "test",
-            "--raftkv-bug",
-            bug,
-            "--nemesis",
-            nemesis,
-            "--workload",
-            workload,
-            "--seed",
-            "3",
-            "--test-count",
-            &tries.to_string(),
-        ])
-        .args(extra)
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let tries = tries.to_string();
+    let mut args = vec![
+        "--raftkv-bug",
+        bug,
+        "--nemesis",
+        nemesis,
+        "--workload",
+        workload,
+        "--seed",
+        "3",
+        "--test-count",
+        &tries,
+    ];
+    args.extend_from_slice(extra);
+    let out = run_test(&args, &results);
     assert_eq!(code(&out), 1, "bug {bug} was not caught: {}", text(&out));
     let run = latest(&results);
     let results_json = read_json(&run.join("results.json"));
@@ -133,16 +96,7 @@ fn stale_read_bug_is_caught() {
         "stale-read",
         "partition-leader",
         "cas-register",
-        &[
-            "--nodes",
-            "3",
-            "--time-limit",
-            "15",
-            "--nemesis-interval",
-            "3",
-            "--rate",
-            "200",
-        ],
+        SHORT_PARTITION_RUN,
         3,
     );
 }
@@ -153,16 +107,7 @@ fn early_ack_bug_is_caught() {
         "early-ack",
         "partition-leader",
         "cas-register",
-        &[
-            "--nodes",
-            "3",
-            "--time-limit",
-            "15",
-            "--nemesis-interval",
-            "3",
-            "--rate",
-            "200",
-        ],
+        SHORT_PARTITION_RUN,
         3,
     );
 }
@@ -189,21 +134,16 @@ fn volatile_vote_bug_is_caught() {
 fn correct_raftkv_is_valid_under_the_volatile_vote_nemesis() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let out = faultline()
-        .args([
-            "test",
-            "--nemesis",
-            "isolated-restarts",
-            "--workload",
-            "cas-register",
-            "--seed",
-            "3",
-        ])
-        .args(VOLATILE_VOTE_ARGS)
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let mut args = vec![
+        "--nemesis",
+        "isolated-restarts",
+        "--workload",
+        "cas-register",
+        "--seed",
+        "3",
+    ];
+    args.extend_from_slice(VOLATILE_VOTE_ARGS);
+    let out = run_test(&args, &results);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
     let results_json = read_json(&run.join("results.json"));
@@ -222,60 +162,16 @@ fn correct_raftkv_is_valid_under_the_volatile_vote_nemesis() {
 fn sigint_mid_partition_heals_cleans_up_and_leaves_a_checkable_history() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let mut child = faultline()
-        .args([
-            "test",
-            "--nodes",
-            "3",
-            "--nemesis",
-            "partition-halves",
-            "--nemesis-interval",
-            "1",
-            "--time-limit",
-            "60",
-            "--seed",
-            "5",
-        ])
-        .arg("--results")
-        .arg(&results)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("faultline starts");
+    let mut child = spawn_test(PARTITION_HALVES_RUN, &results, true);
     // Wait until a partition has started (it is flushed to the history at once).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        assert!(
-            Instant::now() < deadline,
-            "no partition started within 60 s"
-        );
-        if let Some(status) = child.try_wait().expect("wait") {
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "faultline exited ({status}) before a partition: {}",
-                text(&out)
-            );
-        }
-        if let Ok(run) = std::fs::canonicalize(results.join("latest")) {
-            if nemesis_fs(&run).iter().any(|f| f == "start-partition") {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT sent");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("faultline did not stop within 60 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(60),
+        "partition started",
+        partition_started,
+    );
+    let status = interrupt(&mut child, Duration::from_secs(60));
     let out = child.wait_with_output().expect("output");
     // Interrupted: not a pass (3) unless it found an anomaly, which correct raftkv never has.
     assert_eq!(status.code(), Some(3), "{}", text(&out));
@@ -328,19 +224,7 @@ fn bad_configuration_exits_3_before_anything_starts() {
     ];
     for (i, (args, needle)) in cases.iter().enumerate() {
         let started = Instant::now();
-        let out = faultline()
-            .arg("test")
-            .args(args)
-            .arg("--results")
-            .arg(&results)
-            .output()
-            .expect("faultline runs");
-        assert_eq!(code(&out), 3, "case {i}: {}", text(&out));
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(needle),
-            "case {i}: the error should name {needle}: {}",
-            text(&out)
-        );
+        assert_refused(i, args, &results, needle);
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "case {i} did not fail fast"
@@ -355,13 +239,18 @@ fn a_port_in_use_exits_3_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let started = Instant::now();
-    let out = faultline()
-        .args(["test", "--nodes", "1", "--time-limit", "5", "--base-port"])
-        .arg(port.to_string())
-        .arg("--results")
-        .arg(dir.path().join("results"))
-        .output()
-        .expect("faultline runs");
+    let port_arg = port.to_string();
+    let out = run_test(
+        &[
+            "--nodes",
+            "1",
+            "--time-limit",
+            "5",
+            "--base-port",
+            &port_arg,
+        ],
+        &dir.path().join("results"),
+    );
     assert_eq!(code(&out), 3, "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("in use"), "{}", text(&out));

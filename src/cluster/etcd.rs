@@ -12,22 +12,18 @@
 //! processes (resuming paused ones first), removes the network, then the state file.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use super::local::log_tail;
 use super::netns::{self, NetnsPlan};
+use super::process::{log_tail, spawn_logged, wait_answering, Procs};
 use super::state::{ClusterState, NodeRecord};
 use super::ClusterError;
 use crate::client::etcd::leader_from_statuses;
@@ -112,12 +108,6 @@ impl EtcdNode {
     }
 }
 
-#[derive(Debug, Default)]
-struct Proc {
-    child: Option<Child>,
-    paused: bool,
-}
-
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
@@ -125,7 +115,7 @@ struct Inner {
     plan: NetnsPlan,
     nodes: Vec<EtcdNode>,
     args: Vec<Vec<String>>,
-    procs: Mutex<Vec<Proc>>,
+    procs: Procs,
     http: reqwest::Client,
     stopped: AtomicBool,
 }
@@ -230,7 +220,7 @@ impl EtcdCluster {
             inner: Arc::new(Inner {
                 dir: opts.dir.clone(),
                 binary: opts.binary.clone(),
-                procs: Mutex::new((0..nodes.len()).map(|_| Proc::default()).collect()),
+                procs: Procs::new(nodes.len()),
                 plan,
                 nodes,
                 args,
@@ -242,17 +232,11 @@ impl EtcdCluster {
         cluster.write_state()?;
         netns::create(&cluster.inner.plan)?;
         for i in 0..cluster.inner.nodes.len() {
-            let child = cluster.spawn(i)?;
-            cluster.procs()[i].child = Some(child);
+            cluster.inner.procs.start_with(i, || cluster.spawn(i))?;
         }
         cluster.write_state()?;
         cluster.wait_until_ready(opts.startup_timeout).await?;
         Ok(cluster)
-    }
-
-    fn procs(&self) -> MutexGuard<'_, Vec<Proc>> {
-        // A poisoned lock still holds the truth about the children, and stop must kill them.
-        self.inner.procs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn index(&self, name: &str) -> Result<usize, ClusterError> {
@@ -265,39 +249,18 @@ impl EtcdCluster {
 
     fn spawn(&self, i: usize) -> Result<Child, ClusterError> {
         let node = &self.inner.nodes[i];
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log)
-            .map_err(ClusterError::io(&node.log))?;
-        let _ = writeln!(
-            log,
-            "--- faultline: starting {} in {} at {}",
-            node.name,
-            node.namespace,
-            chrono::Utc::now().to_rfc3339()
-        );
-        let err_log: File = log.try_clone().map_err(ClusterError::io(&node.log))?;
         // `ip netns exec` enters the namespace and execs etcd: the child's pid is etcd's.
-        Command::new("ip")
-            .args(["netns", "exec", &node.namespace])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &node.namespace])
             .arg(&self.inner.binary)
-            .args(&self.inner.args[i])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| ClusterError::Spawn {
-                node: node.name.clone(),
-                binary: self.inner.binary.clone(),
-                source,
-            })
+            .args(&self.inner.args[i]);
+        let what = format!("{} in {}", node.name, node.namespace);
+        spawn_logged(cmd, &node.name, &what, &self.inner.binary, &node.log)
     }
 
     fn write_state(&self) -> Result<(), ClusterError> {
         let state = {
-            let procs = self.procs();
+            let pids = self.inner.procs.pids();
             ClusterState {
                 version: 1,
                 faultline_pid: std::process::id(),
@@ -307,12 +270,12 @@ impl EtcdCluster {
                     .inner
                     .nodes
                     .iter()
-                    .zip(procs.iter())
+                    .zip(pids)
                     .enumerate()
-                    .map(|(i, (n, p))| NodeRecord {
+                    .map(|(i, (n, pid))| NodeRecord {
                         name: n.name.clone(),
                         id: i as u64 + 1,
-                        pid: p.child.as_ref().map(Child::id),
+                        pid,
                         http: format!("{}:{CLIENT_PORT}", n.ip),
                         peer: format!("{}:{PEER_PORT}", n.ip),
                         data_dir: n.data_dir.clone(),
@@ -363,42 +326,28 @@ impl EtcdCluster {
     /// The current pid of `name`, `None` while killed.
     pub fn pid(&self, name: &str) -> Result<Option<u32>, ClusterError> {
         let i = self.index(name)?;
-        Ok(self.procs()[i].child.as_ref().map(Child::id))
+        Ok(self.inner.procs.pid(i))
     }
 
-    fn filtered(&self, keep: impl Fn(&Proc) -> bool) -> Vec<String> {
-        let procs = self.procs();
-        self.inner
-            .nodes
-            .iter()
-            .zip(procs.iter())
-            .filter(|(_, p)| keep(p))
-            .map(|(n, _)| n.name.clone())
-            .collect()
+    /// The node names, in slot order, for [`Procs`] queries.
+    fn name_strs(&self) -> impl Iterator<Item = &str> {
+        self.inner.nodes.iter().map(|n| n.name.as_str())
     }
 
     /// Nodes currently killed.
     pub fn killed(&self) -> Vec<String> {
-        self.filtered(|p| p.child.is_none())
+        self.inner.procs.killed(self.name_strs())
     }
 
     /// Nodes currently paused.
     pub fn paused(&self) -> Vec<String> {
-        self.filtered(|p| p.paused)
+        self.inner.procs.paused(self.name_strs())
     }
 
     /// `kill -9` a node and reap it; a killed node stays killed.
     pub fn kill(&self, name: &str) -> Result<(), ClusterError> {
         let i = self.index(name)?;
-        {
-            let mut procs = self.procs();
-            let slot = &mut procs[i];
-            if let Some(mut child) = slot.child.take() {
-                slot.paused = false;
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        self.inner.procs.kill(i);
         self.write_state()
     }
 
@@ -406,81 +355,48 @@ impl EtcdCluster {
     /// status: a node catching up may report no leader yet). A running node is left alone.
     pub async fn restart(&self, name: &str) -> Result<(), ClusterError> {
         let i = self.index(name)?;
-        {
-            let mut procs = self.procs();
-            if procs[i].child.is_some() {
-                return Ok(());
-            }
-            procs[i].child = Some(self.spawn(i)?);
+        if !self.inner.procs.start_with(i, || self.spawn(i))? {
+            return Ok(());
         }
         self.write_state()?;
         let node = &self.inner.nodes[i];
-        let deadline = Instant::now() + RESTART_TIMEOUT;
-        loop {
-            self.check_alive(i)?;
-            if self.health(i).await.is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(ClusterError::NoAnswer {
-                    node: node.name.clone(),
-                    http: node.client_url(),
-                    waited: RESTART_TIMEOUT,
-                    log: node.log.clone(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn signal(&self, name: &str, signal: Signal) -> Result<bool, ClusterError> {
-        let i = self.index(name)?;
-        let mut procs = self.procs();
-        let slot = &mut procs[i];
-        let Some(child) = &slot.child else {
-            return Ok(false);
-        };
-        let pid = child.id() as i32;
-        kill(Pid::from_raw(pid), signal).map_err(|source| ClusterError::Signal {
-            node: name.to_owned(),
-            signal: signal.as_str(),
-            pid,
-            source,
-        })?;
-        slot.paused = signal == Signal::SIGSTOP;
-        Ok(true)
+        wait_answering(
+            RESTART_TIMEOUT,
+            Duration::from_millis(100),
+            || self.check_alive(i),
+            || async { self.health(i).await.is_ok() },
+            (&node.name, node.client_url(), &node.log),
+        )
+        .await
     }
 
     /// SIGSTOP a node; false (nothing done) when it is killed.
     pub fn pause(&self, name: &str) -> Result<bool, ClusterError> {
-        self.signal(name, Signal::SIGSTOP)
+        let i = self.index(name)?;
+        self.inner.procs.signal(i, name, Signal::SIGSTOP)
     }
 
     /// SIGCONT a node; false when it is killed.
     pub fn resume(&self, name: &str) -> Result<bool, ClusterError> {
-        self.signal(name, Signal::SIGCONT)
+        let i = self.index(name)?;
+        self.inner.procs.signal(i, name, Signal::SIGCONT)
     }
 
     fn check_alive(&self, i: usize) -> Result<(), ClusterError> {
-        let mut procs = self.procs();
-        let slot = &mut procs[i];
-        let Some(child) = slot.child.as_mut() else {
-            return Ok(());
-        };
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => {
-                slot.child = None;
-                slot.paused = false;
-                let node = &self.inner.nodes[i];
-                Err(ClusterError::Exited {
-                    node: node.name.clone(),
-                    status: status.to_string(),
-                    log: node.log.clone(),
-                    tail: log_tail(&node.log),
-                })
-            }
-            Err(e) => Err(ClusterError::io(&self.inner.nodes[i].log)(e)),
+        let node = &self.inner.nodes[i];
+        match self
+            .inner
+            .procs
+            .exited(i)
+            .map_err(ClusterError::io(&node.log))?
+        {
+            None => Ok(()),
+            Some(status) => Err(ClusterError::Exited {
+                node: node.name.clone(),
+                status: status.to_string(),
+                log: node.log.clone(),
+                tail: log_tail(&node.log),
+            }),
         }
     }
 
@@ -575,18 +491,7 @@ fn stop_all(inner: &Inner) -> Vec<String> {
     if inner.stopped.swap(true, Ordering::SeqCst) {
         return Vec::new();
     }
-    let mut procs = inner.procs.lock().unwrap_or_else(|p| p.into_inner());
-    for slot in procs.iter_mut() {
-        if let Some(mut child) = slot.child.take() {
-            if slot.paused {
-                let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        slot.paused = false;
-    }
-    drop(procs);
+    inner.procs.stop_all();
     let left = netns::destroy(&inner.plan);
     if left.is_empty() {
         let _ = ClusterState::remove(&inner.dir);

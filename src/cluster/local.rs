@@ -19,20 +19,17 @@
 //! (clone it for the nemesis); when the last handle is dropped every node is resumed, killed
 //! and reaped, and the proxies stop.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use super::process::{log_tail, spawn_logged, wait_answering, Procs};
 use super::state::{ClusterState, NodeRecord};
 use super::ClusterError;
 use crate::nemesis::proxy::ProxyMesh;
@@ -41,8 +38,6 @@ use crate::nemesis::proxy::ProxyMesh;
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a restarted node may take to answer `/status`.
 pub const RESTART_TIMEOUT: Duration = Duration::from_secs(20);
-/// Log lines quoted in an error.
-const TAIL_LINES: usize = 15;
 
 /// How to start a local cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,15 +129,6 @@ pub fn locate_raftkv(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
         })
 }
 
-/// A node's process slot.
-#[derive(Debug, Default)]
-struct Proc {
-    /// `None` while killed (or before the first start).
-    child: Option<Child>,
-    /// SIGSTOPped and not yet SIGCONTed.
-    paused: bool,
-}
-
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
@@ -150,7 +136,7 @@ struct Inner {
     nodes: Vec<Node>,
     /// Each node's full raftkv command line (without the binary).
     args: Vec<Vec<String>>,
-    procs: Mutex<Vec<Proc>>,
+    procs: Procs,
     mesh: Option<ProxyMesh>,
     http: reqwest::Client,
     detached: AtomicBool,
@@ -180,13 +166,6 @@ fn free_addrs(n: usize) -> Result<Vec<SocketAddr>, ClusterError> {
         .iter()
         .map(|l| l.local_addr().map_err(ClusterError::io("127.0.0.1:0")))
         .collect()
-}
-
-/// The last lines of a log file, for error messages.
-pub(crate) fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
 }
 
 /// The address a "bind ... Address already in use" line in a log names, if any.
@@ -350,7 +329,7 @@ impl LocalCluster {
             inner: Arc::new(Inner {
                 dir: opts.dir.clone(),
                 binary: opts.binary.clone(),
-                procs: Mutex::new((0..n).map(|_| Proc::default()).collect()),
+                procs: Procs::new(n),
                 nodes,
                 args,
                 mesh,
@@ -360,18 +339,11 @@ impl LocalCluster {
         };
         // From here on, an error drops `cluster`, which stops whatever was started.
         for i in 0..n {
-            let mut procs = cluster.procs();
-            procs[i].child = Some(cluster.spawn(i)?);
+            cluster.inner.procs.start_with(i, || cluster.spawn(i))?;
         }
         cluster.write_state()?;
         cluster.wait_for_leader(opts.startup_timeout).await?;
         Ok(cluster)
-    }
-
-    fn procs(&self) -> MutexGuard<'_, Vec<Proc>> {
-        // A poisoned lock means a panic mid-update; the slots are still the truth about the
-        // children, and Drop must still be able to kill them.
-        self.inner.procs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn index(&self, name: &str) -> Result<usize, ClusterError> {
@@ -384,36 +356,20 @@ impl LocalCluster {
 
     fn spawn(&self, i: usize) -> Result<Child, ClusterError> {
         let node = &self.inner.nodes[i];
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log)
-            .map_err(ClusterError::io(&node.log))?;
-        let _ = writeln!(
-            log,
-            "--- faultline: starting {} at {}",
-            node.name,
-            chrono::Utc::now().to_rfc3339()
-        );
-        let err_log: File = log.try_clone().map_err(ClusterError::io(&node.log))?;
-        Command::new(&self.inner.binary)
-            .args(&self.inner.args[i])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| ClusterError::Spawn {
-                node: node.name.clone(),
-                binary: self.inner.binary.clone(),
-                source,
-            })
+        let mut cmd = Command::new(&self.inner.binary);
+        cmd.args(&self.inner.args[i]);
+        spawn_logged(cmd, &node.name, &node.name, &self.inner.binary, &node.log)
+    }
+
+    /// The node names, in slot order, for [`Procs`] queries.
+    fn name_strs(&self) -> impl Iterator<Item = &str> {
+        self.inner.nodes.iter().map(|n| n.name.as_str())
     }
 
     /// Rewrites the state file with the current pids.
     fn write_state(&self) -> Result<(), ClusterError> {
         let state = {
-            let procs = self.procs();
+            let pids = self.inner.procs.pids();
             ClusterState {
                 version: 1,
                 faultline_pid: std::process::id(),
@@ -423,11 +379,11 @@ impl LocalCluster {
                     .inner
                     .nodes
                     .iter()
-                    .zip(procs.iter())
-                    .map(|(n, p)| NodeRecord {
+                    .zip(pids)
+                    .map(|(n, pid)| NodeRecord {
                         name: n.name.clone(),
                         id: n.id,
-                        pid: p.child.as_ref().map(Child::id),
+                        pid,
                         http: n.http.to_string(),
                         peer: n.peer.to_string(),
                         data_dir: n.data_dir.clone(),
@@ -468,46 +424,23 @@ impl LocalCluster {
     /// The current pid of `name`, `None` while it is killed.
     pub fn pid(&self, name: &str) -> Result<Option<u32>, ClusterError> {
         let i = self.index(name)?;
-        Ok(self.procs()[i].child.as_ref().map(Child::id))
+        Ok(self.inner.procs.pid(i))
     }
 
     /// Nodes currently killed.
     pub fn killed(&self) -> Vec<String> {
-        let procs = self.procs();
-        self.inner
-            .nodes
-            .iter()
-            .zip(procs.iter())
-            .filter(|(_, p)| p.child.is_none())
-            .map(|(n, _)| n.name.clone())
-            .collect()
+        self.inner.procs.killed(self.name_strs())
     }
 
     /// Nodes currently paused.
     pub fn paused(&self) -> Vec<String> {
-        let procs = self.procs();
-        self.inner
-            .nodes
-            .iter()
-            .zip(procs.iter())
-            .filter(|(_, p)| p.paused)
-            .map(|(n, _)| n.name.clone())
-            .collect()
+        self.inner.procs.paused(self.name_strs())
     }
 
     /// `kill -9` a node and reap it. Killing a killed node does nothing.
     pub fn kill(&self, name: &str) -> Result<(), ClusterError> {
         let i = self.index(name)?;
-        {
-            let mut procs = self.procs();
-            let slot = &mut procs[i];
-            if let Some(mut child) = slot.child.take() {
-                // SIGKILL also ends a stopped process; the slot is no longer paused.
-                slot.paused = false;
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        self.inner.procs.kill(i);
         self.write_state()
     }
 
@@ -515,92 +448,58 @@ impl LocalCluster {
     /// `/status`. Restarting a running node does nothing.
     pub async fn restart(&self, name: &str) -> Result<(), ClusterError> {
         let i = self.index(name)?;
-        {
-            let mut procs = self.procs();
-            if procs[i].child.is_some() {
-                return Ok(());
-            }
-            procs[i].child = Some(self.spawn(i)?);
+        if !self.inner.procs.start_with(i, || self.spawn(i))? {
+            return Ok(());
         }
         self.write_state()?;
         let node = &self.inner.nodes[i];
-        let deadline = Instant::now() + RESTART_TIMEOUT;
-        loop {
-            self.check_alive(i)?;
-            if self.status(name).await.is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(ClusterError::NoAnswer {
-                    node: node.name.clone(),
-                    http: node.http.to_string(),
-                    waited: RESTART_TIMEOUT,
-                    log: node.log.clone(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, i: usize, signal: Signal) -> Result<bool, ClusterError> {
-        let mut procs = self.procs();
-        let slot = &mut procs[i];
-        let Some(child) = &slot.child else {
-            return Ok(false);
-        };
-        let pid = child.id() as i32;
-        kill(Pid::from_raw(pid), signal).map_err(|source| ClusterError::Signal {
-            node: self.inner.nodes[i].name.clone(),
-            signal: signal.as_str(),
-            pid,
-            source,
-        })?;
-        slot.paused = signal == Signal::SIGSTOP;
-        Ok(true)
+        wait_answering(
+            RESTART_TIMEOUT,
+            Duration::from_millis(50),
+            || self.check_alive(i),
+            || async { self.status(name).await.is_ok() },
+            (&node.name, node.http.to_string(), &node.log),
+        )
+        .await
     }
 
     /// SIGSTOP a node. Returns false (and does nothing) when it is killed.
     pub fn pause(&self, name: &str) -> Result<bool, ClusterError> {
         let i = self.index(name)?;
-        self.signal(i, Signal::SIGSTOP)
+        self.inner.procs.signal(i, name, Signal::SIGSTOP)
     }
 
     /// SIGCONT a node. Returns false when it is killed.
     pub fn resume(&self, name: &str) -> Result<bool, ClusterError> {
         let i = self.index(name)?;
-        self.signal(i, Signal::SIGCONT)
+        self.inner.procs.signal(i, name, Signal::SIGCONT)
     }
 
     /// An error if node `i` should be running but its process has exited (reaped here).
     fn check_alive(&self, i: usize) -> Result<(), ClusterError> {
-        let mut procs = self.procs();
-        let slot = &mut procs[i];
-        let Some(child) = slot.child.as_mut() else {
+        let node = &self.inner.nodes[i];
+        let Some(status) = self
+            .inner
+            .procs
+            .exited(i)
+            .map_err(ClusterError::io(&node.log))?
+        else {
             return Ok(());
         };
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => {
-                slot.child = None;
-                slot.paused = false;
-                let node = &self.inner.nodes[i];
-                let tail = log_tail(&node.log);
-                Err(match port_in_use(&tail) {
-                    Some(addr) => ClusterError::PortInUse {
-                        node: node.name.clone(),
-                        addr,
-                        log: node.log.clone(),
-                    },
-                    None => ClusterError::Exited {
-                        node: node.name.clone(),
-                        status: status.to_string(),
-                        log: node.log.clone(),
-                        tail,
-                    },
-                })
-            }
-            Err(e) => Err(ClusterError::io(&self.inner.nodes[i].log)(e)),
-        }
+        let tail = log_tail(&node.log);
+        Err(match port_in_use(&tail) {
+            Some(addr) => ClusterError::PortInUse {
+                node: node.name.clone(),
+                addr,
+                log: node.log.clone(),
+            },
+            None => ClusterError::Exited {
+                node: node.name.clone(),
+                status: status.to_string(),
+                log: node.log.clone(),
+                tail,
+            },
+        })
     }
 
     /// Every node that should be running and is: an error naming the first that exited.
@@ -704,18 +603,7 @@ impl From<Arc<LocalCluster>> for LocalCluster {
 }
 
 fn stop_all(inner: &Inner) {
-    let mut procs = inner.procs.lock().unwrap_or_else(|p| p.into_inner());
-    for slot in procs.iter_mut() {
-        if let Some(mut child) = slot.child.take() {
-            if slot.paused {
-                let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        slot.paused = false;
-    }
-    drop(procs);
+    inner.procs.stop_all();
     let _ = ClusterState::remove(&inner.dir);
 }
 

@@ -12,6 +12,8 @@
 //! - [`netns`]: the per-run private network (namespaces, veths, a bridge, a /24), planned
 //!   purely, recorded in the state file, then created; removal is idempotent.
 //! - [`control`]: `faultline cluster up | down | status` as library functions.
+//! - `process`: the node process slots both local clusters share (spawn with a log, kill -9,
+//!   SIGSTOP / SIGCONT, notice an exit, wait for a restarted node, stop all).
 //!
 //! Layout of a cluster directory (a test's run directory, or the one given to `cluster up`):
 //!
@@ -27,6 +29,7 @@ pub mod etcd;
 pub mod external;
 pub mod local;
 pub mod netns;
+mod process;
 pub mod state;
 
 use std::path::PathBuf;

@@ -20,12 +20,10 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 use super::command::{CommandTemplates, Subst, Template};
-use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
-use super::journal::Journal;
-use super::partition::{complete_grudge, one_way_grudge, split_one, Grudge};
-use super::{Nemesis, NemesisError};
+use super::dispatch::{partition_grudge, FaultBackend, FaultBook};
+use super::fault::{FaultKind, FaultOp, NodeChoice};
+use super::NemesisError;
 use crate::cluster::external::{leader, ExternalNode, Protocol};
-use crate::generator::GenOp;
 
 /// Longest command output kept in an error or log line, in bytes.
 const MAX_OUTPUT: usize = 2000;
@@ -38,9 +36,8 @@ pub struct ExternalNemesis {
     nodes: Vec<ExternalNode>,
     protocol: Protocol,
     templates: CommandTemplates,
-    journal: Journal,
+    book: FaultBook,
     log: CommandLog,
-    open: Vec<(u64, FaultKind, Vec<String>)>,
     killed: BTreeSet<String>,
     paused: BTreeSet<String>,
 }
@@ -67,52 +64,15 @@ impl ExternalNemesis {
         journal: &Path,
         log: CommandLog,
     ) -> Result<ExternalNemesis, NemesisError> {
-        let journal = Journal::open(journal).map_err(|e| NemesisError::Journal {
-            path: journal.to_path_buf(),
-            source: e,
-        })?;
         Ok(ExternalNemesis {
             nodes,
             protocol,
             templates,
-            journal,
+            book: FaultBook::open(journal)?,
             log,
-            open: Vec::new(),
             killed: BTreeSet::new(),
             paused: BTreeSet::new(),
         })
-    }
-
-    fn journal_err(&self, e: std::io::Error) -> NemesisError {
-        NemesisError::Journal {
-            path: self.journal.path().to_path_buf(),
-            source: e,
-        }
-    }
-
-    fn applying(
-        &mut self,
-        kind: FaultKind,
-        nodes: &[String],
-        detail: Value,
-    ) -> Result<(), NemesisError> {
-        let seq = self
-            .journal
-            .applying(kind.name(), nodes, detail)
-            .map_err(|e| self.journal_err(e))?;
-        self.open.push((seq, kind, nodes.to_vec()));
-        Ok(())
-    }
-
-    fn healed(&mut self, kind: FaultKind) -> Result<(), NemesisError> {
-        let (done, keep): (Vec<_>, Vec<_>) = self.open.drain(..).partition(|(_, k, _)| *k == kind);
-        self.open = keep;
-        for (seq, kind, nodes) in done {
-            self.journal
-                .healed(seq, kind.name(), &nodes)
-                .map_err(|e| self.journal_err(e))?;
-        }
-        Ok(())
     }
 
     fn node(&self, name: &str) -> Result<&ExternalNode, NemesisError> {
@@ -265,7 +225,10 @@ impl ExternalNemesis {
         }
         first.map_or(Ok(()), Err)
     }
+}
 
+#[async_trait::async_trait]
+impl FaultBackend for ExternalNemesis {
     async fn apply(&mut self, op: FaultOp) -> Result<Value, NemesisError> {
         match op {
             FaultOp::StartPartition {
@@ -274,20 +237,10 @@ impl ExternalNemesis {
                 grudge,
             } => {
                 let partition = self.template(&self.templates.partition, "partition")?;
-                let mut value = serde_json::Map::new();
-                let grudge: Grudge = match grudge {
-                    Some(g) => g,
-                    None => {
-                        debug_assert_eq!(mode, PartitionMode::Leader);
-                        let leader = self.resolve(&NodeChoice::Leader).await?.remove(0);
-                        value.insert("leader".into(), json!(leader));
-                        if one_way {
-                            one_way_grudge(&[leader], &self.names())
-                        } else {
-                            complete_grudge(&split_one(&self.names(), &leader))
-                        }
-                    }
-                };
+                let names = self.names();
+                let leader = async { Ok(self.resolve(&NodeChoice::Leader).await?.remove(0)) };
+                let (grudge, mut value) =
+                    partition_grudge(grudge, mode, one_way, &names, leader).await?;
                 for (to, froms) in &grudge {
                     self.node(to)?;
                     for f in froms {
@@ -296,9 +249,10 @@ impl ExternalNemesis {
                 }
                 // A new partition replaces the old one.
                 self.heal_network().await?;
-                self.healed(FaultKind::Partition)?;
+                self.book.healed(FaultKind::Partition)?;
                 let touched: Vec<String> = grudge.keys().cloned().collect();
-                self.applying(FaultKind::Partition, &touched, json!({ "grudge": grudge }))?;
+                self.book
+                    .applying(FaultKind::Partition, &touched, json!({ "grudge": grudge }))?;
                 for (to, froms) in &grudge {
                     let froms: Vec<String> = froms.iter().cloned().collect();
                     self.run_for(&partition, to, &froms).await?;
@@ -308,7 +262,7 @@ impl ExternalNemesis {
             }
             FaultOp::StopPartition => {
                 self.heal_network().await?;
-                self.healed(FaultKind::Partition)?;
+                self.book.healed(FaultKind::Partition)?;
                 Ok(json!("network-healed"))
             }
             FaultOp::Kill(choice) => {
@@ -319,7 +273,7 @@ impl ExternalNemesis {
                     .into_iter()
                     .filter(|n| !self.killed.contains(n))
                     .collect();
-                self.applying(FaultKind::Kill, &names, Value::Null)?;
+                self.book.applying(FaultKind::Kill, &names, Value::Null)?;
                 let mut first = None;
                 for n in &names {
                     // Counted as killed whatever the command said: it may have half-worked,
@@ -351,7 +305,7 @@ impl ExternalNemesis {
                 if let Some(e) = first {
                     return Err(e);
                 }
-                self.healed(FaultKind::Kill)?;
+                self.book.healed(FaultKind::Kill)?;
                 Ok(json!(started))
             }
             FaultOp::Pause(choice) => {
@@ -362,7 +316,7 @@ impl ExternalNemesis {
                     .into_iter()
                     .filter(|n| !self.killed.contains(n) && !self.paused.contains(n))
                     .collect();
-                self.applying(FaultKind::Pause, &names, Value::Null)?;
+                self.book.applying(FaultKind::Pause, &names, Value::Null)?;
                 let mut first = None;
                 for n in &names {
                     self.paused.insert(n.clone());
@@ -392,7 +346,7 @@ impl ExternalNemesis {
                 if let Some(e) = first {
                     return Err(e);
                 }
-                self.healed(FaultKind::Pause)?;
+                self.book.healed(FaultKind::Pause)?;
                 Ok(json!(resumed))
             }
             FaultOp::StartDelay { .. } | FaultOp::StartDrop { .. } => {
@@ -404,23 +358,5 @@ impl ExternalNemesis {
             FaultOp::StopDelay => Ok(json!("delay-removed")),
             FaultOp::StopDrop => Ok(json!("loss-removed")),
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl Nemesis for ExternalNemesis {
-    async fn invoke(&mut self, op: &GenOp) -> Result<Value, NemesisError> {
-        let op = FaultOp::parse(&op.f, &op.value)?;
-        self.apply(op).await
-    }
-
-    async fn heal_all(&mut self) -> Result<(), NemesisError> {
-        let mut first_err = None;
-        for kind in FaultKind::ALL {
-            if let Err(e) = self.apply(kind.stop_op()).await {
-                first_err.get_or_insert(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
     }
 }

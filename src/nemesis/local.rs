@@ -3,25 +3,22 @@
 //! before it is applied and marked healed after; dropping the backend heals the network and
 //! resumes paused nodes (the last, best-effort net — `heal_all` is the real one).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
-use super::journal::Journal;
-use super::partition::{complete_grudge, one_way_grudge, split_one, Grudge};
-use super::{Nemesis, NemesisError};
+use super::dispatch::{
+    self, grudge_nodes, heal_every_kind, partition_grudge, FaultBackend, FaultBook,
+};
+use super::fault::{FaultKind, FaultOp};
+use super::NemesisError;
 use crate::cluster::LocalCluster;
-use crate::generator::GenOp;
 
 /// Applies nemesis ops to a local cluster.
 pub struct LocalNemesis {
     cluster: LocalCluster,
-    journal: Journal,
-    /// Journal entries applied and not yet healed: (seq, kind, nodes).
-    open: Vec<(u64, FaultKind, Vec<String>)>,
+    book: FaultBook,
 }
 
 impl LocalNemesis {
@@ -32,15 +29,9 @@ impl LocalNemesis {
         cluster: impl Into<LocalCluster>,
         journal: &Path,
     ) -> Result<LocalNemesis, NemesisError> {
-        let cluster = cluster.into();
-        let journal = Journal::open(journal).map_err(|e| NemesisError::Journal {
-            path: journal.to_path_buf(),
-            source: e,
-        })?;
         Ok(LocalNemesis {
-            cluster,
-            journal,
-            open: Vec::new(),
+            cluster: cluster.into(),
+            book: FaultBook::open(journal)?,
         })
     }
 
@@ -49,57 +40,18 @@ impl LocalNemesis {
         &self.cluster
     }
 
-    fn journal_err(&self, e: std::io::Error) -> NemesisError {
-        NemesisError::Journal {
-            path: self.journal.path().to_path_buf(),
-            source: e,
-        }
-    }
-
-    fn applying(
-        &mut self,
-        kind: FaultKind,
-        nodes: &[String],
-        detail: Value,
-    ) -> Result<(), NemesisError> {
-        let seq = self
-            .journal
-            .applying(kind.name(), nodes, detail)
-            .map_err(|e| self.journal_err(e))?;
-        self.open.push((seq, kind, nodes.to_vec()));
-        Ok(())
-    }
-
-    fn healed(&mut self, kind: FaultKind) -> Result<(), NemesisError> {
-        let (done, keep): (Vec<_>, Vec<_>) = self.open.drain(..).partition(|(_, k, _)| *k == kind);
-        self.open = keep;
-        for (seq, kind, nodes) in done {
-            self.journal
-                .healed(seq, kind.name(), &nodes)
-                .map_err(|e| self.journal_err(e))?;
-        }
-        Ok(())
-    }
-
     fn mesh(&self) -> Result<&crate::nemesis::proxy::ProxyMesh, NemesisError> {
         self.cluster.mesh().ok_or(NemesisError::NoProxies)
     }
 
-    async fn leader(&self) -> Result<String, NemesisError> {
-        self.cluster.leader().await.ok_or(NemesisError::NoLeader)
+    /// Heals every fault family and returns what each stop op did (for logs).
+    pub async fn heal_everything(&mut self) -> Result<Value, NemesisError> {
+        heal_every_kind(self).await
     }
+}
 
-    async fn resolve(&self, choice: &NodeChoice) -> Result<Vec<String>, NemesisError> {
-        let names = match choice {
-            NodeChoice::Leader => vec![self.leader().await?],
-            NodeChoice::Nodes(ns) => ns.clone(),
-        };
-        for n in &names {
-            self.cluster.node(n)?;
-        }
-        Ok(names)
-    }
-
+#[async_trait::async_trait]
+impl FaultBackend for LocalNemesis {
     async fn apply(&mut self, op: FaultOp) -> Result<Value, NemesisError> {
         match op {
             FaultOp::StartPartition {
@@ -108,36 +60,20 @@ impl LocalNemesis {
                 grudge,
             } => {
                 self.mesh()?;
-                let mut value = serde_json::Map::new();
-                let grudge: Grudge = match grudge {
-                    Some(g) => g,
-                    None => {
-                        debug_assert_eq!(mode, PartitionMode::Leader);
-                        let leader = self.leader().await?;
-                        value.insert("leader".into(), json!(leader));
-                        let nodes = self.cluster.names();
-                        if one_way {
-                            one_way_grudge(&[leader], &nodes)
-                        } else {
-                            complete_grudge(&split_one(&nodes, &leader))
-                        }
-                    }
-                };
+                let names = self.cluster.names();
+                let leader = dispatch::leader(&self.cluster);
+                let (grudge, mut value) =
+                    partition_grudge(grudge, mode, one_way, &names, leader).await?;
                 for (to, froms) in &grudge {
                     for n in std::iter::once(to).chain(froms) {
                         self.cluster.node(n)?;
                     }
                 }
                 // A new partition replaces the old one.
-                self.healed(FaultKind::Partition)?;
-                let touched: Vec<String> = grudge
-                    .iter()
-                    .flat_map(|(to, froms)| std::iter::once(to).chain(froms))
-                    .cloned()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                self.applying(FaultKind::Partition, &touched, json!({ "grudge": grudge }))?;
+                self.book.healed(FaultKind::Partition)?;
+                let touched = grudge_nodes(&grudge);
+                self.book
+                    .applying(FaultKind::Partition, &touched, json!({ "grudge": grudge }))?;
                 self.mesh()?.partition(&grudge);
                 value.insert("grudge".into(), json!(grudge));
                 Ok(Value::Object(value))
@@ -146,76 +82,19 @@ impl LocalNemesis {
                 if let Some(mesh) = self.cluster.mesh() {
                     mesh.heal_partition();
                 }
-                self.healed(FaultKind::Partition)?;
+                self.book.healed(FaultKind::Partition)?;
                 Ok(json!("network-healed"))
             }
-            FaultOp::Kill(choice) => {
-                let killed = self.cluster.killed();
-                let names: Vec<String> = self
-                    .resolve(&choice)
-                    .await?
-                    .into_iter()
-                    .filter(|n| !killed.contains(n))
-                    .collect();
-                let mut pids = Vec::new();
-                for n in &names {
-                    pids.push(self.cluster.pid(n)?);
-                }
-                self.applying(FaultKind::Kill, &names, json!({ "pids": pids }))?;
-                for n in &names {
-                    self.cluster.kill(n)?;
-                }
-                Ok(json!(names))
-            }
-            FaultOp::Start => {
-                let killed = self.cluster.killed();
-                let mut first_err = None;
-                let mut started = Vec::new();
-                for n in &killed {
-                    match self.cluster.restart(n).await {
-                        Ok(()) => started.push(n.clone()),
-                        Err(e) => {
-                            first_err.get_or_insert(e);
-                        }
-                    }
-                }
-                if let Some(e) = first_err {
-                    return Err(e.into());
-                }
-                self.healed(FaultKind::Kill)?;
-                Ok(json!(started))
-            }
-            FaultOp::Pause(choice) => {
-                let (killed, paused) = (self.cluster.killed(), self.cluster.paused());
-                let names: Vec<String> = self
-                    .resolve(&choice)
-                    .await?
-                    .into_iter()
-                    .filter(|n| !killed.contains(n) && !paused.contains(n))
-                    .collect();
-                let mut pids = Vec::new();
-                for n in &names {
-                    pids.push(self.cluster.pid(n)?);
-                }
-                self.applying(FaultKind::Pause, &names, json!({ "pids": pids }))?;
-                for n in &names {
-                    self.cluster.pause(n)?;
-                }
-                Ok(json!(names))
-            }
-            FaultOp::Resume => {
-                let paused = self.cluster.paused();
-                for n in &paused {
-                    self.cluster.resume(n)?;
-                }
-                self.healed(FaultKind::Pause)?;
-                Ok(json!(paused))
-            }
+            FaultOp::Kill(choice) => dispatch::kill(&self.cluster, &mut self.book, &choice).await,
+            FaultOp::Start => dispatch::start(&self.cluster, &mut self.book).await,
+            FaultOp::Pause(choice) => dispatch::pause(&self.cluster, &mut self.book, &choice).await,
+            FaultOp::Resume => dispatch::resume(&self.cluster, &mut self.book).await,
             FaultOp::StartDelay { ms, nodes } => {
                 self.mesh()?;
                 let touched = nodes.clone().unwrap_or_else(|| self.cluster.names());
-                self.healed(FaultKind::Delay)?;
-                self.applying(FaultKind::Delay, &touched, json!({ "ms": ms }))?;
+                self.book.healed(FaultKind::Delay)?;
+                self.book
+                    .applying(FaultKind::Delay, &touched, json!({ "ms": ms }))?;
                 let mesh = self.mesh()?;
                 mesh.set_delay(Duration::ZERO, None);
                 mesh.set_delay(Duration::from_millis(ms), nodes.as_deref());
@@ -225,14 +104,14 @@ impl LocalNemesis {
                 if let Some(mesh) = self.cluster.mesh() {
                     mesh.set_delay(Duration::ZERO, None);
                 }
-                self.healed(FaultKind::Delay)?;
+                self.book.healed(FaultKind::Delay)?;
                 Ok(json!("delay-removed"))
             }
             FaultOp::StartDrop { probability, nodes } => {
                 self.mesh()?;
                 let touched = nodes.clone().unwrap_or_else(|| self.cluster.names());
-                self.healed(FaultKind::Drop)?;
-                self.applying(
+                self.book.healed(FaultKind::Drop)?;
+                self.book.applying(
                     FaultKind::Drop,
                     &touched,
                     json!({ "probability": probability }),
@@ -246,45 +125,9 @@ impl LocalNemesis {
                 if let Some(mesh) = self.cluster.mesh() {
                     mesh.set_loss(0.0, None);
                 }
-                self.healed(FaultKind::Drop)?;
+                self.book.healed(FaultKind::Drop)?;
                 Ok(json!("loss-removed"))
             }
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Nemesis for LocalNemesis {
-    async fn invoke(&mut self, op: &GenOp) -> Result<Value, NemesisError> {
-        let op = FaultOp::parse(&op.f, &op.value)?;
-        self.apply(op).await
-    }
-
-    async fn heal_all(&mut self) -> Result<(), NemesisError> {
-        self.heal_everything().await.map(|_| ())
-    }
-}
-
-impl LocalNemesis {
-    /// Heals every fault family and returns what each stop op did (for logs).
-    pub async fn heal_everything(&mut self) -> Result<Value, NemesisError> {
-        // Network first, so resumed and restarted nodes come back to a whole network; every
-        // step runs even if an earlier one failed, and the first error is reported.
-        let mut done = serde_json::Map::new();
-        let mut first_err = None;
-        for kind in FaultKind::ALL {
-            match self.apply(kind.stop_op()).await {
-                Ok(v) => {
-                    done.insert(kind.stop_op().f().to_string(), v);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(Value::Object(done)),
         }
     }
 }

@@ -20,6 +20,9 @@
 //!   substitution. Pure.
 //! - [`external`]: [`external::ExternalNemesis`], the backend for an external cluster: it
 //!   runs the templates with `sh -c` and a timeout.
+//! - [`dispatch`]: what the three backends share: [`dispatch::FaultBackend`] (every backend is
+//!   a [`Nemesis`] through it: op decoding and the heal-everything pass), the fault book, the
+//!   leader-partition grudge, and kill / start / pause / resume on local node processes.
 //!
 //! The pure modules import no tokio and do no I/O; the proxy mesh, the journal and the local
 //! backend are the I/O edge.
@@ -38,6 +41,7 @@
 //!    effort, as a last net).
 
 pub mod command;
+pub mod dispatch;
 pub mod external;
 pub mod fault;
 pub mod generator;
@@ -50,6 +54,7 @@ pub mod proxy;
 pub mod schedule;
 pub mod spec;
 
+pub use dispatch::FaultBackend;
 pub use external::ExternalNemesis;
 pub use fault::{FaultKind, FaultOp, FaultOpError, NodeChoice, PartitionMode};
 pub use local::LocalNemesis;
@@ -104,9 +109,9 @@ pub enum NemesisError {
 }
 
 /// Applies nemesis ops to a cluster: the I/O half of a nemesis, whose pure half is the
-/// [`Schedule`]. Implemented by [`local::LocalNemesis`] (raftkv through the proxy mesh),
-/// [`netns::NetnsNemesis`] (etcd in network namespaces) and [`external::ExternalNemesis`]
-/// (user commands).
+/// [`Schedule`]. Implemented, through [`FaultBackend`], by [`local::LocalNemesis`] (raftkv
+/// through the proxy mesh), [`netns::NetnsNemesis`] (etcd in network namespaces) and
+/// [`external::ExternalNemesis`] (user commands).
 #[async_trait::async_trait]
 pub trait Nemesis: Send {
     /// Applies or heals the fault op `f` (with its `value`, see [`fault`]) and returns what was

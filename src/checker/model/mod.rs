@@ -296,6 +296,12 @@ impl ValueTable {
     pub(crate) fn get(&self, id: u32) -> &Value {
         &self.values[id as usize]
     }
+
+    /// The values behind `ids`, as a JSON array: how list-like states (a set, a queue) print.
+    pub(crate) fn describe_list(&self, ids: &[u32]) -> String {
+        let items: Vec<Value> = ids.iter().map(|&id| self.get(id).clone()).collect();
+        Value::Array(items).to_string()
+    }
 }
 
 /// Interns composite states (sets, queues, maps) to ids.

@@ -117,13 +117,7 @@ impl Model for FifoQueueModel {
     }
 
     fn describe_state(&self, state: StateId) -> String {
-        let items: Vec<Value> = self
-            .states
-            .get(state)
-            .iter()
-            .map(|&id| self.values.get(id).clone())
-            .collect();
-        Value::Array(items).to_string()
+        self.values.describe_list(self.states.get(state))
     }
 
     fn noun(&self) -> &'static str {

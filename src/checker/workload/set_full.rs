@@ -757,243 +757,262 @@ mod tests {
         r.anomalies.iter().map(|a| a.kind.as_str()).collect()
     }
 
-    #[test]
-    fn acknowledged_elements_read_back_are_stable_and_valid() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "add", json!(2)),
-            (1, "ok", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([1, 2])),
-        ]);
-        let r = run(&h);
-        assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
-        let d = r.details.unwrap();
-        assert_eq!(d["stable_count"], json!(2));
-        assert_eq!(d["acknowledged_count"], json!(2));
-        assert_eq!(d["stale_count"], json!(0));
-        assert_eq!(d["stable_latencies_ms"]["1"], json!(0.0));
+    /// One hand-made history and everything its check must say. `events` holds one event a
+    /// line, `process type f value` (the value is JSON); anything left empty is not checked,
+    /// except `kinds`, which is always the exact list of anomaly kinds.
+    struct Case {
+        events: &'static str,
+        linearizable: bool,
+        valid: Validity,
+        kinds: &'static [&'static str],
+        /// The first anomaly's ops.
+        ops: Option<&'static [u64]>,
+        /// Phrases the first anomaly's explanation contains.
+        says: &'static [&'static str],
+        /// (JSON pointer into the details, the JSON it must equal).
+        details: &'static [(&'static str, &'static str)],
+        /// (JSON pointer into the details, a number it must be within 1e-12 of).
+        close: &'static [(&'static str, f64)],
     }
 
-    #[test]
-    fn acknowledged_element_missing_from_later_reads_is_lost() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "add", json!(2)),
-            (1, "ok", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([1, 2])),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([1])),
-        ]);
-        let r = run(&h);
-        assert_eq!(r.valid, Validity::Invalid);
-        assert_eq!(kinds(&r), vec!["lost"]);
-        let a = &r.anomalies[0];
-        assert_eq!(
-            a.ops,
-            vec![2, 6, 4],
-            "add, last absent read, last present read"
-        );
-        assert!(
-            a.explanation.contains("last seen by read #4"),
-            "{}",
-            a.explanation
-        );
-        let d = r.details.unwrap();
-        assert_eq!(d["lost"], json!([2]));
-        assert_eq!(d["stable_count"], json!(1));
-        // Known at t=30 (the add's ok); lost just after the last read that saw it began (t=40).
-        let lost = d["lost_latencies_ms"]["0"].as_f64().unwrap();
-        assert!((lost - 0.000011).abs() < 1e-12, "{lost}");
+    const CASE: Case = Case {
+        events: "",
+        linearizable: true,
+        valid: Validity::Valid,
+        kinds: &[],
+        ops: None,
+        says: &[],
+        details: &[],
+        close: &[],
+    };
+
+    impl Case {
+        fn history(&self) -> History {
+            let events: Vec<(u64, &str, &str, Value)> = self
+                .events
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let parts: Vec<&str> = l.splitn(4, ' ').collect();
+                    let value = serde_json::from_str(parts[3]).expect("a JSON value");
+                    (
+                        parts[0].parse().expect("a process"),
+                        parts[1],
+                        parts[2],
+                        value,
+                    )
+                })
+                .collect();
+            history(&events)
+        }
+
+        fn assert(&self) {
+            let opts = SetFullOptions {
+                linearizable: self.linearizable,
+            };
+            let r = check(&self.history(), &opts).unwrap();
+            assert_eq!(r.valid, self.valid, "{:?}", r.anomalies);
+            assert_eq!(kinds(&r), self.kinds, "{:?}", r.anomalies);
+            if let Some(ops) = self.ops {
+                assert_eq!(r.anomalies[0].ops, ops);
+            }
+            for phrase in self.says {
+                let explanation = &r.anomalies[0].explanation;
+                assert!(explanation.contains(phrase), "{phrase:?}: {explanation}");
+            }
+            let d = r.details.unwrap();
+            for (pointer, want) in self.details {
+                let want: Value = serde_json::from_str(want).expect("JSON");
+                assert_eq!(d.pointer(pointer), Some(&want), "{pointer} in {d}");
+            }
+            for (pointer, want) in self.close {
+                let got = d.pointer(pointer).and_then(Value::as_f64).unwrap();
+                assert!((got - want).abs() < 1e-12, "{pointer}: {got}");
+            }
+        }
     }
 
-    #[test]
-    fn acknowledged_element_never_read_back_is_lost() {
-        let h = history(&[
-            (0, "invoke", "add", json!(7)),
-            (0, "ok", "add", json!(7)),
-            (1, "invoke", "read", json!(null)),
-            (1, "ok", "read", json!([])),
-        ]);
-        let r = run(&h);
-        assert_eq!(kinds(&r), vec!["lost"]);
-        assert!(r.anomalies[0]
-            .explanation
-            .contains("missing from every read"));
+    /// One `#[test]` per case, named for what it shows.
+    macro_rules! cases {
+        ($($name:ident: $case:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                $case.assert();
+            }
+        )*};
     }
 
-    #[test]
-    fn a_read_concurrent_with_the_add_may_miss_it() {
-        // The read began before the add completed, so it may linearize before the add.
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (1, "invoke", "read", json!(null)),
-            (0, "ok", "add", json!(1)),
-            (1, "ok", "read", json!([])),
-        ]);
-        let r = run(&h);
-        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
-        assert_eq!(r.valid, Validity::Unknown, "nothing was ever stable");
-        assert_eq!(r.details.unwrap()["never_read"], json!([1]));
-    }
-
-    #[test]
-    fn info_add_never_seen_is_never_read_not_lost() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "add", json!(2)),
-            (1, "info", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([1])),
-        ]);
-        let r = run(&h);
-        assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
-        let d = r.details.unwrap();
-        assert_eq!(d["never_read"], json!([2]));
-        assert_eq!(d["recovered_count"], json!(0));
-    }
-
-    #[test]
-    fn info_add_seen_is_recovered_and_valid() {
+    cases! {
+        acknowledged_elements_read_back_are_stable_and_valid: Case {
+            events: "0 invoke add 1
+                     0 ok add 1
+                     1 invoke add 2
+                     1 ok add 2
+                     2 invoke read null
+                     2 ok read [1,2]",
+            details: &[
+                ("/stable_count", "2"),
+                ("/acknowledged_count", "2"),
+                ("/stale_count", "0"),
+                ("/stable_latencies_ms/1", "0.0"),
+            ],
+            ..CASE
+        };
+        // Add, last absent read, last present read.
+        acknowledged_element_missing_from_later_reads_is_lost: Case {
+            events: "0 invoke add 1
+                     0 ok add 1
+                     1 invoke add 2
+                     1 ok add 2
+                     2 invoke read null
+                     2 ok read [1,2]
+                     2 invoke read null
+                     2 ok read [1]",
+            valid: Validity::Invalid,
+            kinds: &["lost"],
+            ops: Some(&[2, 6, 4]),
+            says: &["last seen by read #4"],
+            details: &[("/lost", "[2]"), ("/stable_count", "1")],
+            // Known at t=30 (the add's ok); lost just after the last read that saw it began
+            // (t=40).
+            close: &[("/lost_latencies_ms/0", 0.000011)],
+            ..CASE
+        };
+        acknowledged_element_never_read_back_is_lost: Case {
+            events: "0 invoke add 7
+                     0 ok add 7
+                     1 invoke read null
+                     1 ok read []",
+            valid: Validity::Invalid,
+            kinds: &["lost"],
+            says: &["missing from every read"],
+            ..CASE
+        };
+        // The read began before the add completed, so it may linearize before the add; nothing
+        // was ever stable.
+        a_read_concurrent_with_the_add_may_miss_it: Case {
+            events: "0 invoke add 1
+                     1 invoke read null
+                     0 ok add 1
+                     1 ok read []",
+            valid: Validity::Unknown,
+            details: &[("/never_read", "[1]")],
+            ..CASE
+        };
+        info_add_never_seen_is_never_read_not_lost: Case {
+            events: "0 invoke add 1
+                     0 ok add 1
+                     1 invoke add 2
+                     1 info add 2
+                     2 invoke read null
+                     2 ok read [1]",
+            details: &[("/never_read", "[2]"), ("/recovered_count", "0")],
+            ..CASE
+        };
         // The add never completed at all: still info, may have happened.
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([1, 2])),
-        ]);
-        let r = run(&h);
-        assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
-        let d = r.details.unwrap();
-        assert_eq!(d["recovered"], json!([2]));
-        assert_eq!(d["stable_count"], json!(2));
-    }
-
-    #[test]
-    fn info_add_seen_then_gone_is_lost() {
+        info_add_seen_is_recovered_and_valid: Case {
+            events: "0 invoke add 1
+                     0 ok add 1
+                     1 invoke add 2
+                     2 invoke read null
+                     2 ok read [1,2]",
+            details: &[("/recovered", "[2]"), ("/stable_count", "2")],
+            ..CASE
+        };
         // Once a read saw it, it existed; a set never removes, so its absence later is loss.
-        let h = history(&[
-            (1, "invoke", "add", json!(2)),
-            (1, "info", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([2])),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([])),
-        ]);
-        let r = run(&h);
-        assert_eq!(kinds(&r), vec!["lost"]);
-        assert!(r.anomalies[0].explanation.contains("add #0 info"));
-    }
-
-    #[test]
-    fn element_missed_after_it_was_known_then_seen_is_stale() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "read", json!(null)),
-            (1, "ok", "read", json!([])),
-            (1, "invoke", "read", json!(null)),
-            (1, "ok", "read", json!([1])),
-        ]);
-        let r = run(&h);
-        assert_eq!(kinds(&r), vec!["stale"]);
-        assert_eq!(r.anomalies[0].ops, vec![0, 2, 4]);
-        let d = r.details.unwrap();
-        assert_eq!(d["stale"], json!([1]));
+        info_add_seen_then_gone_is_lost: Case {
+            events: "1 invoke add 2
+                     1 info add 2
+                     2 invoke read null
+                     2 ok read [2]
+                     2 invoke read null
+                     2 ok read []",
+            valid: Validity::Invalid,
+            kinds: &["lost"],
+            says: &["add #0 info"],
+            ..CASE
+        };
         // Known at t=10 (the add's ok), missed by the read invoked at t=20: 11 ns late.
-        let late = d["worst_stale"][0]["stable_latency_ms"].as_f64().unwrap();
-        assert!((late - 0.000011).abs() < 1e-12, "{late}");
-
-        let lenient = check(
-            &h,
-            &SetFullOptions {
-                linearizable: false,
-            },
-        )
-        .unwrap();
-        assert_eq!(lenient.valid, Validity::Valid);
-        assert_eq!(lenient.details.unwrap()["stale_count"], json!(1));
+        element_missed_after_it_was_known_then_seen_is_stale: Case {
+            events: STALE,
+            valid: Validity::Invalid,
+            kinds: &["stale"],
+            ops: Some(&[0, 2, 4]),
+            details: &[("/stale", "[1]")],
+            close: &[("/worst_stale/0/stable_latency_ms", 0.000011)],
+            ..CASE
+        };
+        a_stale_element_is_counted_but_valid_when_not_linearizable: Case {
+            events: STALE,
+            linearizable: false,
+            details: &[("/stale_count", "1")],
+            ..CASE
+        };
+        element_no_add_attempted_is_unexpected: Case {
+            events: "0 invoke add 1
+                     0 ok add 1
+                     1 invoke read null
+                     1 ok read [1,99]",
+            valid: Validity::Invalid,
+            kinds: &["unexpected"],
+            says: &["99"],
+            details: &[("/unexpected", "[99]")],
+            ..CASE
+        };
+        element_whose_add_failed_is_unexpected: Case {
+            events: "0 invoke add 1
+                     0 fail add 1
+                     1 invoke add 2
+                     1 ok add 2
+                     2 invoke read null
+                     2 ok read [1,2]",
+            valid: Validity::Invalid,
+            kinds: &["unexpected"],
+            ops: Some(&[4, 0]),
+            says: &["add #0 failed"],
+            ..CASE
+        };
+        failed_add_absent_is_fine: Case {
+            events: "0 invoke add 1
+                     0 fail add 1
+                     1 invoke add 2
+                     1 ok add 2
+                     2 invoke read null
+                     2 ok read [2]",
+            details: &[("/attempt_count", "1")],
+            ..CASE
+        };
+        element_twice_in_one_read_is_duplicated: Case {
+            events: r#"0 invoke add "a"
+                     0 ok add "a"
+                     1 invoke read null
+                     1 ok read ["a","a","a"]"#,
+            valid: Validity::Invalid,
+            kinds: &["duplicated"],
+            says: &[r#""a" (3 times in read #2)"#],
+            ..CASE
+        };
+        failed_and_info_reads_say_nothing: Case {
+            events: "0 invoke add 1
+                     0 ok add 1
+                     1 invoke read null
+                     1 fail read null
+                     2 invoke read null
+                     2 info read null
+                     3 invoke read null
+                     3 ok read [1]",
+            ..CASE
+        };
     }
 
-    #[test]
-    fn element_no_add_attempted_is_unexpected() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "read", json!(null)),
-            (1, "ok", "read", json!([1, 99])),
-        ]);
-        let r = run(&h);
-        assert_eq!(kinds(&r), vec!["unexpected"]);
-        assert!(r.anomalies[0].explanation.contains("99"));
-        assert_eq!(r.details.unwrap()["unexpected"], json!([99]));
-    }
-
-    #[test]
-    fn element_whose_add_failed_is_unexpected() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "fail", "add", json!(1)),
-            (1, "invoke", "add", json!(2)),
-            (1, "ok", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([1, 2])),
-        ]);
-        let r = run(&h);
-        assert_eq!(kinds(&r), vec!["unexpected"]);
-        assert_eq!(r.anomalies[0].ops, vec![4, 0]);
-        assert!(r.anomalies[0].explanation.contains("add #0 failed"));
-    }
-
-    #[test]
-    fn failed_add_absent_is_fine() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "fail", "add", json!(1)),
-            (1, "invoke", "add", json!(2)),
-            (1, "ok", "add", json!(2)),
-            (2, "invoke", "read", json!(null)),
-            (2, "ok", "read", json!([2])),
-        ]);
-        let r = run(&h);
-        assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
-        assert_eq!(r.details.unwrap()["attempt_count"], json!(1));
-    }
-
-    #[test]
-    fn element_twice_in_one_read_is_duplicated() {
-        let h = history(&[
-            (0, "invoke", "add", json!("a")),
-            (0, "ok", "add", json!("a")),
-            (1, "invoke", "read", json!(null)),
-            (1, "ok", "read", json!(["a", "a", "a"])),
-        ]);
-        let r = run(&h);
-        assert_eq!(kinds(&r), vec!["duplicated"]);
-        assert!(r.anomalies[0]
-            .explanation
-            .contains("\"a\" (3 times in read #2)"));
-    }
-
-    #[test]
-    fn failed_and_info_reads_say_nothing() {
-        let h = history(&[
-            (0, "invoke", "add", json!(1)),
-            (0, "ok", "add", json!(1)),
-            (1, "invoke", "read", json!(null)),
-            (1, "fail", "read", json!(null)),
-            (2, "invoke", "read", json!(null)),
-            (2, "info", "read", json!(null)),
-            (3, "invoke", "read", json!(null)),
-            (3, "ok", "read", json!([1])),
-        ]);
-        assert_eq!(run(&h).valid, Validity::Valid);
-    }
+    /// An acknowledged element a read misses after the add completed, then sees.
+    const STALE: &str = "0 invoke add 1
+                         0 ok add 1
+                         1 invoke read null
+                         1 ok read []
+                         1 invoke read null
+                         1 ok read [1]";
 
     #[test]
     fn keys_are_independent_sets() {
