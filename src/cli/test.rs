@@ -14,10 +14,18 @@ use crate::runner::{self, TestConfig};
 /// Arguments of `faultline test`.
 #[derive(Debug, Clone, Args)]
 pub struct TestArgs {
-    /// The system under test: `raftkv` (our own Raft store) or `etcd` (over its v3 JSON
-    /// gateway; a local etcd cluster runs in network namespaces and needs root).
-    #[arg(long, default_value = "raftkv", value_parser = ["raftkv", "etcd"])]
+    /// The system under test: `raftkv` (our own Raft store), `etcd` (over its v3 JSON
+    /// gateway; a local etcd cluster runs in network namespaces and needs root) or `http`
+    /// (your own HTTP service: needs --client SPEC.toml and --cluster external --node URL...;
+    /// see docs/http-target.md).
+    #[arg(long, default_value = "raftkv", value_parser = ["raftkv", "etcd", "http"])]
     pub target: String,
+
+    /// --target http: the TOML file describing your service's HTTP API (how each op becomes a
+    /// request, how each status reads as ok, fail or unknown; examples/http/raftkv.toml is a
+    /// complete one). Copied into the run directory as client.toml.
+    #[arg(long, value_name = "SPEC.toml")]
+    pub client: Option<PathBuf>,
 
     /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
     /// with --node; faults come from the nemesis file's [commands]).
@@ -116,6 +124,7 @@ impl TestArgs {
             node_urls: self.node_urls.clone(),
             etcd_serializable_reads: self.etcd_serializable_reads,
             etcd_bin: self.etcd_bin.clone(),
+            client: self.client.clone(),
             workload: self.workload.clone(),
             nemesis: self.nemesis.clone(),
             nemesis_interval: self.nemesis_interval,

@@ -13,8 +13,8 @@ use crate::workload::WorkloadSpec;
 /// Everything one test run needs; `faultline test`'s flags after defaults.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestConfig {
-    /// The system under test (`raftkv` or `etcd`): which client protocol, and which nodes a
-    /// local cluster runs.
+    /// The system under test (`raftkv`, `etcd` or `http`): which client protocol, and which
+    /// nodes a local cluster runs.
     pub target: String,
     /// Who runs the nodes: `local` (faultline starts them) or `external` (`node_urls`).
     pub cluster: String,
@@ -26,6 +26,8 @@ pub struct TestConfig {
     pub etcd_serializable_reads: bool,
     /// The etcd binary, when given explicitly.
     pub etcd_bin: Option<PathBuf>,
+    /// `--client SPEC.toml`: the templated client spec of `--target http`.
+    pub client: Option<PathBuf>,
     /// `--workload NAME|FILE`.
     pub workload: String,
     /// `--nemesis NAME|FILE`.
@@ -66,6 +68,8 @@ pub struct Resolved {
     pub nemesis: NemesisSpec,
     /// The pace of faults.
     pub interval: Duration,
+    /// `--target http`'s client spec, validated against the workload and nemesis.
+    pub client: Option<crate::client::HttpSpec>,
 }
 
 impl TestConfig {
@@ -79,6 +83,7 @@ impl TestConfig {
                 TARGETS.join(", ")
             );
         }
+        let client_file = super::http_target::check_flags(self)?;
         let external = match self.cluster.as_str() {
             "local" => false,
             "external" => true,
@@ -135,6 +140,9 @@ impl TestConfig {
                 self.nemesis
             );
         }
+        let client = client_file
+            .map(|path| super::http_target::load_spec(path, &workload, &nemesis))
+            .transpose()?;
         let interval = nemesis.pace(self.nemesis_interval);
         if interval.is_zero() {
             bail!("--nemesis-interval must be more than 0 seconds");
@@ -152,6 +160,7 @@ impl TestConfig {
             workload,
             nemesis,
             interval,
+            client,
         })
     }
 
@@ -175,7 +184,7 @@ impl TestConfig {
 }
 
 /// The systems `faultline test` can drive.
-pub const TARGETS: &[&str] = &["raftkv", "etcd"];
+pub const TARGETS: &[&str] = &["raftkv", "etcd", "http"];
 
 /// The bugs the raftkv binary can switch on (`raftkv --bug NAME`).
 pub const RAFTKV_BUGS: &[&str] = &[

@@ -8,10 +8,12 @@
 //! - [`recorder`]: numbers events and streams them to `history.jsonl`.
 //! - [`interpreter`]: Jepsen's interpreter: generator → workers/nemesis → history.
 //! - [`target`]: the started cluster, its clients and its fault backend.
+//! - [`http_target`]: `--target http`: the user's service through a client spec.
 //! - [`progress`]: the progress line.
 //! - [`run`]: one test end to end.
 
 pub mod config;
+pub mod http_target;
 pub mod interpreter;
 pub mod progress;
 pub mod recorder;

@@ -266,6 +266,9 @@ fn reproduce_command(c: &TestConfig) -> String {
     if c.etcd_serializable_reads {
         cmd.push_str(" --etcd-serializable-reads");
     }
+    if let Some(client) = &c.client {
+        cmd.push_str(&format!(" --client {}", client.display()));
+    }
     cmd
 }
 

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `raftkv` | raftkv processes on 127.0.0.1, links through proxies ([`LocalNemesis`]) | the user's nodes, faults by command templates ([`ExternalNemesis`]) |
 //! | `etcd` | etcd in network namespaces, iptables faults ([`NetnsNemesis`]), root only | the user's nodes, faults by command templates |
+//! | `http` | — (refused: faultline does not start your service) | the user's nodes through the `--client` spec ([`super::http_target`]), faults by command templates |
 
 use std::sync::Arc;
 
@@ -97,7 +98,20 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
             "etcd" => Protocol::Etcd,
             _ => Protocol::Raftkv,
         };
-        external::check_reachable(&ext, protocol).await?;
+        match (&resolved.client, &config.client) {
+            // --target http: the spec's health path (or a TCP connect); leader lookups, the
+            // only other use of `protocol`, are refused for it when the config resolves.
+            (Some(spec), Some(file)) => {
+                let copy = super::http_target::store_spec(file, run)?;
+                log.line(format_args!(
+                    "client spec {} kept as {}",
+                    file.display(),
+                    copy.display()
+                ));
+                super::http_target::check_reachable(&ext, spec).await?;
+            }
+            _ => external::check_reachable(&ext, protocol).await?,
+        }
         let nodes: Vec<NodeInfo> = ext
             .iter()
             .map(|n| NodeInfo {
@@ -129,9 +143,10 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
                 Box::new(NoFaults)
             }
         };
-        let factory: Box<dyn ClientFactory> = match protocol {
-            Protocol::Etcd => Box::new(EtcdFactory::new(&nodes, etcd_options)?),
-            Protocol::Raftkv => Box::new(RaftkvFactory::new(&nodes, raftkv_options)?),
+        let factory: Box<dyn ClientFactory> = match (&resolved.client, protocol) {
+            (Some(spec), _) => Box::new(super::http_target::factory(spec, &nodes, profile)?),
+            (None, Protocol::Etcd) => Box::new(EtcdFactory::new(&nodes, etcd_options)?),
+            (None, Protocol::Raftkv) => Box::new(RaftkvFactory::new(&nodes, raftkv_options)?),
         };
         return Ok(Target {
             cluster: Cluster::External,

@@ -9,6 +9,7 @@
 //! timeout_ms = 1500            # request timeout, every op (a paused node never answers)
 //! follow_redirects = 2         # 307/308 hops followed at most (0: none)
 //! headers = { "x-token" = "secret" }
+//! health = "/health"           # optional: GET before a run must answer 2xx (else: TCP connect)
 //!
 //! [read]
 //! method = "GET"
@@ -133,6 +134,9 @@ pub struct HttpSpec {
     pub register_key: String,
     /// Headers sent with every request.
     pub headers: Vec<(String, String)>,
+    /// A path each node must answer with a 2xx before a run starts (`--target http`'s
+    /// reachability check); `None`: a plain TCP connect.
+    pub health: Option<String>,
     read: Option<OpSpec>,
     write: Option<OpSpec>,
     cas: Option<OpSpec>,
@@ -265,6 +269,7 @@ struct RawSpec {
     follow_redirects: Option<u32>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    health: Option<String>,
     read: Option<RawOp>,
     write: Option<RawOp>,
     cas: Option<RawOp>,
@@ -326,6 +331,16 @@ impl RawSpec {
                 .map_err(|_| invalid(&field, "not a valid header value"))?;
             headers.push((name, value));
         }
+        if let Some(h) = &self.health {
+            if !h.starts_with('/')
+                || reqwest::Url::parse(&format!("http://127.0.0.1:1{h}")).is_err()
+            {
+                return Err(invalid(
+                    "health",
+                    format!("must be a URL path starting with '/', got {h:?}"),
+                ));
+            }
+        }
         let op = |raw: Option<RawOp>, kind: OpKind| {
             raw.map(|r| r.validate(Some(kind), kind.as_str(), timeout, redirects))
                 .transpose()
@@ -346,6 +361,7 @@ impl RawSpec {
             name: self.name,
             register_key,
             headers,
+            health: self.health,
             read: op(self.read, OpKind::Read)?,
             write: op(self.write, OpKind::Write)?,
             cas: op(self.cas, OpKind::Cas)?,
@@ -653,6 +669,7 @@ mod tests {
     fn defaults_fill_a_minimal_spec() {
         let s = spec(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.register_key, "register");
+        assert_eq!(s.health, None);
         let w = op(&s, OpKind::Write);
         assert_eq!(w.method, "PUT");
         assert_eq!(w.timeout, DEFAULT_TIMEOUT);
@@ -788,6 +805,10 @@ mod tests {
             (
                 "headers = { \"a b\" = \"1\" }\n[read]\nmethod=\"GET\"\npath=\"/\"\n",
                 "t.toml: headers.a b: not a valid header name",
+            ),
+            (
+                "health = \"status\"\n[read]\nmethod=\"GET\"\npath=\"/\"\n",
+                "t.toml: health: must be a URL path starting with '/', got \"status\"",
             ),
             (
                 "name = \"x\"\n",

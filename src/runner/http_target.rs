@@ -1,0 +1,314 @@
+//! `--target http`: the user's own HTTP service, described by a client spec
+//! (`--client SPEC.toml`, see [`crate::client::http`]) and run by the user
+//! (`--cluster external --node [NAME=]URL ...`).
+//!
+//! This module holds what the target needs beyond the other targets: the flag checks and the
+//! spec's fit with the workload and the nemesis (pure, before anything starts), the
+//! reachability probe (the spec's `health` path, else a TCP connect), the client factory and
+//! the copy of the spec kept in the run directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::config::TestConfig;
+use super::store::RunDir;
+use crate::client::mapping::OpKind;
+use crate::client::{HttpFactory, HttpSpec, NodeInfo};
+use crate::cluster::external::ExternalNode;
+use crate::nemesis::spec::{FaultSpec, ProcessTarget};
+use crate::nemesis::{NemesisSpec, PartitionMode};
+use crate::workload::{WorkloadKind, WorkloadSpec};
+
+/// The name of the spec's copy in a run directory.
+pub const SPEC_COPY: &str = "client.toml";
+
+/// How long one reachability probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Probes per node before it is declared unreachable.
+const PROBES: u32 = 3;
+/// The pause between two probes of one node.
+const PROBE_PAUSE: Duration = Duration::from_millis(500);
+
+/// Checks the flags that go with `--target http` (pure): the target needs `--client` and an
+/// external cluster, and `--client` needs the http target. Returns the spec file to load.
+pub fn check_flags(config: &TestConfig) -> Result<Option<&Path>> {
+    if config.target != "http" {
+        if let Some(path) = &config.client {
+            bail!(
+                "--client {} is for --target http (the raftkv and etcd clients are built in)",
+                path.display()
+            );
+        }
+        return Ok(None);
+    }
+    let Some(path) = &config.client else {
+        bail!(
+            "--target http needs --client SPEC.toml: the file that describes your service's HTTP API (see docs/http-target.md; examples/http/raftkv.toml is a complete one)"
+        );
+    };
+    if config.cluster != "external" || config.node_urls.is_empty() {
+        bail!(
+            "--target http needs --cluster external and at least one --node [NAME=]URL: faultline does not start your service, it tests the nodes you name"
+        );
+    }
+    Ok(Some(path))
+}
+
+/// Reads and validates the spec, and checks it serves `workload` and that `nemesis` asks
+/// nothing of it the http target cannot do. Every error names the file and what is missing.
+pub fn load_spec(path: &Path, workload: &WorkloadSpec, nemesis: &NemesisSpec) -> Result<HttpSpec> {
+    let spec = HttpSpec::from_file(path).with_context(|| format!("--client {}", path.display()))?;
+    let file = path.display();
+    if let Some(missing) = missing_ops(&spec, workload) {
+        bail!(
+            "--client {file}: workload {} needs {missing}, which the spec does not define",
+            workload.name
+        );
+    }
+    if let Some(fault) = leader_fault(nemesis) {
+        bail!(
+            "--nemesis {}: {fault} targets the leader, but --target http cannot tell which node leads; use target \"one\", \"minority\", \"majority\" or \"all\" (or partition mode \"one\", \"halves\")",
+            nemesis.source
+        );
+    }
+    Ok(spec)
+}
+
+/// What `workload` needs that `spec` lacks, as the TOML section to add (pure): a profile
+/// workload needs its `[profiles.NAME]`, the bank also `[write]` (for the opening balances);
+/// a register workload needs `[read]`, `[write]`, `[cas]` for the ops its mix draws (and
+/// `[read]` for its final reads).
+pub fn missing_ops(spec: &HttpSpec, workload: &WorkloadSpec) -> Option<String> {
+    if let Some(profile) = workload.client_profile() {
+        if !spec.has_profile(profile) {
+            let has = spec.profile_names();
+            let has = if has.is_empty() {
+                "none".to_owned()
+            } else {
+                has.join(", ")
+            };
+            return Some(format!(
+                "profile \"{profile}\" ([profiles.{profile}.OP] sections; the spec's profiles: {has})"
+            ));
+        }
+        if matches!(workload.kind, WorkloadKind::Bank(_)) && spec.op(OpKind::Write).is_none() {
+            return Some("[write] (the bank's opening balances are written through it)".into());
+        }
+        return None;
+    }
+    let mix = &workload.mix;
+    let needed = [
+        (OpKind::Read, mix.read > 0.0 || workload.final_reads),
+        (OpKind::Write, mix.write > 0.0),
+        (OpKind::Cas, mix.cas > 0.0),
+    ];
+    needed
+        .iter()
+        .find(|(kind, used)| *used && spec.op(*kind).is_none())
+        .map(|(kind, _)| format!("[{}]", kind.as_str()))
+}
+
+/// The first fault of `nemesis` that hits "the leader", as written in TOML (pure).
+fn leader_fault(nemesis: &NemesisSpec) -> Option<&'static str> {
+    nemesis.faults.iter().find_map(|(fault, _)| match fault {
+        FaultSpec::Kill(ProcessTarget::Leader) => Some("kill target \"leader\""),
+        FaultSpec::Pause(ProcessTarget::Leader) => Some("pause target \"leader\""),
+        FaultSpec::Partition {
+            mode: PartitionMode::Leader,
+            ..
+        } => Some("partition mode \"leader\""),
+        _ => None,
+    })
+}
+
+/// Copies the spec into the run directory as [`SPEC_COPY`], so the run keeps the exact API
+/// description it was tested with.
+pub fn store_spec(path: &Path, run: &RunDir) -> Result<PathBuf> {
+    let copy = run.file(SPEC_COPY);
+    std::fs::copy(path, &copy)
+        .with_context(|| format!("copying {} to {}", path.display(), copy.display()))?;
+    Ok(copy)
+}
+
+/// Clients for `nodes` following `spec`, through `profile` when the workload has one.
+pub fn factory(spec: &HttpSpec, nodes: &[NodeInfo], profile: Option<&str>) -> Result<HttpFactory> {
+    let factory = HttpFactory::new(spec.clone(), nodes).context("setting up the http client")?;
+    match profile {
+        Some(p) => factory
+            .with_profile(p)
+            .context("setting up the http client"),
+        None => Ok(factory),
+    }
+}
+
+/// Checks every node is there before the run: `GET health` answers 2xx when the spec has a
+/// `health` path, else a TCP connect to the node's host and port succeeds. A few tries per
+/// node; the error names the first node that never passed and the last reason.
+pub async fn check_reachable(nodes: &[ExternalNode], spec: &HttpSpec) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .no_proxy()
+        .build()
+        .context("building the probe's HTTP client")?;
+    for node in nodes {
+        let what = match &spec.health {
+            Some(path) => format!("GET {}{path}", node.url),
+            None => format!("a TCP connect to {}", authority(&node.url)),
+        };
+        let mut last = String::new();
+        let mut passed = false;
+        for attempt in 0..PROBES {
+            let probe = match &spec.health {
+                Some(path) => probe_health(&http, &format!("{}{path}", node.url)).await,
+                None => probe_tcp(&node.url).await,
+            };
+            match probe {
+                Ok(()) => {
+                    passed = true;
+                    break;
+                }
+                Err(reason) => last = reason,
+            }
+            if attempt + 1 < PROBES {
+                tokio::time::sleep(PROBE_PAUSE).await;
+            }
+        }
+        if !passed {
+            bail!(
+                "external node {} at {} is unreachable ({PROBES} tries of {what}): {last}",
+                node.name,
+                node.url
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn probe_health(http: &reqwest::Client, url: &str) -> Result<(), String> {
+    let answer = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = answer.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("it answered {status}"))
+    }
+}
+
+async fn probe_tcp(url: &str) -> Result<(), String> {
+    let addr = authority(url);
+    match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no connection within {PROBE_TIMEOUT:?}")),
+    }
+}
+
+/// `host:port` of a node URL (the scheme's default port when none is given). Pure.
+fn authority(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            // An IPv6 host comes bracketed, as a socket address wants it.
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port_or_known_default().unwrap_or(80);
+            format!("{host}:{port}")
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> HttpSpec {
+        HttpSpec::from_toml(text, "s.toml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn workload(name: &str) -> WorkloadSpec {
+        WorkloadSpec::load(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const READ_WRITE: &str = "[read]\nmethod=\"GET\"\npath=\"/{key}\"\nvalue=\"\"\n\
+                              [write]\nmethod=\"PUT\"\npath=\"/{key}\"\nbody=\"{value}\"\n";
+
+    #[test]
+    fn register_workloads_need_the_ops_their_mix_draws() {
+        let rw = spec(READ_WRITE);
+        assert_eq!(missing_ops(&rw, &workload("register")), None);
+        assert_eq!(
+            missing_ops(&rw, &workload("cas-register")).as_deref(),
+            Some("[cas]")
+        );
+        let full = crate::client::raftkv::spec().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(missing_ops(&full, &workload("cas-register")), None);
+    }
+
+    #[test]
+    fn profile_workloads_need_their_profile() {
+        let rw = spec(READ_WRITE);
+        let mut ids = workload("cas-register");
+        ids.kind = WorkloadKind::UniqueIds;
+        let missing = missing_ops(&rw, &ids).unwrap_or_default();
+        assert!(
+            missing.starts_with("profile \"unique-ids\"") && missing.ends_with("profiles: none)"),
+            "{missing}"
+        );
+        let full = crate::client::raftkv::spec().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(missing_ops(&full, &ids), None);
+    }
+
+    #[test]
+    fn leader_faults_are_found() {
+        let load = |name: &str| NemesisSpec::load(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            leader_fault(&load("partition-leader")),
+            Some("partition mode \"leader\"")
+        );
+        assert_eq!(leader_fault(&load("partition-one")), None);
+        assert_eq!(leader_fault(&load("none")), None);
+    }
+
+    #[test]
+    fn flags_name_what_is_missing() {
+        let mut c = TestConfig {
+            target: "http".into(),
+            cluster: "local".into(),
+            nodes: 3,
+            node_urls: Vec::new(),
+            etcd_serializable_reads: false,
+            etcd_bin: None,
+            client: None,
+            workload: "cas-register".into(),
+            nemesis: "none".into(),
+            nemesis_interval: None,
+            concurrency: 1,
+            rate: None,
+            time_limit: Duration::from_secs(1),
+            seed: 1,
+            raftkv_bugs: Vec::new(),
+            results: "results".into(),
+            raftkv_bin: None,
+            check_timeout: Duration::from_secs(1),
+            base_port: None,
+        };
+        let err = |c: &TestConfig| check_flags(c).err().map(|e| e.to_string());
+        assert!(err(&c).is_some_and(|e| e.contains("needs --client SPEC.toml")));
+        c.client = Some("s.toml".into());
+        assert!(err(&c).is_some_and(|e| e.contains("needs --cluster external")));
+        c.cluster = "external".into();
+        c.node_urls = vec!["127.0.0.1:1".into()];
+        assert_eq!(check_flags(&c).ok().flatten(), Some(Path::new("s.toml")));
+        c.target = "raftkv".into();
+        assert!(err(&c).is_some_and(|e| e.contains("is for --target http")));
+    }
+
+    #[test]
+    fn authorities_take_default_ports() {
+        assert_eq!(authority("http://127.0.0.1:7001"), "127.0.0.1:7001");
+        assert_eq!(authority("http://db1"), "db1:80");
+        assert_eq!(authority("https://db1"), "db1:443");
+        assert_eq!(authority("http://[::1]:8"), "[::1]:8");
+    }
+}
