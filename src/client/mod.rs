@@ -30,7 +30,8 @@
 //!   and the function from those to a [`Completion`].
 //! - [`http`]: the templated HTTP client, configured in TOML ([`http::HttpSpec`]), so a user
 //!   can point faultline at their own service without writing Rust.
-//! - [`etcd`]: etcd's client over its v3 JSON gateway (base64 keys and values, txn for cas).
+//! - [`etcd`]: etcd's client over its v3 JSON gateway (base64 keys and values, txn for cas),
+//!   with the other workloads as optimistic read-modify-writes ([`etcd::workloads`]).
 //! - [`raftkv`]: raftkv's client: the templated client with raftkv's API built in
 //!   (`examples/http/raftkv.toml`) plus its 421 leader hint.
 //! - `render` (private, pure): keys and values rendered into URLs, percent-encoded.

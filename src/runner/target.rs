@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use super::config::Resolved;
 use super::interpreter::FaultRunner;
 use super::store::{RunDir, RunLog};
+use crate::client::etcd::workloads::Profile as EtcdProfile;
 use crate::client::{
     Client, ClientFactory, EtcdFactory, EtcdOptions, NodeInfo, RaftkvFactory, RaftkvOptions,
 };
@@ -73,23 +74,29 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
     let config = &resolved.config;
     let journal = run.file(JOURNAL_FILE);
     let run_id = new_run_id();
-    // The workload's ops beyond read/write/cas go through a profile of the raftkv client
-    // (set, counter, bank, unique-ids, txn); etcd maps only the register workloads.
+    // The workload's ops beyond read/write/cas go through a profile of the client (set,
+    // counter, bank, unique-ids, txn); raftkv's spec and etcd's mappings share the names.
     let profile = resolved.workload.client_profile();
     let raftkv_options = RaftkvOptions {
         profile: profile.map(str::to_owned),
         ..RaftkvOptions::default()
     };
-    if let (Some(profile), "etcd") = (profile, config.target.as_str()) {
-        bail!(
-            "workload {}: the etcd client has no mapping for {profile} ops; use --target raftkv or a register workload",
-            resolved.workload.name
-        );
-    }
+    let etcd_profile = match profile {
+        Some(name) => match EtcdProfile::from_name(name) {
+            Some(p) => Some(p),
+            None if config.target == "etcd" => bail!(
+                "workload {}: the etcd client has no mapping for {name} ops; use --target raftkv",
+                resolved.workload.name
+            ),
+            None => None,
+        },
+        None => None,
+    };
     let etcd_options = EtcdOptions {
         serializable_reads: config.etcd_serializable_reads,
         // A per-run prefix: runs against the same (external) cluster never share keys.
         key_prefix: format!("faultline/{run_id}/"),
+        profile: etcd_profile,
         ..EtcdOptions::default()
     };
     if config.cluster == "external" {

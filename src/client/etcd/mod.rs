@@ -21,6 +21,15 @@
 //! leader), so there are no redirects. A linearizable read goes through the leader's read
 //! index; a serializable one is answered from the node's own state, which may be stale — a
 //! real linearizability violation the checker must report when a node is cut off.
+//!
+//! The workloads beyond registers (set, counter, bank, unique-ids, list-append and
+//! rw-register) go through [`workloads`]: with [`EtcdOptions::profile`] set, an op the profile
+//! defines runs as a pure [`workloads::Plan`] of one or more requests (optimistic
+//! read-modify-writes as a range and a compare-and-put txn); other ops fall back to read,
+//! write and cas. [`kv`] holds the gateway's request and answer pieces.
+
+pub mod kv;
+pub mod workloads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,9 +43,10 @@ use serde_json::{json, Value};
 
 use super::mapping::{self, Exchange, OpKind, Pointers, StatusMeaning};
 use super::render::{self, authority, base_url};
-use super::transport::{Outgoing, Transport};
+use super::transport::{Delivered, Outgoing, Transport};
 use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo};
 use crate::history::Outcome;
+use workloads::{Plan, Profile, Step, MAX_REQUESTS};
 
 /// Default request timeout: etcd commits in milliseconds when healthy; a write on a
 /// partitioned minority is only refused after about 7 s, which a worker need not wait for.
@@ -53,6 +63,8 @@ pub struct EtcdOptions {
     pub key_prefix: String,
     /// The key used for ops without one (after the prefix).
     pub register_key: String,
+    /// The workload mapping the ops go through first (`None`: read, write and cas only).
+    pub profile: Option<Profile>,
 }
 
 impl Default for EtcdOptions {
@@ -62,6 +74,7 @@ impl Default for EtcdOptions {
             serializable_reads: false,
             key_prefix: String::new(),
             register_key: "register".into(),
+            profile: None,
         }
     }
 }
@@ -137,10 +150,22 @@ impl Client for EtcdClient {
             error: Some(format!("not sent: {reason}")),
             node: Some(self.node.clone()),
         };
+        if let Some(profile) = self.options.profile {
+            match workloads::plan(profile, op, &self.options) {
+                Some(Ok(plan)) => return self.run(plan).await,
+                Some(Err(reason)) => return unsent(reason),
+                None => {}
+            }
+        }
         let Some(kind) = OpKind::parse(&op.f) else {
             return unsent(format!(
-                "unsupported op {:?}: the etcd client does read, write and cas",
-                op.f
+                "unsupported op {:?}: the etcd client does read, write and cas{}",
+                op.f,
+                if self.options.profile.is_some() {
+                    " and its workload's ops"
+                } else {
+                    ""
+                }
             ));
         };
         let key = etcd_key(&self.options, op.key.as_ref());
@@ -148,9 +173,24 @@ impl Client for EtcdClient {
             Ok(r) => r,
             Err(reason) => return unsent(reason),
         };
+        let delivered = self.post(path, body).await;
+        complete(kind, &op.value, &delivered.exchange, &delivered.node)
+    }
+}
+
+impl EtcdClient {
+    /// One `POST` of `body` to `path` on this client's node.
+    async fn post(&self, path: &str, body: Value) -> Delivered {
         let url = match Url::parse(&format!("{}{path}", self.base)) {
             Ok(url) => url,
-            Err(e) => return unsent(format!("bad URL {}{path}: {e}", self.base)),
+            Err(e) => {
+                return Delivered {
+                    exchange: Exchange::NotSent {
+                        reason: format!("bad URL {}{path}: {e}", self.base),
+                    },
+                    node: self.node.clone(),
+                }
+            }
         };
         let out = Outgoing {
             method: Method::POST,
@@ -159,8 +199,32 @@ impl Client for EtcdClient {
             timeout: self.options.timeout,
             max_redirects: 0,
         };
-        let delivered = self.transport.send(out, None).await;
-        complete(kind, &op.value, &delivered.exchange, &delivered.node)
+        self.transport.send(out, None).await
+    }
+
+    /// Runs a workload op's plan: each request it asks for, until it is done.
+    async fn run(&self, mut plan: Box<dyn Plan>) -> Completion {
+        let mut step = plan.start();
+        // Bounded: a plan is done within MAX_REQUESTS sends (unit-tested in `workloads`).
+        for _ in 0..=MAX_REQUESTS {
+            match step {
+                Step::Done(completion) => return completion,
+                Step::Send(request) => {
+                    let delivered = self.post(request.path, request.body).await;
+                    step = plan.advance(&delivered.exchange, &delivered.node);
+                }
+            }
+        }
+        match step {
+            Step::Done(completion) => completion,
+            // Requests with effects may have been sent: the outcome is unknown.
+            Step::Send(_) => Completion {
+                outcome: Outcome::Info,
+                value: Value::Null,
+                error: Some(format!("gave up after {MAX_REQUESTS} requests")),
+                node: Some(self.node.clone()),
+            },
+        }
     }
 }
 
