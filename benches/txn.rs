@@ -1,13 +1,16 @@
-//! `cargo bench --bench txn`: times the list-append checker on generated histories of
-//! 100,000 and 1,000,000 txns (50 processes, 4 micro-ops each) and on Elle's huge-scc
-//! history, and prints a table: median check time, txns per second, peak RSS.
-//! Pass `100k`, `1m` or `elle` to run only some groups.
+//! `cargo bench --bench txn`: times the list-append and rw-register checkers on generated
+//! histories of 100,000 and 1,000,000 txns (50 processes, 4 micro-ops each) and the
+//! list-append checker on Elle's huge-scc history, and prints a table: median check time,
+//! txns per second (wall and per CPU second), peak RSS, and the process's resident memory
+//! before and after the check (the checker's own allocation). Pass `100k`, `1m` or `elle`
+//! to run only some sizes, `la` or `rw` for one workload.
 //!
 //! The generated histories come from a simulated strictly serializable store (each txn
 //! takes effect atomically at its completion), with ~1% failed and ~0.5% indeterminate
-//! txns (half of which took effect); keys are retired after 16 appends, 20 live at a time,
-//! as Jepsen's list-append generator does. So every history is valid, and the checker does
-//! all of its work (inference, graph, trimming) with nothing to short-cut on.
+//! txns (half of which took effect); keys are retired after 16 writes, 20 live at a time,
+//! as Jepsen's list-append generator does. rw-register histories have the same shape with
+//! `w` instead of `append` (every value written once). So every history is valid, and the
+//! checker does all of its work (inference, graph, trimming) with nothing to short-cut on.
 
 use faultline::checker::txn::{check, ConsistencyModel, TxnOptions, TxnWorkload};
 use faultline::checker::{CheckResult, Validity};
@@ -43,9 +46,12 @@ struct Pending {
     mops: Vec<(bool, u64, u64)>,
 }
 
-fn generate(txns: usize, seed: u64) -> History {
+fn generate(txns: usize, seed: u64, workload: TxnWorkload) -> History {
+    let is_la = workload == TxnWorkload::ListAppend;
+    let wname = if is_la { "append" } else { "w" };
     let mut rng = Rng(seed | 1);
     let mut lists: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut regs: HashMap<u64, u64> = HashMap::new();
     let mut appends: HashMap<u64, u64> = HashMap::new();
     let mut live: Vec<u64> = (0..LIVE_KEYS).collect();
     let mut next_key = LIVE_KEYS;
@@ -67,7 +73,7 @@ fn generate(txns: usize, seed: u64) -> History {
                         let e = next_elem;
                         next_elem += 1;
                         mops.push((true, k, e));
-                        inv.push(json!(["append", k, e]));
+                        inv.push(json!([wname, k, e]));
                         let n = appends.entry(k).or_insert(0);
                         *n += 1;
                         if *n >= WRITES_PER_KEY {
@@ -116,11 +122,14 @@ fn generate(txns: usize, seed: u64) -> History {
                     if append {
                         if applies {
                             lists.entry(k).or_default().push(e);
+                            regs.insert(k, e);
                         }
-                        done.push(json!(["append", k, e]));
-                    } else {
+                        done.push(json!([wname, k, e]));
+                    } else if is_la {
                         let seen = lists.get(&k).cloned().unwrap_or_default();
                         done.push(json!(["r", k, seen]));
+                    } else {
+                        done.push(json!(["r", k, regs.get(&k)]));
                     }
                 }
                 p.op.outcome = outcome;
@@ -147,10 +156,20 @@ fn generate(txns: usize, seed: u64) -> History {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Resident memory now.
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A memory line of /proc/self/status, in MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
@@ -183,20 +202,35 @@ struct Row {
     secs: f64,
     cpu: f64,
     rss: f64,
+    /// The most the resident memory grew during one check (the checker's own allocation;
+    /// the first run counts most, before the allocator holds on to freed memory).
+    own: f64,
 }
 
-fn time(name: &str, h: &History, model: ConsistencyModel, runs: usize) -> Row {
-    let mut o = TxnOptions::new(TxnWorkload::ListAppend);
+fn time(
+    name: &str,
+    workload: TxnWorkload,
+    h: &History,
+    model: ConsistencyModel,
+    runs: usize,
+) -> Row {
+    let mut o = TxnOptions::new(workload);
     o.consistency_model = model;
     let mut times = Vec::new();
     let mut cpus = Vec::new();
     let mut last = None;
+    let mut own: f64 = 0.0;
     for _ in 0..runs {
+        drop(last.take());
+        // Reset the peak (VmHWM) so that it measures this check alone (Linux >= 4.0).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = rss_mib();
         let t = Instant::now();
         let c = cpu_secs();
         let r = check(h, &o).expect("generated histories are well formed");
         times.push(t.elapsed().as_secs_f64());
         cpus.push(cpu_secs() - c);
+        own = own.max(peak_rss_mib() - before);
         last = Some(r);
     }
     let result = last.expect("at least one run");
@@ -208,6 +242,7 @@ fn time(name: &str, h: &History, model: ConsistencyModel, runs: usize) -> Row {
         secs: median(times),
         cpu: median(cpus),
         rss: peak_rss_mib(),
+        own,
     }
 }
 
@@ -223,36 +258,59 @@ fn main() {
         let (h, _, _) = read_history(&path, None).expect("the corpus file reads");
         rows.push(time(
             "elle huge-scc.edn",
+            TxnWorkload::ListAppend,
             &h,
             ConsistencyModel::StrictSerializable,
             3,
         ));
     }
-    for (tag, n, runs) in [("100k", 100_000usize, 5usize), ("1m", 1_000_000, 3)] {
-        if !want(tag) {
+    let sizes = [("100k", 100_000usize, 5usize), ("1m", 1_000_000, 3)];
+    let workloads = [
+        ("la", TxnWorkload::ListAppend),
+        ("rw", TxnWorkload::RwRegister),
+    ];
+    let want_size = |g: &str| !args.iter().any(|a| sizes.iter().any(|s| s.0 == a)) || want(g);
+    let want_wl = |g: &str| !args.iter().any(|a| workloads.iter().any(|w| w.0 == a)) || want(g);
+    for (wtag, workload) in workloads {
+        if !want_wl(wtag) {
             continue;
         }
-        let t = Instant::now();
-        let h = generate(n, 0x5eed_0000 + n as u64);
-        eprintln!("generated {n} txns in {:.1} s", t.elapsed().as_secs_f64());
-        for model in [
-            ConsistencyModel::StrictSerializable,
-            ConsistencyModel::Serializable,
-        ] {
-            let row = time(&format!("list-append {tag}"), &h, model, runs);
-            assert_eq!(
-                row.result.valid,
-                Validity::Valid,
-                "{:?}",
-                row.result.anomalies.first()
+        for (tag, n, runs) in sizes {
+            if !want_size(tag) {
+                continue;
+            }
+            let t = Instant::now();
+            let h = generate(n, 0x5eed_0000 + n as u64, workload);
+            eprintln!(
+                "generated {n} {} txns in {:.1} s",
+                workload.name(),
+                t.elapsed().as_secs_f64()
             );
-            rows.push(row);
+            for model in [
+                ConsistencyModel::StrictSerializable,
+                ConsistencyModel::Serializable,
+            ] {
+                let row = time(
+                    &format!("{} {tag}", workload.name()),
+                    workload,
+                    &h,
+                    model,
+                    runs,
+                );
+                assert_eq!(
+                    row.result.valid,
+                    Validity::Valid,
+                    "{:?}",
+                    row.result.anomalies.first()
+                );
+                rows.push(row);
+            }
         }
     }
     println!(
-        "| history | consistency model | txns | verdict | check, wall (median) | txns/s (wall) | CPU s (all threads) | txns per CPU s | peak RSS (process) | phases, wall s (last run) |"
+        "| history | consistency model | txns | verdict | check, wall (median) | txns/s (wall) | CPU s (all threads) | txns per CPU s | peak RSS of the check (process) | checker's own (max peak - before) | phases, wall s (last run) |"
     );
-    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         let phases = r
             .result
@@ -268,7 +326,7 @@ fn main() {
             })
             .unwrap_or_default();
         println!(
-            "| {} | {} | {} | {} | {:.3} s | {:.0} | {:.2} | {:.0} | {:.0} MiB | {phases} |",
+            "| {} | {} | {} | {} | {:.3} s | {:.0} | {:.2} | {:.0} | {:.0} MiB | {:.0} MiB | {phases} |",
             r.name,
             r.model,
             r.txns,
@@ -278,6 +336,7 @@ fn main() {
             r.cpu,
             r.txns as f64 / r.cpu.max(0.01),
             r.rss,
+            r.own,
         );
     }
 }

@@ -159,28 +159,49 @@ pub(crate) fn realtime_edges(
 
 /// Builds the CSR graph over `nodes` nodes, merging parallel edges (their bits are OR-ed)
 /// and dropping self-edges.
-pub(crate) fn build(txn_nodes: u32, nodes: u32, mut edges: Vec<(u32, u32, u8)>) -> DepGraph {
-    edges.retain(|e| e.0 != e.1);
-    edges.sort_unstable_by_key(|e| (e.0, e.1));
-    let mut offsets = vec![0u32; nodes as usize + 1];
-    let mut targets = Vec::with_capacity(edges.len());
-    let mut bits: Vec<u8> = Vec::with_capacity(edges.len());
-    let mut last: Option<(u32, u32)> = None;
-    for (a, b, r) in edges {
-        if last == Some((a, b)) {
-            // Invariant: `last` is set only after a push, so `bits` is non-empty.
-            if let Some(x) = bits.last_mut() {
-                *x |= r;
-            }
-            continue;
+///
+/// A counting sort by source (two linear passes), then a sort of each node's short row by
+/// target: linear in the edges instead of one big comparison sort.
+pub(crate) fn build(txn_nodes: u32, nodes: u32, edges: Vec<(u32, u32, u8)>) -> DepGraph {
+    let n = nodes as usize;
+    let mut start = vec![0u32; n + 1];
+    for &(a, b, _) in &edges {
+        if a != b {
+            start[a as usize + 1] += 1;
         }
-        last = Some((a, b));
-        offsets[a as usize + 1] += 1;
-        targets.push(b);
-        bits.push(r);
     }
-    for i in 0..nodes as usize {
-        offsets[i + 1] += offsets[i];
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut fill: Vec<u32> = start[..n].to_vec();
+    let mut rows: Vec<(u32, u8)> = vec![(0, 0); start[n] as usize];
+    for (a, b, r) in edges {
+        if a != b {
+            let slot = &mut fill[a as usize];
+            rows[*slot as usize] = (b, r);
+            *slot += 1;
+        }
+    }
+    drop(fill);
+    let mut offsets = vec![0u32; n + 1];
+    let mut targets = Vec::with_capacity(rows.len());
+    let mut bits: Vec<u8> = Vec::with_capacity(rows.len());
+    for x in 0..n {
+        let row = &mut rows[start[x] as usize..start[x + 1] as usize];
+        row.sort_unstable_by_key(|e| e.0);
+        let first = targets.len();
+        for &(b, r) in row.iter() {
+            if targets.len() > first && targets.last() == Some(&b) {
+                // Invariant: `bits` grows with `targets`, so it is non-empty here.
+                if let Some(x) = bits.last_mut() {
+                    *x |= r;
+                }
+                continue;
+            }
+            targets.push(b);
+            bits.push(r);
+        }
+        offsets[x + 1] = targets.len() as u32;
     }
     DepGraph {
         txns: txn_nodes,

@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::graph::{RW, WR, WW};
-use super::parse::{list_of, short, MopKind, Status, Txns, ValRef};
-use super::{Ctx, Found, TxnError};
+use super::parse::{by_key, list_of, short, MopKind, Status, Txns, ValId};
+use super::{within_txns, Ctx, Found, TxnError};
 use crate::checker::hash::FxHashMap;
 
 /// Edges (txn, txn, relation) as inference emits them.
@@ -56,22 +56,16 @@ pub(crate) struct Inference<'a> {
 /// Infers version orders, edges and non-cycle anomalies.
 pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
     let txns = ctx.txns;
-    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); txns.keys.len()];
-    for (i, m) in txns.mops.iter().enumerate() {
-        let status = txns.txns[m.txn as usize].status;
-        match m.kind {
-            MopKind::Append => by_key[m.key as usize].push(i as u32),
-            MopKind::Read if status == Status::Ok => by_key[m.key as usize].push(i as u32),
-            _ => {}
-        }
-    }
-    // Each key on its own, with a small writer index per key (cache-friendly, parallel).
-    let per_key: Vec<Result<KeyOut<'a>, TxnError>> = by_key
-        .par_iter()
-        .enumerate()
-        .map(|(k, mops)| {
-            let writers = key_writers(ctx, k as u32, mops)?;
-            Ok(infer_key(ctx, &writers, k as u32, mops))
+    let groups = by_key(txns, |m| match m.kind {
+        MopKind::Append => true,
+        MopKind::Read => txns.txns[m.txn as usize].status == Status::Ok,
+        MopKind::Write => false,
+    });
+    // Each key on its own, with small per-thread tables reused from key to key (parallel).
+    let per_key: Vec<Result<KeyOut<'a>, TxnError>> = (0..txns.keys.len())
+        .into_par_iter()
+        .map_init(Scratch::default, |s, k| {
+            infer_key(ctx, s, k as u32, groups.of(k as u32))
         })
         .collect();
     let mut out = Inference {
@@ -87,30 +81,53 @@ pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
         out.found.extend(found);
         out.orders.push(order);
     }
-    for t in 0..txns.txns.len() as u32 {
-        if txns.txns[t as usize].status == Status::Ok {
-            within_txn(ctx, t, &mut out.found);
-        }
-    }
+    out.found.extend(within_txns(ctx, within_txn));
     Ok(out)
 }
 
 /// What inference finds for one key.
 type KeyOut<'a> = (Edges, Vec<Found>, KeyOrder<'a>);
 
-/// Every append to one key, by element: unique, or the history is ambiguous.
-type Writers<'a> = FxHashMap<ValRef<'a>, u32>;
+/// Per-thread tables for [`infer_key`], cleared and reused from key to key.
+#[derive(Default)]
+struct Scratch {
+    /// Element id -> the mop that appended it.
+    writers: FxHashMap<ValId, u32>,
+    /// Element id -> its position in the version order.
+    pos: FxHashMap<ValId, u32>,
+    /// The key's committed reads (mop indices).
+    reads: Vec<u32>,
+    /// Per read: whether it is a prefix of the longest.
+    compatible: Vec<bool>,
+    /// (elements read, reader) of reads whose txn appended to the key later.
+    lost: Vec<(usize, u32)>,
+}
 
-/// The writer index of `key` (its mops are in history order, so `first` is the earlier op).
-fn key_writers<'a>(ctx: &Ctx<'a, '_>, key: u32, mops: &[u32]) -> Result<Writers<'a>, TxnError> {
+/// Every append to one key, by element id: unique, or the history is ambiguous.
+type Writers = FxHashMap<ValId, u32>;
+
+fn infer_key<'a>(
+    ctx: &Ctx<'a, '_>,
+    s: &mut Scratch,
+    key: u32,
+    mops: &[u32],
+) -> Result<KeyOut<'a>, TxnError> {
     let txns = ctx.txns;
-    let mut writers = Writers::default();
+    let Scratch {
+        writers,
+        pos,
+        reads,
+        compatible,
+        lost,
+    } = s;
+    // The writer index (mops are in history order, so `first` is the earlier op).
+    writers.clear();
     for &i in mops {
         let m = &txns.mops[i as usize];
         if m.kind != MopKind::Append {
             continue;
         }
-        if let Some(first) = writers.insert(ValRef::of(m.value), i) {
+        if let Some(first) = writers.insert(m.val, i) {
             return Err(TxnError::DuplicateWrite {
                 key: txns.keys[key as usize].to_string(),
                 value: short(m.value),
@@ -119,33 +136,29 @@ fn key_writers<'a>(ctx: &Ctx<'a, '_>, key: u32, mops: &[u32]) -> Result<Writers<
             });
         }
     }
-    Ok(writers)
-}
-
-fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32]) -> KeyOut<'a> {
-    let txns = ctx.txns;
+    let writers: &Writers = writers;
     let mut edges = Vec::new();
     let mut found = Vec::new();
     let key_v = txns.keys[key as usize];
-    let reads: Vec<u32> = mops
+    reads.clear();
+    reads.extend(
+        mops.iter()
+            .copied()
+            .filter(|&m| txns.mops[m as usize].kind == MopKind::Read),
+    );
+    let reads: &[u32] = reads;
+    let longest = reads
         .iter()
         .copied()
-        .filter(|&m| txns.mops[m as usize].kind == MopKind::Read)
-        .collect();
-    let longest = reads.iter().copied().max_by_key(|&m| {
-        (
-            list_of(txns.mops[m as usize].value).len(),
-            std::cmp::Reverse(m),
-        )
-    });
+        .max_by_key(|&m| (txns.mops[m as usize].elems_len, std::cmp::Reverse(m)));
     let elems: &'a [Value] = longest.map_or(&[], |m| list_of(txns.mops[m as usize].value));
+    let elem_ids: &[ValId] = longest.map_or(&[], |m| txns.elems_of(&txns.mops[m as usize]));
     let status = |t: u32| txns.txns[t as usize].status;
-    let mut pos: FxHashMap<ValRef<'a>, u32> = FxHashMap::default();
-    pos.reserve(elems.len());
-    let mut order_writers = Vec::with_capacity(elems.len());
+    pos.clear();
+    pos.reserve(elem_ids.len());
+    let mut order_writers = Vec::with_capacity(elem_ids.len());
     let mut dup_reported = false;
-    for (i, e) in elems.iter().enumerate() {
-        let r = ValRef::of(e);
+    for (i, (e, &r)) in elems.iter().zip(elem_ids).enumerate() {
         let w = writers.get(&r).copied();
         order_writers.push(w.map_or(NONE, |m| txns.mops[m as usize].txn));
         if pos.insert(r, i as u32).is_some() && !dup_reported {
@@ -165,13 +178,14 @@ fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32
         }
     }
     // Which reads are prefixes of the longest one.
-    let mut compatible = vec![true; reads.len()];
+    compatible.clear();
+    compatible.resize(reads.len(), true);
     for (ri, &m) in reads.iter().enumerate() {
         if Some(m) == longest {
             continue;
         }
-        let list = list_of(txns.mops[m as usize].value);
-        let prefix = list.len() <= elems.len() && list.iter().zip(elems).all(|(a, b)| a == b);
+        let list = txns.elems_of(&txns.mops[m as usize]);
+        let prefix = list.len() <= elem_ids.len() && *list == elem_ids[..list.len()];
         if !prefix {
             compatible[ri] = false;
             let t = txns.mops[m as usize].txn;
@@ -201,7 +215,7 @@ fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32
             continue;
         }
         let mop = &txns.mops[m as usize];
-        let len = list_of(mop.value).len();
+        let len = mop.elems_len as usize;
         let t = mop.txn;
         if let Some(f) = first_fail.filter(|&f| f < len) {
             let w = order_writers[f];
@@ -234,7 +248,7 @@ fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32
         if len > 0 {
             let w = order_writers[len - 1];
             if w != NONE && w != t && status(w) != Status::Fail {
-                if let Some(&wm) = writers.get(&ValRef::of(&elems[len - 1])) {
+                if let Some(&wm) = writers.get(&elem_ids[len - 1]) {
                     if !txns.mops[wm as usize].flag {
                         found.push(ctx.found(
                             "G1b",
@@ -278,7 +292,7 @@ fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32
         .iter()
         .map(|&m| &txns.mops[m as usize])
         .filter(|m| m.kind == MopKind::Append && status(m.txn) == Status::Ok)
-        .filter(|m| !pos.contains_key(&ValRef::of(m.value)))
+        .filter(|m| !pos.contains_key(&m.val))
         .map(|m| m.txn)
         .collect();
     unobserved.dedup();
@@ -301,14 +315,14 @@ fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32
             edges.push((p, u, WW));
         }
     }
-    let mut lost: Vec<(usize, u32)> = Vec::new();
+    lost.clear();
     for (ri, &m) in reads.iter().enumerate() {
         let mop = &txns.mops[m as usize];
         if !compatible[ri] || !mop.flag {
             continue;
         }
         let t = mop.txn;
-        let p = list_of(mop.value).len();
+        let p = mop.elems_len as usize;
         if p > 0 && valid(order_writers[p - 1]) {
             edges.push((order_writers[p - 1], t, WR));
         }
@@ -352,24 +366,17 @@ fn infer_key<'a>(ctx: &Ctx<'a, '_>, writers: &Writers<'a>, key: u32, mops: &[u32
         writers: order_writers,
         unobserved,
     };
-    (edges, found, order)
+    Ok((edges, found, order))
 }
 
 /// Aborted and never-written elements in a read that is not part of the version order.
-fn check_elements<'a>(
-    ctx: &Ctx<'a, '_>,
-    writers: &Writers<'a>,
-    key: u32,
-    m: u32,
-    found: &mut Vec<Found>,
-) {
+fn check_elements(ctx: &Ctx<'_, '_>, writers: &Writers, key: u32, m: u32, found: &mut Vec<Found>) {
     let txns = ctx.txns;
     let mop = &txns.mops[m as usize];
     let key_v = txns.keys[key as usize];
-    let mut seen: FxHashMap<ValRef<'a>, ()> = FxHashMap::default();
-    for e in list_of(mop.value) {
-        let r = ValRef::of(e);
-        if seen.insert(r.clone(), ()).is_some() {
+    let mut seen: FxHashMap<ValId, ()> = FxHashMap::default();
+    for (e, &r) in list_of(mop.value).iter().zip(txns.elems_of(mop)) {
+        if seen.insert(r, ()).is_some() {
             found.push(ctx.found(
                 "duplicate-elements",
                 Some(key),

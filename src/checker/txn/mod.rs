@@ -189,6 +189,30 @@ impl Ctx<'_, '_> {
     }
 }
 
+/// Runs `check` (a within-txn check: internal consistency, future reads) on every committed
+/// txn, in parallel runs of txns, and returns what it found in txn order.
+pub(crate) fn within_txns(
+    ctx: &Ctx<'_, '_>,
+    check: fn(&Ctx<'_, '_>, u32, &mut Vec<Found>),
+) -> Vec<Found> {
+    use rayon::prelude::*;
+    const RUN: u32 = 8192;
+    let n = ctx.txns.txns.len() as u32;
+    let runs: Vec<Vec<Found>> = (0..n.div_ceil(RUN))
+        .into_par_iter()
+        .map(|r| {
+            let mut found = Vec::new();
+            for t in r * RUN..((r + 1) * RUN).min(n) {
+                if ctx.txns.txns[t as usize].status == parse::Status::Ok {
+                    check(ctx, t, &mut found);
+                }
+            }
+            found
+        })
+        .collect();
+    runs.into_iter().flatten().collect()
+}
+
 /// The workload-specific inference, kept for explanations.
 pub(crate) enum Inferred<'a> {
     ListAppend(list_append::Inference<'a>),

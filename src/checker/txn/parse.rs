@@ -8,6 +8,7 @@
 
 use std::hash::{Hash, Hasher};
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::TxnError;
@@ -91,21 +92,40 @@ pub(crate) enum MopKind {
     Write,
 }
 
+/// The id of a scalar value ([`Mop::val`], [`Txns::elems`]): equal ids mean equal values
+/// (as [`ValRef`] compares them). Integers in `0..2^63` are their own id, so the common
+/// all-integer history needs no table; `null` is [`NULL_ID`]; everything else is interned
+/// to `2^63 + n`.
+pub(crate) type ValId = u64;
+
+/// The id of `null`.
+pub(crate) const NULL_ID: ValId = u64::MAX;
+
+/// Ids at or above this (except [`NULL_ID`]) are interned values.
+const INTERNED: ValId = 1 << 63;
+
 /// One micro-op of one txn.
 #[derive(Debug, Clone)]
 pub(crate) struct Mop<'a> {
     /// What it does.
     pub kind: MopKind,
-    /// The interned key.
-    pub key: u32,
-    /// The txn (index into [`Txns::txns`]) it belongs to.
-    pub txn: u32,
-    /// The element appended, the value written, or the value read.
-    pub value: &'a Value,
     /// Reads: the first read of this key in the txn, before the txn wrote it (an "external"
     /// read, the only kind that says what other txns did). Writes: the txn's last write to
     /// this key (so a read of any earlier one of its writes is an intermediate read).
     pub flag: bool,
+    /// The interned key.
+    pub key: u32,
+    /// The txn (index into [`Txns::txns`]) it belongs to.
+    pub txn: u32,
+    /// The element appended, the value written, or the value read (for messages).
+    pub value: &'a Value,
+    /// The id of `value` when it is a scalar (appends, writes, register reads); for a
+    /// list-append read, [`NULL_ID`].
+    pub val: ValId,
+    /// List-append reads: where the ids of the elements read start in [`Txns::elems`].
+    pub elems_start: u32,
+    /// List-append reads: how many elements were read.
+    pub elems_len: u32,
 }
 
 /// How a txn ended, for the checker.
@@ -141,6 +161,8 @@ pub(crate) struct Txns<'a> {
     pub mops: Vec<Mop<'a>>,
     /// Interned keys: id -> the key as written.
     pub keys: Vec<&'a Value>,
+    /// The element ids of every list-append read, read by read (see [`Mop::elems_start`]).
+    pub elems: Vec<ValId>,
 }
 
 impl<'a> Txns<'a> {
@@ -148,6 +170,12 @@ impl<'a> Txns<'a> {
     pub(crate) fn mops_of(&self, t: u32) -> &[Mop<'a>] {
         let txn = &self.txns[t as usize];
         &self.mops[txn.start as usize..txn.end as usize]
+    }
+
+    /// The element ids a list-append read saw (empty for other micro-ops).
+    pub(crate) fn elems_of(&self, m: &Mop<'_>) -> &[ValId] {
+        let s = m.elems_start as usize;
+        &self.elems[s..s + m.elems_len as usize]
     }
 }
 
@@ -160,15 +188,167 @@ pub(crate) enum WriteKind {
     Write,
 }
 
+/// Ops per parallel parse chunk.
+const CHUNK: usize = 16_384;
+
+/// The parse of one run of consecutive ops, with its own key and value tables (local ids),
+/// merged into the whole history's by [`parse`].
+#[derive(Default)]
+struct Chunk<'a> {
+    txns: Vec<Txn>,
+    mops: Vec<Mop<'a>>,
+    elems: Vec<ValId>,
+    keys: Vec<&'a Value>,
+    key_ids: FxHashMap<ValRef<'a>, u32>,
+    others: Vec<ValRef<'a>>,
+    other_ids: FxHashMap<ValRef<'a>, u32>,
+}
+
+impl<'a> Chunk<'a> {
+    /// The (chunk-local) id of scalar `v`.
+    fn val_id(&mut self, v: &'a Value) -> ValId {
+        match v {
+            Value::Null => return NULL_ID,
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64().filter(|&u| u < INTERNED) {
+                    return u;
+                }
+            }
+            _ => {}
+        }
+        let next = self.others.len() as u32;
+        let r = ValRef::of(v);
+        let id = *self.other_ids.entry(r.clone()).or_insert(next);
+        if id == next {
+            self.others.push(r);
+        }
+        INTERNED + u64::from(id)
+    }
+
+    /// The (chunk-local) id of key `k`.
+    fn key_id(&mut self, k: &'a Value) -> u32 {
+        let next = self.keys.len() as u32;
+        let id = *self.key_ids.entry(ValRef::of(k)).or_insert(next);
+        if id == next {
+            self.keys.push(k);
+        }
+        id
+    }
+}
+
 /// Parses every op of `history`. Every client op must be a `txn`.
+///
+/// Runs of ops are parsed in parallel, each with its own tables; the tables are then merged
+/// in history order, so key ids (first appearance) and the error reported (the first bad op)
+/// are the same as for one sequential pass.
 pub(crate) fn parse(history: &History, writes: WriteKind) -> Result<Txns<'_>, TxnError> {
-    let mut out = Txns {
-        txns: Vec::with_capacity(history.ops.len()),
-        mops: Vec::with_capacity(history.ops.len() * 4),
-        keys: Vec::new(),
-    };
+    u32::try_from(history.ops.len()).map_err(|_| TxnError::BadOp {
+        index: history.ops.last().map_or(0, |o| o.invoke_index),
+        process: history.ops.last().map_or(0, |o| o.process),
+        reason: "more than 2^32 txns".into(),
+    })?;
+    let parsed: Vec<Result<Chunk<'_>, TxnError>> = history
+        .ops
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, ops)| parse_chunk(history, c * CHUNK, ops.len(), writes))
+        .collect();
+    // The first bad chunk in history order holds the first bad op.
+    let mut chunks = Vec::with_capacity(parsed.len());
+    for c in parsed {
+        chunks.push(c?);
+    }
+    // Merge the tables in history order.
+    let mut out = Txns::default();
     let mut key_ids: FxHashMap<ValRef<'_>, u32> = FxHashMap::default();
-    for (i, op) in history.ops.iter().enumerate() {
+    let mut other_ids: FxHashMap<ValRef<'_>, u32> = FxHashMap::default();
+    let mut fixups: Vec<(Vec<u32>, Vec<ValId>, u32, u32)> = Vec::with_capacity(chunks.len());
+    let (mut mop_base, mut elem_base) = (0usize, 0usize);
+    for c in &mut chunks {
+        let key_map: Vec<u32> = c
+            .keys
+            .iter()
+            .map(|&k| {
+                let next = out.keys.len() as u32;
+                let id = *key_ids.entry(ValRef::of(k)).or_insert(next);
+                if id == next {
+                    out.keys.push(k);
+                }
+                id
+            })
+            .collect();
+        let other_map: Vec<ValId> = std::mem::take(&mut c.others)
+            .into_iter()
+            .map(|v| {
+                let next = other_ids.len() as u32;
+                INTERNED + u64::from(*other_ids.entry(v).or_insert(next))
+            })
+            .collect();
+        let too_big = |what: &str| TxnError::BadOp {
+            index: history.ops.last().map_or(0, |o| o.invoke_index),
+            process: history.ops.last().map_or(0, |o| o.process),
+            reason: format!("more than 2^32 {what} in the history"),
+        };
+        let mb = u32::try_from(mop_base).map_err(|_| too_big("micro-ops"))?;
+        let eb = u32::try_from(elem_base).map_err(|_| too_big("elements read"))?;
+        mop_base += c.mops.len();
+        elem_base += c.elems.len();
+        u32::try_from(mop_base).map_err(|_| too_big("micro-ops"))?;
+        u32::try_from(elem_base).map_err(|_| too_big("elements read"))?;
+        fixups.push((key_map, other_map, mb, eb));
+    }
+    // Renumber each chunk to the global ids and offsets (in parallel), then concatenate.
+    chunks
+        .par_iter_mut()
+        .zip(fixups.par_iter())
+        .for_each(|(c, (key_map, other_map, mb, eb))| {
+            let val = |id: ValId| {
+                if id >= INTERNED && id != NULL_ID {
+                    other_map[(id - INTERNED) as usize]
+                } else {
+                    id
+                }
+            };
+            for m in &mut c.mops {
+                m.key = key_map[m.key as usize];
+                m.val = val(m.val);
+                m.elems_start += eb;
+            }
+            if !other_map.is_empty() {
+                for e in &mut c.elems {
+                    *e = val(*e);
+                }
+            }
+            for t in &mut c.txns {
+                t.start += mb;
+                t.end += mb;
+            }
+        });
+    out.txns.reserve_exact(history.ops.len());
+    out.mops.reserve_exact(mop_base);
+    out.elems.reserve_exact(elem_base);
+    for c in chunks {
+        out.txns.extend_from_slice(&c.txns);
+        out.mops.extend_from_slice(&c.mops);
+        out.elems.extend_from_slice(&c.elems);
+    }
+    Ok(out)
+}
+
+/// Parses ops `first..first + count` into a chunk with local ids and offsets.
+fn parse_chunk(
+    history: &History,
+    first: usize,
+    count: usize,
+    writes: WriteKind,
+) -> Result<Chunk<'_>, TxnError> {
+    let mut out = Chunk {
+        txns: Vec::with_capacity(count),
+        mops: Vec::with_capacity(count * 4),
+        ..Default::default()
+    };
+    for i in first..first + count {
+        let op = &history.ops[i];
         let bad = |reason: String| TxnError::BadOp {
             index: op.invoke_index,
             process: op.process,
@@ -206,7 +386,8 @@ pub(crate) fn parse(history: &History, writes: WriteKind) -> Result<Txns<'_>, Tx
                 )))
             }
         };
-        let t = u32::try_from(i).map_err(|_| bad("more than 2^32 txns".into()))?;
+        // Invariant: `parse` checked that the history has fewer than 2^32 ops.
+        let t = i as u32;
         let start = out.mops.len() as u32;
         for (j, m) in list.iter().enumerate() {
             let parts = match m {
@@ -247,17 +428,10 @@ pub(crate) fn parse(history: &History, writes: WriteKind) -> Result<Txns<'_>, Tx
                     )))
                 }
             };
-            let key_ref = ValRef::of(&parts[1]);
-            let next = out.keys.len() as u32;
-            let key = *key_ids.entry(key_ref).or_insert(next);
-            if key == next {
-                out.keys.push(&parts[1]);
-            }
+            let key = out.key_id(&parts[1]);
             let value = &parts[2];
-            if kind == MopKind::Read
-                && status == Status::Ok
-                && writes == WriteKind::Append
-                && !matches!(value, Value::Null | Value::Array(_))
+            let list_read = kind == MopKind::Read && writes == WriteKind::Append;
+            if list_read && status == Status::Ok && !matches!(value, Value::Null | Value::Array(_))
             {
                 return Err(bad(format!(
                     "micro-op {j} read {} from key {}; a list-append read is a list or null",
@@ -265,12 +439,26 @@ pub(crate) fn parse(history: &History, writes: WriteKind) -> Result<Txns<'_>, Tx
                     parts[1]
                 )));
             }
+            let elems_start = out.elems.len() as u32;
+            let val = if list_read {
+                for e in list_of(value) {
+                    let id = out.val_id(e);
+                    out.elems.push(id);
+                }
+                NULL_ID
+            } else {
+                out.val_id(value)
+            };
+            let elems_len = out.elems.len() as u32 - elems_start;
             out.mops.push(Mop {
                 kind,
+                flag: false,
                 key,
                 txn: t,
                 value,
-                flag: false,
+                val,
+                elems_start,
+                elems_len,
             });
         }
         let end = out.mops.len() as u32;
@@ -283,6 +471,45 @@ pub(crate) fn parse(history: &History, writes: WriteKind) -> Result<Txns<'_>, Tx
         });
     }
     Ok(out)
+}
+
+/// Micro-op indices grouped by key (compressed rows): key `k`'s are
+/// `mops[offsets[k]..offsets[k + 1]]`, in history order.
+#[derive(Debug, Default)]
+pub(crate) struct ByKey {
+    offsets: Vec<u32>,
+    mops: Vec<u32>,
+}
+
+impl ByKey {
+    /// The micro-ops of key `k`.
+    pub(crate) fn of(&self, k: u32) -> &[u32] {
+        &self.mops[self.offsets[k as usize] as usize..self.offsets[k as usize + 1] as usize]
+    }
+}
+
+/// Groups the micro-ops that `keep` selects by key (a counting sort: two passes, no
+/// per-key allocation).
+pub(crate) fn by_key(txns: &Txns<'_>, keep: impl Fn(&Mop<'_>) -> bool) -> ByKey {
+    let mut offsets = vec![0u32; txns.keys.len() + 1];
+    for m in &txns.mops {
+        if keep(m) {
+            offsets[m.key as usize + 1] += 1;
+        }
+    }
+    for k in 0..txns.keys.len() {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut next: Vec<u32> = offsets[..txns.keys.len()].to_vec();
+    let mut mops = vec![0u32; offsets[txns.keys.len()] as usize];
+    for (i, m) in txns.mops.iter().enumerate() {
+        if keep(m) {
+            let slot = &mut next[m.key as usize];
+            mops[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+    }
+    ByKey { offsets, mops }
 }
 
 /// Sets [`Mop::flag`]: external reads and last writes per key (txns are short, so the

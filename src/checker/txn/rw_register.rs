@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::graph::{RW, WR, WW};
 use super::list_append::Edges;
-use super::parse::{short, MopKind, Status, ValRef};
-use super::{Ctx, Found, TxnError};
+use super::parse::{by_key, short, MopKind, Status, ValId, NULL_ID};
+use super::{within_txns, Ctx, Found, TxnError};
 use crate::checker::hash::FxHashMap;
 
 /// What rw-register inference found.
@@ -31,41 +31,34 @@ pub(crate) struct Inference {
 /// Infers edges and non-cycle anomalies.
 pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
     let txns = ctx.txns;
-    let mut writers: FxHashMap<(u32, ValRef<'_>), u32> = FxHashMap::default();
-    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); txns.keys.len()];
+    let mut writers: FxHashMap<(u32, ValId), u32> = FxHashMap::default();
     for (i, m) in txns.mops.iter().enumerate() {
-        let status = txns.txns[m.txn as usize].status;
-        match m.kind {
-            MopKind::Write => {
-                if let Some(first) = writers.insert((m.key, ValRef::of(m.value)), i as u32) {
-                    return Err(TxnError::DuplicateWrite {
-                        key: txns.keys[m.key as usize].to_string(),
-                        value: short(m.value),
-                        first: ctx.index(txns.mops[first as usize].txn),
-                        second: ctx.index(m.txn),
-                    });
-                }
-                by_key[m.key as usize].push(i as u32);
+        if m.kind == MopKind::Write {
+            if let Some(first) = writers.insert((m.key, m.val), i as u32) {
+                return Err(TxnError::DuplicateWrite {
+                    key: txns.keys[m.key as usize].to_string(),
+                    value: short(m.value),
+                    first: ctx.index(txns.mops[first as usize].txn),
+                    second: ctx.index(m.txn),
+                });
             }
-            MopKind::Read if status == Status::Ok => by_key[m.key as usize].push(i as u32),
-            _ => {}
         }
     }
-    let per_key: Vec<(Edges, Vec<Found>)> = by_key
-        .par_iter()
-        .enumerate()
-        .map(|(k, mops)| infer_key(ctx, &writers, k as u32, mops))
+    let groups = by_key(txns, |m| match m.kind {
+        MopKind::Write => true,
+        MopKind::Read => txns.txns[m.txn as usize].status == Status::Ok,
+        MopKind::Append => false,
+    });
+    let per_key: Vec<(Edges, Vec<Found>)> = (0..txns.keys.len() as u32)
+        .into_par_iter()
+        .map(|k| infer_key(ctx, &writers, k, groups.of(k)))
         .collect();
     let mut out = Inference::default();
     for (edges, found) in per_key {
         out.edges.extend(edges);
         out.found.extend(found);
     }
-    for t in 0..txns.txns.len() as u32 {
-        if txns.txns[t as usize].status == Status::Ok {
-            within_txn(ctx, t, &mut out.found);
-        }
-    }
+    out.found.extend(within_txns(ctx, within_txn));
     Ok(out)
 }
 
@@ -81,7 +74,7 @@ fn final_write<'a>(ctx: &Ctx<'a, '_>, t: u32, key: u32) -> Option<&'a Value> {
 
 fn infer_key<'a>(
     ctx: &Ctx<'a, '_>,
-    writers: &FxHashMap<(u32, ValRef<'a>), u32>,
+    writers: &FxHashMap<(u32, ValId), u32>,
     key: u32,
     mops: &[u32],
 ) -> (Edges, Vec<Found>) {
@@ -90,14 +83,14 @@ fn infer_key<'a>(
     let status = |t: u32| txns.txns[t as usize].status;
     let mut edges = Vec::new();
     let mut found = Vec::new();
-    let writer_of = |v: &'a Value| -> Option<(u32, bool)> {
-        writers.get(&(key, ValRef::of(v))).map(|&m| {
+    let writer_of = |v: ValId| -> Option<(u32, bool)> {
+        writers.get(&(key, v)).map(|&m| {
             let mop = &txns.mops[m as usize];
             (mop.txn, mop.flag)
         })
     };
     // Versions read, with their readers; observed info writers.
-    let mut readers: FxHashMap<ValRef<'a>, Vec<u32>> = FxHashMap::default();
+    let mut readers: FxHashMap<ValId, Vec<u32>> = FxHashMap::default();
     let mut observed: Vec<u32> = Vec::new();
     for &m in mops {
         let mop = &txns.mops[m as usize];
@@ -107,7 +100,7 @@ fn infer_key<'a>(
         let t = mop.txn;
         // A read after the txn's own write reads that write: `within_txn` checks it.
         if mop.flag && !mop.value.is_null() {
-            match writer_of(mop.value) {
+            match writer_of(mop.val) {
                 None => found.push(ctx.found(
                     "garbage-read",
                     Some(key),
@@ -150,12 +143,12 @@ fn infer_key<'a>(
             }
         }
         if mop.flag {
-            readers.entry(ValRef::of(mop.value)).or_default().push(t);
+            readers.entry(mop.val).or_default().push(t);
         }
     }
     let committed = |w: u32| status(w) == Status::Ok || observed.contains(&w);
     // Version steps v -> v' (by the txn that read v then wrote v').
-    let mut lost: FxHashMap<ValRef<'a>, Vec<u32>> = FxHashMap::default();
+    let mut lost: FxHashMap<ValId, Vec<u32>> = FxHashMap::default();
     for &m in mops {
         let mop = &txns.mops[m as usize];
         if mop.kind != MopKind::Read || !mop.flag {
@@ -165,22 +158,22 @@ fn infer_key<'a>(
         let Some(_) = final_write(ctx, t, key) else {
             continue;
         };
-        lost.entry(ValRef::of(mop.value)).or_default().push(t);
+        lost.entry(mop.val).or_default().push(t);
         if !mop.value.is_null() {
-            if let Some((w, _)) = writer_of(mop.value) {
+            if let Some((w, _)) = writer_of(mop.val) {
                 if committed(w) {
                     edges.push((w, t, WW));
                 }
-                if let Some(rs) = readers.get(&ValRef::of(mop.value)) {
+                if let Some(rs) = readers.get(&mop.val) {
                     edges.extend(rs.iter().filter(|&&r| r != t).map(|&r| (r, t, RW)));
                 }
             }
         }
     }
     // Reads: wr from the writer; a read of the initial state precedes every write.
-    for (v, rs) in &readers {
+    for (&v, rs) in &readers {
         match v {
-            ValRef::Null => {
+            NULL_ID => {
                 for &m in mops {
                     let mop = &txns.mops[m as usize];
                     if mop.kind == MopKind::Write && mop.flag && committed(mop.txn) {
@@ -189,7 +182,7 @@ fn infer_key<'a>(
                 }
             }
             _ => {
-                let Some(&wm) = writers.get(&(key, v.clone())) else {
+                let Some(&wm) = writers.get(&(key, v)) else {
                     continue;
                 };
                 let w = txns.mops[wm as usize].txn;
