@@ -11,8 +11,10 @@
 //! - [`jepsen`]: imports Jepsen `history.edn`, Knossos and Elle histories.
 //! - [`porcupine`]: imports Porcupine's etcd and kv logs.
 //! - [`format`]: the format names, the guesser, and the entry points the CLI calls.
+//! - `chunked` (private): the parallel JSONL reader behind [`read_jsonl`].
 //! - `pair` (private): pairs invokes with completions and validates, for every reader.
 
+mod chunked;
 pub mod edn;
 mod emit;
 mod error;
@@ -25,7 +27,7 @@ pub mod porcupine;
 pub use emit::Events;
 pub use error::{HistoryError, Reason, TypeName};
 pub use format::{guess, read_history, read_history_from, Format};
-pub use jsonl::{read_jsonl, HistoryWriter};
+pub use jsonl::{read_jsonl, read_jsonl_lines, HistoryWriter};
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;

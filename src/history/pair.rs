@@ -28,6 +28,24 @@ pub(crate) struct RawEvent<'a> {
     pub error: Option<Value>,
 }
 
+impl RawEvent<'_> {
+    /// The same event owning its strings, so it can outlive the line it was parsed from
+    /// (the parallel reader sends events between threads).
+    pub fn into_owned(self) -> RawEvent<'static> {
+        RawEvent {
+            index: self.index,
+            time: self.time,
+            process: self.process,
+            kind: self.kind,
+            f: Cow::Owned(self.f.into_owned()),
+            key: self.key,
+            value: self.value,
+            node: self.node.map(|n| Cow::Owned(n.into_owned())),
+            error: self.error,
+        }
+    }
+}
+
 /// The invoke a process is waiting on.
 #[derive(Debug, Clone, Copy)]
 struct Open {
