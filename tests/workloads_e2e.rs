@@ -4,30 +4,12 @@
 //! checkers, and its `early-ack` bug by set-full (fixed seed, a bounded number of tries).
 //! Runs are short (10-16 s main phase) to keep the file within a few minutes.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 mod common;
-use common::{assert_no_nodes_left, faultline};
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn latest(results: &Path) -> PathBuf {
-    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::{assert_no_nodes_left, code, latest, read_json, run_test, text};
 
 /// What `faultline test --workload` runs: a built-in name, or a TOML file the test writes into
 /// its own temp dir (so a test can tune a workload for one purpose without shipping it).
@@ -50,18 +32,14 @@ fn run(workload: Workload, extra: &[&str]) -> (i32, Value, String) {
             path
         }
     };
-    let out = faultline()
-        .args(["test", "--workload"])
-        .arg(&arg)
-        .args(extra)
-        .arg("--results")
-        .arg(&results)
-        .output()
-        .expect("faultline runs");
+    let arg = arg.to_string_lossy().into_owned();
+    let mut args = vec!["--workload", arg.as_str()];
+    args.extend_from_slice(extra);
+    let out = run_test(&args, &results);
     let shown = text(&out);
     let json = read_json(&latest(&results).join("results.json"));
     assert_no_nodes_left(dir.path());
-    (out.status.code().unwrap_or(-1), json, shown)
+    (code(&out), json, shown)
 }
 
 /// A correct cluster under the mixed nemesis: valid, judged by `checker`, with more than 20

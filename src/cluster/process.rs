@@ -93,6 +93,44 @@ where
     }
 }
 
+/// How long [`Procs::signal`] waits for every thread of a SIGSTOPped node to stop.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether a `/proc/<pid>/task/<tid>/stat` line says the thread is stopped (`T`), dead or a
+/// zombie (`X`, `Z`: it will never run again). The state follows the `)` closing the command
+/// name, which may itself contain spaces and parentheses.
+fn thread_is_stopped(stat: &str) -> bool {
+    let state = stat
+        .rfind(')')
+        .and_then(|close| stat[close + 1..].split_whitespace().next());
+    matches!(state, Some("T" | "t" | "X" | "Z"))
+}
+
+/// Waits (at most `limit`) until every thread of `pid` is stopped, polling `/proc`. Returns
+/// whether they all were; a process that is gone counts as stopped.
+fn wait_stopped(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let tasks = format!("/proc/{pid}/task");
+    loop {
+        let all_stopped = match std::fs::read_dir(&tasks) {
+            Err(_) => return true,
+            Ok(entries) => entries.flatten().all(|task| {
+                std::fs::read_to_string(task.path().join("stat"))
+                    .map(|stat| thread_is_stopped(&stat))
+                    // A thread that vanished between listing and reading has exited.
+                    .unwrap_or(true)
+            }),
+        };
+        if all_stopped {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A node's process slot.
 #[derive(Debug, Default)]
 struct Slot {
@@ -208,6 +246,12 @@ impl Procs {
             source,
         })?;
         slot.paused = signal == Signal::SIGSTOP;
+        if signal == Signal::SIGSTOP {
+            // kill(2) only queues the stop: each thread stops when it next runs, which on a
+            // loaded machine can be after a request it was about to answer. A pause is
+            // recorded as done only once every thread of the node is stopped.
+            wait_stopped(pid, STOP_WAIT);
+        }
         Ok(true)
     }
 
@@ -253,6 +297,34 @@ mod tests {
             .stdin(Stdio::null())
             .spawn()
             .map_err(ClusterError::io("sleep"))
+    }
+
+    #[test]
+    fn stat_state_is_read_after_the_command_name() {
+        assert!(thread_is_stopped("42 (raftkv) T 1 42 42 0 -1"));
+        assert!(thread_is_stopped("42 (a) b (c)) t 1"));
+        assert!(thread_is_stopped("42 (raftkv) Z 1"));
+        assert!(!thread_is_stopped("42 (raftkv) S 1 42"));
+        assert!(!thread_is_stopped("42 (T T) R 1"));
+        assert!(!thread_is_stopped("garbage"));
+    }
+
+    #[test]
+    fn a_pause_returns_only_once_every_thread_is_stopped() {
+        let procs = Procs::new(1);
+        assert!(procs.start_with(0, sleeper).expect("sleep starts"));
+        let pid = procs.pid(0).expect("running") as i32;
+        assert!(procs.signal(0, "n1", Signal::SIGSTOP).expect("stop"));
+        // No waiting here: signal itself waited.
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("proc") {
+            let stat =
+                std::fs::read_to_string(task.expect("task").path().join("stat")).expect("stat");
+            assert!(thread_is_stopped(&stat), "{stat}");
+        }
+        assert!(procs.signal(0, "n1", Signal::SIGCONT).expect("cont"));
+        assert!(!wait_stopped(pid, Duration::from_millis(50)), "resumed");
+        procs.kill(0);
+        assert!(wait_stopped(pid, Duration::from_millis(50)), "gone counts");
     }
 
     #[test]
