@@ -20,6 +20,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
+/// The allocator the faultline binary uses (src/main.rs), so the bench measures what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PROCESSES: u64 = 50;
 const MOPS: usize = 4;
 const LIVE_KEYS: u64 = 20;

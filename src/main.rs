@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use faultline::cli::{Cli, Command, Outcome};
 
+/// mimalloc instead of glibc malloc: reading a large history allocates millions of small
+/// values from two threads, and glibc's allocator was most of the time spent (see
+/// docs/history-format.md, "Reading speed").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -11,8 +11,6 @@
 //! - a correct cluster under kills, pauses and partitions is valid; the spec is copied into the
 //!   run and the reproduce command names it; a profile workload (counter) runs through the
 //!   spec's `[profiles.counter]`;
-//! - raftkv with `--bug stale-read` is reported invalid when its leader is isolated (ignored
-//!   until proven reliable);
 //! - missing or bad input exits 3 naming what is wrong.
 //!
 //! The raftkv binary is found next to the faultline binary (CI builds the whole workspace).
@@ -29,28 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::faultline;
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn latest(results: &Path) -> PathBuf {
-    std::fs::canonicalize(results.join("latest")).expect("results/latest points at the run")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::{code, faultline, latest, nemesis_fs, read_json, text};
 
 /// The repository's raftkv spec.
 fn spec_path() -> PathBuf {
@@ -179,16 +156,8 @@ struct Cluster {
     _links: Vec<Link>,
 }
 
-/// How a [`Cluster`] is started.
-struct ClusterSetup<'a> {
-    bugs: &'a [&'a str],
-    /// n2's and n3's election timeout in ticks (n1 keeps raftkv's default of 10), so that n1
-    /// wins every election it takes part in.
-    follower_election_ticks: Option<u32>,
-}
-
 impl Cluster {
-    fn start(dir: &Path, setup: &ClusterSetup) -> Cluster {
+    fn start(dir: &Path) -> Cluster {
         let n = 3;
         let ports = free_ports(2 * n);
         let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
@@ -222,12 +191,6 @@ impl Cluster {
                 ));
                 links.push(link);
             }
-            for bug in setup.bugs {
-                args.push_str(&format!(" --bug {bug}"));
-            }
-            if let (Some(ticks), true) = (setup.follower_election_ticks, i > 0) {
-                args.push_str(&format!(" --election-ticks {ticks}"));
-            }
             let node = name(i);
             let script = format!(
                 "#!/bin/sh\n\
@@ -249,12 +212,12 @@ impl Cluster {
             addrs: (0..n).map(addr).collect(),
             _links: links,
         };
-        cluster.wait_for_leader(setup.follower_election_ticks.map(|_| "n1"));
+        cluster.wait_for_leader();
         cluster
     }
 
-    /// Waits (up to 60 s) until every node answers /status and one leads (`want`, if given).
-    fn wait_for_leader(&self, want: Option<&str>) {
+    /// Waits (up to 60 s) until every node answers /status and one leads.
+    fn wait_for_leader(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let statuses: Vec<Option<Value>> =
@@ -265,12 +228,12 @@ impl Cluster {
                     .map(|_| format!("n{}", i + 1))
             });
             let all_up = statuses.iter().all(Option::is_some);
-            if all_up && leader.is_some() && (want.is_none() || leader.as_deref() == want) {
+            if all_up && leader.is_some() {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "no leader ({want:?}) within 60 s: {statuses:?}"
+                "no leader within 60 s: {statuses:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -337,27 +300,10 @@ fn run_http(cluster: &Cluster, spec: &Path, results: &Path, extra: &[&str]) -> O
         .expect("faultline runs")
 }
 
-/// The nemesis ops of a run, as `f` names.
-fn nemesis_fs(run: &Path) -> Vec<String> {
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history.jsonl");
-    history
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["process"] == "nemesis")
-        .filter_map(|e| e["f"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::start(
-        dir.path(),
-        &ClusterSetup {
-            bugs: &[],
-            follower_election_ticks: None,
-        },
-    );
+    let cluster = Cluster::start(dir.path());
     let results = dir.path().join("results");
     let nemesis = dir.path().join("faults.toml");
     std::fs::write(
@@ -432,7 +378,7 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
     );
 
     // A profile workload: the counter's adds and reads go through [profiles.counter].
-    cluster.wait_for_leader(None);
+    cluster.wait_for_leader();
     let counter = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/counter.toml");
     let counter_arg = counter.display().to_string();
     let out = run_http(
@@ -460,67 +406,6 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
         .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("\"f\":\"add\""))
         .count();
     assert!(added > 5, "only {added} ok adds");
-    drop(cluster);
-}
-
-/// raftkv's stale-read bug lets a leader that lost its quorum keep serving reads. n1 is made
-/// to win every election (short election timeout; n2 and n3 wait 1.2..2.4 s), so it leads
-/// until the schedule isolates it; with seed 3 the schedule isolates n1 in its first
-/// partitions. The other two then elect a leader and commit writes while n1 answers reads from
-/// its old state: not linearizable.
-#[test]
-#[ignore = "unreliable: caught the bug in 1 of 6 completed runs (another run failed to start n3 within 60 s on a loaded machine); whether seed 3 isolates n1 while it leads is unverified; run with --ignored"]
-fn a_stale_read_bug_is_caught_when_the_leader_is_isolated() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::start(
-        dir.path(),
-        &ClusterSetup {
-            bugs: &["stale-read"],
-            follower_election_ticks: Some(60),
-        },
-    );
-    let results = dir.path().join("results");
-    let nemesis = dir.path().join("isolate.toml");
-    std::fs::write(
-        &nemesis,
-        format!(
-            "description = \"isolate one node, heal, repeat\"\n\
-             order = \"script\"\n\
-             [[fault]]\nkind = \"partition\"\nmode = \"one\"\n\
-             [[fault]]\nkind = \"heal\"\nfamily = \"partition\"\n\
-             {}",
-            cluster.commands()
-        ),
-    )
-    .expect("write nemesis");
-    let nemesis_arg = nemesis.display().to_string();
-    let out = run_http(
-        &cluster,
-        &spec_path(),
-        &results,
-        &[
-            "--nemesis",
-            &nemesis_arg,
-            "--time-limit",
-            "24",
-            "--nemesis-interval",
-            "4",
-            "--rate",
-            "200",
-            "--seed",
-            "3",
-        ],
-    );
-    let run = latest(&results);
-    let journal = std::fs::read_to_string(run.join("faults.journal")).unwrap_or_default();
-    assert_eq!(
-        code(&out),
-        1,
-        "stale-read not caught\n{}\njournal:\n{journal}",
-        text(&out)
-    );
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(false), "{results_json}");
     drop(cluster);
 }
 
