@@ -8,7 +8,6 @@
 //! These need root, `etcd` (Debian: etcd-server), `ip` and `iptables`. Without them each test
 //! prints why and passes, unless `FAULTLINE_REQUIRE_ETCD=1` (CI sets it) makes that a failure.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,98 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
+use common::etcd::{assert_nothing_left, can_run, leftovers, network_prefix, on_path, stdout_of};
 use common::{
     assert_refused, cluster_down, code, fault_journaled, history, interrupt, latest, nemesis_fs,
-    partition_started, processes_under, read_json, run_test, spawn_test, text, wait_for_run,
-    ClusterDown, PARTITION_HALVES_RUN, PAUSE_RUN,
+    partition_started, read_json, run_test, spawn_test, text, wait_for_run, ClusterDown,
+    PARTITION_HALVES_RUN, PAUSE_RUN,
 };
-
-fn on_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
-
-/// Why these tests cannot run here, if they cannot.
-fn missing_prerequisite() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|u| u.parse::<u32>().ok());
-    if euid != Some(0) {
-        return Some("not running as root".into());
-    }
-    for tool in ["etcd", "ip", "iptables"] {
-        if on_path(tool).is_none() {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    None
-}
-
-/// True when the test should run; otherwise prints why (or fails when CI requires it).
-fn can_run(test: &str) -> bool {
-    match missing_prerequisite() {
-        None => true,
-        Some(why) => {
-            assert!(
-                std::env::var_os("FAULTLINE_REQUIRE_ETCD").is_none(),
-                "{test}: FAULTLINE_REQUIRE_ETCD is set but {why}"
-            );
-            eprintln!("skipping {test}: {why}");
-            false
-        }
-    }
-}
-
-/// The private network prefix (`fl` + six hex digits) a run logged.
-fn network_prefix(run: &Path) -> Option<String> {
-    let log = std::fs::read_to_string(run.join("faultline.log")).ok()?;
-    let at = log.find("private network ")? + "private network ".len();
-    let prefix: String = log[at..].chars().take_while(|c| *c != ':').collect();
-    (prefix.len() == 8 && prefix.starts_with("fl")).then_some(prefix)
-}
-
-fn stdout_of(cmd: &[&str]) -> String {
-    Command::new(cmd[0])
-        .args(&cmd[1..])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-/// Namespaces, links and root iptables rules named with `prefix`, and etcd processes whose
-/// command line mentions `dir`.
-fn leftovers(prefix: &str, dir: &Path) -> Vec<String> {
-    let needle = format!("{prefix}-");
-    let mut left: Vec<String> = [
-        stdout_of(&["ip", "netns", "list"]),
-        stdout_of(&["ip", "-o", "link", "show"]),
-        stdout_of(&["iptables", "-w", "-S"]),
-    ]
-    .iter()
-    .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
-    .filter(|l| l.contains(&needle))
-    .collect();
-    left.extend(processes_under("etcd", dir));
-    left
-}
-
-/// Waits (up to 20 s) until nothing of the run is left, else fails naming what is.
-fn assert_nothing_left(prefix: &str, dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = leftovers(prefix, dir);
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "left behind: {left:#?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn etcd_under_partitions_kills_and_pauses_is_valid() {
@@ -306,20 +219,10 @@ fn http_get(url: &str, path: &str) -> String {
     answer
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
-
 impl ExternalEtcd {
     fn start(dir: &Path, n: usize) -> ExternalEtcd {
         let etcd = on_path("etcd").expect("etcd on PATH");
-        let ports = free_ports(2 * n);
+        let ports = common::free_ports(2 * n);
         let peer = |i: usize| format!("http://127.0.0.1:{}", ports[n + i]);
         let client = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
         let initial: Vec<String> = (0..n).map(|i| format!("n{}={}", i + 1, peer(i))).collect();
@@ -373,23 +276,13 @@ impl ExternalEtcd {
     }
 
     fn pids(&self) -> Vec<i32> {
-        (1..=self.urls.len())
-            .filter_map(|i| {
-                std::fs::read_to_string(self.dir.join(format!("n{i}.pid")))
-                    .ok()
-                    .and_then(|p| p.trim().parse().ok())
-            })
-            .collect()
+        common::node_pids(&self.dir, self.urls.len())
     }
 }
 
 impl Drop for ExternalEtcd {
     fn drop(&mut self) {
-        for pid in self.pids() {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
+        common::kill_all(&self.pids());
     }
 }
 
@@ -515,7 +408,7 @@ fn an_external_etcd_is_driven_through_command_templates() {
     assert!(nemesis_fs(&latest(&results)).is_empty());
 
     // 4. An unreachable node: exit 3 naming it, before any op.
-    let dead = free_ports(1)[0];
+    let dead = common::free_ports(1)[0];
     let lost = format!("lost=http://127.0.0.1:{dead}");
     let out = external(&["--node", &lost, "--time-limit", "5"]);
     assert_eq!(code(&out), 3, "{}", text(&out));

@@ -38,16 +38,6 @@ fn raftkv_bin() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_faultline")).with_file_name("raftkv")
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
-
 /// `GET path` on `addr` (HTTP/1.0 over std), the answer's body parsed as JSON.
 fn get_json(addr: &str, path: &str) -> Option<Value> {
     let addr: SocketAddr = addr.parse().ok()?;
@@ -159,7 +149,7 @@ struct Cluster {
 impl Cluster {
     fn start(dir: &Path) -> Cluster {
         let n = 3;
-        let ports = free_ports(2 * n);
+        let ports = common::free_ports(2 * n);
         let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
         let peer = |i: usize| -> SocketAddr {
             format!("127.0.0.1:{}", ports[n + i])
@@ -264,23 +254,13 @@ impl Cluster {
     }
 
     fn pids(&self) -> Vec<i32> {
-        (1..=self.addrs.len())
-            .filter_map(|i| {
-                std::fs::read_to_string(self.dir.join(format!("n{i}.pid")))
-                    .ok()
-                    .and_then(|p| p.trim().parse().ok())
-            })
-            .collect()
+        common::node_pids(&self.dir, self.addrs.len())
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for pid in self.pids() {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
+        common::kill_all(&self.pids());
         common::assert_no_nodes_left(&self.dir);
     }
 }
@@ -448,7 +428,7 @@ fn bad_input_exits_3_naming_what_is_wrong() {
         .display()
         .to_string();
     let counter = counter_s.as_str();
-    let dead = free_ports(1)[0];
+    let dead = common::free_ports(1)[0];
     let dead_node = format!("http://127.0.0.1:{dead}");
     let ext = ["--cluster", "external", "--node", dead_node.as_str()];
     let cases: Vec<(Vec<&str>, Vec<String>)> = vec![

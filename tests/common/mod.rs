@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod etcd;
+
 /// The built faultline binary, with the progress line off.
 pub fn faultline() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
@@ -270,5 +272,37 @@ pub fn assert_no_nodes_left(dir: &Path) {
         }
         assert!(Instant::now() < deadline, "processes left behind: {left:?}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `n` free TCP ports on 127.0.0.1 (bound together, then released, so they differ).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// The pids in `dir/n1.pid` .. `dir/nN.pid` (the start scripts of tests that run their own
+/// "external" nodes write them); a missing or unreadable file is skipped.
+pub fn node_pids(dir: &Path, n: usize) -> Vec<i32> {
+    (1..=n)
+        .filter_map(|i| {
+            std::fs::read_to_string(dir.join(format!("n{i}.pid")))
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Ends every process in `pids`, paused or not (SIGCONT, then SIGKILL).
+pub fn kill_all(pids: &[i32]) {
+    for &pid in pids {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
 }
