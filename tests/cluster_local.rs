@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use faultline::cluster::{self, locate_raftkv, ClusterError, ClusterOptions, LocalCluster};
+use faultline::cluster::{self, locate_raftkv, raftkv, ClusterError, ClusterOptions};
 use serde_json::{json, Value};
 
 fn raftkv() -> PathBuf {
@@ -35,7 +35,7 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-async fn put(http: &reqwest::Client, addr: std::net::SocketAddr, key: &str, v: Value) -> u16 {
+async fn put(http: &reqwest::Client, addr: String, key: &str, v: Value) -> u16 {
     match http
         .put(format!("http://{addr}/kv/{key}"))
         .json(&json!({ "value": v }))
@@ -58,7 +58,7 @@ fn http() -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_restart_pause_resume_on_a_real_cluster_and_nothing_is_left() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = LocalCluster::start(options(3, dir.path())).await.unwrap();
+    let cluster = raftkv::start(options(3, dir.path())).await.unwrap();
     assert_eq!(cluster.names(), ["n1", "n2", "n3"]);
     for node in cluster.nodes() {
         assert!(node
@@ -76,7 +76,7 @@ async fn kill_restart_pause_resume_on_a_real_cluster_and_nothing_is_left() {
     // Writes through the leader work.
     let leader = cluster.leader().await.expect("a leader after start");
     let client = http();
-    let addr = cluster.node(&leader).unwrap().http;
+    let addr = cluster.node(&leader).unwrap().client.clone();
     assert_eq!(put(&client, addr, "x", json!(1)).await, 200);
 
     // kill -9 a follower: its process is gone; restart it on the same data dir.
@@ -165,7 +165,7 @@ async fn cluster_down_cleans_up_after_a_crashed_faultline() {
     )
     .unwrap();
     let journal = dir.path().join("faults.journal");
-    let mut j = faultline::nemesis::journal::Journal::open(&journal).unwrap();
+    let mut j = faultline::journal::Journal::open(&journal).unwrap();
     j.applying("pause", &["n2".into()], json!({ "pids": [pids[1]] }))
         .unwrap();
     drop(j);
@@ -178,7 +178,7 @@ async fn cluster_down_cleans_up_after_a_crashed_faultline() {
     for pid in pids {
         assert!(!alive(pid), "pid {pid} survived cluster down");
     }
-    assert!(faultline::nemesis::journal::Journal::open_faults(&journal)
+    assert!(faultline::journal::Journal::open_faults(&journal)
         .unwrap()
         .is_empty());
     // Down again: nothing to do.
@@ -193,7 +193,7 @@ async fn a_node_that_cannot_start_is_named_with_its_log() {
     let mut opts = options(3, dir.path());
     opts.bugs = vec!["no-such-bug".into()];
     let started = Instant::now();
-    let err = LocalCluster::start(opts).await.unwrap_err();
+    let err = raftkv::start(opts).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(30), "fails fast");
     match &err {
         ClusterError::Exited {
@@ -216,7 +216,7 @@ async fn a_port_in_use_is_reported_before_anything_starts() {
     let mut opts = options(3, dir.path());
     // n2's client port is the busy one.
     opts.base_port = Some(port - 1);
-    let err = LocalCluster::start(opts).await.unwrap_err();
+    let err = raftkv::start(opts).await.unwrap_err();
     match &err {
         ClusterError::PortInUse { node, addr, .. } => {
             assert_eq!(node, "n2");

@@ -502,9 +502,10 @@ fn chain_rules(ns: &str, chain: &str) -> Vec<String> {
 #[test]
 fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
     use faultline::client::{ClientFactory, EtcdFactory, EtcdOptions, Invocation, NodeInfo};
-    use faultline::cluster::{locate_etcd, EtcdCluster, EtcdClusterOptions};
+    use faultline::cluster::etcd::{self, client_url};
+    use faultline::cluster::{locate_etcd, EtcdClusterOptions};
     use faultline::history::Outcome;
-    use faultline::nemesis::{Nemesis, NetnsNemesis};
+    use faultline::target::etcd::local_nemesis;
     use serde_json::json;
 
     if !can_run("packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal") {
@@ -513,19 +514,19 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let prefix = runtime.block_on(async {
-        let cluster = EtcdCluster::start(EtcdClusterOptions {
+        let cluster = etcd::start(EtcdClusterOptions {
             nodes: 3,
             binary: locate_etcd(None).expect("etcd"),
             dir: dir.path().to_path_buf(),
-            run_id: faultline::cluster::netns::new_run_id(),
+            run_id: faultline::net::netns::new_run_id(),
             startup_timeout: Duration::from_secs(60),
         })
         .await
         .expect("etcd starts");
         let prefix = cluster.plan().prefix.clone();
         let ns = |i: usize| format!("{prefix}-n{i}");
-        let mut nemesis = NetnsNemesis::new(cluster.clone(), &dir.path().join("faults.journal"))
-            .expect("journal");
+        let mut nemesis =
+            local_nemesis(&cluster, &dir.path().join("faults.journal")).expect("journal");
 
         // Loss on the links to and from n2: n2 drops from both peers, the others from n2.
         nemesis
@@ -535,7 +536,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             ))
             .await
             .expect("loss applied");
-        let n2_ip = cluster.ips()["n2"].to_string();
+        let n2_ip = cluster.plan().node("n2").expect("n2").ip.to_string();
         assert_eq!(chain_rules(&ns(2), "FL-LOSS").len(), 2);
         let n1_loss = chain_rules(&ns(1), "FL-LOSS");
         assert_eq!(n1_loss.len(), 1, "{n1_loss:?}");
@@ -554,7 +555,8 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             .expect("partition applied");
         let leader = done["leader"].as_str().expect("leader named").to_string();
         let leader_ns = cluster
-            .nodes()
+            .plan()
+            .nodes
             .iter()
             .find(|n| n.name == leader)
             .map(|n| n.namespace.clone())
@@ -563,7 +565,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             chain_rules(&leader_ns, "FL-PARTITION").is_empty(),
             "the leader hears all"
         );
-        for n in cluster.nodes().iter().filter(|n| n.name != leader) {
+        for n in cluster.plan().nodes.iter().filter(|n| n.name != leader) {
             assert_eq!(
                 chain_rules(&n.namespace, "FL-PARTITION").len(),
                 1,
@@ -585,11 +587,12 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
 
         // The healed cluster takes a write through the client, from the root namespace.
         let nodes: Vec<NodeInfo> = cluster
-            .nodes()
+            .plan()
+            .nodes
             .iter()
             .map(|n| NodeInfo {
                 name: n.name.clone(),
-                http: n.client_url(),
+                http: client_url(n),
             })
             .collect();
         let factory = EtcdFactory::new(&nodes, EtcdOptions::default()).expect("factory");

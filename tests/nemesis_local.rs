@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use faultline::cluster::{locate_raftkv, ClusterOptions, LocalCluster};
+use faultline::cluster::{locate_raftkv, raftkv, ClusterOptions, RaftkvCluster};
 use faultline::generator::GenOp;
 use faultline::history::Process;
-use faultline::nemesis::journal::{Journal, JOURNAL_FILE};
-use faultline::nemesis::{LocalNemesis, Nemesis};
+use faultline::journal::{Journal, JOURNAL_FILE};
+use faultline::target::raftkv::local_nemesis;
 use serde_json::{json, Value};
 
 fn op(f: &str, value: Value) -> GenOp {
@@ -23,17 +23,17 @@ fn op(f: &str, value: Value) -> GenOp {
     }
 }
 
-async fn start(dir: &std::path::Path) -> LocalCluster {
+async fn start(dir: &std::path::Path) -> RaftkvCluster {
     let binary = locate_raftkv(None)
         .unwrap_or_else(|e| panic!("{e}\n(these tests need `cargo build -p raftkv` first)"));
     let mut opts = ClusterOptions::new(3, binary, dir.to_path_buf());
     opts.seed = 5;
     opts.startup_timeout = Duration::from_secs(60);
-    LocalCluster::start(opts).await.unwrap()
+    raftkv::start(opts).await.unwrap()
 }
 
 /// Waits until `pred` holds for the current leader (asked via /status).
-async fn wait_leader(cluster: &LocalCluster, what: &str, pred: impl Fn(&str) -> bool) -> String {
+async fn wait_leader(cluster: &RaftkvCluster, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(l) = cluster.leader().await {
@@ -50,7 +50,7 @@ async fn wait_leader(cluster: &LocalCluster, what: &str, pred: impl Fn(&str) -> 
 async fn isolating_the_leader_elects_a_new_one_on_the_majority_side() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = start(dir.path()).await;
-    let mut nemesis = LocalNemesis::new(cluster.clone(), &dir.path().join(JOURNAL_FILE)).unwrap();
+    let mut nemesis = local_nemesis(&cluster, &dir.path().join(JOURNAL_FILE)).unwrap();
     nemesis.heal_all().await.unwrap();
     let old = wait_leader(&cluster, "a first leader", |_| true).await;
 
@@ -96,7 +96,7 @@ async fn heal_all_restarts_killed_and_resumes_paused_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = start(dir.path()).await;
     let journal = dir.path().join(JOURNAL_FILE);
-    let mut nemesis = LocalNemesis::new(cluster.clone(), &journal).unwrap();
+    let mut nemesis = local_nemesis(&cluster, &journal).unwrap();
 
     let killed = nemesis.invoke(&op("kill", json!(["n1"]))).await.unwrap();
     assert_eq!(killed, json!(["n1"]));
@@ -138,7 +138,7 @@ async fn heal_all_restarts_killed_and_resumes_paused_nodes() {
 async fn dropping_the_nemesis_resumes_paused_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = start(dir.path()).await;
-    let mut nemesis = LocalNemesis::new(cluster.clone(), &dir.path().join(JOURNAL_FILE)).unwrap();
+    let mut nemesis = local_nemesis(&cluster, &dir.path().join(JOURNAL_FILE)).unwrap();
     nemesis.invoke(&op("pause", json!(["n3"]))).await.unwrap();
     nemesis
         .invoke(&op(

@@ -6,11 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use faultline::cluster::{locate_raftkv, ClusterOptions, LocalCluster};
+use faultline::cluster::{locate_raftkv, raftkv, ClusterOptions};
 use faultline::generator::GenOp;
 use faultline::history::Process;
-use faultline::nemesis::journal::{Journal, JOURNAL_FILE};
-use faultline::nemesis::{LocalNemesis, Nemesis, NemesisSpec, Schedule};
+use faultline::journal::{Journal, JOURNAL_FILE};
+use faultline::nemesis::{NemesisSpec, Schedule};
+use faultline::target::raftkv::local_nemesis;
 use serde_json::json;
 
 const EVERYTHING: &str = r#"
@@ -57,9 +58,9 @@ async fn a_schedule_of_every_fault_kind_runs_on_a_real_cluster_and_heals() {
     let mut opts = ClusterOptions::new(3, binary, dir.path().to_path_buf());
     opts.seed = 3;
     opts.startup_timeout = Duration::from_secs(60);
-    let cluster = LocalCluster::start(opts).await.unwrap();
+    let cluster = raftkv::start(opts).await.unwrap();
     let journal = dir.path().join(JOURNAL_FILE);
-    let mut nemesis = LocalNemesis::new(cluster.clone(), &journal).unwrap();
+    let mut nemesis = local_nemesis(&cluster, &journal).unwrap();
 
     let spec = NemesisSpec::from_toml(EVERYTHING, "everything.toml").unwrap();
     let schedule = Schedule::new(&spec, &cluster.names(), Duration::from_millis(300), 21);
@@ -99,7 +100,7 @@ async fn a_schedule_of_every_fault_kind_runs_on_a_real_cluster_and_heals() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(leader) = cluster.leader().await {
-            let addr = cluster.node(&leader).unwrap().http;
+            let addr = cluster.node(&leader).unwrap().client.clone();
             let ok = http
                 .put(format!("http://{addr}/kv/after"))
                 .json(&json!({"value": 1}))

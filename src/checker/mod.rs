@@ -21,66 +21,16 @@ pub mod linear;
 pub mod model;
 pub mod select;
 pub mod txn;
+pub mod verdict;
 pub mod workload;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::Value;
 
 pub use linear::{check, CheckError, LinearizabilityOptions};
 pub use model::{ModelKind, ModelOptions};
 pub use select::{check_with, CheckModel, CheckOptions};
-
-/// A three-way verdict: a checker that cannot decide says so instead of guessing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Validity {
-    /// The history satisfies the property.
-    Valid,
-    /// The history violates the property; the anomalies say where.
-    Invalid,
-    /// The checker could not decide (time or memory limit, cancellation).
-    Unknown,
-}
-
-impl Validity {
-    /// Combines verdicts the way Jepsen does: invalid beats unknown beats valid.
-    pub fn merge(self, other: Validity) -> Validity {
-        match (self, other) {
-            (Validity::Invalid, _) | (_, Validity::Invalid) => Validity::Invalid,
-            (Validity::Unknown, _) | (_, Validity::Unknown) => Validity::Unknown,
-            _ => Validity::Valid,
-        }
-    }
-
-    /// The process exit code DESIGN.md assigns to this verdict (0 valid, 1 invalid, 2 unknown).
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Validity::Valid => 0,
-            Validity::Invalid => 1,
-            Validity::Unknown => 2,
-        }
-    }
-}
-
-impl Serialize for Validity {
-    /// `true`, `false` or `"unknown"`, as in Jepsen's `:valid?`.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Validity::Valid => serializer.serialize_bool(true),
-            Validity::Invalid => serializer.serialize_bool(false),
-            Validity::Unknown => serializer.serialize_str("unknown"),
-        }
-    }
-}
-
-impl std::fmt::Display for Validity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Validity::Valid => "valid",
-            Validity::Invalid => "invalid",
-            Validity::Unknown => "unknown",
-        })
-    }
-}
+pub use verdict::{Outcome, Validity};
 
 /// One thing wrong with a history, as a person should read it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

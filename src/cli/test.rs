@@ -5,11 +5,41 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::Outcome;
+use crate::node_addr::parse_nodes;
 use crate::report::{self, RunFacts};
-use crate::runner::{self, TestConfig};
+use crate::runner::{self, Shutdown, TestConfig};
+use crate::target::etcd::EtcdTarget;
+use crate::target::http::HttpTarget;
+use crate::target::raftkv::{self as raftkv_target, Bug, RaftkvTarget};
+use crate::target::{Nodes, Target};
+
+/// `--target`: the systems `faultline test` can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetKind {
+    /// raftkv, our own Raft store.
+    Raftkv,
+    /// etcd over its v3 JSON gateway.
+    Etcd,
+    /// Your own HTTP service, through a --client spec.
+    Http,
+}
+
+/// `--cluster`: who runs the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterKind {
+    /// faultline starts them.
+    Local,
+    /// Your nodes, given with --node.
+    External,
+}
+
+/// Parses `--raftkv-bug` with raftkv's own list of bugs.
+fn parse_raftkv_bug(s: &str) -> Result<Bug, String> {
+    raftkv_target::parse_bug(s)
+}
 
 /// Arguments of `faultline test`.
 #[derive(Debug, Clone, Args)]
@@ -18,8 +48,8 @@ pub struct TestArgs {
     /// gateway; a local etcd cluster runs in network namespaces and needs root) or `http`
     /// (your own HTTP service: needs --client SPEC.toml and --cluster external --node URL...;
     /// see docs/http-target.md).
-    #[arg(long, default_value = "raftkv", value_parser = ["raftkv", "etcd", "http"])]
-    pub target: String,
+    #[arg(long, value_enum, default_value_t = TargetKind::Raftkv)]
+    pub target: TargetKind,
 
     /// --target http: the TOML file describing your service's HTTP API (how each op becomes a
     /// request, how each status reads as ok, fail or unknown; examples/http/raftkv.toml is a
@@ -29,8 +59,8 @@ pub struct TestArgs {
 
     /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
     /// with --node; faults come from the nemesis file's [commands]).
-    #[arg(long, default_value = "local", value_parser = ["local", "external"])]
-    pub cluster: String,
+    #[arg(long, value_enum, default_value_t = ClusterKind::Local)]
+    pub cluster: ClusterKind,
 
     /// Number of nodes in the local cluster.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=15))]
@@ -85,8 +115,8 @@ pub struct TestArgs {
 
     /// Switch on a deliberate raftkv bug (stale-read, early-ack, volatile-vote,
     /// commit-old-term); repeatable. faultline should then report an anomaly.
-    #[arg(long = "raftkv-bug", value_name = "NAME")]
-    pub raftkv_bugs: Vec<String>,
+    #[arg(long = "raftkv-bug", value_name = "NAME", value_parser = parse_raftkv_bug)]
+    pub raftkv_bugs: Vec<Bug>,
 
     /// Where runs are stored: DIR/<test>/<timestamp>/, with DIR/latest pointing at the newest.
     #[arg(long, default_value = "results", value_name = "DIR")]
@@ -111,20 +141,82 @@ pub struct TestArgs {
 }
 
 impl TestArgs {
-    /// The runner's config for test number `i` (0-based) of `--test-count`.
-    fn config(&self, seed: u64) -> TestConfig {
-        TestConfig {
-            target: self.target.clone(),
-            cluster: self.cluster.clone(),
-            nodes: if self.cluster == "external" && !self.node_urls.is_empty() {
-                self.node_urls.len()
-            } else {
-                usize::from(self.nodes)
+    /// The typed config of a test with `seed`: the one place where flags become a
+    /// [`Target`] and [`Nodes`], and where a flag that does not belong to the chosen target or
+    /// cluster is refused, naming it.
+    pub fn config(&self, seed: u64) -> Result<TestConfig, String> {
+        let nodes = match self.cluster {
+            ClusterKind::Local => {
+                if !self.node_urls.is_empty() {
+                    return Err(
+                        "--node is for --cluster external; a local cluster's size is --nodes"
+                            .into(),
+                    );
+                }
+                Nodes::Local {
+                    count: usize::from(self.nodes),
+                }
+            }
+            ClusterKind::External => Nodes::External {
+                nodes: parse_nodes(&self.node_urls)?,
             },
-            node_urls: self.node_urls.clone(),
-            etcd_serializable_reads: self.etcd_serializable_reads,
-            etcd_bin: self.etcd_bin.clone(),
-            client: self.client.clone(),
+        };
+        // Each target's own flags; any other target's flag given is refused.
+        let foreign: [(&str, bool, TargetKind); 6] = [
+            (
+                "--raftkv-bug",
+                !self.raftkv_bugs.is_empty(),
+                TargetKind::Raftkv,
+            ),
+            (
+                "--raftkv-bin",
+                self.raftkv_bin.is_some(),
+                TargetKind::Raftkv,
+            ),
+            ("--base-port", self.base_port.is_some(), TargetKind::Raftkv),
+            (
+                "--etcd-serializable-reads",
+                self.etcd_serializable_reads,
+                TargetKind::Etcd,
+            ),
+            ("--etcd-bin", self.etcd_bin.is_some(), TargetKind::Etcd),
+            ("--client", self.client.is_some(), TargetKind::Http),
+        ];
+        if let Some((flag, _, owner)) = foreign
+            .iter()
+            .find(|(_, given, owner)| *given && *owner != self.target)
+        {
+            let owner = owner
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default();
+            return Err(match &self.client {
+                Some(path) if *flag == "--client" => format!(
+                    "--client {} is for --target {owner} (the raftkv and etcd clients are built in)",
+                    path.display()
+                ),
+                _ => format!("{flag} needs --target {owner}"),
+            });
+        }
+        let target = match self.target {
+            TargetKind::Raftkv => Target::Raftkv(RaftkvTarget {
+                bugs: self.raftkv_bugs.clone(),
+                bin: self.raftkv_bin.clone(),
+                base_port: self.base_port,
+            }),
+            TargetKind::Etcd => Target::Etcd(EtcdTarget {
+                serializable_reads: self.etcd_serializable_reads,
+                bin: self.etcd_bin.clone(),
+            }),
+            TargetKind::Http => Target::Http(HttpTarget {
+                client: self.client.clone().ok_or(
+                    "--target http needs --client SPEC.toml: the file that describes your service's HTTP API (see docs/http-target.md; examples/http/raftkv.toml is a complete one)",
+                )?,
+            }),
+        };
+        Ok(TestConfig {
+            target,
+            nodes,
             workload: self.workload.clone(),
             nemesis: self.nemesis.clone(),
             nemesis_interval: self.nemesis_interval,
@@ -132,13 +224,55 @@ impl TestArgs {
             rate: (self.rate > 0.0).then_some(self.rate),
             time_limit: self.time_limit,
             seed,
-            raftkv_bugs: self.raftkv_bugs.clone(),
             results: self.results.clone(),
-            raftkv_bin: self.raftkv_bin.clone(),
             check_timeout: self.check_timeout,
-            base_port: self.base_port,
-        }
+        })
     }
+}
+
+/// Turns Ctrl-C and SIGTERM into `shutdown`'s trigger, on a thread of its own; returns once
+/// the handlers are installed (so no signal can kill faultline while it owns processes).
+fn install_signal_handlers() -> Result<Shutdown, String> {
+    let (trigger, shutdown) = runner::shutdown();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("starting the signal runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let streams = signal(SignalKind::interrupt())
+                    .and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
+                let (mut int, mut term) = match streams {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("installing signal handlers: {e}")));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("\nfaultline test: interrupted; stopping clients, healing, cleaning up");
+                trigger.trigger();
+            });
+        })
+        .map_err(|e| format!("starting the signal thread: {e}"))?;
+    ready_rx
+        .recv()
+        .map_err(|_| "the signal thread stopped".to_string())??;
+    Ok(shutdown)
 }
 
 /// Runs `faultline test` and returns its outcome.
@@ -150,6 +284,13 @@ pub fn run(args: &TestArgs) -> Outcome {
         );
         return Outcome::Error;
     }
+    let shutdown = match install_signal_handlers() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("faultline test: {e}");
+            return Outcome::Error;
+        }
+    };
     let first_seed = args.seed.unwrap_or_else(rand::random);
     let mut worst = Outcome::Valid;
     let mut suites = Vec::new();
@@ -158,7 +299,11 @@ pub fn run(args: &TestArgs) -> Outcome {
         if args.test_count > 1 {
             eprintln!("== test {} of {} (seed {seed})", i + 1, args.test_count);
         }
-        let outcome = match runner::run_test(&args.config(seed)) {
+        let run = args
+            .config(seed)
+            .map_err(anyhow::Error::msg)
+            .and_then(|config| runner::run_test(&config, shutdown.clone()));
+        let outcome = match run {
             Ok(report) => {
                 if args.junit.is_some() {
                     suites.push(junit_facts(&report.run_dir, seed));
@@ -172,7 +317,7 @@ pub fn run(args: &TestArgs) -> Outcome {
             }
         };
         worst = worst.worst(outcome);
-        if outcome != Outcome::Valid {
+        if outcome != Outcome::Valid || shutdown.is_triggered() {
             break;
         }
     }

@@ -18,10 +18,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use super::local::{ClusterOptions, LocalCluster};
+use super::raftkv::{self, ClusterOptions};
 use super::state::{ClusterState, NodeRecord};
 use super::ClusterError;
-use crate::nemesis::journal::Journal;
+use crate::journal::Journal;
 
 /// How long `down` waits for a killed process to disappear.
 const GONE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,7 +42,7 @@ pub async fn up(mut opts: ClusterOptions) -> Result<ClusterState, ClusterError> 
         }
     }
     opts.proxies = false;
-    let cluster = LocalCluster::start(opts.clone()).await?;
+    let cluster = raftkv::start(opts.clone()).await?;
     cluster.detach();
     ClusterState::read(&opts.dir)?.ok_or_else(|| ClusterError::BadState {
         path: ClusterState::path(&opts.dir),
@@ -93,7 +93,7 @@ fn is_gone(pid: u32) -> bool {
 /// without a state file is not an error (`found: false`).
 pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
     let mut report = DownReport::default();
-    let journal_path = dir.join(crate::nemesis::journal::JOURNAL_FILE);
+    let journal_path = dir.join(crate::journal::JOURNAL_FILE);
     let open = Journal::open_faults(&journal_path).map_err(ClusterError::io(&journal_path))?;
     let Some(state) = ClusterState::read(dir)? else {
         if !open.is_empty() {
@@ -145,7 +145,7 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
     // The network goes after the processes (a namespace with a process in it lingers); its
     // iptables rules live inside the namespaces and go with them.
     if let Some(plan) = &state.netns {
-        let left = super::netns::destroy(plan);
+        let left = crate::net::netns::destroy(plan);
         if !left.is_empty() {
             return Err(ClusterError::Options(format!(
                 "could not remove the private network {}: {}",
@@ -173,7 +173,7 @@ pub async fn status(
         return Ok(None);
     };
     let http = reqwest::Client::builder()
-        .timeout(super::local::STATUS_TIMEOUT)
+        .timeout(super::raftkv::STATUS_TIMEOUT)
         .no_proxy()
         .build()
         .map_err(|e| ClusterError::Options(format!("HTTP client: {e}")))?;

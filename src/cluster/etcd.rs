@@ -1,6 +1,7 @@
-//! A local etcd cluster (root only): each node an `etcd` process in its own network namespace
-//! (see [`super::netns`]), data dir and log under the run directory, so partitions and packet
-//! loss are real packet drops by iptables inside the namespaces.
+//! etcd as a local cluster (root only): the [`EtcdLauncher`] runs each node as an `etcd`
+//! process in its own network namespace (see [`crate::net::netns`]), data dir and log under
+//! the run directory, so partitions and packet loss are real packet drops by iptables inside
+//! the namespaces.
 //!
 //! etcd runs with its defaults (heartbeat 100 ms, election 1000 ms, pre-vote off in 3.4);
 //! only names, URLs, the initial cluster (token = the run prefix) and the data dir are set.
@@ -8,25 +9,21 @@
 //!
 //! Order of creation, so every exit path (and `faultline cluster down` after a `kill -9`)
 //! removes exactly what this run made: the state file is written with the network plan
-//! before the network exists, and again with each pid as nodes start; stopping kills the
-//! processes (resuming paused ones first), removes the network, then the state file.
+//! before the network exists (the launcher's `prepare` creates it), and again with each pid as
+//! nodes start; stopping kills the processes (resuming paused ones first), removes the
+//! network, then the state file.
 
-use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use super::netns::{self, NetnsPlan};
-use super::process::{log_tail, spawn_logged, wait_answering, Procs};
-use super::state::{ClusterState, NodeRecord};
+use super::launcher::{Launcher, NodeLayout, Status};
+use super::local::LocalCluster;
 use super::ClusterError;
 use crate::client::etcd::leader_from_statuses;
+use crate::net::netns::{self, NetnsNode, NetnsPlan};
 
 /// etcd's client port inside each namespace.
 pub const CLIENT_PORT: u16 = 2379;
@@ -81,384 +78,253 @@ pub fn locate_etcd(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
         })
 }
 
-/// One etcd node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdNode {
-    /// `n1`, `n2`, ...
-    pub name: String,
-    /// Its namespace.
-    pub namespace: String,
-    /// Its address on the private network.
-    pub ip: Ipv4Addr,
-    /// `--data-dir`.
-    pub data_dir: PathBuf,
-    /// stdout and stderr, appended across restarts.
-    pub log: PathBuf,
+/// A node's client URL on the private network, `http://ip:2379`.
+pub fn client_url(node: &NetnsNode) -> String {
+    format!("http://{}:{CLIENT_PORT}", node.ip)
 }
 
-impl EtcdNode {
-    /// The client URL, `http://ip:2379`.
-    pub fn client_url(&self) -> String {
-        format!("http://{}:{CLIENT_PORT}", self.ip)
-    }
-
-    /// The peer URL, `http://ip:2380`.
-    pub fn peer_url(&self) -> String {
-        format!("http://{}:{PEER_PORT}", self.ip)
-    }
+/// A node's peer URL on the private network, `http://ip:2380`.
+pub fn peer_url(node: &NetnsNode) -> String {
+    format!("http://{}:{PEER_PORT}", node.ip)
 }
 
-#[derive(Debug)]
-struct Inner {
-    dir: PathBuf,
-    binary: PathBuf,
-    plan: NetnsPlan,
-    nodes: Vec<EtcdNode>,
-    args: Vec<Vec<String>>,
-    procs: Procs,
-    http: reqwest::Client,
-    stopped: AtomicBool,
-}
-
-/// A running local etcd cluster. Cloning gives another handle; when the last is dropped,
-/// every node is stopped and the network removed.
-#[derive(Debug, Clone)]
-pub struct EtcdCluster {
-    inner: Arc<Inner>,
-}
-
-/// The command line (after the binary) of node `i` of `nodes`. Pure.
-pub fn etcd_args(nodes: &[EtcdNode], i: usize, token: &str) -> Vec<String> {
-    let node = &nodes[i];
-    let initial: Vec<String> = nodes
+/// The command line (after the binary) of node `i` of `plan`, with its data dir. Pure.
+pub fn etcd_args(plan: &NetnsPlan, i: usize, data_dir: &Path) -> Vec<String> {
+    let node = &plan.nodes[i];
+    let initial: Vec<String> = plan
+        .nodes
         .iter()
-        .map(|n| format!("{}={}", n.name, n.peer_url()))
+        .map(|n| format!("{}={}", n.name, peer_url(n)))
         .collect();
     [
         "--name",
         &node.name,
         "--data-dir",
-        &node.data_dir.display().to_string(),
+        &data_dir.display().to_string(),
         "--listen-client-urls",
-        &node.client_url(),
+        &client_url(node),
         "--advertise-client-urls",
-        &node.client_url(),
+        &client_url(node),
         "--listen-peer-urls",
-        &node.peer_url(),
+        &peer_url(node),
         "--initial-advertise-peer-urls",
-        &node.peer_url(),
+        &peer_url(node),
         "--initial-cluster",
         &initial.join(","),
         "--initial-cluster-state",
         "new",
         "--initial-cluster-token",
-        token,
+        &plan.prefix,
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect()
 }
 
+/// A running local etcd cluster: the generic [`LocalCluster`] (it derefs to it) and the
+/// private network its nodes live in, for the nemesis's iptables backend.
+#[derive(Debug, Clone)]
+pub struct EtcdCluster {
+    cluster: LocalCluster,
+    plan: NetnsPlan,
+}
+
+impl std::ops::Deref for EtcdCluster {
+    type Target = LocalCluster;
+
+    fn deref(&self) -> &LocalCluster {
+        &self.cluster
+    }
+}
+
 impl EtcdCluster {
-    /// Creates the network, starts every node and waits until each answers `/health` and a
-    /// leader is known. On error, everything already made is removed.
-    pub async fn start(opts: EtcdClusterOptions) -> Result<EtcdCluster, ClusterError> {
-        if !netns::is_root() {
-            return Err(ClusterError::Options(
-                "--target etcd starts nodes in network namespaces and needs root (run as root, or use --cluster external)".into(),
-            ));
-        }
-        for tool in ["ip", "iptables"] {
-            let found = std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-                .unwrap_or(false);
-            if !found {
-                return Err(ClusterError::Options(format!(
-                    "`{tool}` not found on PATH; a local etcd cluster needs iproute2 and iptables"
-                )));
-            }
-        }
-        if !opts.binary.is_file() {
-            return Err(locate_etcd(Some(&opts.binary)).err().unwrap_or_else(|| {
-                ClusterError::Options(format!("{}: not a file", opts.binary.display()))
-            }));
-        }
-        let names: Vec<String> = (1..=opts.nodes).map(|i| format!("n{i}")).collect();
-        let plan = netns::plan(&opts.run_id, &names, &netns::taken_networks()?)
-            .map_err(ClusterError::Options)?;
-        // Never adopt (and later remove) objects of another run that drew the same id.
-        let existing = netns::leftovers(&plan);
-        if !existing.is_empty() {
-            return Err(ClusterError::Options(format!(
-                "network objects named {}-* already exist (another run?): {}",
-                plan.prefix,
-                existing.join("; ")
-            )));
-        }
-        let mut nodes = Vec::new();
-        for n in &plan.nodes {
-            let dir = opts.dir.join("nodes").join(&n.name);
-            let data_dir = dir.join("data");
-            std::fs::create_dir_all(&dir).map_err(ClusterError::io(&dir))?;
-            nodes.push(EtcdNode {
-                name: n.name.clone(),
-                namespace: n.namespace.clone(),
-                ip: n.ip,
-                data_dir,
-                log: dir.join("etcd.log"),
-            });
-        }
-        let args = (0..nodes.len())
-            .map(|i| etcd_args(&nodes, i, &plan.prefix))
-            .collect();
-        let http = reqwest::Client::builder()
-            .timeout(PROBE_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| ClusterError::Options(format!("HTTP client: {e}")))?;
-        let cluster = EtcdCluster {
-            inner: Arc::new(Inner {
-                dir: opts.dir.clone(),
-                binary: opts.binary.clone(),
-                procs: Procs::new(nodes.len()),
-                plan,
-                nodes,
-                args,
-                http,
-                stopped: AtomicBool::new(false),
-            }),
-        };
-        // Recorded before created; from here on an error drops `cluster`, which removes it all.
-        cluster.write_state()?;
-        netns::create(&cluster.inner.plan)?;
-        for i in 0..cluster.inner.nodes.len() {
-            cluster.inner.procs.start_with(i, || cluster.spawn(i))?;
-        }
-        cluster.write_state()?;
-        cluster.wait_until_ready(opts.startup_timeout).await?;
-        Ok(cluster)
-    }
-
-    fn index(&self, name: &str) -> Result<usize, ClusterError> {
-        self.inner
-            .nodes
-            .iter()
-            .position(|n| n.name == name)
-            .ok_or_else(|| ClusterError::UnknownNode(name.to_string()))
-    }
-
-    fn spawn(&self, i: usize) -> Result<Child, ClusterError> {
-        let node = &self.inner.nodes[i];
-        // `ip netns exec` enters the namespace and execs etcd: the child's pid is etcd's.
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &node.namespace])
-            .arg(&self.inner.binary)
-            .args(&self.inner.args[i]);
-        let what = format!("{} in {}", node.name, node.namespace);
-        spawn_logged(cmd, &node.name, &what, &self.inner.binary, &node.log)
-    }
-
-    fn write_state(&self) -> Result<(), ClusterError> {
-        let state = {
-            let pids = self.inner.procs.pids();
-            ClusterState {
-                version: 1,
-                faultline_pid: std::process::id(),
-                binary: self.inner.binary.clone(),
-                proxies: false,
-                nodes: self
-                    .inner
-                    .nodes
-                    .iter()
-                    .zip(pids)
-                    .enumerate()
-                    .map(|(i, (n, pid))| NodeRecord {
-                        name: n.name.clone(),
-                        id: i as u64 + 1,
-                        pid,
-                        http: format!("{}:{CLIENT_PORT}", n.ip),
-                        peer: format!("{}:{PEER_PORT}", n.ip),
-                        data_dir: n.data_dir.clone(),
-                        log: n.log.clone(),
-                    })
-                    .collect(),
-                netns: Some(self.inner.plan.clone()),
-            }
-        };
-        state.write(&self.inner.dir)
-    }
-
-    /// The nodes, in order.
-    pub fn nodes(&self) -> &[EtcdNode] {
-        &self.inner.nodes
-    }
-
-    /// The node names.
-    pub fn names(&self) -> Vec<String> {
-        self.inner.nodes.iter().map(|n| n.name.clone()).collect()
+    /// The process cluster.
+    pub fn cluster(&self) -> &LocalCluster {
+        &self.cluster
     }
 
     /// The network plan (prefix, bridge, namespaces, addresses).
     pub fn plan(&self) -> &NetnsPlan {
-        &self.inner.plan
+        &self.plan
     }
 
-    /// Node name → address on the private network.
-    pub fn ips(&self) -> BTreeMap<String, Ipv4Addr> {
-        self.inner
+    /// Each node's client URL, in order.
+    pub fn client_urls(&self) -> Vec<(String, String)> {
+        self.plan
             .nodes
             .iter()
-            .map(|n| (n.name.clone(), n.ip))
+            .map(|n| (n.name.clone(), client_url(n)))
             .collect()
     }
+}
 
-    /// Runs `iptables -w ARGS` inside `node`'s namespace.
-    pub fn iptables(&self, node: &str, rule: &[String]) -> Result<(), ClusterError> {
-        let ns = &self.inner.nodes[self.index(node)?].namespace;
-        let mut cmd: Vec<String> = ["ip", "netns", "exec", ns, "iptables", "-w"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        cmd.extend(rule.iter().cloned());
-        netns::run(&cmd).map_err(|e| ClusterError::Options(format!("{node}: {e}")))
-    }
+/// How etcd nodes are run: `ip netns exec NS etcd ...`, health from `/health`, status and
+/// leadership from `POST /v3/maintenance/status`.
+#[derive(Debug)]
+pub struct EtcdLauncher {
+    binary: PathBuf,
+    plan: NetnsPlan,
+    nodes: Vec<NodeLayout>,
+    http: reqwest::Client,
+}
 
-    /// The current pid of `name`, `None` while killed.
-    pub fn pid(&self, name: &str) -> Result<Option<u32>, ClusterError> {
-        let i = self.index(name)?;
-        Ok(self.inner.procs.pid(i))
-    }
-
-    /// The node names, in slot order, for [`Procs`] queries.
-    fn name_strs(&self) -> impl Iterator<Item = &str> {
-        self.inner.nodes.iter().map(|n| n.name.as_str())
-    }
-
-    /// Nodes currently killed.
-    pub fn killed(&self) -> Vec<String> {
-        self.inner.procs.killed(self.name_strs())
-    }
-
-    /// Nodes currently paused.
-    pub fn paused(&self) -> Vec<String> {
-        self.inner.procs.paused(self.name_strs())
-    }
-
-    /// `kill -9` a node and reap it; a killed node stays killed.
-    pub fn kill(&self, name: &str) -> Result<(), ClusterError> {
-        let i = self.index(name)?;
-        self.inner.procs.kill(i);
-        self.write_state()
-    }
-
-    /// Restarts a killed node on its data dir and waits until it answers `/health` (with any
-    /// status: a node catching up may report no leader yet). A running node is left alone.
-    pub async fn restart(&self, name: &str) -> Result<(), ClusterError> {
-        let i = self.index(name)?;
-        if !self.inner.procs.start_with(i, || self.spawn(i))? {
-            return Ok(());
-        }
-        self.write_state()?;
-        let node = &self.inner.nodes[i];
-        wait_answering(
-            RESTART_TIMEOUT,
-            Duration::from_millis(100),
-            || self.check_alive(i),
-            || async { self.health(i).await.is_ok() },
-            (&node.name, node.client_url(), &node.log),
-        )
-        .await
-    }
-
-    /// SIGSTOP a node; false (nothing done) when it is killed.
-    pub fn pause(&self, name: &str) -> Result<bool, ClusterError> {
-        let i = self.index(name)?;
-        self.inner.procs.signal(i, name, Signal::SIGSTOP)
-    }
-
-    /// SIGCONT a node; false when it is killed.
-    pub fn resume(&self, name: &str) -> Result<bool, ClusterError> {
-        let i = self.index(name)?;
-        self.inner.procs.signal(i, name, Signal::SIGCONT)
-    }
-
-    fn check_alive(&self, i: usize) -> Result<(), ClusterError> {
-        let node = &self.inner.nodes[i];
-        match self
-            .inner
-            .procs
-            .exited(i)
-            .map_err(ClusterError::io(&node.log))?
-        {
-            None => Ok(()),
-            Some(status) => Err(ClusterError::Exited {
-                node: node.name.clone(),
-                status: status.to_string(),
-                log: node.log.clone(),
-                tail: log_tail(&node.log),
-            }),
-        }
-    }
-
-    /// `GET /health` of node `i`: `Ok(true)` healthy, `Ok(false)` answering but not healthy
-    /// (503: no leader), `Err` no answer.
+impl EtcdLauncher {
     async fn health(&self, i: usize) -> Result<bool, String> {
-        let url = format!("{}/health", self.inner.nodes[i].client_url());
-        let resp = self
-            .inner
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let url = format!("{}/health", client_url(&self.plan.nodes[i]));
+        let resp = self.http.get(url).send().await.map_err(|e| e.to_string())?;
         Ok(resp.status().is_success())
     }
+}
 
-    async fn wait_until_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            for i in 0..self.inner.nodes.len() {
-                self.check_alive(i)?;
-            }
-            let mut healthy = true;
-            let mut last = Vec::new();
-            for i in 0..self.inner.nodes.len() {
-                let h = self.health(i).await;
-                healthy &= h == Ok(true);
-                last.push(format!("{}: {h:?}", self.inner.nodes[i].name));
-            }
-            if healthy && self.leader().await.is_some() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(ClusterError::NoLeader {
-                    waited: timeout,
-                    statuses: last.join("; "),
-                    dir: self.inner.dir.join("nodes"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+#[async_trait::async_trait]
+impl Launcher for EtcdLauncher {
+    fn program(&self) -> &Path {
+        &self.binary
+    }
+
+    fn nodes(&self) -> &[NodeLayout] {
+        &self.nodes
+    }
+
+    fn command(&self, i: usize) -> Command {
+        // `ip netns exec` enters the namespace and execs etcd: the child's pid is etcd's.
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.plan.nodes[i].namespace])
+            .arg(&self.binary)
+            .args(etcd_args(&self.plan, i, &self.nodes[i].data_dir));
+        cmd
+    }
+
+    fn describe(&self, i: usize) -> String {
+        format!("{} in {}", self.nodes[i].name, self.plan.nodes[i].namespace)
+    }
+
+    /// The maintenance status, with `"healthy"`: whether `/health` said 200 too.
+    async fn status(&self, i: usize) -> Status {
+        let url = format!("{}/v3/maintenance/status", client_url(&self.plan.nodes[i]));
+        let resp = self
+            .http
+            .post(url)
+            .body("{}")
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        let mut value: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("bad status body: {e}"))?;
+        let healthy = self.health(i).await.unwrap_or(false);
+        if let Value::Object(m) = &mut value {
+            m.insert("healthy".into(), Value::Bool(healthy));
+        }
+        Ok(value)
+    }
+
+    /// Any answer to `/health` (a node catching up may report no leader yet).
+    async fn answers(&self, i: usize) -> bool {
+        self.health(i).await.is_ok()
+    }
+
+    fn leader(&self, statuses: &[(String, Status)]) -> Option<String> {
+        let answered: Vec<(String, Value)> = statuses
+            .iter()
+            .filter_map(|(n, s)| Some((n.clone(), s.as_ref().ok()?.clone())))
+            .collect();
+        leader_from_statuses(&answered)
+    }
+
+    /// Every node healthy and a leader known.
+    fn ready(&self, statuses: &[(String, Status)]) -> bool {
+        let healthy = statuses.iter().all(|(_, s)| {
+            s.as_ref()
+                .is_ok_and(|v| v.get("healthy") == Some(&Value::Bool(true)))
+        });
+        healthy && self.leader(statuses).is_some()
+    }
+
+    fn restart_timeout(&self) -> Duration {
+        RESTART_TIMEOUT
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+
+    fn network(&self) -> Option<&NetnsPlan> {
+        Some(&self.plan)
+    }
+
+    fn prepare(&self) -> Result<(), ClusterError> {
+        // Never adopt (and later remove) objects of another run that drew the same id.
+        let existing = netns::leftovers(&self.plan);
+        if !existing.is_empty() {
+            return Err(ClusterError::Options(format!(
+                "network objects named {}-* already exist (another run?): {}",
+                self.plan.prefix,
+                existing.join("; ")
+            )));
+        }
+        netns::create(&self.plan).map_err(ClusterError::Options)
+    }
+
+    fn cleanup(&self) -> Vec<String> {
+        netns::destroy(&self.plan)
+    }
+}
+
+/// Creates the network, starts every node and waits until each answers `/health` and a
+/// leader is known. On error, everything already made is removed.
+pub async fn start(opts: EtcdClusterOptions) -> Result<EtcdCluster, ClusterError> {
+    if !netns::is_root() {
+        return Err(ClusterError::Options(
+            "--target etcd starts nodes in network namespaces and needs root (run as root, or use --cluster external)".into(),
+        ));
+    }
+    for tool in ["ip", "iptables"] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false);
+        if !found {
+            return Err(ClusterError::Options(format!(
+                "`{tool}` not found on PATH; a local etcd cluster needs iproute2 and iptables"
+            )));
         }
     }
-
-    /// The leader, from every running, unpaused node's `/v3/maintenance/status`.
-    pub async fn leader(&self) -> Option<String> {
-        let (killed, paused) = (self.killed(), self.paused());
-        let targets: Vec<(String, String)> = self
-            .inner
-            .nodes
-            .iter()
-            .filter(|n| !killed.contains(&n.name) && !paused.contains(&n.name))
-            .map(|n| (n.name.clone(), n.client_url()))
-            .collect();
-        etcd_leader(&self.inner.http, &targets).await
+    if !opts.binary.is_file() {
+        return Err(locate_etcd(Some(&opts.binary)).err().unwrap_or_else(|| {
+            ClusterError::Options(format!("{}: not a file", opts.binary.display()))
+        }));
     }
-
-    /// Kills every node (resuming paused ones first), removes the network and the state
-    /// file. Safe to call more than once; returns what could not be removed.
-    pub fn stop(&self) -> Vec<String> {
-        stop_all(&self.inner)
-    }
+    let names: Vec<String> = (1..=opts.nodes).map(|i| format!("n{i}")).collect();
+    let taken = netns::taken_networks().map_err(ClusterError::Options)?;
+    let plan = netns::plan(&opts.run_id, &names, &taken).map_err(ClusterError::Options)?;
+    let nodes = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let dir = opts.dir.join("nodes").join(&n.name);
+            NodeLayout {
+                name: n.name.clone(),
+                client: format!("{}:{CLIENT_PORT}", n.ip),
+                peer: format!("{}:{PEER_PORT}", n.ip),
+                data_dir: dir.join("data"),
+                log: dir.join("etcd.log"),
+            }
+        })
+        .collect();
+    let http = reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| ClusterError::Options(format!("HTTP client: {e}")))?;
+    let launcher = EtcdLauncher {
+        binary: opts.binary.clone(),
+        plan: plan.clone(),
+        nodes,
+        http,
+    };
+    let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, opts.startup_timeout).await?;
+    Ok(EtcdCluster { cluster, plan })
 }
 
 /// Asks every `(name, base URL)` for `POST /v3/maintenance/status` concurrently and names
@@ -487,52 +353,34 @@ pub async fn etcd_leader(http: &reqwest::Client, nodes: &[(String, String)]) -> 
     leader_from_statuses(&statuses)
 }
 
-fn stop_all(inner: &Inner) -> Vec<String> {
-    if inner.stopped.swap(true, Ordering::SeqCst) {
-        return Vec::new();
-    }
-    inner.procs.stop_all();
-    let left = netns::destroy(&inner.plan);
-    if left.is_empty() {
-        let _ = ClusterState::remove(&inner.dir);
-    }
-    left
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        stop_all(self);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_node_knows_the_whole_initial_cluster() {
-        let nodes: Vec<EtcdNode> = (1..=3)
-            .map(|i| EtcdNode {
-                name: format!("n{i}"),
-                namespace: format!("flabc-n{i}"),
-                ip: Ipv4Addr::new(10, 200, 1, 10 + i),
-                data_dir: PathBuf::from(format!("/r/nodes/n{i}/data")),
-                log: PathBuf::from(format!("/r/nodes/n{i}/etcd.log")),
-            })
-            .collect();
-        let args = etcd_args(&nodes, 1, "flabc").join(" ");
+        let names: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
+        let plan = netns::plan("abc", &names, &[]).expect("plan");
+        let args = etcd_args(&plan, 1, Path::new("/r/nodes/n2/data")).join(" ");
+        let ip = |i: usize| plan.nodes[i].ip;
         assert!(
             args.starts_with("--name n2 --data-dir /r/nodes/n2/data"),
             "{args}"
         );
         assert!(
-            args.contains("--listen-client-urls http://10.200.1.12:2379"),
+            args.contains(&format!("--listen-client-urls http://{}:2379", ip(1))),
             "{args}"
         );
-        assert!(args.contains("--initial-advertise-peer-urls http://10.200.1.12:2380"));
-        assert!(args.contains(
-            "--initial-cluster n1=http://10.200.1.11:2380,n2=http://10.200.1.12:2380,n3=http://10.200.1.13:2380"
-        ));
+        assert!(args.contains(&format!(
+            "--initial-advertise-peer-urls http://{}:2380",
+            ip(1)
+        )));
+        assert!(args.contains(&format!(
+            "--initial-cluster n1=http://{}:2380,n2=http://{}:2380,n3=http://{}:2380",
+            ip(0),
+            ip(1),
+            ip(2)
+        )));
         assert!(args.ends_with("--initial-cluster-token flabc"));
     }
 }

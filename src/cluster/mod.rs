@@ -1,35 +1,40 @@
-//! Node lifecycle for local clusters: raftkv processes on 127.0.0.1, each directed peer link
-//! wired through faultline's proxy mesh ([`crate::nemesis::proxy`]) so partitions need no root.
+//! Node lifecycle: the processes faultline runs itself, and the nodes it only talks to.
 //!
-//! - [`local`]: [`LocalCluster`]: start N nodes (data dirs and logs in the run directory), wait
-//!   for a leader, kill -9 / restart / pause / resume, leader lookup, stop on drop.
+//! - [`local`]: [`LocalCluster`], the one process cluster: start N nodes (data dirs and logs
+//!   in the run directory), wait until ready, kill -9 / restart / pause / resume, leader
+//!   lookup, stop on drop. It implements [`crate::node_control`]'s traits, which is how the
+//!   nemesis acts on its processes.
+//! - [`launcher`]: the [`Launcher`] trait: what one kind of node needs (its command line,
+//!   health and leader probes, log file names). A new kind of node is one new launcher.
+//! - [`raftkv`]: raftkv's launcher, with its peer links through the link-proxy mesh.
+//! - [`etcd`]: etcd's launcher, each node in its own network namespace (root only).
+//! - [`external`]: nodes faultline does not start (`--cluster external`): reachability,
+//!   leader lookup.
 //! - [`state`]: the state file (`cluster.json`) naming every process faultline started, so a
 //!   later `faultline cluster down` can find and stop them even after faultline was killed.
-//! - [`etcd`]: [`EtcdCluster`]: a local etcd cluster, each node in its own network namespace
-//!   (root only), so partitions are iptables drops; same lifecycle as a raftkv cluster.
-//! - [`external`]: nodes faultline does not start (`--cluster external`): `--node` parsing,
-//!   reachability, leader lookup.
-//! - [`netns`]: the per-run private network (namespaces, veths, a bridge, a /24), planned
-//!   purely, recorded in the state file, then created; removal is idempotent.
 //! - [`control`]: `faultline cluster up | down | status` as library functions.
-//! - `process`: the node process slots both local clusters share (spawn with a log, kill -9,
-//!   SIGSTOP / SIGCONT, notice an exit, wait for a restarted node, stop all).
+//! - `process`: the node process slots (spawn with a log, kill -9, SIGSTOP / SIGCONT, notice
+//!   an exit, wait for a restarted node, stop all).
+//!
+//! This module uses the network plumbing ([`crate::net`]) and the fault journal
+//! ([`crate::journal`]), never the nemesis.
 //!
 //! Layout of a cluster directory (a test's run directory, or the one given to `cluster up`):
 //!
 //! ```text
 //! cluster.json          state file: pids, ports, data dirs (removed by a clean stop)
-//! faults.journal        every fault applied and healed (JSON lines; see nemesis::journal)
-//! nodes/n1/data/        raftkv --data-dir (kept across restarts)
+//! faults.journal        every fault applied and healed (JSON lines; see crate::journal)
+//! nodes/n1/data/        the node's data dir (kept across restarts)
 //! nodes/n1/raftkv.log   the node's stderr/stdout, appended across restarts
 //! ```
 
 pub mod control;
 pub mod etcd;
 pub mod external;
+pub mod launcher;
 pub mod local;
-pub mod netns;
 mod process;
+pub mod raftkv;
 pub mod state;
 
 use std::path::PathBuf;
@@ -37,7 +42,9 @@ use std::time::Duration;
 
 pub use control::{default_dir, down, status, up, DownReport};
 pub use etcd::{locate_etcd, EtcdCluster, EtcdClusterOptions};
-pub use local::{locate_raftkv, ClusterOptions, LocalCluster, Node};
+pub use launcher::{Launcher, NodeLayout};
+pub use local::LocalCluster;
+pub use raftkv::{locate_raftkv, ClusterOptions, RaftkvCluster};
 pub use state::ClusterState;
 
 /// Why a local cluster could not be started or controlled. Each variant names the node and,

@@ -28,7 +28,7 @@ pub struct ClusterState {
     /// The private network of a namespace cluster (etcd), recorded before it is created so
     /// `cluster down` removes exactly it; absent for raftkv clusters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netns: Option<super::netns::NetnsPlan>,
+    pub netns: Option<crate::net::NetnsPlan>,
 }
 
 /// One node's process and addresses.

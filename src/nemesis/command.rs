@@ -170,13 +170,7 @@ impl Template {
     }
 }
 
-/// Whether `value` can stand in a shell command unquoted: letters, digits and `._-:/@[]%+=,`.
-pub fn shell_safe(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-:/@[]%+=,".contains(c))
-}
+pub use crate::node_addr::shell_safe;
 
 /// The validated `[commands]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]

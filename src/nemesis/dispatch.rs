@@ -1,69 +1,25 @@
-//! What the nemesis backends ([`super::local`], [`super::netns`], [`super::external`]) share,
-//! so each keeps only how it applies a fault:
-//!
-//! - [`FaultBackend`]: a backend applies one typed [`FaultOp`]; every backend is then a
-//!   [`Nemesis`] (decoding `f`/`value`, and healing every fault family in order).
-//! - [`FaultBook`]: the fault journal and the faults applied and not yet healed.
-//! - [`partition_grudge`] and [`grudge_nodes`]: the grudge a `start-partition` op asks for.
-//! - [`NodeProcesses`] with [`kill`], [`start`], [`pause`] and [`resume`]: the process faults
-//!   on a cluster whose node processes faultline runs (raftkv or etcd).
+//! The one nemesis: it decodes a fault op, resolves what it needs (the leader, the grudge of
+//! a leader partition, which nodes are still up), journals the fault, and hands it to the
+//! backend for its family — a [`NetworkFaults`] for partitions, delay and loss, a
+//! [`ProcessControl`] for kills and pauses. Every backend gets the same journal records
+//! (both sides of every partition), the same "replace the old partition" rule and the same
+//! heal order, because none of that is in a backend.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::backend::NetworkFaults;
 use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
-use super::journal::Journal;
 use super::partition::{complete_grudge, one_way_grudge, split_one, Grudge};
-use super::{Nemesis, NemesisError};
-use crate::cluster::{ClusterError, EtcdCluster, LocalCluster};
+use super::NemesisError;
 use crate::generator::GenOp;
-
-/// A nemesis backend: applies one decoded fault op. Every `FaultBackend` is a [`Nemesis`]:
-/// `invoke` decodes the op, `heal_all` runs [`heal_every_kind`].
-#[async_trait::async_trait]
-pub trait FaultBackend: Send {
-    /// Applies or heals `op` and returns what was done, for the history.
-    async fn apply(&mut self, op: FaultOp) -> Result<Value, NemesisError>;
-}
-
-#[async_trait::async_trait]
-impl<B: FaultBackend> Nemesis for B {
-    async fn invoke(&mut self, op: &GenOp) -> Result<Value, NemesisError> {
-        let op = FaultOp::parse(&op.f, &op.value)?;
-        self.apply(op).await
-    }
-
-    async fn heal_all(&mut self) -> Result<(), NemesisError> {
-        heal_every_kind(self).await.map(|_| ())
-    }
-}
-
-/// Applies every fault family's stop op, network first (so resumed and restarted nodes come
-/// back to a whole network), and returns what each did, by op name. Every step runs even if
-/// an earlier one failed; the first error is returned.
-pub async fn heal_every_kind<B: FaultBackend + ?Sized>(
-    backend: &mut B,
-) -> Result<Value, NemesisError> {
-    let mut done = Map::new();
-    let mut first_err = None;
-    for kind in FaultKind::ALL {
-        match backend.apply(kind.stop_op()).await {
-            Ok(v) => {
-                done.insert(kind.stop_op().f().to_string(), v);
-            }
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(Value::Object(done)),
-    }
-}
+use crate::journal::Journal;
+use crate::net::grudge_nodes;
+use crate::node_control::{LeaderProbe, ProcessControl};
 
 /// The fault journal and the entries applied and not yet healed, so a heal marks exactly the
 /// faults of its family healed.
@@ -149,255 +105,297 @@ pub(crate) async fn partition_grudge(
     Ok((grudge, value))
 }
 
-/// Every node a grudge names, on either side, sorted: the nodes a partition touches.
-pub(crate) fn grudge_nodes(grudge: &Grudge) -> Vec<String> {
-    grudge
-        .iter()
-        .flat_map(|(to, froms)| std::iter::once(to).chain(froms))
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
+/// Applies nemesis ops to a cluster through its backends, journaling each fault before it is
+/// applied and marking it healed after. Dropping it heals what can be healed without waiting
+/// (the network, paused nodes): the last, best-effort net — [`Nemesis::heal_all`] is the
+/// real one.
+pub struct Nemesis {
+    nodes: Vec<String>,
+    network: Box<dyn NetworkFaults>,
+    processes: Arc<dyn ProcessControl>,
+    leader: Arc<dyn LeaderProbe>,
+    book: FaultBook,
+    killed: BTreeSet<String>,
+    paused: BTreeSet<String>,
 }
 
-/// A cluster whose node processes faultline runs ([`LocalCluster`], [`EtcdCluster`]): what
-/// the kill, start, pause and resume ops need of it.
-#[async_trait::async_trait]
-pub trait NodeProcesses: Send + Sync {
-    /// Every node's name.
-    fn names(&self) -> Vec<String>;
-    /// The current leader, if some node claims it.
-    async fn leader(&self) -> Option<String>;
-    /// Nodes currently killed.
-    fn killed(&self) -> Vec<String>;
-    /// Nodes currently paused.
-    fn paused(&self) -> Vec<String>;
-    /// A node's pid, `None` while killed.
-    fn pid(&self, name: &str) -> Result<Option<u32>, ClusterError>;
-    /// `kill -9` a node.
-    fn kill(&self, name: &str) -> Result<(), ClusterError>;
-    /// Restarts a killed node and waits until it answers.
-    async fn restart(&self, name: &str) -> Result<(), ClusterError>;
-    /// SIGSTOP a node; false when it is killed.
-    fn pause(&self, name: &str) -> Result<bool, ClusterError>;
-    /// SIGCONT a node; false when it is killed.
-    fn resume(&self, name: &str) -> Result<bool, ClusterError>;
-}
-
-/// Implements [`NodeProcesses`] for a cluster type by forwarding to its inherent methods of
-/// the same names.
-macro_rules! node_processes_by_inherent_methods {
-    ($cluster:ty) => {
-        #[async_trait::async_trait]
-        impl NodeProcesses for $cluster {
-            fn names(&self) -> Vec<String> {
-                <$cluster>::names(self)
-            }
-            async fn leader(&self) -> Option<String> {
-                <$cluster>::leader(self).await
-            }
-            fn killed(&self) -> Vec<String> {
-                <$cluster>::killed(self)
-            }
-            fn paused(&self) -> Vec<String> {
-                <$cluster>::paused(self)
-            }
-            fn pid(&self, name: &str) -> Result<Option<u32>, ClusterError> {
-                <$cluster>::pid(self, name)
-            }
-            fn kill(&self, name: &str) -> Result<(), ClusterError> {
-                <$cluster>::kill(self, name)
-            }
-            async fn restart(&self, name: &str) -> Result<(), ClusterError> {
-                <$cluster>::restart(self, name).await
-            }
-            fn pause(&self, name: &str) -> Result<bool, ClusterError> {
-                <$cluster>::pause(self, name)
-            }
-            fn resume(&self, name: &str) -> Result<bool, ClusterError> {
-                <$cluster>::resume(self, name)
-            }
-        }
-    };
-}
-
-node_processes_by_inherent_methods!(LocalCluster);
-node_processes_by_inherent_methods!(EtcdCluster);
-
-/// The leader of `cluster`, or [`NemesisError::NoLeader`].
-pub(crate) async fn leader<C: NodeProcesses>(cluster: &C) -> Result<String, NemesisError> {
-    cluster.leader().await.ok_or(NemesisError::NoLeader)
-}
-
-/// The nodes `choice` names, each checked to be one of `cluster`'s.
-async fn resolve<C: NodeProcesses>(
-    cluster: &C,
-    choice: &NodeChoice,
-) -> Result<Vec<String>, NemesisError> {
-    let names = match choice {
-        NodeChoice::Leader => vec![leader(cluster).await?],
-        NodeChoice::Nodes(ns) => ns.clone(),
-    };
-    let known = cluster.names();
-    if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
-        return Err(ClusterError::UnknownNode(bad.clone()).into());
-    }
-    Ok(names)
-}
-
-/// `kill`: kill -9 the chosen nodes not already killed (journaled with their pids); the
-/// value is the nodes killed.
-pub(crate) async fn kill<C: NodeProcesses>(
-    cluster: &C,
-    book: &mut FaultBook,
-    choice: &NodeChoice,
-) -> Result<Value, NemesisError> {
-    let killed = cluster.killed();
-    let names: Vec<String> = resolve(cluster, choice)
-        .await?
-        .into_iter()
-        .filter(|n| !killed.contains(n))
-        .collect();
-    let mut pids = Vec::new();
-    for n in &names {
-        pids.push(cluster.pid(n)?);
-    }
-    book.applying(FaultKind::Kill, &names, json!({ "pids": pids }))?;
-    for n in &names {
-        cluster.kill(n)?;
-    }
-    Ok(json!(names))
-}
-
-/// `start`: restarts every killed node (each is tried; the first error is returned and the
-/// kills stay open); the value is the nodes restarted.
-pub(crate) async fn start<C: NodeProcesses>(
-    cluster: &C,
-    book: &mut FaultBook,
-) -> Result<Value, NemesisError> {
-    let mut first_err = None;
-    let mut started = Vec::new();
-    for n in cluster.killed() {
-        match cluster.restart(&n).await {
-            Ok(()) => started.push(n),
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = first_err {
-        return Err(e.into());
-    }
-    book.healed(FaultKind::Kill)?;
-    Ok(json!(started))
-}
-
-/// `pause`: SIGSTOP the chosen nodes neither killed nor paused (journaled with their pids);
-/// the value is the nodes paused.
-pub(crate) async fn pause<C: NodeProcesses>(
-    cluster: &C,
-    book: &mut FaultBook,
-    choice: &NodeChoice,
-) -> Result<Value, NemesisError> {
-    let (killed, paused) = (cluster.killed(), cluster.paused());
-    let names: Vec<String> = resolve(cluster, choice)
-        .await?
-        .into_iter()
-        .filter(|n| !killed.contains(n) && !paused.contains(n))
-        .collect();
-    let mut pids = Vec::new();
-    for n in &names {
-        pids.push(cluster.pid(n)?);
-    }
-    book.applying(FaultKind::Pause, &names, json!({ "pids": pids }))?;
-    for n in &names {
-        cluster.pause(n)?;
-    }
-    Ok(json!(names))
-}
-
-/// `resume`: SIGCONT every paused node; the value is the nodes resumed.
-pub(crate) async fn resume<C: NodeProcesses>(
-    cluster: &C,
-    book: &mut FaultBook,
-) -> Result<Value, NemesisError> {
-    let paused = cluster.paused();
-    for n in &paused {
-        cluster.resume(n)?;
-    }
-    book.healed(FaultKind::Pause)?;
-    Ok(json!(paused))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_grudge_touches_both_sides_once_each_in_order() {
-        let nodes: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
-        let grudge = one_way_grudge(&["n2".to_string()], &nodes);
-        assert_eq!(grudge_nodes(&grudge), nodes);
-        assert!(grudge_nodes(&Grudge::new()).is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_given_grudge_never_asks_for_the_leader() {
-        let nodes: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
-        let given = complete_grudge(&split_one(&nodes, "n3"));
-        let (grudge, value) = partition_grudge(
-            Some(given.clone()),
-            PartitionMode::Halves,
-            false,
-            &nodes,
-            async { Err(NemesisError::NoLeader) },
-        )
-        .await
-        .expect("no leader needed");
-        assert_eq!(grudge, given);
-        assert!(value.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_leader_partition_isolates_the_leader_and_records_it() {
-        let nodes: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
-        for one_way in [false, true] {
-            let (grudge, value) =
-                partition_grudge(None, PartitionMode::Leader, one_way, &nodes, async {
-                    Ok("n2".to_string())
-                })
-                .await
-                .expect("leader known");
-            let want = if one_way {
-                one_way_grudge(&["n2".to_string()], &nodes)
-            } else {
-                complete_grudge(&split_one(&nodes, "n2"))
-            };
-            assert_eq!(grudge, want, "one_way {one_way}");
-            assert_eq!(value.get("leader"), Some(&json!("n2")));
-        }
-        let no_leader = partition_grudge(None, PartitionMode::Leader, false, &nodes, async {
-            Err(NemesisError::NoLeader)
+impl Nemesis {
+    /// A nemesis for the cluster of `nodes`: network faults through `network`, process faults
+    /// through `processes`, "the leader" from `leader`, journaling to `journal` (normally
+    /// `<run>/faults.journal`, [`crate::journal::JOURNAL_FILE`]).
+    pub fn new(
+        nodes: Vec<String>,
+        network: Box<dyn NetworkFaults>,
+        processes: Arc<dyn ProcessControl>,
+        leader: Arc<dyn LeaderProbe>,
+        journal: &Path,
+    ) -> Result<Nemesis, NemesisError> {
+        Ok(Nemesis {
+            nodes,
+            network,
+            processes,
+            leader,
+            book: FaultBook::open(journal)?,
+            killed: BTreeSet::new(),
+            paused: BTreeSet::new(),
         })
-        .await;
-        assert!(matches!(no_leader, Err(NemesisError::NoLeader)));
     }
 
-    #[test]
-    fn the_book_journals_applied_then_healed_by_kind() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("faults.journal");
-        let mut book = FaultBook::open(&path).expect("journal");
-        let n1 = vec!["n1".to_string()];
-        book.applying(FaultKind::Kill, &n1, Value::Null)
-            .expect("kill");
-        book.applying(FaultKind::Pause, &n1, Value::Null)
-            .expect("pause");
-        book.healed(FaultKind::Pause).expect("resume");
-        let open = Journal::open_faults(&path).expect("read journal");
-        assert_eq!(open.len(), 1, "{open:?}");
-        assert_eq!(open[0].kind, "kill");
-        book.healed(FaultKind::Kill).expect("start");
-        assert!(Journal::open_faults(&path).expect("read").is_empty());
+    /// The nodes it acts on.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// Nodes it killed and has not restarted yet.
+    pub fn killed(&self) -> Vec<String> {
+        self.killed.iter().cloned().collect()
+    }
+
+    /// Nodes it paused and has not resumed yet.
+    pub fn paused(&self) -> Vec<String> {
+        self.paused.iter().cloned().collect()
+    }
+
+    /// Applies or heals the fault op `op.f` (with its `value`, see [`super::fault`]) and
+    /// returns what was done, for the history: e.g. `{"grudge": {...}}` or `["n2"]`.
+    pub async fn invoke(&mut self, op: &GenOp) -> Result<Value, NemesisError> {
+        let op = FaultOp::parse(&op.f, &op.value)?;
+        self.apply(op).await
+    }
+
+    /// Heals every fault: reconnects all links, clears delay and loss, resumes paused nodes,
+    /// restarts killed ones, network first (so resumed and restarted nodes come back to a
+    /// whole network). Call it before the run (start clean), in the final heal phase and in
+    /// teardown on every path. Every step runs even if one fails; the first error is returned.
+    pub async fn heal_all(&mut self) -> Result<(), NemesisError> {
+        self.heal_everything().await.map(|_| ())
+    }
+
+    /// [`Nemesis::heal_all`], returning what each stop op did, by op name (for logs).
+    pub async fn heal_everything(&mut self) -> Result<Value, NemesisError> {
+        let mut done = Map::new();
+        let mut first_err = None;
+        for kind in FaultKind::ALL {
+            match self.apply(kind.stop_op()).await {
+                Ok(v) => {
+                    done.insert(kind.stop_op().f().to_string(), v);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(Value::Object(done)),
+        }
+    }
+
+    fn check_known<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), NemesisError> {
+        match names.into_iter().find(|n| !self.nodes.contains(n)) {
+            Some(bad) => Err(NemesisError::UnknownNode(bad.clone())),
+            None => Ok(()),
+        }
+    }
+
+    async fn leader(&self) -> Result<String, NemesisError> {
+        self.leader.leader().await.ok_or(NemesisError::NoLeader)
+    }
+
+    /// The nodes `choice` names, each checked to be one of the cluster's.
+    async fn resolve(&self, choice: &NodeChoice) -> Result<Vec<String>, NemesisError> {
+        let names = match choice {
+            NodeChoice::Leader => vec![self.leader().await?],
+            NodeChoice::Nodes(ns) => ns.clone(),
+        };
+        self.check_known(&names)?;
+        Ok(names)
+    }
+
+    /// Applies or heals one decoded op.
+    pub async fn apply(&mut self, op: FaultOp) -> Result<Value, NemesisError> {
+        match op {
+            FaultOp::StartPartition {
+                mode,
+                one_way,
+                grudge,
+            } => {
+                let (grudge, mut value) =
+                    partition_grudge(grudge, mode, one_way, &self.nodes, self.leader()).await?;
+                let touched = grudge_nodes(&grudge);
+                self.check_known(&touched)?;
+                // A new partition replaces the old one.
+                self.network.heal_partition().await?;
+                self.book.healed(FaultKind::Partition)?;
+                self.book
+                    .applying(FaultKind::Partition, &touched, json!({ "grudge": grudge }))?;
+                self.network.partition(&grudge).await?;
+                value.insert("grudge".into(), json!(grudge));
+                Ok(Value::Object(value))
+            }
+            FaultOp::StopPartition => {
+                self.network.heal_partition().await?;
+                self.book.healed(FaultKind::Partition)?;
+                Ok(json!("network-healed"))
+            }
+            FaultOp::StartDelay { ms, nodes } => {
+                let touched = self.links_of(nodes.as_deref())?;
+                self.network.heal_delay().await?;
+                self.book.healed(FaultKind::Delay)?;
+                self.book
+                    .applying(FaultKind::Delay, &touched, json!({ "ms": ms }))?;
+                self.network.delay(ms, nodes.as_deref()).await?;
+                Ok(json!({ "ms": ms, "nodes": touched }))
+            }
+            FaultOp::StopDelay => {
+                self.network.heal_delay().await?;
+                self.book.healed(FaultKind::Delay)?;
+                Ok(json!("delay-removed"))
+            }
+            FaultOp::StartDrop { probability, nodes } => {
+                let touched = self.links_of(nodes.as_deref())?;
+                self.network.heal_loss().await?;
+                self.book.healed(FaultKind::Drop)?;
+                self.book.applying(
+                    FaultKind::Drop,
+                    &touched,
+                    json!({ "probability": probability }),
+                )?;
+                self.network.loss(probability, nodes.as_deref()).await?;
+                Ok(json!({ "probability": probability, "nodes": touched }))
+            }
+            FaultOp::StopDrop => {
+                self.network.heal_loss().await?;
+                self.book.healed(FaultKind::Drop)?;
+                Ok(json!("loss-removed"))
+            }
+            FaultOp::Kill(choice) => self.kill(&choice).await,
+            FaultOp::Start => self.start().await,
+            FaultOp::Pause(choice) => self.pause(&choice).await,
+            FaultOp::Resume => self.resume().await,
+        }
+    }
+
+    /// The nodes whose links a delay or loss touches (every node when `None`), checked.
+    fn links_of(&self, nodes: Option<&[String]>) -> Result<Vec<String>, NemesisError> {
+        match nodes {
+            Some(ns) => {
+                self.check_known(ns)?;
+                Ok(ns.to_vec())
+            }
+            None => Ok(self.nodes.clone()),
+        }
+    }
+
+    fn pids(&self, names: &[String]) -> Value {
+        json!({ "pids": names.iter().map(|n| self.processes.pid(n)).collect::<Vec<_>>() })
+    }
+
+    /// `kill`: kill -9 the chosen nodes not already killed (journaled with their pids); the
+    /// value is the nodes killed. A node counts as killed even when the kill failed: it may
+    /// have half-worked, and a restart of a running node is harmless.
+    async fn kill(&mut self, choice: &NodeChoice) -> Result<Value, NemesisError> {
+        let names: Vec<String> = self
+            .resolve(choice)
+            .await?
+            .into_iter()
+            .filter(|n| !self.killed.contains(n))
+            .collect();
+        self.book
+            .applying(FaultKind::Kill, &names, self.pids(&names))?;
+        let mut first = None;
+        for n in &names {
+            self.killed.insert(n.clone());
+            // A killed process is no longer paused.
+            self.paused.remove(n);
+            if let Err(e) = self.processes.kill(n).await {
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            Some(e) => Err(e.into()),
+            None => Ok(json!(names)),
+        }
+    }
+
+    /// `start`: restart every killed node; the value is the nodes restarted. The kill is
+    /// healed once every one of them is back.
+    async fn start(&mut self) -> Result<Value, NemesisError> {
+        let mut first = None;
+        let mut started = Vec::new();
+        for n in self.killed.clone() {
+            match self.processes.restart(&n).await {
+                Ok(()) => {
+                    self.killed.remove(&n);
+                    started.push(n);
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first {
+            return Err(e.into());
+        }
+        self.book.healed(FaultKind::Kill)?;
+        Ok(json!(started))
+    }
+
+    /// `pause`: SIGSTOP the chosen nodes neither killed nor paused (journaled with their
+    /// pids); the value is the nodes paused.
+    async fn pause(&mut self, choice: &NodeChoice) -> Result<Value, NemesisError> {
+        let names: Vec<String> = self
+            .resolve(choice)
+            .await?
+            .into_iter()
+            .filter(|n| !self.killed.contains(n) && !self.paused.contains(n))
+            .collect();
+        self.book
+            .applying(FaultKind::Pause, &names, self.pids(&names))?;
+        let mut first = None;
+        for n in &names {
+            self.paused.insert(n.clone());
+            if let Err(e) = self.processes.pause(n).await {
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            Some(e) => Err(e.into()),
+            None => Ok(json!(names)),
+        }
+    }
+
+    /// `resume`: SIGCONT every paused node; the value is the nodes resumed.
+    async fn resume(&mut self) -> Result<Value, NemesisError> {
+        let mut first = None;
+        let mut resumed = Vec::new();
+        for n in self.paused.clone() {
+            match self.processes.resume(&n).await {
+                Ok(()) => {
+                    self.paused.remove(&n);
+                    resumed.push(n);
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first {
+            return Err(e.into());
+        }
+        self.book.healed(FaultKind::Pause)?;
+        Ok(json!(resumed))
+    }
+}
+
+impl Drop for Nemesis {
+    fn drop(&mut self) {
+        self.network.heal_now();
+        for n in &self.paused {
+            self.processes.resume_now(n);
+        }
     }
 }

@@ -4,11 +4,9 @@
 //! A [`Grudge`] maps a node to the set of nodes it must not hear from. The link proxy mesh turns
 //! it into cut directed links: `b ∈ grudge[a]` cuts the link `b → a` (b's messages to a).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-/// Node name → the nodes it must not hear from. Ordered maps so it serialises the same way
-/// every time (the history records it).
-pub type Grudge = BTreeMap<String, BTreeSet<String>>;
+pub use crate::net::grudge::{cut_links, grudge_nodes, Grudge};
 
 /// The smallest majority of `n` nodes.
 pub fn majority(n: usize) -> usize {
@@ -92,14 +90,6 @@ pub fn majorities_ring(nodes: &[String]) -> Grudge {
         }
     }
     grudge
-}
-
-/// Every directed link `(from, to)` a grudge cuts, in a stable order.
-pub fn cut_links(grudge: &Grudge) -> Vec<(String, String)> {
-    grudge
-        .iter()
-        .flat_map(|(to, froms)| froms.iter().map(move |from| (from.clone(), to.clone())))
-        .collect()
 }
 
 /// The nodes a node can hear from (itself included) under `grudge`.

@@ -7,20 +7,22 @@
 //! - [`store`]: the run directory `results/<test>/<timestamp>/` and `results/latest`.
 //! - [`recorder`]: numbers events and streams them to `history.jsonl`.
 //! - [`interpreter`]: Jepsen's interpreter: generator → workers/nemesis → history.
-//! - [`target`]: the started cluster, its clients and its fault backend.
-//! - [`http_target`]: `--target http`: the user's service through a client spec.
+//! - [`system`]: the started system under test (from [`crate::target`]): its clients, its
+//!   nemesis, its teardown.
+//! - [`shutdown`]: cancellation as an argument: the caller's [`Shutdown`].
 //! - [`progress`]: the progress line.
 //! - [`run`]: one test end to end.
 
 pub mod config;
-pub mod http_target;
 pub mod interpreter;
 pub mod progress;
 pub mod recorder;
 pub mod run;
 pub mod setup;
+pub mod shutdown;
 pub mod store;
-pub mod target;
+pub mod system;
 
 pub use config::TestConfig;
 pub use run::{run_test, TestReport};
+pub use shutdown::{shutdown, Shutdown, ShutdownTrigger};

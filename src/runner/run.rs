@@ -10,21 +10,21 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use super::config::{Resolved, TestConfig};
 use super::interpreter::{Interpreter, RunSummary, DRAIN_TIMEOUT};
 use super::progress::Progress;
 use super::recorder::{OpCounts, Recorder};
 use super::setup::SETUP_TIMEOUT;
+use super::shutdown::Shutdown;
 use super::store::{RunDir, RunLog};
-use super::target::{self, Target};
-use crate::checker::{self, CheckResult, Validity};
-use crate::cli::Outcome;
+use super::system::System;
+use crate::checker::{self, CheckResult, Outcome, Validity};
 use crate::generator::{
     any, on_nemesis, phases, sleep, stagger, time_limit, BoxGen, Context as GenContext, Driver,
 };
 use crate::history::{read_history, Format};
+use crate::seed::{names, SeedTree};
 
 /// How long to let the cluster recover after the final heal, before the final reads.
 pub const RECOVERY_WAIT: Duration = Duration::from_secs(5);
@@ -55,16 +55,18 @@ struct Results {
 }
 
 /// Runs one test and returns its outcome; errors are bad config or a cluster that could not
-/// start (exit 3).
-pub fn run_test(config: &TestConfig) -> Result<TestReport> {
+/// start (exit 3). Once `shutdown` fires the run stops its clients, heals every fault, stops
+/// every node and checks what it recorded (the outcome is then an error unless an anomaly
+/// was found).
+pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
     let resolved = config.resolve()?;
-    let name = config.test_name(&resolved.workload.name, &nemesis_name(&config.nemesis));
+    let name = config.test_name(&resolved.workload.name);
     let run = RunDir::create(&config.results, &name)?;
     let log = Arc::new(RunLog::create(&run)?);
     log.line(format_args!(
         "test {name}, seed {}: {}",
         config.seed,
-        reproduce_command(config)
+        config.reproduce_command()
     ));
     eprintln!(
         "faultline test: {name}, seed {}; run directory {}",
@@ -73,13 +75,13 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
     );
     let test_json = json!({
             "name": name,
-            "config": config,
+            "config": config_json(config),
             "workload": resolved.workload.name,
             "workload_source": resolved.workload.source,
             "nemesis_source": resolved.nemesis.source,
             "nemesis_interval_secs": resolved.interval.as_secs_f64(),
             "command": std::env::args().collect::<Vec<_>>(),
-            "reproduce": reproduce_command(config),
+            "reproduce": config.reproduce_command(),
             "started_at": chrono::Utc::now().to_rfc3339(),
     });
     run.write_json("test.json", &test_json)?;
@@ -89,7 +91,7 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let phase = runtime.block_on(run_phases(&resolved, &run, &log));
+    let phase = runtime.block_on(run_phases(&resolved, &run, &log, shutdown));
     // Give any task still finishing (clients past their timeout) a moment, then drop them.
     runtime.shutdown_timeout(Duration::from_secs(2));
 
@@ -145,11 +147,7 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
             Outcome::Error
         }
     } else {
-        match verdict {
-            Validity::Valid => Outcome::Valid,
-            Validity::Invalid => Outcome::Invalid,
-            Validity::Unknown => Outcome::Unknown,
-        }
+        Outcome::from(verdict)
     };
     let nemesis_errors: Vec<Value> = history
         .nemesis
@@ -225,51 +223,42 @@ fn write_report_html(
     }
 }
 
-/// The nemesis's short name for the test name: a builtin name, or a file's stem.
-fn nemesis_name(arg: &str) -> String {
-    std::path::Path::new(arg)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| arg.to_string())
-}
-
-/// The command line that reruns this test with the same ops and faults.
-fn reproduce_command(c: &TestConfig) -> String {
-    let size = if c.cluster == "external" {
-        let mut s = " --cluster external".to_string();
-        for node in &c.node_urls {
-            s.push_str(&format!(" --node {node}"));
-        }
-        s
-    } else {
-        format!(" --nodes {}", c.nodes)
+/// The config as the flat table `test.json` has always shown.
+fn config_json(c: &TestConfig) -> Value {
+    use crate::target::{Nodes, Target};
+    let (raftkv, etcd, client) = match &c.target {
+        Target::Raftkv(t) => (Some(t), None, None),
+        Target::Etcd(t) => (None, Some(t), None),
+        Target::Http(t) => (None, None, Some(&t.client)),
     };
-    let mut cmd = format!(
-        "faultline test --target {}{size} --workload {} --nemesis {} --concurrency {} --time-limit {} --seed {}",
-        c.target,
-        c.workload,
-        c.nemesis,
-        c.concurrency,
-        c.time_limit.as_secs_f64(),
-        c.seed
-    );
-    if let Some(i) = c.nemesis_interval {
-        cmd.push_str(&format!(" --nemesis-interval {}", i.as_secs_f64()));
-    }
-    match c.rate {
-        Some(r) => cmd.push_str(&format!(" --rate {r}")),
-        None => cmd.push_str(" --rate 0"),
-    }
-    for bug in &c.raftkv_bugs {
-        cmd.push_str(&format!(" --raftkv-bug {bug}"));
-    }
-    if c.etcd_serializable_reads {
-        cmd.push_str(" --etcd-serializable-reads");
-    }
-    if let Some(client) = &c.client {
-        cmd.push_str(&format!(" --client {}", client.display()));
-    }
-    cmd
+    let node_urls: Vec<String> = match &c.nodes {
+        Nodes::Local { .. } => Vec::new(),
+        Nodes::External { nodes } => nodes
+            .iter()
+            .map(|n| format!("{}={}", n.name, n.url))
+            .collect(),
+    };
+    json!({
+        "target": c.target.name(),
+        "cluster": if c.nodes.is_local() { "local" } else { "external" },
+        "nodes": c.nodes.len(),
+        "node_urls": node_urls,
+        "etcd_serializable_reads": etcd.is_some_and(|e| e.serializable_reads),
+        "etcd_bin": etcd.and_then(|e| e.bin.clone()),
+        "client": client,
+        "workload": c.workload,
+        "nemesis": c.nemesis,
+        "nemesis_interval": c.nemesis_interval.map(|d| d.as_secs_f64()),
+        "concurrency": c.concurrency,
+        "rate": c.rate,
+        "time_limit": c.time_limit.as_secs_f64(),
+        "seed": c.seed,
+        "raftkv_bugs": raftkv.map(|r| r.flags().into_iter().skip(1).step_by(2).collect::<Vec<_>>()).unwrap_or_default(),
+        "results": c.results,
+        "raftkv_bin": raftkv.and_then(|r| r.bin.clone()),
+        "base_port": raftkv.and_then(|r| r.base_port),
+        "check_timeout": c.check_timeout.as_secs_f64(),
+    })
 }
 
 enum PhaseError {
@@ -284,39 +273,36 @@ async fn run_phases(
     resolved: &Resolved,
     run: &RunDir,
     log: &Arc<RunLog>,
+    shutdown: Shutdown,
 ) -> Result<(RunSummary, OpCounts), PhaseError> {
     let mut recorder = Recorder::create(&run.file("history.jsonl")).map_err(PhaseError::Setup)?;
-    // Listen for Ctrl-C/SIGTERM before any node starts, so no signal can kill faultline
-    // while it owns processes: a signal during start-up ends the run right after it.
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let signal_log = Arc::clone(log);
-    let signals = tokio::spawn(async move {
-        wait_for_signal().await;
-        eprintln!("\nfaultline test: interrupted; stopping clients, healing, cleaning up");
-        signal_log.line("interrupted by a signal: stopping clients, healing, cleaning up");
-        let _ = cancel_tx.send(true);
-    });
-    let started = target::start(resolved, run, log).await;
-    let mut target = match started {
-        Ok(target) => target,
-        Err(e) => {
-            signals.abort();
-            return Err(PhaseError::Setup(e));
-        }
+    // A shutdown during start-up ends the run right after it: the nodes it started are
+    // then healed and stopped like any others.
+    let mut system = match System::start(resolved, run, log).await {
+        Ok(system) => system,
+        Err(e) => return Err(PhaseError::Setup(e)),
     };
     log.line(format_args!(
         "cluster started: {}",
-        target
+        system
             .nodes()
             .iter()
             .map(|n| format!("{} at {}", n.name, n.http))
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let result = drive(resolved, &mut target, &mut recorder, cancel_rx, log).await;
-    signals.abort();
+    let watcher = {
+        let mut shutdown = shutdown.clone();
+        let log = Arc::clone(log);
+        tokio::spawn(async move {
+            shutdown.wait().await;
+            log.line("shutdown requested: stopping clients, healing, cleaning up");
+        })
+    };
+    let result = drive(resolved, &mut system, &mut recorder, shutdown, log).await;
+    watcher.abort();
     // Teardown on every path: heal every fault, stop every process.
-    let teardown = target.teardown().await;
+    let teardown = system.teardown().await;
     match &teardown {
         Ok(()) => log.line("teardown: every fault healed, every node stopped"),
         Err(e) => log.line(format_args!("teardown: {e:#}")),
@@ -332,21 +318,18 @@ async fn run_phases(
 
 /// The generator of a whole test: the main phase (clients and faults, time-limited), the final
 /// heal (recorded), a recovery wait, then the final reads.
-fn test_generator(resolved: &Resolved, node_names: &[String]) -> BoxGen {
+pub fn test_generator(resolved: &Resolved, node_names: &[String]) -> BoxGen {
     let config = &resolved.config;
-    let gens = resolved.workload.generators(config.seed);
+    let seeds = SeedTree::new(config.seed);
+    let gens = resolved.workload.generators(seeds.derive(names::OPS));
     let mut client = gens.client;
     if let Some(rate) = config.rate {
         client = Box::new(stagger(Duration::from_secs_f64(1.0 / rate), client));
     }
-    let faults = resolved.nemesis.generator(
-        node_names,
-        resolved.interval,
-        config
-            .seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(7),
-    );
+    let faults =
+        resolved
+            .nemesis
+            .generator(node_names, resolved.interval, seeds.derive(names::FAULTS));
     let main: BoxGen = Box::new(time_limit(
         config.time_limit,
         any(vec![client, Box::new(on_nemesis(faults))]),
@@ -364,9 +347,9 @@ fn test_generator(resolved: &Resolved, node_names: &[String]) -> BoxGen {
 
 async fn drive(
     resolved: &Resolved,
-    target: &mut Target,
+    target: &mut System,
     recorder: &mut Recorder,
-    cancel_rx: watch::Receiver<bool>,
+    shutdown: Shutdown,
     log: &RunLog,
 ) -> Result<RunSummary> {
     let config = &resolved.config;
@@ -389,11 +372,14 @@ async fn drive(
     let mut interpreter = Interpreter::start(started, clients, Some(target.fault_runner()));
     let mut driver = Driver::new(
         test_generator(resolved, &node_names),
-        GenContext::new(config.concurrency, config.seed),
+        GenContext::new(
+            config.concurrency,
+            SeedTree::new(config.seed).derive(names::CONTEXT),
+        ),
     );
     let mut progress = Progress::new();
     let result = interpreter
-        .run(&mut driver, recorder, cancel_rx, |rec, now| {
+        .run(&mut driver, recorder, shutdown.receiver(), |rec, now| {
             progress.tick(rec.counts(), now, rec.last_nemesis())
         })
         .await;
@@ -419,29 +405,6 @@ async fn drive(
     }
     interpreter.shutdown(DRAIN_TIMEOUT).await;
     result
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
@@ -486,11 +449,9 @@ fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
     if let Some(e) = &results.run_error {
         println!("the run failed: {e}");
     }
-    let word = match outcome {
-        Outcome::Valid => "VALID",
-        Outcome::Invalid => "INVALID",
-        Outcome::Unknown => "UNKNOWN",
-        Outcome::Error => "ERROR",
-    };
-    println!("verdict: {word}; results in {}", run.path.display());
+    println!(
+        "verdict: {}; results in {}",
+        outcome.word(),
+        run.path.display()
+    );
 }

@@ -2,23 +2,23 @@
 //! (`--client SPEC.toml`, see [`crate::client::http`]) and run by the user
 //! (`--cluster external --node [NAME=]URL ...`).
 //!
-//! This module holds what the target needs beyond the other targets: the flag checks and the
+//! This module holds what the target needs beyond the other targets: its settings, the
 //! spec's fit with the workload and the nemesis (pure, before anything starts), the
 //! reachability probe (the spec's `health` path, else a TCP connect), the client factory and
 //! the copy of the spec kept in the run directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::config::TestConfig;
-use super::store::RunDir;
+use super::{external_infos, external_nemesis, leader_fault, Nodes, StartContext, Started};
 use crate::client::mapping::OpKind;
 use crate::client::{HttpFactory, HttpSpec, NodeInfo};
-use crate::cluster::external::ExternalNode;
-use crate::nemesis::spec::{FaultSpec, ProcessTarget};
-use crate::nemesis::{NemesisSpec, PartitionMode};
+use crate::nemesis::NemesisSpec;
+use crate::node_addr::ExternalNode;
+use crate::node_control::NoLeader;
 use crate::workload::{WorkloadKind, WorkloadSpec};
 
 /// The name of the spec's copy in a run directory.
@@ -31,29 +31,60 @@ const PROBES: u32 = 3;
 /// The pause between two probes of one node.
 const PROBE_PAUSE: Duration = Duration::from_millis(500);
 
-/// Checks the flags that go with `--target http` (pure): the target needs `--client` and an
-/// external cluster, and `--client` needs the http target. Returns the spec file to load.
-pub fn check_flags(config: &TestConfig) -> Result<Option<&Path>> {
-    if config.target != "http" {
-        if let Some(path) = &config.client {
-            bail!(
-                "--client {} is for --target http (the raftkv and etcd clients are built in)",
-                path.display()
-            );
+/// Why `--target http` cannot run on a local cluster.
+pub const NEEDS_EXTERNAL: &str = "--target http needs --cluster external and at least one --node [NAME=]URL: faultline does not start your service, it tests the nodes you name";
+
+/// The http target's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpTarget {
+    /// `--client SPEC.toml`: the file that describes the service's HTTP API.
+    pub client: PathBuf,
+}
+
+impl HttpTarget {
+    /// Needs external nodes; reads the spec and checks it serves the workload and that the
+    /// schedule asks nothing it cannot do. Returns the validated spec.
+    pub fn validate(
+        &self,
+        nodes: &Nodes,
+        workload: &WorkloadSpec,
+        nemesis: &NemesisSpec,
+    ) -> Result<HttpSpec> {
+        if nodes.is_local() {
+            bail!(NEEDS_EXTERNAL);
         }
-        return Ok(None);
+        load_spec(&self.client, workload, nemesis)
     }
-    let Some(path) = &config.client else {
-        bail!(
-            "--target http needs --client SPEC.toml: the file that describes your service's HTTP API (see docs/http-target.md; examples/http/raftkv.toml is a complete one)"
-        );
-    };
-    if config.cluster != "external" || config.node_urls.is_empty() {
-        bail!(
-            "--target http needs --cluster external and at least one --node [NAME=]URL: faultline does not start your service, it tests the nodes you name"
-        );
+
+    /// The flags that reproduce these settings.
+    pub fn flags(&self) -> Vec<String> {
+        vec!["--client".into(), self.client.display().to_string()]
     }
-    Ok(Some(path))
+
+    /// Keeps a copy of the spec in the run, checks every node is reachable, and builds the
+    /// clients and the nemesis (`[commands]`; no leader faults: they are refused earlier).
+    pub async fn start_external(
+        &self,
+        nodes: &[ExternalNode],
+        spec: &HttpSpec,
+        ctx: &StartContext<'_>,
+    ) -> Result<Started> {
+        let copy = store_spec(&self.client, ctx.dir)?;
+        (ctx.log)(&format!(
+            "client spec {} kept as {}",
+            self.client.display(),
+            copy.display()
+        ));
+        check_reachable(nodes, spec).await?;
+        let nemesis = external_nemesis(nodes, Arc::new(NoLeader), ctx)?;
+        let infos = external_infos(nodes);
+        Ok(Started {
+            factory: Box::new(factory(spec, &infos, ctx.workload.client_profile())?),
+            nodes: infos,
+            nemesis,
+            cluster: None,
+        })
+    }
 }
 
 /// Reads and validates the spec, and checks it serves `workload` and that `nemesis` asks
@@ -110,23 +141,10 @@ pub fn missing_ops(spec: &HttpSpec, workload: &WorkloadSpec) -> Option<String> {
         .map(|(kind, _)| format!("[{}]", kind.as_str()))
 }
 
-/// The first fault of `nemesis` that hits "the leader", as written in TOML (pure).
-fn leader_fault(nemesis: &NemesisSpec) -> Option<&'static str> {
-    nemesis.faults.iter().find_map(|(fault, _)| match fault {
-        FaultSpec::Kill(ProcessTarget::Leader) => Some("kill target \"leader\""),
-        FaultSpec::Pause(ProcessTarget::Leader) => Some("pause target \"leader\""),
-        FaultSpec::Partition {
-            mode: PartitionMode::Leader,
-            ..
-        } => Some("partition mode \"leader\""),
-        _ => None,
-    })
-}
-
 /// Copies the spec into the run directory as [`SPEC_COPY`], so the run keeps the exact API
 /// description it was tested with.
-pub fn store_spec(path: &Path, run: &RunDir) -> Result<PathBuf> {
-    let copy = run.file(SPEC_COPY);
+pub fn store_spec(path: &Path, dir: &Path) -> Result<PathBuf> {
+    let copy = dir.join(SPEC_COPY);
     std::fs::copy(path, &copy)
         .with_context(|| format!("copying {} to {}", path.display(), copy.display()))?;
     Ok(copy)
@@ -271,37 +289,20 @@ mod tests {
     }
 
     #[test]
-    fn flags_name_what_is_missing() {
-        let mut c = TestConfig {
-            target: "http".into(),
-            cluster: "local".into(),
-            nodes: 3,
-            node_urls: Vec::new(),
-            etcd_serializable_reads: false,
-            etcd_bin: None,
-            client: None,
-            workload: "cas-register".into(),
-            nemesis: "none".into(),
-            nemesis_interval: None,
-            concurrency: 1,
-            rate: None,
-            time_limit: Duration::from_secs(1),
-            seed: 1,
-            raftkv_bugs: Vec::new(),
-            results: "results".into(),
-            raftkv_bin: None,
-            check_timeout: Duration::from_secs(1),
-            base_port: None,
+    fn the_http_target_needs_external_nodes() {
+        let t = HttpTarget {
+            client: "s.toml".into(),
         };
-        let err = |c: &TestConfig| check_flags(c).err().map(|e| e.to_string());
-        assert!(err(&c).is_some_and(|e| e.contains("needs --client SPEC.toml")));
-        c.client = Some("s.toml".into());
-        assert!(err(&c).is_some_and(|e| e.contains("needs --cluster external")));
-        c.cluster = "external".into();
-        c.node_urls = vec!["127.0.0.1:1".into()];
-        assert_eq!(check_flags(&c).ok().flatten(), Some(Path::new("s.toml")));
-        c.target = "raftkv".into();
-        assert!(err(&c).is_some_and(|e| e.contains("is for --target http")));
+        let e = t
+            .validate(
+                &Nodes::Local { count: 3 },
+                &workload("cas-register"),
+                &NemesisSpec::load("none").unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs --cluster external"), "{e}");
+        assert_eq!(t.flags(), ["--client", "s.toml"]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::partition::{cut_links, Grudge};
+use super::grudge::{cut_links, Grudge};
 
 /// How long one lost chunk is held back (TCP's minimum retransmission timeout on Linux).
 pub const RETRANSMIT: Duration = Duration::from_millis(200);

@@ -1,7 +1,7 @@
 //! A private network of Linux network namespaces for one run (root only): one namespace per
 //! node, joined by veth pairs to a bridge in the root namespace, on a private /24 chosen per
 //! run. Partitions and packet loss are iptables rules inside the node namespaces (see
-//! [`crate::nemesis::iptables`]); the controller, in the root namespace, reaches every node
+//! [`super::iptables`]); the controller, in the root namespace, reaches every node
 //! through the bridge, so cutting peers never cuts clients.
 //!
 //! Every name carries the run's prefix `fl<id>` (six hex digits), so two runs never collide
@@ -21,8 +21,6 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-
-use super::ClusterError;
 
 /// One node's place in the private network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,7 +189,7 @@ impl NetnsPlan {
             cmds.push(inside(&["ip", "addr", "add", &ip, "dev", &n.inner]));
             cmds.push(inside(&["ip", "link", "set", &n.inner, "up"]));
             cmds.push(inside(&["ip", "link", "set", "lo", "up"]));
-            for rule in crate::nemesis::iptables::setup_rules() {
+            for rule in super::iptables::setup_rules() {
                 let mut c = args(&["ip", "netns", "exec", ns, "iptables", "-w"]);
                 c.extend(rule);
                 cmds.push(c);
@@ -241,13 +239,13 @@ pub fn run(cmd: &[String]) -> Result<(), String> {
 }
 
 /// The networks in use on this machine (routes and addresses), so a plan avoids them.
-pub fn taken_networks() -> Result<Vec<Net>, ClusterError> {
+pub fn taken_networks() -> Result<Vec<Net>, String> {
     let mut text = String::new();
     for cmd in [["ip", "-4", "route", "show"], ["ip", "-4", "addr", "show"]] {
         let out = Command::new(cmd[0])
             .args(&cmd[1..])
             .output()
-            .map_err(|e| ClusterError::Options(format!("cannot run `{}`: {e}", cmd.join(" "))))?;
+            .map_err(|e| format!("cannot run `{}`: {e}", cmd.join(" ")))?;
         text.push_str(&String::from_utf8_lossy(&out.stdout));
         text.push('\n');
     }
@@ -255,14 +253,14 @@ pub fn taken_networks() -> Result<Vec<Net>, ClusterError> {
 }
 
 /// Creates the planned network. On failure, removes whatever part of it was made.
-pub fn create(plan: &NetnsPlan) -> Result<(), ClusterError> {
+pub fn create(plan: &NetnsPlan) -> Result<(), String> {
     for cmd in plan.setup_commands() {
         if let Err(e) = run(&cmd) {
             destroy(plan);
-            return Err(ClusterError::Options(format!(
+            return Err(format!(
                 "setting up the private network {}: {e}",
                 plan.prefix
-            )));
+            ));
         }
     }
     Ok(())

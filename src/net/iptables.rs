@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::partition::Grudge;
+use super::grudge::Grudge;
 
 /// The chain holding partition rules in every node namespace.
 pub const PARTITION: &str = "FL-PARTITION";
@@ -113,16 +113,24 @@ pub fn loss_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nemesis::partition::{bisect, complete_grudge, one_way_grudge};
+
+    /// A grudge from `(to, froms)` pairs.
+    fn grudge(pairs: &[(&str, &[&str])]) -> Grudge {
+        pairs
+            .iter()
+            .map(|(to, froms)| {
+                (
+                    (*to).to_owned(),
+                    froms.iter().map(|f| (*f).to_owned()).collect(),
+                )
+            })
+            .collect()
+    }
 
     fn ips(n: usize) -> BTreeMap<String, Ipv4Addr> {
         (1..=n)
             .map(|i| (format!("n{i}"), Ipv4Addr::new(10, 9, 9, 10 + i as u8)))
             .collect()
-    }
-
-    fn names(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("n{i}")).collect()
     }
 
     fn rendered(rules: &[(String, Vec<String>)]) -> Vec<String> {
@@ -134,7 +142,7 @@ mod tests {
 
     #[test]
     fn halves_drop_both_ways_across_the_cut() {
-        let g = complete_grudge(&bisect(&names(3)));
+        let g = grudge(&[("n1", &["n2", "n3"]), ("n2", &["n1"]), ("n3", &["n1"])]);
         let rules = rendered(&partition_rules(&g, &ips(3)).unwrap());
         assert_eq!(
             rules,
@@ -149,7 +157,7 @@ mod tests {
 
     #[test]
     fn one_way_partitions_drop_only_on_the_receiving_side() {
-        let g = one_way_grudge(&["n1".to_string()], &names(3));
+        let g = grudge(&[("n2", &["n1"]), ("n3", &["n1"])]);
         let rules = rendered(&partition_rules(&g, &ips(3)).unwrap());
         assert_eq!(
             rules,
@@ -166,7 +174,7 @@ mod tests {
 
     #[test]
     fn unknown_nodes_are_refused() {
-        let g = complete_grudge(&[vec!["n1".into()], vec!["n9".into()]]);
+        let g = grudge(&[("n1", &["n9"]), ("n9", &["n1"])]);
         assert_eq!(partition_rules(&g, &ips(3)), Err(UnknownNode("n9".into())));
         assert!(loss_rules(0.1, Some(&["n7".to_string()]), &ips(3)).is_err());
     }

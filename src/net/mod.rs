@@ -1,0 +1,20 @@
+//! Network plumbing, at the bottom of the layers: both [`crate::cluster`] (which wires nodes
+//! through it when it starts them) and [`crate::nemesis`] (whose network fault backends drive
+//! it) use this module, and it uses neither.
+//!
+//! - [`grudge`]: the [`Grudge`] type, who must not hear from whom. Pure.
+//! - [`proxy`]: the link proxy mesh (tokio): one TCP proxy per directed peer link; cut, delay,
+//!   loss. Partitions without root.
+//! - [`iptables`]: the iptables rules for partitions and packet loss inside node network
+//!   namespaces. Pure.
+//! - [`netns`]: a per-run private network of namespaces, veths and a bridge, planned purely,
+//!   then created and removed; and [`netns::run`], the one helper that runs a system command.
+
+pub mod grudge;
+pub mod iptables;
+pub mod netns;
+pub mod proxy;
+
+pub use grudge::{cut_links, grudge_nodes, Grudge};
+pub use netns::NetnsPlan;
+pub use proxy::ProxyMesh;

@@ -1,0 +1,273 @@
+//! The systems under test, typed: which target, on which nodes, and how a test starts them.
+//! One module per target ([`raftkv`], [`etcd`], [`http`]), each owning its flags, checking
+//! them and the workload and nemesis against what it can do, and starting its nodes, clients
+//! and fault backends. The runner only sees [`Target`], [`Nodes`] and [`Started`].
+//!
+//! | target | `Nodes::Local` | `Nodes::External` |
+//! |---|---|---|
+//! | raftkv | raftkv processes on 127.0.0.1, links through the proxy mesh | your nodes, faults by `[commands]` |
+//! | etcd | etcd in network namespaces, iptables faults, root only | your nodes, faults by `[commands]` |
+//! | http | refused (faultline does not start your service) | your nodes through the `--client` spec, faults by `[commands]` |
+
+pub mod etcd;
+pub mod http;
+pub mod raftkv;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use crate::client::{ClientFactory, NodeInfo};
+use crate::cluster::external::{ExternalLeader, Protocol};
+use crate::cluster::LocalCluster;
+use crate::nemesis::backend::{CommandFaults, NetworkFaults, NoFaults};
+use crate::nemesis::spec::{FaultSpec, ProcessTarget};
+use crate::nemesis::{FaultKind, Nemesis, NemesisSpec, PartitionMode};
+use crate::node_addr::ExternalNode;
+use crate::node_control::{LeaderProbe, ProcessControl};
+use crate::workload::WorkloadSpec;
+
+/// The system under test, with the settings only it has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// raftkv, our own Raft store.
+    Raftkv(raftkv::RaftkvTarget),
+    /// etcd over its v3 JSON gateway.
+    Etcd(etcd::EtcdTarget),
+    /// Your own HTTP service, through a client spec.
+    Http(http::HttpTarget),
+}
+
+/// Who runs the nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Nodes {
+    /// faultline starts `count` nodes itself.
+    Local {
+        /// How many.
+        count: usize,
+    },
+    /// Nodes the user runs; faultline only talks to them.
+    External {
+        /// The nodes, in `--node` order.
+        nodes: Vec<ExternalNode>,
+    },
+}
+
+impl Nodes {
+    /// How many nodes.
+    pub fn len(&self) -> usize {
+        match self {
+            Nodes::Local { count } => *count,
+            Nodes::External { nodes } => nodes.len(),
+        }
+    }
+
+    /// Whether there are none (never, once validated).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether faultline runs them.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Nodes::Local { .. })
+    }
+}
+
+/// What a target needs from the run to start: where its files go, how to log, which seed.
+pub struct StartContext<'a> {
+    /// The run directory.
+    pub dir: &'a Path,
+    /// The fault journal's path.
+    pub journal: PathBuf,
+    /// The run log (one line per call).
+    pub log: Arc<dyn Fn(&str) + Send + Sync>,
+    /// The run's seed.
+    pub seed: u64,
+    /// A short random id for names this run creates outside its directory (namespaces, key
+    /// prefixes).
+    pub run_id: String,
+    /// The validated workload.
+    pub workload: &'a WorkloadSpec,
+    /// The validated schedule.
+    pub nemesis: &'a NemesisSpec,
+}
+
+/// A started (or, for external nodes, checked) system: its nodes, clients, nemesis, and the
+/// cluster to stop at the end when faultline runs it.
+pub struct Started {
+    /// The nodes clients talk to.
+    pub nodes: Vec<NodeInfo>,
+    /// Opens one client per worker.
+    pub factory: Box<dyn ClientFactory>,
+    /// The nemesis over the target's fault backends.
+    pub nemesis: Nemesis,
+    /// The cluster faultline started, `None` for external nodes.
+    pub cluster: Option<LocalCluster>,
+}
+
+impl Target {
+    /// The target's name on the command line (`--target NAME`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Raftkv(_) => "raftkv",
+            Target::Etcd(_) => "etcd",
+            Target::Http(_) => "http",
+        }
+    }
+
+    /// Checks the target against its nodes, the workload and the schedule, before anything
+    /// starts; returns the schedule as it will run (an external cluster without `[commands]`
+    /// gets none). Every error names the flag or file at fault.
+    pub fn validate(
+        &self,
+        nodes: &Nodes,
+        workload: &WorkloadSpec,
+        mut nemesis: NemesisSpec,
+    ) -> Result<(NemesisSpec, Option<crate::client::HttpSpec>)> {
+        if nodes.is_empty() {
+            bail!("--nodes must be at least 1");
+        }
+        if let Nodes::External { .. } = nodes {
+            match &nemesis.commands {
+                // Faults on an external cluster come only from its commands.
+                None => nemesis.faults.clear(),
+                Some(commands) => {
+                    let can = commands.kinds();
+                    if let Some(k) = nemesis.kinds().iter().find(|k| !can.contains(k)) {
+                        bail!(
+                            "--nemesis {}: its schedule has {} faults but [commands] has no template for them (an external cluster's faults come from kill/start, pause/resume, partition/heal)",
+                            nemesis.source,
+                            k.name()
+                        );
+                    }
+                }
+            }
+        }
+        let spec = match self {
+            Target::Raftkv(t) => t.validate(nodes).map(|()| None),
+            Target::Etcd(t) => t.validate(nodes, workload, &nemesis).map(|()| None),
+            Target::Http(t) => t.validate(nodes, workload, &nemesis).map(Some),
+        }?;
+        Ok((nemesis, spec))
+    }
+
+    /// The test's name in the results store: target (and `external`), target settings,
+    /// workload, nemesis.
+    pub fn test_name(&self, nodes: &Nodes, workload: &str, nemesis: &str) -> String {
+        let mut name = self.name().to_owned();
+        if !nodes.is_local() {
+            name.push_str("-external");
+        }
+        let (infix, suffix) = match self {
+            Target::Raftkv(t) => (String::new(), t.name_suffix()),
+            Target::Etcd(t) => (t.name_infix(), String::new()),
+            Target::Http(_) => (String::new(), String::new()),
+        };
+        format!("{name}{infix}-{workload}-{nemesis}{suffix}")
+    }
+
+    /// The target's own flags, as a reproducing command line gives them.
+    pub fn flags(&self) -> Vec<String> {
+        match self {
+            Target::Raftkv(t) => t.flags(),
+            Target::Etcd(t) => t.flags(),
+            Target::Http(t) => t.flags(),
+        }
+    }
+
+    /// Starts (or checks) the target's nodes and builds its clients and nemesis.
+    pub async fn start(
+        &self,
+        nodes: &Nodes,
+        spec: Option<&crate::client::HttpSpec>,
+        ctx: &StartContext<'_>,
+    ) -> Result<Started> {
+        match (self, nodes) {
+            (Target::Raftkv(t), Nodes::Local { count }) => t.start_local(*count, ctx).await,
+            (Target::Etcd(t), Nodes::Local { count }) => t.start_local(*count, ctx).await,
+            (Target::Raftkv(t), Nodes::External { nodes }) => t.start_external(nodes, ctx).await,
+            (Target::Etcd(t), Nodes::External { nodes }) => t.start_external(nodes, ctx).await,
+            (Target::Http(t), Nodes::External { nodes }) => {
+                let spec = spec.context("--target http: the client spec was not loaded")?;
+                t.start_external(nodes, spec, ctx).await
+            }
+            (Target::Http(_), Nodes::Local { .. }) => bail!(http::NEEDS_EXTERNAL),
+        }
+    }
+}
+
+/// The first fault of `nemesis` that hits "the leader", as written in TOML (pure).
+pub fn leader_fault(nemesis: &NemesisSpec) -> Option<&'static str> {
+    nemesis.faults.iter().find_map(|(fault, _)| match fault {
+        FaultSpec::Kill(ProcessTarget::Leader) => Some("kill target \"leader\""),
+        FaultSpec::Pause(ProcessTarget::Leader) => Some("pause target \"leader\""),
+        FaultSpec::Partition {
+            mode: PartitionMode::Leader,
+            ..
+        } => Some("partition mode \"leader\""),
+        _ => None,
+    })
+}
+
+/// Refuses a schedule with faults of `kind` for a cluster whose backend cannot apply them.
+pub fn refuse_kind(nemesis: &NemesisSpec, kind: FaultKind, why: &str) -> Result<()> {
+    if nemesis.kinds().contains(&kind) {
+        bail!("--nemesis {}: {why}", nemesis.source);
+    }
+    Ok(())
+}
+
+/// Node infos for clients, from external nodes.
+pub fn external_infos(nodes: &[ExternalNode]) -> Vec<NodeInfo> {
+    nodes
+        .iter()
+        .map(|n| NodeInfo {
+            name: n.name.clone(),
+            http: n.url.clone(),
+        })
+        .collect()
+}
+
+/// The nemesis of an external cluster: the nemesis file's `[commands]` for both families (or
+/// no faults at all without them), "the leader" from `leader`.
+pub fn external_nemesis(
+    nodes: &[ExternalNode],
+    leader: Arc<dyn LeaderProbe>,
+    ctx: &StartContext<'_>,
+) -> Result<Nemesis> {
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let (network, processes): (Box<dyn NetworkFaults>, Arc<dyn ProcessControl>) = match &ctx
+        .nemesis
+        .commands
+    {
+        Some(templates) => {
+            let log = Arc::clone(&ctx.log);
+            let backend = CommandFaults::new(
+                nodes.to_vec(),
+                templates.clone(),
+                Arc::new(move |line: &str| log(line)),
+            );
+            (Box::new(backend.clone()), Arc::new(backend))
+        }
+        None => {
+            let note = format!(
+                "external cluster: {} has no [commands], so no faults are injected (nemesis none)",
+                ctx.nemesis.source
+            );
+            eprintln!("faultline test: {note}");
+            (ctx.log)(&note);
+            (Box::new(NoFaults), Arc::new(NoFaults))
+        }
+    };
+    Nemesis::new(names, network, processes, leader, &ctx.journal)
+        .context("opening the fault journal")
+}
+
+/// The leader probe of an external cluster speaking `protocol`.
+pub fn external_leader(nodes: &[ExternalNode], protocol: Protocol) -> Arc<dyn LeaderProbe> {
+    Arc::new(ExternalLeader {
+        nodes: nodes.to_vec(),
+        protocol,
+    })
+}

@@ -1,0 +1,202 @@
+//! `--target raftkv`: our own Raft store. Local clusters run raftkv processes wired through
+//! the link-proxy mesh (every fault family, no root); external raftkv nodes are faulted by
+//! the nemesis file's `[commands]`. The bugs it can switch on come from raftkv's own list
+//! ([`raftkv::raft::Bug`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use super::{external_infos, external_leader, external_nemesis, Nodes, StartContext, Started};
+use crate::client::{NodeInfo, RaftkvFactory, RaftkvOptions};
+use crate::cluster::external::{self, Protocol};
+use crate::cluster::{locate_raftkv, raftkv as raftkv_cluster, ClusterOptions, RaftkvCluster};
+use crate::nemesis::backend::{MeshFaults, NetworkFaults, NoFaults};
+use crate::nemesis::Nemesis;
+use crate::node_addr::ExternalNode;
+pub use raftkv::raft::Bug;
+
+/// A raftkv bug as faultline's flags and test names spell it (`stale-read`).
+pub fn bug_flag(bug: Bug) -> String {
+    bug.name().replace('_', "-")
+}
+
+/// Every bug's flag spelling, in raftkv's order (for `--help` and errors).
+pub fn bug_flags() -> Vec<String> {
+    Bug::ALL.iter().map(|b| bug_flag(*b)).collect()
+}
+
+/// Parses `--raftkv-bug NAME` (raftkv's own parser: `-` and `_` both work).
+pub fn parse_bug(name: &str) -> Result<Bug, String> {
+    name.parse::<Bug>().map_err(|_| {
+        format!(
+            "unknown raftkv bug {name:?}; expected one of {}",
+            bug_flags().join(", ")
+        )
+    })
+}
+
+/// raftkv's settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RaftkvTarget {
+    /// Deliberate bugs every node switches on (local clusters only).
+    pub bugs: Vec<Bug>,
+    /// The raftkv binary, when given explicitly.
+    pub bin: Option<PathBuf>,
+    /// Fixed ports for a local cluster: node i's client API on BASE+i-1, its peer port on
+    /// BASE+N+i-1; `None` picks free ports.
+    pub base_port: Option<u16>,
+}
+
+impl RaftkvTarget {
+    /// The settings that only a local cluster can honour are refused for external nodes.
+    pub fn validate(&self, nodes: &Nodes) -> Result<()> {
+        if !nodes.is_local() {
+            if !self.bugs.is_empty() {
+                bail!("--raftkv-bug needs a local raftkv cluster (--cluster local)");
+            }
+            if self.base_port.is_some() {
+                bail!("--base-port is for a local raftkv cluster");
+            }
+        }
+        Ok(())
+    }
+
+    /// `-bug-NAME` per bug, for the test name.
+    pub fn name_suffix(&self) -> String {
+        self.bugs
+            .iter()
+            .map(|b| format!("-bug-{}", bug_flag(*b)))
+            .collect()
+    }
+
+    /// The flags that reproduce these settings (the binary and ports are the machine's).
+    pub fn flags(&self) -> Vec<String> {
+        self.bugs
+            .iter()
+            .flat_map(|b| ["--raftkv-bug".to_owned(), bug_flag(*b)])
+            .collect()
+    }
+
+    fn factory(&self, nodes: &[NodeInfo], ctx: &StartContext<'_>) -> Result<RaftkvFactory> {
+        let options = RaftkvOptions {
+            profile: ctx.workload.client_profile().map(str::to_owned),
+            ..RaftkvOptions::default()
+        };
+        RaftkvFactory::new(nodes, options).context("setting up the raftkv client")
+    }
+
+    /// Starts `count` raftkv nodes in the run directory, peer links through the proxy mesh.
+    pub async fn start_local(&self, count: usize, ctx: &StartContext<'_>) -> Result<Started> {
+        let binary = locate_raftkv(self.bin.as_deref())?;
+        let mut opts = ClusterOptions::new(count, binary, ctx.dir.to_path_buf());
+        opts.bugs = self.bugs.iter().map(|b| bug_flag(*b)).collect();
+        opts.seed = ctx.seed;
+        opts.base_port = self.base_port;
+        let cluster = raftkv_cluster::start(opts)
+            .await
+            .context("starting the local raftkv cluster")?;
+        let nemesis = local_nemesis(&cluster, &ctx.journal)?;
+        let local = cluster.cluster().clone();
+        let nodes: Vec<NodeInfo> = local
+            .nodes()
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                http: n.client.clone(),
+            })
+            .collect();
+        Ok(Started {
+            factory: Box::new(self.factory(&nodes, ctx)?),
+            nodes,
+            nemesis,
+            cluster: Some(local),
+        })
+    }
+
+    /// Checks the user's raftkv nodes answer `/status`; faults come from `[commands]`.
+    pub async fn start_external(
+        &self,
+        nodes: &[ExternalNode],
+        ctx: &StartContext<'_>,
+    ) -> Result<Started> {
+        external::check_reachable(nodes, Protocol::Raftkv).await?;
+        let nemesis = external_nemesis(nodes, external_leader(nodes, Protocol::Raftkv), ctx)?;
+        let infos = external_infos(nodes);
+        Ok(Started {
+            factory: Box::new(self.factory(&infos, ctx)?),
+            nodes: infos,
+            nemesis,
+            cluster: None,
+        })
+    }
+}
+
+/// The nemesis of a local raftkv cluster: network faults through its proxy mesh (none
+/// without one), process faults by signals to its processes, the leader from `/status`,
+/// journaling to `journal`.
+pub fn local_nemesis(cluster: &RaftkvCluster, journal: &std::path::Path) -> Result<Nemesis> {
+    let network: Box<dyn NetworkFaults> = match cluster.mesh() {
+        Some(mesh) => Box::new(MeshFaults::new(Arc::clone(mesh))),
+        None => Box::new(NoFaults),
+    };
+    let local = cluster.cluster().clone();
+    Nemesis::new(
+        local.names(),
+        network,
+        Arc::new(local.clone()),
+        Arc::new(local),
+        journal,
+    )
+    .context("opening the fault journal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bugs_are_raftkvs_own_spelled_with_hyphens() {
+        assert_eq!(
+            bug_flags(),
+            [
+                "stale-read",
+                "early-ack",
+                "volatile-vote",
+                "commit-old-term"
+            ]
+        );
+        assert_eq!(parse_bug("stale-read"), Ok(Bug::StaleRead));
+        assert_eq!(parse_bug("commit_old_term"), Ok(Bug::CommitOldTerm));
+        let e = parse_bug("fast").unwrap_err();
+        assert!(
+            e.contains("unknown raftkv bug \"fast\"") && e.contains("early-ack"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn local_only_settings_are_refused_for_external_nodes() {
+        let external = Nodes::External {
+            nodes: crate::node_addr::parse_nodes(&["127.0.0.1:1".to_string()]).expect("node"),
+        };
+        let bugs = RaftkvTarget {
+            bugs: vec![Bug::StaleRead],
+            ..RaftkvTarget::default()
+        };
+        assert!(bugs.validate(&Nodes::Local { count: 3 }).is_ok());
+        let e = bugs.validate(&external).unwrap_err().to_string();
+        assert!(
+            e.contains("--raftkv-bug needs a local raftkv cluster"),
+            "{e}"
+        );
+        let port = RaftkvTarget {
+            base_port: Some(7000),
+            ..RaftkvTarget::default()
+        };
+        assert!(port.validate(&external).is_err());
+        assert_eq!(bugs.name_suffix(), "-bug-stale-read");
+        assert_eq!(bugs.flags(), ["--raftkv-bug", "stale-read"]);
+    }
+}
