@@ -23,7 +23,7 @@ pub struct IptablesFaults {
 impl IptablesFaults {
     /// A backend for the namespaces of `plan`, running real commands.
     pub fn new(plan: NetnsPlan) -> IptablesFaults {
-        IptablesFaults::with_runner(plan, Box::new(|cmd| netns::run(cmd)))
+        IptablesFaults::with_runner(plan, Box::new(netns::run))
     }
 
     /// A backend that hands each command to `run` (tests record them).
