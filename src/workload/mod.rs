@@ -449,6 +449,85 @@ mod tests {
         WorkloadSpec::load(name).unwrap()
     }
 
+    /// Every built-in workload as the hand-written reader read it (its `to_json`), and the
+    /// first ops it generates for a fixed seed: pinned before the reader moved to serde, so
+    /// any change in what a built-in means shows up here.
+    const PINNED_BUILTINS: &str = include_str!("../../tests/fixtures/workload-builtins.json");
+
+    /// A built-in's spec and its first 40 invokes (process, f, key, value) for seed 42.
+    fn pinned_view(spec: &WorkloadSpec) -> Value {
+        let events = run(spec, 4, 42, 0.1, Duration::from_micros(20));
+        let ops: Vec<Value> = invokes(&events)
+            .iter()
+            .take(40)
+            .map(|e| serde_json::json!([e.process, e.f, e.key, e.value]))
+            .collect();
+        let checks: Vec<Value> = spec
+            .checkers
+            .iter()
+            .map(|c| {
+                let o = c.check_options();
+                serde_json::json!({
+                    "checker": c.checker_name(),
+                    "model": o.model.name(),
+                    "initial": o.model_options.initial,
+                    "nil_reads_match_any": o.model_options.nil_reads_match_any,
+                    "set_full_linearizable": o.set_full.linearizable,
+                    "bank_accounts": o.bank.accounts,
+                    "bank_total": o.bank.total,
+                    "consistency_model": o.consistency_model.name(),
+                })
+            })
+            .collect();
+        let fields = serde_json::json!({
+            "keys": spec.keys,
+            "ops_per_key": spec.ops_per_key,
+            "final_reads": spec.final_reads,
+            "mix": [spec.mix.read, spec.mix.write, spec.mix.cas],
+            "values": format!("{:?}", spec.values),
+            "profile": spec.client_profile().map(|p| p.to_string()),
+            "setup": spec.setup_ops().iter().map(|op| serde_json::json!([op.f, op.key, op.value])).collect::<Vec<_>>(),
+        });
+        serde_json::json!({ "spec": spec.to_json(), "fields": fields, "checks": checks, "ops": ops })
+    }
+
+    #[test]
+    fn builtins_read_and_generate_as_pinned() {
+        let pinned: Value = serde_json::from_str(PINNED_BUILTINS).unwrap();
+        let names = WorkloadSpec::builtin_names();
+        assert_eq!(pinned.as_object().map(|m| m.len()), Some(names.len()));
+        for name in names {
+            assert_eq!(pinned_view(&builtin(name)), pinned[name], "{name}");
+        }
+    }
+
+    /// Rewrites the pinned fixture from the current reader: run it (`cargo test --lib
+    /// bless_pinned_builtins -- --ignored`) only after an intended change to a built-in.
+    #[test]
+    #[ignore = "rewrites tests/fixtures/workload-builtins.json"]
+    fn bless_pinned_builtins() {
+        let names = WorkloadSpec::builtin_names();
+        let mut text = String::from("{\n");
+        for (i, name) in names.iter().enumerate() {
+            let view = pinned_view(&builtin(name));
+            text.push_str(&format!("  {}: {{\n", Value::from(*name)));
+            for part in ["spec", "fields", "checks"] {
+                text.push_str(&format!("    \"{part}\": {},\n", view[part]));
+            }
+            let ops: Vec<String> = view["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|op| format!("      {op}"))
+                .collect();
+            text.push_str(&format!("    \"ops\": [\n{}\n    ]\n", ops.join(",\n")));
+            let comma = if i + 1 < names.len() { "," } else { "" };
+            text.push_str(&format!("  }}{comma}\n"));
+        }
+        text.push_str("}\n");
+        std::fs::write("tests/fixtures/workload-builtins.json", text).unwrap();
+    }
+
     #[test]
     fn builtins_parse_and_the_default_is_cas_register() {
         for name in WorkloadSpec::builtin_names() {
