@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use super::config::TestConfig;
 use super::store::RunDir;
 use crate::client::mapping::OpKind;
-use crate::client::{HttpFactory, HttpSpec, NodeInfo};
+use crate::client::{HttpFactory, HttpSpec, NodeInfo, Profile};
 use crate::cluster::external::ExternalNode;
 use crate::nemesis::spec::{FaultSpec, ProcessTarget};
 use crate::nemesis::{NemesisSpec, PartitionMode};
@@ -133,7 +133,11 @@ pub fn store_spec(path: &Path, run: &RunDir) -> Result<PathBuf> {
 }
 
 /// Clients for `nodes` following `spec`, through `profile` when the workload has one.
-pub fn factory(spec: &HttpSpec, nodes: &[NodeInfo], profile: Option<&str>) -> Result<HttpFactory> {
+pub fn factory(
+    spec: &HttpSpec,
+    nodes: &[NodeInfo],
+    profile: Option<Profile>,
+) -> Result<HttpFactory> {
     let factory = HttpFactory::new(spec.clone(), nodes).context("setting up the http client")?;
     match profile {
         Some(p) => factory

@@ -10,14 +10,13 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::config::Resolved;
 use super::interpreter::FaultRunner;
 use super::store::{RunDir, RunLog};
-use crate::client::etcd::workloads::Profile as EtcdProfile;
 use crate::client::{
     Client, ClientFactory, EtcdFactory, EtcdOptions, NodeInfo, RaftkvFactory, RaftkvOptions,
 };
@@ -78,25 +77,14 @@ pub async fn start(resolved: &Resolved, run: &RunDir, log: &Arc<RunLog>) -> Resu
     // counter, bank, unique-ids, txn); raftkv's spec and etcd's mappings share the names.
     let profile = resolved.workload.client_profile();
     let raftkv_options = RaftkvOptions {
-        profile: profile.map(str::to_owned),
+        profile,
         ..RaftkvOptions::default()
-    };
-    let etcd_profile = match profile {
-        Some(name) => match EtcdProfile::from_name(name) {
-            Some(p) => Some(p),
-            None if config.target == "etcd" => bail!(
-                "workload {}: the etcd client has no mapping for {name} ops; use --target raftkv",
-                resolved.workload.name
-            ),
-            None => None,
-        },
-        None => None,
     };
     let etcd_options = EtcdOptions {
         serializable_reads: config.etcd_serializable_reads,
         // A per-run prefix: runs against the same (external) cluster never share keys.
         key_prefix: format!("faultline/{run_id}/"),
-        profile: etcd_profile,
+        profile,
         ..EtcdOptions::default()
     };
     if config.cluster == "external" {

@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value};
 
+use crate::client::Profile;
+
 /// The kinds of workload, by their TOML `kind` name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkloadKind {
@@ -145,16 +147,15 @@ impl WorkloadKind {
         }
     }
 
-    /// The client profile (`[profiles.NAME]` of the raftkv client spec) this kind's ops go
-    /// through; `None`: plain read, write and cas.
-    pub fn client_profile(&self) -> Option<&'static str> {
+    /// The client profile this kind's ops go through; `None`: plain read, write and cas.
+    pub fn client_profile(&self) -> Option<Profile> {
         match self {
             WorkloadKind::Register => None,
-            WorkloadKind::Set(_) => Some("set"),
-            WorkloadKind::Counter(_) => Some("counter"),
-            WorkloadKind::Bank(_) => Some("bank"),
-            WorkloadKind::UniqueIds => Some("unique-ids"),
-            WorkloadKind::ListAppend(_) | WorkloadKind::RwRegister(_) => Some("txn"),
+            WorkloadKind::Set(_) => Some(Profile::Set),
+            WorkloadKind::Counter(_) => Some(Profile::Counter),
+            WorkloadKind::Bank(_) => Some(Profile::Bank),
+            WorkloadKind::UniqueIds => Some(Profile::UniqueIds),
+            WorkloadKind::ListAppend(_) | WorkloadKind::RwRegister(_) => Some(Profile::Txn),
         }
     }
 

@@ -48,7 +48,7 @@ use crate::checker::{
     workload::BankOptions, CheckModel, CheckOptions, LinearizabilityOptions, ModelKind,
     ModelOptions,
 };
-use crate::client::Invocation;
+use crate::client::{Invocation, Profile};
 use crate::generator::{
     each_thread, from_fn, independent, on_clients, op, with_rng, BoxGen, KeyCounter, OpTemplate,
 };
@@ -325,8 +325,9 @@ impl WorkloadSpec {
         )
     }
 
-    /// The raftkv client profile the workload's ops go through (`None`: read, write, cas).
-    pub fn client_profile(&self) -> Option<&'static str> {
+    /// The client profile the workload's ops go through (`None`: read, write, cas): raftkv's
+    /// and `--client` specs' `[profiles.NAME.OP]`, etcd's mappings.
+    pub fn client_profile(&self) -> Option<Profile> {
         self.kind.client_profile()
     }
 
@@ -803,12 +804,12 @@ mod tests {
     #[test]
     fn every_builtin_kind_has_its_profile_checker_and_final_reads() {
         let table = [
-            ("set", Some("set"), "set-full", true),
-            ("counter", Some("counter"), "counter", true),
-            ("bank", Some("bank"), "bank", true),
-            ("unique-ids", Some("unique-ids"), "unique-ids", false),
-            ("list-append", Some("txn"), "list-append", false),
-            ("rw-register", Some("txn"), "rw-register", false),
+            ("set", Some(Profile::Set), "set-full", true),
+            ("counter", Some(Profile::Counter), "counter", true),
+            ("bank", Some(Profile::Bank), "bank", true),
+            ("unique-ids", Some(Profile::UniqueIds), "unique-ids", false),
+            ("list-append", Some(Profile::Txn), "list-append", false),
+            ("rw-register", Some(Profile::Txn), "rw-register", false),
             ("register", None, "register", true),
         ];
         for (name, profile, model, finals) in table {
