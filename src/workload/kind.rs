@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use crate::checker::CheckModel;
 use crate::client::Profile;
 
 /// The kinds of workload, by their TOML `kind` name.
@@ -133,17 +134,17 @@ impl WorkloadKind {
         "rw-register",
     ];
 
-    /// The checker models that can judge this kind's histories (`None`: any linearizability
-    /// model, the register family).
-    pub fn models(&self) -> Option<&'static [&'static str]> {
+    /// The checker that judges this kind's histories; `None` for the register family, which
+    /// linearizability judges against the `register` or `cas-register` model.
+    pub fn checker_model(&self) -> Option<CheckModel> {
         match self {
             WorkloadKind::Register => None,
-            WorkloadKind::Set(_) => Some(&["set-full"]),
-            WorkloadKind::Counter(_) => Some(&["counter"]),
-            WorkloadKind::Bank(_) => Some(&["bank"]),
-            WorkloadKind::UniqueIds => Some(&["unique-ids"]),
-            WorkloadKind::ListAppend(_) => Some(&["list-append"]),
-            WorkloadKind::RwRegister(_) => Some(&["rw-register"]),
+            WorkloadKind::Set(_) => Some(CheckModel::SetFull),
+            WorkloadKind::Counter(_) => Some(CheckModel::Counter),
+            WorkloadKind::Bank(_) => Some(CheckModel::Bank),
+            WorkloadKind::UniqueIds => Some(CheckModel::UniqueIds),
+            WorkloadKind::ListAppend(_) => Some(CheckModel::ListAppend),
+            WorkloadKind::RwRegister(_) => Some(CheckModel::RwRegister),
         }
     }
 

@@ -105,57 +105,109 @@ pub enum ValueSpec {
     },
 }
 
-/// One checker of a workload: what it checks against, with the options that apply to it.
+/// One checker of a workload, with the options of that checker only (`[[checkers]]` in the
+/// TOML file, validated).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckerSpec {
-    /// What to check against (a sequential model for linearizability, or a workload checker).
-    pub model: CheckModel,
-    /// Initial value and the nil-read rule (linearizability only).
-    pub options: ModelOptions,
-    /// set-full: whether a stale element is an anomaly (default true: the targets promise
-    /// linearizability).
-    pub set_linearizable: bool,
-    /// bank: the number of accounts (named "0" .. "n-1") and the total they hold.
-    pub bank: Option<(u64, i64)>,
-    /// list-append / rw-register: the consistency model to check (`None`: the checker's
-    /// default, strict-serializable).
-    pub consistency_model: Option<ConsistencyModel>,
+pub enum CheckerSpec {
+    /// Linearizability against a sequential model (the register family: `register` or
+    /// `cas-register`).
+    Linearizability {
+        /// The sequential model.
+        model: ModelKind,
+        /// The initial value and the nil-read rule.
+        options: ModelOptions,
+    },
+    /// Jepsen's set-full: what became of every element added.
+    SetFull {
+        /// Whether a stale element is an anomaly (default true: the targets promise
+        /// linearizability).
+        linearizable: bool,
+    },
+    /// Every counter read lies between the acknowledged and the attempted increments.
+    Counter,
+    /// Every read of all balances keeps the total and has no negative balance.
+    Bank {
+        /// The number of accounts, named "0" .. "accounts-1".
+        accounts: u64,
+        /// What they hold together.
+        total: i64,
+    },
+    /// No id handed out twice.
+    UniqueIds,
+    /// Elle's list-append: the transactions' dependency graph has no cycle the model forbids.
+    ListAppend {
+        /// The consistency model to check (`None`: the checker's default,
+        /// strict-serializable).
+        consistency_model: Option<ConsistencyModel>,
+    },
+    /// Elle's rw-register: as list-append, for transactions of register writes and reads.
+    RwRegister {
+        /// The consistency model to check (`None`: the checker's default,
+        /// strict-serializable).
+        consistency_model: Option<ConsistencyModel>,
+    },
 }
 
 impl CheckerSpec {
+    /// What [`crate::checker::check_with`] checks against for this checker.
+    pub fn model(&self) -> CheckModel {
+        match self {
+            CheckerSpec::Linearizability { model, .. } => CheckModel::Linear(*model),
+            CheckerSpec::SetFull { .. } => CheckModel::SetFull,
+            CheckerSpec::Counter => CheckModel::Counter,
+            CheckerSpec::Bank { .. } => CheckModel::Bank,
+            CheckerSpec::UniqueIds => CheckModel::UniqueIds,
+            CheckerSpec::ListAppend { .. } => CheckModel::ListAppend,
+            CheckerSpec::RwRegister { .. } => CheckModel::RwRegister,
+        }
+    }
+
     /// The checker's name in results: `linearizability` or the workload checker's model name.
     pub fn checker_name(&self) -> &'static str {
-        match self.model.linear() {
-            Some(_) => "linearizability",
-            None => self.model.name(),
+        match self {
+            CheckerSpec::Linearizability { .. } => "linearizability",
+            other => other.model().name(),
         }
     }
 
     /// The options to pass to [`crate::checker::check`] (keys checked independently; no
-    /// deadline or cancel flag: the runner adds those). Meaningful for linear models only.
+    /// deadline or cancel flag: the runner adds those). Meaningful for linearizability only:
+    /// any other checker gets the register model with default options.
     pub fn linearizability_options(&self) -> LinearizabilityOptions {
-        LinearizabilityOptions {
-            model: self.model.linear().unwrap_or(ModelKind::Register),
-            model_options: self.options.clone(),
-            ..LinearizabilityOptions::default()
+        match self {
+            CheckerSpec::Linearizability { model, options } => LinearizabilityOptions {
+                model: *model,
+                model_options: options.clone(),
+                ..LinearizabilityOptions::default()
+            },
+            _ => LinearizabilityOptions {
+                model: ModelKind::Register,
+                ..LinearizabilityOptions::default()
+            },
         }
     }
 
     /// The options to pass to [`crate::checker::check_with`]; the runner adds the deadline.
     pub fn check_options(&self) -> CheckOptions {
-        let mut opts = CheckOptions::new(self.model);
-        opts.model_options = self.options.clone();
-        opts.set_full.linearizable = self.set_linearizable;
-        if let Some(c) = self.consistency_model {
-            opts.consistency_model = c;
-        }
-        if let Some((accounts, total)) = self.bank {
-            opts.bank = BankOptions {
-                accounts: Some(BankOptions::numbered(
-                    usize::try_from(accounts).unwrap_or(usize::MAX),
-                )),
-                total: Some(total),
-            };
+        let mut opts = CheckOptions::new(self.model());
+        match self {
+            CheckerSpec::Linearizability { options, .. } => opts.model_options = options.clone(),
+            CheckerSpec::SetFull { linearizable } => opts.set_full.linearizable = *linearizable,
+            CheckerSpec::Bank { accounts, total } => {
+                opts.bank = BankOptions {
+                    accounts: Some(BankOptions::numbered(
+                        usize::try_from(*accounts).unwrap_or(usize::MAX),
+                    )),
+                    total: Some(*total),
+                };
+            }
+            CheckerSpec::ListAppend { consistency_model }
+            | CheckerSpec::RwRegister { consistency_model } => {
+                if let Some(c) = consistency_model {
+                    opts.consistency_model = *c;
+                }
+            }
+            CheckerSpec::Counter | CheckerSpec::UniqueIds => {}
         }
         opts
     }
@@ -164,25 +216,31 @@ impl CheckerSpec {
     fn to_json(&self) -> Value {
         let mut m = serde_json::Map::new();
         m.insert("name".into(), Value::from(self.checker_name()));
-        m.insert("model".into(), Value::from(self.model.name()));
-        if self.model.linear().is_some() {
-            if !self.options.initial.is_null() {
-                m.insert("initial".into(), self.options.initial.clone());
+        m.insert("model".into(), Value::from(self.model().name()));
+        match self {
+            CheckerSpec::Linearizability { options, .. } => {
+                if !options.initial.is_null() {
+                    m.insert("initial".into(), options.initial.clone());
+                }
+                m.insert(
+                    "nil_reads_match_any".into(),
+                    Value::from(options.nil_reads_match_any),
+                );
             }
-            m.insert(
-                "nil_reads_match_any".into(),
-                Value::from(self.options.nil_reads_match_any),
-            );
-        }
-        if self.model.name() == "set-full" {
-            m.insert("linearizable".into(), Value::from(self.set_linearizable));
-        }
-        if let Some((accounts, total)) = self.bank {
-            m.insert("accounts".into(), Value::from(accounts));
-            m.insert("total".into(), Value::from(total));
-        }
-        if let Some(c) = self.consistency_model {
-            m.insert("consistency_model".into(), Value::from(c.name()));
+            CheckerSpec::SetFull { linearizable } => {
+                m.insert("linearizable".into(), Value::from(*linearizable));
+            }
+            CheckerSpec::Bank { accounts, total } => {
+                m.insert("accounts".into(), Value::from(*accounts));
+                m.insert("total".into(), Value::from(*total));
+            }
+            CheckerSpec::ListAppend { consistency_model }
+            | CheckerSpec::RwRegister { consistency_model } => {
+                if let Some(c) = consistency_model {
+                    m.insert("consistency_model".into(), Value::from(c.name()));
+                }
+            }
+            CheckerSpec::Counter | CheckerSpec::UniqueIds => {}
         }
         Value::Object(m)
     }
@@ -308,9 +366,10 @@ impl WorkloadSpec {
     /// The model of the first linearizability checker, with its options (what `faultline
     /// check --model` would be given for this workload's history).
     pub fn model(&self) -> Option<(ModelKind, ModelOptions)> {
-        self.checkers
-            .iter()
-            .find_map(|c| c.model.linear().map(|m| (m, c.options.clone())))
+        self.checkers.iter().find_map(|c| match c {
+            CheckerSpec::Linearizability { model, options } => Some((*model, options.clone())),
+            _ => None,
+        })
     }
 
     /// Whether this kind reads its whole state after healing (set, counter, bank, and the
@@ -569,7 +628,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: field \"name\": must be a string, got 3",
+                "{}: field \"name\": invalid type: integer `3`, expected a string",
                 path.display()
             )
         );
@@ -816,7 +875,7 @@ mod tests {
             let spec = builtin(name);
             assert_eq!(spec.kind.name(), name, "{name}");
             assert_eq!(spec.client_profile(), profile, "{name}");
-            assert_eq!(spec.checkers[0].model.name(), model, "{name}");
+            assert_eq!(spec.checkers[0].model().name(), model, "{name}");
             assert_eq!(spec.generators(0).final_reads.is_some(), finals, "{name}");
         }
     }
