@@ -24,7 +24,9 @@
 //!
 //! `[[checkers]]` of the other kinds name their checker by `model` (`set-full`, `counter`,
 //! `bank` with `accounts`/`total`, `unique-ids`, `list-append`/`rw-register` with
-//! `consistency_model`).
+//! `consistency_model`). Each table becomes one [`CheckerSpec`] variant carrying that checker's
+//! options only; the kind's ops reach the target through its client [`Profile`]
+//! ([`WorkloadSpec::client_profile`]).
 //!
 //! Keys and the rotation: see [`crate::generator::independent`]. Keys are integers 0, 1, ...
 
