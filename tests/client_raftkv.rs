@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faultline::client::{
-    Client, ClientFactory, Completion, HttpFactory, HttpSpec, Invocation, NodeInfo, RaftkvFactory,
-    RaftkvOptions,
+    Client, ClientFactory, Completion, HttpFactory, HttpSpec, Invocation, NodeInfo, Profile,
+    RaftkvFactory, RaftkvOptions,
 };
 use faultline::history::Outcome;
 use serde_json::{json, Value};
@@ -391,10 +391,10 @@ async fn the_example_template_drives_a_real_node() {
 }
 
 /// A raftkv client for one workload profile, against `node`.
-fn profile_client(node: &Node, profile: &str) -> Box<dyn Client> {
+fn profile_client(node: &Node, profile: Profile) -> Box<dyn Client> {
     let options = RaftkvOptions {
         timeout: Duration::from_secs(5),
-        profile: Some(profile.into()),
+        profile: Some(profile),
         ..RaftkvOptions::default()
     };
     let factory = RaftkvFactory::new(&[node.info()], options).expect("factory");
@@ -406,7 +406,7 @@ fn profile_client(node: &Node, profile: &str) -> Box<dyn Client> {
 async fn each_workload_profile_drives_a_real_node() {
     let node = Node::start();
 
-    let mut set = profile_client(&node, "set");
+    let mut set = profile_client(&node, Profile::Set);
     expect(
         &mut set,
         inv("read", None, Value::Null),
@@ -425,7 +425,7 @@ async fn each_workload_profile_drives_a_real_node() {
     )
     .await;
 
-    let mut counter = profile_client(&node, "counter");
+    let mut counter = profile_client(&node, Profile::Counter);
     expect(
         &mut counter,
         inv("read", None, Value::Null),
@@ -450,7 +450,7 @@ async fn each_workload_profile_drives_a_real_node() {
     )
     .await;
 
-    let mut ids = profile_client(&node, "unique-ids");
+    let mut ids = profile_client(&node, Profile::UniqueIds);
     for want in [1, 2] {
         expect(
             &mut ids,
@@ -461,7 +461,7 @@ async fn each_workload_profile_drives_a_real_node() {
         .await;
     }
 
-    let mut bank = profile_client(&node, "bank");
+    let mut bank = profile_client(&node, Profile::Bank);
     // The setup's opening balances go through the top-level [write].
     for (k, v) in [("bank-0", 10), ("bank-1", 10)] {
         expect(
@@ -494,7 +494,7 @@ async fn each_workload_profile_drives_a_real_node() {
     )
     .await;
 
-    let mut txn = profile_client(&node, "txn");
+    let mut txn = profile_client(&node, Profile::Txn);
     let ops = json!([["append", "5", 1], ["r", "5", null], ["w", "6", 2]]);
     let done = json!([["append", "5", 1], ["r", "5", [1]], ["w", "6", 2]]);
     expect(&mut txn, inv("txn", None, ops), Outcome::Ok, done).await;

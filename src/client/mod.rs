@@ -34,12 +34,15 @@
 //!   with the other workloads as optimistic read-modify-writes ([`etcd::workloads`]).
 //! - [`raftkv`]: raftkv's client: the templated client with raftkv's API built in
 //!   (`examples/http/raftkv.toml`) plus its 421 leader hint.
+//! - [`profile`] (pure): the [`Profile`]s, the op families beyond read/write/cas that the
+//!   workloads other than registers select and every client maps to its target's API.
 //! - `render` (private, pure): keys and values rendered into URLs, percent-encoded.
 //! - `transport` (private): the only I/O: one request, its timeout and its redirects.
 
 pub mod etcd;
 pub mod http;
 pub mod mapping;
+pub mod profile;
 pub mod raftkv;
 mod render;
 mod transport;
@@ -51,6 +54,7 @@ use crate::history::Outcome;
 
 pub use etcd::{EtcdFactory, EtcdOptions};
 pub use http::{HttpFactory, HttpSpec, SpecError};
+pub use profile::{Profile, UnknownProfile};
 pub use raftkv::{RaftkvFactory, RaftkvOptions};
 
 /// One operation handed to a client: the invoke as the generator made it.

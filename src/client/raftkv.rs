@@ -22,7 +22,7 @@ use super::http::{
 };
 use super::render::{self, base_url};
 use super::transport::Hint;
-use super::{Client, ClientError, ClientFactory, NodeInfo};
+use super::{Client, ClientError, ClientFactory, NodeInfo, Profile};
 
 /// raftkv's API as a templated-client spec (the file shipped as an example).
 pub const SPEC_TOML: &str = include_str!("../../examples/http/raftkv.toml");
@@ -36,9 +36,9 @@ pub struct RaftkvOptions {
     pub max_redirects: u32,
     /// The key used for ops without one.
     pub register_key: String,
-    /// The spec profile the workload's ops go through first (`set`, `counter`, `bank`,
-    /// `unique-ids`, `txn`); `None`: read, write and cas only.
-    pub profile: Option<String>,
+    /// The spec profile the workload's ops go through first
+    /// ([`crate::workload::WorkloadSpec::client_profile`]); `None`: read, write and cas only.
+    pub profile: Option<Profile>,
 }
 
 impl Default for RaftkvOptions {
@@ -77,7 +77,7 @@ impl RaftkvFactory {
         }
         let hint = LeaderHint { leaders };
         let mut inner = HttpFactory::new(spec, nodes)?.with_hint(Arc::new(hint));
-        if let Some(profile) = &options.profile {
+        if let Some(profile) = options.profile {
             inner = inner.with_profile(profile)?;
         }
         Ok(RaftkvFactory { inner })
@@ -182,7 +182,7 @@ mod tests {
             timeout: Duration::from_millis(250),
             max_redirects: 0,
             register_key: "r".into(),
-            profile: Some("bank".into()),
+            profile: Some(Profile::Bank),
         };
         let f = RaftkvFactory::new(&nodes, options).unwrap_or_else(|e| panic!("{e}"));
         let s = f.inner.spec();
@@ -193,18 +193,21 @@ mod tests {
             (Duration::from_millis(250), 0)
         );
         let t = s
-            .profile_op("bank", "transfer")
+            .profile_op(Profile::Bank, "transfer")
             .unwrap_or_else(|| panic!("transfer"));
         assert_eq!(
             (t.timeout, t.max_redirects),
             (Duration::from_millis(250), 0)
         );
-        let bad = RaftkvOptions {
-            profile: Some("nope".into()),
-            ..RaftkvOptions::default()
-        };
-        let err = RaftkvFactory::new(&nodes, bad).err().map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("no profile \"nope\"")));
+        for profile in Profile::ALL {
+            let options = RaftkvOptions {
+                profile: Some(profile),
+                ..RaftkvOptions::default()
+            };
+            if let Err(e) = RaftkvFactory::new(&nodes, options) {
+                panic!("{profile}: {e}");
+            }
+        }
     }
 
     #[test]
@@ -215,21 +218,23 @@ mod tests {
             vec!["bank", "counter", "set", "txn", "unique-ids"]
         );
         let read = s
-            .profile_op("set", "read")
+            .profile_op(Profile::Set, "read")
             .unwrap_or_else(|| panic!("set read"));
         assert!(!read.kind.has_effect() && read.kind.returns_value());
         assert_eq!(read.not_found_value, Some(serde_json::json!([])));
         assert_eq!(read.meaning(404), StatusMeaning::NotFound);
         let add = s
-            .profile_op("counter", "add")
+            .profile_op(Profile::Counter, "add")
             .unwrap_or_else(|| panic!("add"));
         assert!(add.kind.has_effect() && !add.kind.returns_value());
         assert_eq!(add.meaning(409), StatusMeaning::Fail);
         assert_eq!(add.meaning(504), StatusMeaning::Unknown);
-        let txn = s.profile_op("txn", "txn").unwrap_or_else(|| panic!("txn"));
+        let txn = s
+            .profile_op(Profile::Txn, "txn")
+            .unwrap_or_else(|| panic!("txn"));
         assert!(txn.kind.has_effect() && txn.kind.returns_value());
         let id = s
-            .profile_op("unique-ids", "generate")
+            .profile_op(Profile::UniqueIds, "generate")
             .unwrap_or_else(|| panic!("gen"));
         assert!(id.kind.returns_value());
     }

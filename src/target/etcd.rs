@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::{
     external_infos, external_leader, external_nemesis, refuse_kind, Nodes, StartContext, Started,
 };
-use crate::client::etcd::workloads::Profile as EtcdProfile;
 use crate::client::{EtcdFactory, EtcdOptions, NodeInfo};
 use crate::cluster::etcd::{self as etcd_cluster, EtcdCluster, EtcdClusterOptions};
 use crate::cluster::external::{self, Protocol};
@@ -20,7 +19,6 @@ use crate::cluster::locate_etcd;
 use crate::nemesis::backend::IptablesFaults;
 use crate::nemesis::{FaultKind, Nemesis, NemesisSpec};
 use crate::node_addr::ExternalNode;
-use crate::workload::WorkloadSpec;
 
 /// How long a local etcd cluster may take to be healthy with a leader.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -36,21 +34,8 @@ pub struct EtcdTarget {
 }
 
 impl EtcdTarget {
-    /// The workload needs an etcd mapping; a local cluster cannot delay links.
-    pub fn validate(
-        &self,
-        nodes: &Nodes,
-        workload: &WorkloadSpec,
-        nemesis: &NemesisSpec,
-    ) -> Result<()> {
-        if let Some(name) = workload.client_profile() {
-            if EtcdProfile::from_name(name).is_none() {
-                bail!(
-                    "workload {}: the etcd client has no mapping for {name} ops; use --target raftkv",
-                    workload.name
-                );
-            }
-        }
+    /// A local cluster cannot delay links (every workload's profile has an etcd mapping).
+    pub fn validate(&self, nodes: &Nodes, nemesis: &NemesisSpec) -> Result<()> {
         if nodes.is_local() {
             refuse_kind(
                 nemesis,
@@ -84,10 +69,7 @@ impl EtcdTarget {
             serializable_reads: self.serializable_reads,
             // A per-run prefix: runs against the same (external) cluster never share keys.
             key_prefix: format!("faultline/{}/", ctx.run_id),
-            profile: ctx
-                .workload
-                .client_profile()
-                .and_then(EtcdProfile::from_name),
+            profile: ctx.workload.client_profile(),
             ..EtcdOptions::default()
         };
         EtcdFactory::new(nodes, options).context("setting up the etcd client")

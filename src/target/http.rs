@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{external_infos, external_nemesis, leader_fault, Nodes, StartContext, Started};
 use crate::client::mapping::OpKind;
-use crate::client::{HttpFactory, HttpSpec, NodeInfo};
+use crate::client::{HttpFactory, HttpSpec, NodeInfo, Profile};
 use crate::nemesis::NemesisSpec;
 use crate::node_addr::ExternalNode;
 use crate::node_control::NoLeader;
@@ -151,7 +151,11 @@ pub fn store_spec(path: &Path, dir: &Path) -> Result<PathBuf> {
 }
 
 /// Clients for `nodes` following `spec`, through `profile` when the workload has one.
-pub fn factory(spec: &HttpSpec, nodes: &[NodeInfo], profile: Option<&str>) -> Result<HttpFactory> {
+pub fn factory(
+    spec: &HttpSpec,
+    nodes: &[NodeInfo],
+    profile: Option<Profile>,
+) -> Result<HttpFactory> {
     let factory = HttpFactory::new(spec.clone(), nodes).context("setting up the http client")?;
     match profile {
         Some(p) => factory

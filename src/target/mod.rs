@@ -146,7 +146,7 @@ impl Target {
         }
         let spec = match self {
             Target::Raftkv(t) => t.validate(nodes).map(|()| None),
-            Target::Etcd(t) => t.validate(nodes, workload, &nemesis).map(|()| None),
+            Target::Etcd(t) => t.validate(nodes, &nemesis).map(|()| None),
             Target::Http(t) => t.validate(nodes, workload, &nemesis).map(Some),
         }?;
         Ok((nemesis, spec))

@@ -81,7 +81,7 @@ impl RaftkvTarget {
 
     fn factory(&self, nodes: &[NodeInfo], ctx: &StartContext<'_>) -> Result<RaftkvFactory> {
         let options = RaftkvOptions {
-            profile: ctx.workload.client_profile().map(str::to_owned),
+            profile: ctx.workload.client_profile(),
             ..RaftkvOptions::default()
         };
         RaftkvFactory::new(nodes, options).context("setting up the raftkv client")

@@ -6,6 +6,9 @@
 
 use serde_json::{json, Value};
 
+use crate::checker::CheckModel;
+use crate::client::Profile;
+
 /// The kinds of workload, by their TOML `kind` name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkloadKind {
@@ -131,30 +134,29 @@ impl WorkloadKind {
         "rw-register",
     ];
 
-    /// The checker models that can judge this kind's histories (`None`: any linearizability
-    /// model, the register family).
-    pub fn models(&self) -> Option<&'static [&'static str]> {
+    /// The checker that judges this kind's histories; `None` for the register family, which
+    /// linearizability judges against the `register` or `cas-register` model.
+    pub fn checker_model(&self) -> Option<CheckModel> {
         match self {
             WorkloadKind::Register => None,
-            WorkloadKind::Set(_) => Some(&["set-full"]),
-            WorkloadKind::Counter(_) => Some(&["counter"]),
-            WorkloadKind::Bank(_) => Some(&["bank"]),
-            WorkloadKind::UniqueIds => Some(&["unique-ids"]),
-            WorkloadKind::ListAppend(_) => Some(&["list-append"]),
-            WorkloadKind::RwRegister(_) => Some(&["rw-register"]),
+            WorkloadKind::Set(_) => Some(CheckModel::SetFull),
+            WorkloadKind::Counter(_) => Some(CheckModel::Counter),
+            WorkloadKind::Bank(_) => Some(CheckModel::Bank),
+            WorkloadKind::UniqueIds => Some(CheckModel::UniqueIds),
+            WorkloadKind::ListAppend(_) => Some(CheckModel::ListAppend),
+            WorkloadKind::RwRegister(_) => Some(CheckModel::RwRegister),
         }
     }
 
-    /// The client profile (`[profiles.NAME]` of the raftkv client spec) this kind's ops go
-    /// through; `None`: plain read, write and cas.
-    pub fn client_profile(&self) -> Option<&'static str> {
+    /// The client profile this kind's ops go through; `None`: plain read, write and cas.
+    pub fn client_profile(&self) -> Option<Profile> {
         match self {
             WorkloadKind::Register => None,
-            WorkloadKind::Set(_) => Some("set"),
-            WorkloadKind::Counter(_) => Some("counter"),
-            WorkloadKind::Bank(_) => Some("bank"),
-            WorkloadKind::UniqueIds => Some("unique-ids"),
-            WorkloadKind::ListAppend(_) | WorkloadKind::RwRegister(_) => Some("txn"),
+            WorkloadKind::Set(_) => Some(Profile::Set),
+            WorkloadKind::Counter(_) => Some(Profile::Counter),
+            WorkloadKind::Bank(_) => Some(Profile::Bank),
+            WorkloadKind::UniqueIds => Some(Profile::UniqueIds),
+            WorkloadKind::ListAppend(_) | WorkloadKind::RwRegister(_) => Some(Profile::Txn),
         }
     }
 

@@ -24,7 +24,9 @@
 //!
 //! `[[checkers]]` of the other kinds name their checker by `model` (`set-full`, `counter`,
 //! `bank` with `accounts`/`total`, `unique-ids`, `list-append`/`rw-register` with
-//! `consistency_model`).
+//! `consistency_model`). Each table becomes one [`CheckerSpec`] variant carrying that checker's
+//! options only; the kind's ops reach the target through its client [`Profile`]
+//! ([`WorkloadSpec::client_profile`]).
 //!
 //! Keys and the rotation: see [`crate::generator::independent`]. Keys are integers 0, 1, ...
 
@@ -48,7 +50,7 @@ use crate::checker::{
     workload::BankOptions, CheckModel, CheckOptions, LinearizabilityOptions, ModelKind,
     ModelOptions,
 };
-use crate::client::Invocation;
+use crate::client::{Invocation, Profile};
 use crate::generator::{
     each_thread, from_fn, independent, on_clients, op, with_rng, BoxGen, KeyCounter, OpTemplate,
 };
@@ -105,57 +107,109 @@ pub enum ValueSpec {
     },
 }
 
-/// One checker of a workload: what it checks against, with the options that apply to it.
+/// One checker of a workload, with the options of that checker only (`[[checkers]]` in the
+/// TOML file, validated).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckerSpec {
-    /// What to check against (a sequential model for linearizability, or a workload checker).
-    pub model: CheckModel,
-    /// Initial value and the nil-read rule (linearizability only).
-    pub options: ModelOptions,
-    /// set-full: whether a stale element is an anomaly (default true: the targets promise
-    /// linearizability).
-    pub set_linearizable: bool,
-    /// bank: the number of accounts (named "0" .. "n-1") and the total they hold.
-    pub bank: Option<(u64, i64)>,
-    /// list-append / rw-register: the consistency model to check (`None`: the checker's
-    /// default, strict-serializable).
-    pub consistency_model: Option<ConsistencyModel>,
+pub enum CheckerSpec {
+    /// Linearizability against a sequential model (the register family: `register` or
+    /// `cas-register`).
+    Linearizability {
+        /// The sequential model.
+        model: ModelKind,
+        /// The initial value and the nil-read rule.
+        options: ModelOptions,
+    },
+    /// Jepsen's set-full: what became of every element added.
+    SetFull {
+        /// Whether a stale element is an anomaly (default true: the targets promise
+        /// linearizability).
+        linearizable: bool,
+    },
+    /// Every counter read lies between the acknowledged and the attempted increments.
+    Counter,
+    /// Every read of all balances keeps the total and has no negative balance.
+    Bank {
+        /// The number of accounts, named "0" .. "accounts-1".
+        accounts: u64,
+        /// What they hold together.
+        total: i64,
+    },
+    /// No id handed out twice.
+    UniqueIds,
+    /// Elle's list-append: the transactions' dependency graph has no cycle the model forbids.
+    ListAppend {
+        /// The consistency model to check (`None`: the checker's default,
+        /// strict-serializable).
+        consistency_model: Option<ConsistencyModel>,
+    },
+    /// Elle's rw-register: as list-append, for transactions of register writes and reads.
+    RwRegister {
+        /// The consistency model to check (`None`: the checker's default,
+        /// strict-serializable).
+        consistency_model: Option<ConsistencyModel>,
+    },
 }
 
 impl CheckerSpec {
+    /// What [`crate::checker::check_with`] checks against for this checker.
+    pub fn model(&self) -> CheckModel {
+        match self {
+            CheckerSpec::Linearizability { model, .. } => CheckModel::Linear(*model),
+            CheckerSpec::SetFull { .. } => CheckModel::SetFull,
+            CheckerSpec::Counter => CheckModel::Counter,
+            CheckerSpec::Bank { .. } => CheckModel::Bank,
+            CheckerSpec::UniqueIds => CheckModel::UniqueIds,
+            CheckerSpec::ListAppend { .. } => CheckModel::ListAppend,
+            CheckerSpec::RwRegister { .. } => CheckModel::RwRegister,
+        }
+    }
+
     /// The checker's name in results: `linearizability` or the workload checker's model name.
     pub fn checker_name(&self) -> &'static str {
-        match self.model.linear() {
-            Some(_) => "linearizability",
-            None => self.model.name(),
+        match self {
+            CheckerSpec::Linearizability { .. } => "linearizability",
+            other => other.model().name(),
         }
     }
 
     /// The options to pass to [`crate::checker::check`] (keys checked independently; no
-    /// deadline or cancel flag: the runner adds those). Meaningful for linear models only.
+    /// deadline or cancel flag: the runner adds those). Meaningful for linearizability only:
+    /// any other checker gets the register model with default options.
     pub fn linearizability_options(&self) -> LinearizabilityOptions {
-        LinearizabilityOptions {
-            model: self.model.linear().unwrap_or(ModelKind::Register),
-            model_options: self.options.clone(),
-            ..LinearizabilityOptions::default()
+        match self {
+            CheckerSpec::Linearizability { model, options } => LinearizabilityOptions {
+                model: *model,
+                model_options: options.clone(),
+                ..LinearizabilityOptions::default()
+            },
+            _ => LinearizabilityOptions {
+                model: ModelKind::Register,
+                ..LinearizabilityOptions::default()
+            },
         }
     }
 
     /// The options to pass to [`crate::checker::check_with`]; the runner adds the deadline.
     pub fn check_options(&self) -> CheckOptions {
-        let mut opts = CheckOptions::new(self.model);
-        opts.model_options = self.options.clone();
-        opts.set_full.linearizable = self.set_linearizable;
-        if let Some(c) = self.consistency_model {
-            opts.consistency_model = c;
-        }
-        if let Some((accounts, total)) = self.bank {
-            opts.bank = BankOptions {
-                accounts: Some(BankOptions::numbered(
-                    usize::try_from(accounts).unwrap_or(usize::MAX),
-                )),
-                total: Some(total),
-            };
+        let mut opts = CheckOptions::new(self.model());
+        match self {
+            CheckerSpec::Linearizability { options, .. } => opts.model_options = options.clone(),
+            CheckerSpec::SetFull { linearizable } => opts.set_full.linearizable = *linearizable,
+            CheckerSpec::Bank { accounts, total } => {
+                opts.bank = BankOptions {
+                    accounts: Some(BankOptions::numbered(
+                        usize::try_from(*accounts).unwrap_or(usize::MAX),
+                    )),
+                    total: Some(*total),
+                };
+            }
+            CheckerSpec::ListAppend { consistency_model }
+            | CheckerSpec::RwRegister { consistency_model } => {
+                if let Some(c) = consistency_model {
+                    opts.consistency_model = *c;
+                }
+            }
+            CheckerSpec::Counter | CheckerSpec::UniqueIds => {}
         }
         opts
     }
@@ -164,25 +218,31 @@ impl CheckerSpec {
     fn to_json(&self) -> Value {
         let mut m = serde_json::Map::new();
         m.insert("name".into(), Value::from(self.checker_name()));
-        m.insert("model".into(), Value::from(self.model.name()));
-        if self.model.linear().is_some() {
-            if !self.options.initial.is_null() {
-                m.insert("initial".into(), self.options.initial.clone());
+        m.insert("model".into(), Value::from(self.model().name()));
+        match self {
+            CheckerSpec::Linearizability { options, .. } => {
+                if !options.initial.is_null() {
+                    m.insert("initial".into(), options.initial.clone());
+                }
+                m.insert(
+                    "nil_reads_match_any".into(),
+                    Value::from(options.nil_reads_match_any),
+                );
             }
-            m.insert(
-                "nil_reads_match_any".into(),
-                Value::from(self.options.nil_reads_match_any),
-            );
-        }
-        if self.model.name() == "set-full" {
-            m.insert("linearizable".into(), Value::from(self.set_linearizable));
-        }
-        if let Some((accounts, total)) = self.bank {
-            m.insert("accounts".into(), Value::from(accounts));
-            m.insert("total".into(), Value::from(total));
-        }
-        if let Some(c) = self.consistency_model {
-            m.insert("consistency_model".into(), Value::from(c.name()));
+            CheckerSpec::SetFull { linearizable } => {
+                m.insert("linearizable".into(), Value::from(*linearizable));
+            }
+            CheckerSpec::Bank { accounts, total } => {
+                m.insert("accounts".into(), Value::from(*accounts));
+                m.insert("total".into(), Value::from(*total));
+            }
+            CheckerSpec::ListAppend { consistency_model }
+            | CheckerSpec::RwRegister { consistency_model } => {
+                if let Some(c) = consistency_model {
+                    m.insert("consistency_model".into(), Value::from(c.name()));
+                }
+            }
+            CheckerSpec::Counter | CheckerSpec::UniqueIds => {}
         }
         Value::Object(m)
     }
@@ -308,9 +368,10 @@ impl WorkloadSpec {
     /// The model of the first linearizability checker, with its options (what `faultline
     /// check --model` would be given for this workload's history).
     pub fn model(&self) -> Option<(ModelKind, ModelOptions)> {
-        self.checkers
-            .iter()
-            .find_map(|c| c.model.linear().map(|m| (m, c.options.clone())))
+        self.checkers.iter().find_map(|c| match c {
+            CheckerSpec::Linearizability { model, options } => Some((*model, options.clone())),
+            _ => None,
+        })
     }
 
     /// Whether this kind reads its whole state after healing (set, counter, bank, and the
@@ -325,8 +386,9 @@ impl WorkloadSpec {
         )
     }
 
-    /// The raftkv client profile the workload's ops go through (`None`: read, write, cas).
-    pub fn client_profile(&self) -> Option<&'static str> {
+    /// The client profile the workload's ops go through (`None`: read, write, cas): raftkv's
+    /// and `--client` specs' `[profiles.NAME.OP]`, etcd's mappings.
+    pub fn client_profile(&self) -> Option<Profile> {
         self.kind.client_profile()
     }
 
@@ -449,6 +511,85 @@ mod tests {
         WorkloadSpec::load(name).unwrap()
     }
 
+    /// Every built-in workload as the hand-written reader read it (its `to_json`), and the
+    /// first ops it generates for a fixed seed: pinned before the reader moved to serde, so
+    /// any change in what a built-in means shows up here.
+    const PINNED_BUILTINS: &str = include_str!("../../tests/fixtures/workload-builtins.json");
+
+    /// A built-in's spec and its first 40 invokes (process, f, key, value) for seed 42.
+    fn pinned_view(spec: &WorkloadSpec) -> Value {
+        let events = run(spec, 4, 42, 0.1, Duration::from_micros(20));
+        let ops: Vec<Value> = invokes(&events)
+            .iter()
+            .take(40)
+            .map(|e| serde_json::json!([e.process, e.f, e.key, e.value]))
+            .collect();
+        let checks: Vec<Value> = spec
+            .checkers
+            .iter()
+            .map(|c| {
+                let o = c.check_options();
+                serde_json::json!({
+                    "checker": c.checker_name(),
+                    "model": o.model.name(),
+                    "initial": o.model_options.initial,
+                    "nil_reads_match_any": o.model_options.nil_reads_match_any,
+                    "set_full_linearizable": o.set_full.linearizable,
+                    "bank_accounts": o.bank.accounts,
+                    "bank_total": o.bank.total,
+                    "consistency_model": o.consistency_model.name(),
+                })
+            })
+            .collect();
+        let fields = serde_json::json!({
+            "keys": spec.keys,
+            "ops_per_key": spec.ops_per_key,
+            "final_reads": spec.final_reads,
+            "mix": [spec.mix.read, spec.mix.write, spec.mix.cas],
+            "values": format!("{:?}", spec.values),
+            "profile": spec.client_profile().map(|p| p.to_string()),
+            "setup": spec.setup_ops().iter().map(|op| serde_json::json!([op.f, op.key, op.value])).collect::<Vec<_>>(),
+        });
+        serde_json::json!({ "spec": spec.to_json(), "fields": fields, "checks": checks, "ops": ops })
+    }
+
+    #[test]
+    fn builtins_read_and_generate_as_pinned() {
+        let pinned: Value = serde_json::from_str(PINNED_BUILTINS).unwrap();
+        let names = WorkloadSpec::builtin_names();
+        assert_eq!(pinned.as_object().map(|m| m.len()), Some(names.len()));
+        for name in names {
+            assert_eq!(pinned_view(&builtin(name)), pinned[name], "{name}");
+        }
+    }
+
+    /// Rewrites the pinned fixture from the current reader: run it (`cargo test --lib
+    /// bless_pinned_builtins -- --ignored`) only after an intended change to a built-in.
+    #[test]
+    #[ignore = "rewrites tests/fixtures/workload-builtins.json"]
+    fn bless_pinned_builtins() {
+        let names = WorkloadSpec::builtin_names();
+        let mut text = String::from("{\n");
+        for (i, name) in names.iter().enumerate() {
+            let view = pinned_view(&builtin(name));
+            text.push_str(&format!("  {}: {{\n", Value::from(*name)));
+            for part in ["spec", "fields", "checks"] {
+                text.push_str(&format!("    \"{part}\": {},\n", view[part]));
+            }
+            let ops: Vec<String> = view["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|op| format!("      {op}"))
+                .collect();
+            text.push_str(&format!("    \"ops\": [\n{}\n    ]\n", ops.join(",\n")));
+            let comma = if i + 1 < names.len() { "," } else { "" };
+            text.push_str(&format!("  }}{comma}\n"));
+        }
+        text.push_str("}\n");
+        std::fs::write("tests/fixtures/workload-builtins.json", text).unwrap();
+    }
+
     #[test]
     fn builtins_parse_and_the_default_is_cas_register() {
         for name in WorkloadSpec::builtin_names() {
@@ -489,7 +630,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: field \"name\": must be a string, got 3",
+                "{}: field \"name\": invalid type: integer `3`, expected a string",
                 path.display()
             )
         );
@@ -724,19 +865,19 @@ mod tests {
     #[test]
     fn every_builtin_kind_has_its_profile_checker_and_final_reads() {
         let table = [
-            ("set", Some("set"), "set-full", true),
-            ("counter", Some("counter"), "counter", true),
-            ("bank", Some("bank"), "bank", true),
-            ("unique-ids", Some("unique-ids"), "unique-ids", false),
-            ("list-append", Some("txn"), "list-append", false),
-            ("rw-register", Some("txn"), "rw-register", false),
+            ("set", Some(Profile::Set), "set-full", true),
+            ("counter", Some(Profile::Counter), "counter", true),
+            ("bank", Some(Profile::Bank), "bank", true),
+            ("unique-ids", Some(Profile::UniqueIds), "unique-ids", false),
+            ("list-append", Some(Profile::Txn), "list-append", false),
+            ("rw-register", Some(Profile::Txn), "rw-register", false),
             ("register", None, "register", true),
         ];
         for (name, profile, model, finals) in table {
             let spec = builtin(name);
             assert_eq!(spec.kind.name(), name, "{name}");
             assert_eq!(spec.client_profile(), profile, "{name}");
-            assert_eq!(spec.checkers[0].model.name(), model, "{name}");
+            assert_eq!(spec.checkers[0].model().name(), model, "{name}");
             assert_eq!(spec.generators(0).final_reads.is_some(), finals, "{name}");
         }
     }

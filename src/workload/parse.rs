@@ -1,8 +1,17 @@
-//! The I/O-free validation stage: TOML text to a [`WorkloadSpec`], every field checked with an
-//! error naming the file and the field.
+//! The I/O-free validation stage: TOML text to a [`WorkloadSpec`], read like the nemesis and
+//! HTTP client specs: serde reads the file into raw structs that refuse unknown fields, then a
+//! validate step checks what the types cannot say and builds the spec.
+//!
+//! Each kind has its own fields, so `kind` is read first ([`RawHead`]) and the file is then
+//! read again as that kind's raw struct. Serde's errors (an unknown field, a value of the
+//! wrong type) carry the field's path (`mix.reed`, `checkers[0].model`) and the validation
+//! errors name theirs, so every error names the file and the field.
 
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, Unexpected, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
-use toml::{Table, Value as Toml};
 
 use crate::checker::{CheckModel, ModelKind, ModelOptions};
 
@@ -13,405 +22,634 @@ use super::{CheckerSpec, OpMix, ValueSpec, WorkloadError, WorkloadSpec};
 /// time out (info ops stay open to the end of its history) still checks quickly.
 pub const DEFAULT_OPS_PER_KEY: u64 = 100;
 
-const TOP_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "keys",
-    "ops_per_key",
-    "final_reads",
-    "mix",
-    "values",
-    "checkers",
-    "kind",
-];
-const SET_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "kind",
-    "final_reads",
-    "mix",
-    "checkers",
-];
-const COUNTER_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "kind",
-    "final_reads",
-    "max_increment",
-    "mix",
-    "checkers",
-];
-const BANK_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "kind",
-    "final_reads",
-    "accounts",
-    "total",
-    "max_transfer",
-    "mix",
-    "checkers",
-];
-const IDS_FIELDS: &[&str] = &["name", "description", "kind", "checkers"];
-const TXN_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "kind",
-    "key_count",
-    "key_distribution",
-    "min_txn_length",
-    "max_txn_length",
-    "max_writes_per_key",
-    "read_fraction",
-    "checkers",
-];
-const MIX_FIELDS: &[&str] = &["read", "write", "cas"];
-const VALUES_FIELDS: &[&str] = &["kind", "range"];
-const CHECKER_FIELDS: &[&str] = &[
-    "name",
-    "model",
-    "initial",
-    "nil_reads_match_any",
-    "consistency_model",
-    "linearizable",
-    "accounts",
-    "total",
-];
-
-/// Reads fields of one TOML table, each error naming `file` and the field's full path.
-struct Fields<'a> {
-    file: &'a str,
-    prefix: String,
-    table: &'a Table,
-}
-
-impl<'a> Fields<'a> {
-    fn path(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        }
-    }
-
-    fn error(&self, name: &str, message: impl Into<String>) -> WorkloadError {
-        WorkloadError::Field {
-            file: self.file.to_string(),
-            field: self.path(name),
-            message: message.into(),
-        }
-    }
-
-    fn reject_unknown(&self, known: &[&str]) -> Result<(), WorkloadError> {
-        match self.table.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(self.error(
-                k,
-                format!("unknown field; expected one of: {}", known.join(", ")),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    fn string(&self, name: &str) -> Result<Option<String>, WorkloadError> {
-        match self.table.get(name) {
-            None => Ok(None),
-            Some(Toml::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.error(name, format!("must be a string, got {v}"))),
-        }
-    }
-
-    fn bool(&self, name: &str) -> Result<Option<bool>, WorkloadError> {
-        match self.table.get(name) {
-            None => Ok(None),
-            Some(Toml::Boolean(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.error(name, format!("must be true or false, got {v}"))),
-        }
-    }
-
-    fn positive(&self, name: &str, default: u64) -> Result<u64, WorkloadError> {
-        match self.count(name)? {
-            None => Ok(default),
-            Some(0) => Err(self.error(name, "must be at least 1, got 0")),
-            Some(n) => Ok(n),
-        }
-    }
-
-    fn fraction(&self, name: &str, default: f64) -> Result<f64, WorkloadError> {
-        let v = match self.table.get(name) {
-            None => return Ok(default),
-            Some(Toml::Integer(i)) => *i as f64,
-            Some(Toml::Float(f)) => *f,
-            Some(v) => return Err(self.error(name, format!("must be a number in 0..=1, got {v}"))),
-        };
-        if (0.0..=1.0).contains(&v) {
-            Ok(v)
-        } else {
-            Err(self.error(name, format!("must be a number in 0..=1, got {v}")))
-        }
-    }
-
-    fn count(&self, name: &str) -> Result<Option<u64>, WorkloadError> {
-        match self.table.get(name) {
-            None => Ok(None),
-            Some(Toml::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
-            Some(v) => Err(self.error(name, format!("must be a non-negative integer, got {v}"))),
-        }
-    }
-
-    fn weight(&self, name: &str) -> Result<f64, WorkloadError> {
-        let w = match self.table.get(name) {
-            None => return Ok(0.0),
-            Some(Toml::Integer(i)) => *i as f64,
-            Some(Toml::Float(f)) => *f,
-            Some(v) => {
-                return Err(self.error(name, format!("must be a non-negative number, got {v}")))
-            }
-        };
-        if w.is_finite() && w >= 0.0 {
-            Ok(w)
-        } else {
-            let shown = self
-                .table
-                .get(name)
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            Err(self.error(name, format!("must be a non-negative number, got {shown}")))
-        }
-    }
-
-    fn table(&self, name: &str) -> Result<Option<Fields<'a>>, WorkloadError> {
-        match self.table.get(name) {
-            None => Ok(None),
-            Some(Toml::Table(t)) => Ok(Some(Fields {
-                file: self.file,
-                prefix: self.path(name),
-                table: t,
-            })),
-            Some(v) => Err(self.error(name, format!("must be a table, got {v}"))),
-        }
-    }
-}
-
 /// Parses and validates a workload; `file` names the source in errors.
 pub(super) fn parse(text: &str, file: &str) -> Result<WorkloadSpec, WorkloadError> {
-    let table: Table = toml::from_str(text).map_err(|e| WorkloadError::Syntax {
+    let table: toml::Table = toml::from_str(text).map_err(|e| WorkloadError::Syntax {
         file: file.to_string(),
         line: e.span().map_or(1, |s| {
             text[..s.start.min(text.len())].matches('\n').count() + 1
         }),
         message: e.message().to_string(),
     })?;
-    let top = Fields {
-        file,
-        prefix: String::new(),
-        table: &table,
-    };
-    let kind_name = top
-        .string("kind")?
-        .unwrap_or_else(|| "register".to_string());
-    let known = match kind_name.as_str() {
-        "register" => TOP_FIELDS,
-        "set" => SET_FIELDS,
-        "counter" => COUNTER_FIELDS,
-        "bank" => BANK_FIELDS,
-        "unique-ids" => IDS_FIELDS,
-        "list-append" | "rw-register" => TXN_FIELDS,
-        other => {
-            return Err(top.error(
-                "kind",
-                format!(
-                    "unknown workload kind {other:?}; expected one of: {}",
-                    WorkloadKind::NAMES.join(", ")
-                ),
-            ))
-        }
-    };
-    top.reject_unknown(known)?;
-
-    let name = top
-        .string("name")?
-        .ok_or_else(|| top.error("name", "missing; every workload needs a name"))?;
-    if name.trim().is_empty() {
-        return Err(top.error("name", "must not be empty"));
+    let doc = toml::Value::Table(table);
+    let v = Validator { file };
+    let head: RawHead = v.read(doc.clone())?;
+    match head.kind.as_deref().unwrap_or("register") {
+        "register" => v.read::<RawRegister>(doc)?.validate(&v),
+        "set" => v.read::<RawSet>(doc)?.validate(&v),
+        "counter" => v.read::<RawCounter>(doc)?.validate(&v),
+        "bank" => v.read::<RawBank>(doc)?.validate(&v),
+        "unique-ids" => v.read::<RawUniqueIds>(doc)?.validate(&v),
+        "list-append" => v
+            .read::<RawTxn>(doc)?
+            .validate(&v, WorkloadKind::ListAppend),
+        "rw-register" => v
+            .read::<RawTxn>(doc)?
+            .validate(&v, WorkloadKind::RwRegister),
+        other => Err(v.error(
+            "kind",
+            format!(
+                "unknown workload kind {other:?}; expected one of: {}",
+                WorkloadKind::NAMES.join(", ")
+            ),
+        )),
     }
-    let description = top.string("description")?.unwrap_or_default();
-    if kind_name != "register" {
-        return parse_other(&top, &kind_name, name, description);
-    }
-    let keys = top.count("keys")?.unwrap_or(0);
-    let ops_per_key = match (top.count("ops_per_key")?, keys) {
-        (Some(_), 0) => {
-            return Err(top.error(
-                "ops_per_key",
-                "only applies to keyed workloads; set keys > 0 or remove it",
-            ))
-        }
-        (Some(0), _) => return Err(top.error("ops_per_key", "must be at least 1, got 0")),
-        (Some(n), _) => n,
-        (None, _) => DEFAULT_OPS_PER_KEY,
-    };
-    let final_reads = top.bool("final_reads")?.unwrap_or(true);
-    let mix = parse_mix(&top)?;
-    let values = parse_values(&top)?;
-    let checkers = parse_checkers(&top, &WorkloadKind::Register)?;
+}
 
-    if mix.cas > 0.0 {
-        if let Some(i) = checkers
-            .iter()
-            .position(|c| c.model == CheckModel::Linear(ModelKind::Register))
-        {
-            return Err(top.error(
-                "mix.cas",
+/// The first read of a file: its `kind` only (every other field is left to the kind's raw
+/// struct, which refuses the ones it does not know).
+#[derive(Debug, Deserialize)]
+struct RawHead {
+    kind: Option<String>,
+}
+
+/// A `register` workload (the default kind) as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegister {
+    name: Option<String>,
+    description: Option<String>,
+    keys: Option<i64>,
+    ops_per_key: Option<i64>,
+    final_reads: Option<bool>,
+    mix: Option<RawRegisterMix>,
+    values: Option<RawValues>,
+    checkers: Option<Vec<RawChecker>>,
+    /// Read by [`RawHead`].
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+}
+
+/// A `set` workload as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSet {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    final_reads: Option<bool>,
+    mix: Option<RawAddMix>,
+    checkers: Option<Vec<RawChecker>>,
+}
+
+/// A `counter` workload as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounter {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    final_reads: Option<bool>,
+    max_increment: Option<i64>,
+    mix: Option<RawAddMix>,
+    checkers: Option<Vec<RawChecker>>,
+}
+
+/// A `bank` workload as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBank {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    final_reads: Option<bool>,
+    accounts: Option<i64>,
+    total: Option<i64>,
+    max_transfer: Option<i64>,
+    mix: Option<RawBankMix>,
+    checkers: Option<Vec<RawChecker>>,
+}
+
+/// A `unique-ids` workload as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUniqueIds {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    checkers: Option<Vec<RawChecker>>,
+}
+
+/// A `list-append` or `rw-register` workload as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTxn {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    key_count: Option<i64>,
+    key_distribution: Option<String>,
+    min_txn_length: Option<i64>,
+    max_txn_length: Option<i64>,
+    max_writes_per_key: Option<i64>,
+    read_fraction: Option<Number>,
+    checkers: Option<Vec<RawChecker>>,
+}
+
+/// The register family's `[mix]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [mix] table")]
+struct RawRegisterMix {
+    read: Option<Number>,
+    write: Option<Number>,
+    cas: Option<Number>,
+}
+
+/// The set's and the counter's `[mix]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [mix] table")]
+struct RawAddMix {
+    add: Option<Number>,
+    read: Option<Number>,
+}
+
+/// The bank's `[mix]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [mix] table")]
+struct RawBankMix {
+    transfer: Option<Number>,
+    read: Option<Number>,
+}
+
+/// The register family's `[values]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [values] table")]
+struct RawValues {
+    kind: Option<String>,
+    range: Option<Vec<i64>>,
+}
+
+/// One `[[checkers]]` table as written: the options of every checker, each refused at
+/// validation where it does not apply.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[checkers]] table")]
+struct RawChecker {
+    name: Option<String>,
+    model: Option<String>,
+    initial: Option<toml::Value>,
+    nil_reads_match_any: Option<bool>,
+    consistency_model: Option<String>,
+    linearizable: Option<bool>,
+    accounts: Option<i64>,
+    total: Option<i64>,
+}
+
+/// A TOML number as written, an integer or a float; messages show it as written.
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Integer(i64),
+    Float(f64),
+}
+
+impl Number {
+    /// The number as a float.
+    fn value(self) -> f64 {
+        match self {
+            Number::Integer(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Integer(i) => write!(f, "{i}"),
+            // TOML's spelling: `nan`, `inf`, `2.0`.
+            Number::Float(x) => write!(f, "{}", toml::Value::Float(*x)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Number, D::Error> {
+        struct NumberVisitor;
+
+        impl Visitor<'_> for NumberVisitor {
+            type Value = Number;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number::Integer(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+                i64::try_from(v)
+                    .map(Number::Integer)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number::Float(v))
+            }
+        }
+
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
+
+/// Reads and checks fields of one file, each error naming the file and the field's path.
+struct Validator<'a> {
+    file: &'a str,
+}
+
+impl Validator<'_> {
+    /// An error about `field` (its path) of this file.
+    fn error(&self, field: impl Into<String>, message: impl Into<String>) -> WorkloadError {
+        WorkloadError::Field {
+            file: self.file.to_string(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `doc` as `T`; serde's error names the field by its path.
+    fn read<T: DeserializeOwned>(&self, doc: toml::Value) -> Result<T, WorkloadError> {
+        serde_path_to_error::deserialize(doc)
+            .map_err(|e| self.error(e.path().to_string(), e.inner().message()))
+    }
+
+    /// `name` (required, not blank) and `description` (default empty).
+    fn names(
+        &self,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<(String, String), WorkloadError> {
+        let name =
+            name.ok_or_else(|| self.error("name", "missing; every workload needs a name"))?;
+        if name.trim().is_empty() {
+            return Err(self.error("name", "must not be empty"));
+        }
+        Ok((name, description.unwrap_or_default()))
+    }
+
+    /// An optional non-negative integer.
+    fn count(&self, field: &str, n: Option<i64>) -> Result<Option<u64>, WorkloadError> {
+        match n {
+            None => Ok(None),
+            Some(n) => u64::try_from(n)
+                .map(Some)
+                .map_err(|_| self.error(field, format!("must be a non-negative integer, got {n}"))),
+        }
+    }
+
+    /// A positive integer, `default` when absent.
+    fn positive(&self, field: &str, n: Option<i64>, default: u64) -> Result<u64, WorkloadError> {
+        match self.count(field, n)? {
+            None => Ok(default),
+            Some(0) => Err(self.error(field, "must be at least 1, got 0")),
+            Some(n) => Ok(n),
+        }
+    }
+
+    /// `n` as an `i64` (it always fits: `positive` and `count` read it from an `i64`).
+    fn signed(&self, field: &str, n: u64) -> Result<i64, WorkloadError> {
+        i64::try_from(n).map_err(|_| self.error(field, "too large"))
+    }
+
+    /// A `[mix]` weight: finite and non-negative, 0 when absent.
+    fn weight(&self, field: &str, w: Option<Number>) -> Result<f64, WorkloadError> {
+        let Some(w) = w else { return Ok(0.0) };
+        let value = w.value();
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err(self.error(field, format!("must be a non-negative number, got {w}")))
+        }
+    }
+
+    /// A probability in `0..=1`, `default` when absent.
+    fn fraction(&self, field: &str, f: Option<Number>, default: f64) -> Result<f64, WorkloadError> {
+        let Some(f) = f else { return Ok(default) };
+        let value = f.value();
+        if (0.0..=1.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.error(field, format!("must be a number in 0..=1, got {f}")))
+        }
+    }
+
+    /// The weights of a `[mix]` table (`example` shows a good one), at least one positive.
+    fn weights<const N: usize>(
+        &self,
+        mix: Option<[(&str, Option<Number>); N]>,
+        example: &str,
+    ) -> Result<[f64; N], WorkloadError> {
+        let Some(mix) = mix else {
+            return Err(self.error(
+                "mix",
+                format!("missing; give weights, e.g. [mix] {example}"),
+            ));
+        };
+        let mut weights = [0.0; N];
+        for (w, (name, raw)) in weights.iter_mut().zip(mix) {
+            *w = self.weight(&format!("mix.{name}"), raw)?;
+        }
+        if weights.iter().sum::<f64>() <= 0.0 {
+            let names: Vec<&str> = mix.iter().map(|(n, _)| *n).collect();
+            return Err(self.error(
+                "mix",
                 format!(
-                    "checkers[{i}] uses the register model, which has no cas; use model \"cas-register\" or set mix.cas = 0"
+                    "at least one of {} must have a positive weight",
+                    names.join(", ")
                 ),
             ));
         }
+        Ok(weights)
     }
 
-    Ok(WorkloadSpec {
-        name,
-        description,
-        source: file.to_string(),
-        kind: WorkloadKind::Register,
-        keys,
-        ops_per_key,
-        final_reads,
-        mix,
-        values,
-        checkers,
-    })
-}
-
-/// Weights of a `[mix]` table with exactly the op names `names`, at least one positive.
-fn parse_weights<const N: usize>(
-    top: &Fields<'_>,
-    names: [&str; N],
-) -> Result<[f64; N], WorkloadError> {
-    let example = names
-        .iter()
-        .map(|n| format!("{n} = 1"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let Some(mix) = top.table("mix")? else {
-        return Err(top.error(
-            "mix",
-            format!("missing; give weights, e.g. [mix] {example}"),
-        ));
-    };
-    mix.reject_unknown(&names)?;
-    let mut weights = [0.0; N];
-    for (w, n) in weights.iter_mut().zip(names) {
-        *w = mix.weight(n)?;
-    }
-    if weights.iter().sum::<f64>() <= 0.0 {
-        return Err(top.error(
-            "mix",
-            format!(
-                "at least one of {} must have a positive weight",
-                names.join(", ")
-            ),
-        ));
-    }
-    Ok(weights)
-}
-
-/// A workload of a kind other than the register family: its own fields, no keys/values.
-fn parse_other(
-    top: &Fields<'_>,
-    kind_name: &str,
-    name: String,
-    description: String,
-) -> Result<WorkloadSpec, WorkloadError> {
-    let kind = match kind_name {
-        "set" => {
-            let [add, read] = parse_weights(top, ["add", "read"])?;
-            WorkloadKind::Set(SetParams { add, read })
-        }
-        "counter" => {
-            let [add, read] = parse_weights(top, ["add", "read"])?;
-            let max_increment = top.positive("max_increment", 5)?;
-            WorkloadKind::Counter(CounterParams {
-                add,
-                read,
-                max_increment: i64::try_from(max_increment)
-                    .map_err(|_| top.error("max_increment", "too large"))?,
-            })
-        }
-        "bank" => {
-            let [transfer, read] = parse_weights(top, ["transfer", "read"])?;
-            let accounts = top.positive("accounts", 5)?;
-            if accounts < 2 {
-                return Err(top.error(
-                    "accounts",
-                    "must be at least 2 (a transfer moves money between two accounts), got 1",
-                ));
+    /// The `[[checkers]]` of a workload of `kind`: at least one, each fit to judge it.
+    fn checkers(
+        &self,
+        raw: Option<Vec<RawChecker>>,
+        kind: &WorkloadKind,
+    ) -> Result<Vec<CheckerSpec>, WorkloadError> {
+        let example = match kind.checker_model() {
+            None => "name = \"linearizability\", model = \"cas-register\"".to_string(),
+            Some(model) => format!("model = \"{model}\""),
+        };
+        let list = match raw {
+            None => {
+                return Err(self.error("checkers", format!("missing; add [[checkers]] {example}")))
             }
-            let total = top.count("total")?.unwrap_or(100);
-            let total = i64::try_from(total).map_err(|_| top.error("total", "too large"))?;
-            let max_transfer = top.positive("max_transfer", 5)?;
-            let max_transfer =
-                i64::try_from(max_transfer).map_err(|_| top.error("max_transfer", "too large"))?;
-            WorkloadKind::Bank(BankParams {
-                accounts,
-                total,
-                max_transfer,
-                transfer,
-                read,
-            })
-        }
-        "unique-ids" => WorkloadKind::UniqueIds,
-        _ => {
-            let key_count = top.positive("key_count", 5)?;
-            let distribution = match top.string("key_distribution")?.as_deref() {
-                None | Some("exponential") => KeyDistribution::Exponential,
-                Some("uniform") => KeyDistribution::Uniform,
-                Some(other) => {
-                    return Err(top.error(
-                        "key_distribution",
-                        format!("must be \"uniform\" or \"exponential\", got {other:?}"),
-                    ))
+            Some(list) if list.is_empty() => {
+                return Err(self.error(
+                    "checkers",
+                    "must be a non-empty list of [[checkers]] tables, got []",
+                ))
+            }
+            Some(list) => list,
+        };
+        list.into_iter()
+            .enumerate()
+            .map(|(i, c)| self.checker(c, &format!("checkers[{i}]"), kind))
+            .collect()
+    }
+
+    /// One `[[checkers]]` table (`at` is its path): the model names the checker; `name` is
+    /// optional and, when given, must agree with it (`linearizability` for a sequential model,
+    /// else the model's name).
+    fn checker(
+        &self,
+        c: RawChecker,
+        at: &str,
+        kind: &WorkloadKind,
+    ) -> Result<CheckerSpec, WorkloadError> {
+        let field = |name: &str| format!("{at}.{name}");
+        let expected = match kind.checker_model() {
+            None => "\"register\" or \"cas-register\"".to_string(),
+            Some(model) => format!("\"{model}\""),
+        };
+        let model_name = match (c.model, &c.name) {
+            (Some(m), _) => m,
+            // A workload checker may be named by `name` alone.
+            (None, Some(n)) if n != "linearizability" => n.clone(),
+            (None, _) => {
+                return Err(self.error(field("model"), format!("missing; expected {expected}")))
+            }
+        };
+        let model: CheckModel = model_name.parse().map_err(|_| {
+            self.error(
+                field("model"),
+                format!(
+                    "unknown model {model_name:?}; expected {expected} (every model: {})",
+                    CheckModel::names().join(", ")
+                ),
+            )
+        })?;
+        let consistency_model = || match &c.consistency_model {
+            None => Ok(None),
+            Some(name) => name
+                .parse()
+                .map(Some)
+                .map_err(|e| self.error(field("consistency_model"), format!("{e}"))),
+        };
+        let spec = match (model, kind) {
+            (
+                CheckModel::Linear(model @ (ModelKind::Register | ModelKind::CasRegister)),
+                WorkloadKind::Register,
+            ) => {
+                let initial = match &c.initial {
+                    None => Value::Null,
+                    Some(v) => serde_json::to_value(v)
+                        .map_err(|e| self.error(field("initial"), e.to_string()))?,
+                };
+                CheckerSpec::Linearizability {
+                    model,
+                    options: ModelOptions {
+                        initial,
+                        nil_reads_match_any: c.nil_reads_match_any.unwrap_or(false),
+                    },
                 }
-            };
-            let min_txn_length = top.positive("min_txn_length", 1)?;
-            let max_txn_length = top.positive("max_txn_length", 4)?;
-            if min_txn_length > max_txn_length {
-                return Err(top.error(
-                    "min_txn_length",
+            }
+            (CheckModel::SetFull, WorkloadKind::Set(_)) => CheckerSpec::SetFull {
+                linearizable: c.linearizable.unwrap_or(true),
+            },
+            (CheckModel::Counter, WorkloadKind::Counter(_)) => CheckerSpec::Counter,
+            (CheckModel::Bank, WorkloadKind::Bank(p)) => {
+                let accounts = self.count(&field("accounts"), c.accounts)?;
+                let total = match self.count(&field("total"), c.total)? {
+                    Some(t) => self.signed(&field("total"), t)?,
+                    None => p.total,
+                };
+                CheckerSpec::Bank {
+                    accounts: accounts.unwrap_or(p.accounts),
+                    total,
+                }
+            }
+            (CheckModel::UniqueIds, WorkloadKind::UniqueIds) => CheckerSpec::UniqueIds,
+            (CheckModel::ListAppend, WorkloadKind::ListAppend(_)) => CheckerSpec::ListAppend {
+                consistency_model: consistency_model()?,
+            },
+            (CheckModel::RwRegister, WorkloadKind::RwRegister(_)) => CheckerSpec::RwRegister {
+                consistency_model: consistency_model()?,
+            },
+            (_, WorkloadKind::Register) => {
+                return Err(self.error(
+                    field("model"),
                     format!(
-                        "must not exceed max_txn_length ({max_txn_length}), got {min_txn_length}"
+                        "must be \"register\" or \"cas-register\" for read/write/cas ops, got {model_name:?}"
+                    ),
+                ))
+            }
+            (_, kind) => {
+                return Err(self.error(
+                    field("model"),
+                    format!(
+                        "{model_name:?} does not judge {} histories; expected {expected}",
+                        kind.name()
+                    ),
+                ))
+            }
+        };
+        let checker_name = spec.checker_name();
+        if let Some(n) = &c.name {
+            if n != checker_name {
+                let message = if matches!(spec, CheckerSpec::Linearizability { .. }) {
+                    format!("unknown checker {n:?}; expected \"linearizability\"")
+                } else {
+                    format!("must be {checker_name:?} for model {model_name:?}, got {n:?}")
+                };
+                return Err(self.error(field("name"), message));
+            }
+        }
+        let linear = matches!(spec, CheckerSpec::Linearizability { .. });
+        let set_full = matches!(spec, CheckerSpec::SetFull { .. });
+        let bank = matches!(spec, CheckerSpec::Bank { .. });
+        let txn = matches!(
+            spec,
+            CheckerSpec::ListAppend { .. } | CheckerSpec::RwRegister { .. }
+        );
+        let only = [
+            ("initial", c.initial.is_some(), linear, "linearizability"),
+            (
+                "nil_reads_match_any",
+                c.nil_reads_match_any.is_some(),
+                linear,
+                "linearizability",
+            ),
+            (
+                "linearizable",
+                c.linearizable.is_some(),
+                set_full,
+                "set-full",
+            ),
+            ("accounts", c.accounts.is_some(), bank, "bank"),
+            ("total", c.total.is_some(), bank, "bank"),
+            (
+                "consistency_model",
+                c.consistency_model.is_some(),
+                txn,
+                "list-append and rw-register",
+            ),
+        ];
+        if let Some((name, _, _, to)) = only
+            .iter()
+            .find(|(_, given, applies, _)| *given && !applies)
+        {
+            return Err(self.error(field(name), format!("only applies to the {to} checker")));
+        }
+        Ok(spec)
+    }
+}
+
+impl RawRegister {
+    fn validate(self, v: &Validator<'_>) -> Result<WorkloadSpec, WorkloadError> {
+        let (name, description) = v.names(self.name, self.description)?;
+        let keys = v.count("keys", self.keys)?.unwrap_or(0);
+        let ops_per_key = match (v.count("ops_per_key", self.ops_per_key)?, keys) {
+            (Some(_), 0) => {
+                return Err(v.error(
+                    "ops_per_key",
+                    "only applies to keyed workloads; set keys > 0 or remove it",
+                ))
+            }
+            (Some(0), _) => return Err(v.error("ops_per_key", "must be at least 1, got 0")),
+            (Some(n), _) => n,
+            (None, _) => DEFAULT_OPS_PER_KEY,
+        };
+        let final_reads = self.final_reads.unwrap_or(true);
+        let [read, write, cas] = v.weights(
+            self.mix
+                .map(|m| [("read", m.read), ("write", m.write), ("cas", m.cas)]),
+            "read = 1, write = 1",
+        )?;
+        let values = validate_values(v, self.values)?;
+        let checkers = v.checkers(self.checkers, &WorkloadKind::Register)?;
+        if cas > 0.0 {
+            let register = checkers.iter().position(|c| {
+                matches!(
+                    c,
+                    CheckerSpec::Linearizability {
+                        model: ModelKind::Register,
+                        ..
+                    }
+                )
+            });
+            if let Some(i) = register {
+                return Err(v.error(
+                    "mix.cas",
+                    format!(
+                        "checkers[{i}] uses the register model, which has no cas; use model \"cas-register\" or set mix.cas = 0"
                     ),
                 ));
             }
-            let params = TxnParams {
-                key_count,
-                distribution,
-                min_txn_length,
-                max_txn_length,
-                max_writes_per_key: top.positive("max_writes_per_key", 32)?,
-                read_fraction: top.fraction("read_fraction", 0.5)?,
-            };
-            if kind_name == "list-append" {
-                WorkloadKind::ListAppend(params)
-            } else {
-                WorkloadKind::RwRegister(params)
-            }
         }
+        Ok(WorkloadSpec {
+            name,
+            description,
+            source: v.file.to_string(),
+            kind: WorkloadKind::Register,
+            keys,
+            ops_per_key,
+            final_reads,
+            mix: OpMix { read, write, cas },
+            values,
+            checkers,
+        })
+    }
+}
+
+/// `[values]`: `unique` (the default) or `random` in `range = [min, max]`.
+fn validate_values(v: &Validator<'_>, raw: Option<RawValues>) -> Result<ValueSpec, WorkloadError> {
+    let Some(values) = raw else {
+        return Ok(ValueSpec::Unique);
     };
-    let final_reads = top.bool("final_reads")?.unwrap_or(true);
-    let checkers = parse_checkers(top, &kind)?;
+    let kind = values.kind.as_deref().unwrap_or("unique");
+    match (kind, values.range) {
+        ("unique", None) => Ok(ValueSpec::Unique),
+        ("unique", Some(_)) => Err(v.error(
+            "values.range",
+            "only applies to kind = \"random\" (unique values count up from 1)",
+        )),
+        ("random", None) => Err(v.error(
+            "values.range",
+            "missing; kind = \"random\" needs range = [min, max]",
+        )),
+        ("random", Some(range)) => match range[..] {
+            [min, max] if min <= max => Ok(ValueSpec::Random { min, max }),
+            [min, max] => Err(v.error(
+                "values.range",
+                format!("min must not exceed max, got [{min}, {max}]"),
+            )),
+            _ => Err(v.error(
+                "values.range",
+                format!("must be [min, max], two integers, got {range:?}"),
+            )),
+        },
+        (other, _) => Err(v.error(
+            "values.kind",
+            format!("must be \"unique\" or \"random\", got {other:?}"),
+        )),
+    }
+}
+
+/// A workload of a kind other than the register family: no keys, mix or values of its own
+/// in [`WorkloadSpec`]'s register fields (they keep their defaults).
+fn other_kind(
+    v: &Validator<'_>,
+    (name, description): (String, String),
+    kind: WorkloadKind,
+    final_reads: bool,
+    checkers: Option<Vec<RawChecker>>,
+) -> Result<WorkloadSpec, WorkloadError> {
+    let checkers = v.checkers(checkers, &kind)?;
     Ok(WorkloadSpec {
         name,
         description,
-        source: top.file.to_string(),
-        final_reads: final_reads
-            && matches!(
-                kind,
-                WorkloadKind::Set(_) | WorkloadKind::Counter(_) | WorkloadKind::Bank(_)
-            ),
+        source: v.file.to_string(),
         kind,
         keys: 0,
         ops_per_key: DEFAULT_OPS_PER_KEY,
+        final_reads,
         mix: OpMix {
             read: 0.0,
             write: 0.0,
@@ -422,215 +660,110 @@ fn parse_other(
     })
 }
 
-fn parse_mix(top: &Fields<'_>) -> Result<OpMix, WorkloadError> {
-    let Some(mix) = top.table("mix")? else {
-        return Err(top.error(
-            "mix",
-            "missing; give weights, e.g. [mix] read = 1, write = 1",
-        ));
-    };
-    mix.reject_unknown(MIX_FIELDS)?;
-    let parsed = OpMix {
-        read: mix.weight("read")?,
-        write: mix.weight("write")?,
-        cas: mix.weight("cas")?,
-    };
-    if parsed.read + parsed.write + parsed.cas <= 0.0 {
-        return Err(top.error(
-            "mix",
-            "at least one of read, write, cas must have a positive weight",
-        ));
+impl RawSet {
+    fn validate(self, v: &Validator<'_>) -> Result<WorkloadSpec, WorkloadError> {
+        let names = v.names(self.name, self.description)?;
+        let [add, read] = v.weights(
+            self.mix.map(|m| [("add", m.add), ("read", m.read)]),
+            "add = 1, read = 1",
+        )?;
+        let kind = WorkloadKind::Set(SetParams { add, read });
+        let final_reads = self.final_reads.unwrap_or(true);
+        other_kind(v, names, kind, final_reads, self.checkers)
     }
-    Ok(parsed)
 }
 
-fn parse_values(top: &Fields<'_>) -> Result<ValueSpec, WorkloadError> {
-    let Some(values) = top.table("values")? else {
-        return Ok(ValueSpec::Unique);
-    };
-    values.reject_unknown(VALUES_FIELDS)?;
-    let kind = values
-        .string("kind")?
-        .unwrap_or_else(|| "unique".to_string());
-    let range = values.table.get("range");
-    match (kind.as_str(), range) {
-        ("unique", None) => Ok(ValueSpec::Unique),
-        ("unique", Some(_)) => Err(values.error(
-            "range",
-            "only applies to kind = \"random\" (unique values count up from 1)",
-        )),
-        ("random", None) => Err(values.error(
-            "range",
-            "missing; kind = \"random\" needs range = [min, max]",
-        )),
-        ("random", Some(r)) => {
-            let bounds = match r {
-                Toml::Array(a) if a.len() == 2 => match (&a[0], &a[1]) {
-                    (Toml::Integer(lo), Toml::Integer(hi)) => Some((*lo, *hi)),
-                    _ => None,
-                },
-                _ => None,
-            };
-            match bounds {
-                Some((min, max)) if min <= max => Ok(ValueSpec::Random { min, max }),
-                Some(_) => Err(values.error("range", format!("min must not exceed max, got {r}"))),
-                None => Err(values.error(
-                    "range",
-                    format!("must be [min, max], two integers, got {r}"),
-                )),
+impl RawCounter {
+    fn validate(self, v: &Validator<'_>) -> Result<WorkloadSpec, WorkloadError> {
+        let names = v.names(self.name, self.description)?;
+        let [add, read] = v.weights(
+            self.mix.map(|m| [("add", m.add), ("read", m.read)]),
+            "add = 1, read = 1",
+        )?;
+        let max_increment = v.positive("max_increment", self.max_increment, 5)?;
+        let kind = WorkloadKind::Counter(CounterParams {
+            add,
+            read,
+            max_increment: v.signed("max_increment", max_increment)?,
+        });
+        let final_reads = self.final_reads.unwrap_or(true);
+        other_kind(v, names, kind, final_reads, self.checkers)
+    }
+}
+
+impl RawBank {
+    fn validate(self, v: &Validator<'_>) -> Result<WorkloadSpec, WorkloadError> {
+        let names = v.names(self.name, self.description)?;
+        let [transfer, read] = v.weights(
+            self.mix
+                .map(|m| [("transfer", m.transfer), ("read", m.read)]),
+            "transfer = 1, read = 1",
+        )?;
+        let accounts = v.positive("accounts", self.accounts, 5)?;
+        if accounts < 2 {
+            return Err(v.error(
+                "accounts",
+                "must be at least 2 (a transfer moves money between two accounts), got 1",
+            ));
+        }
+        let total = v.count("total", self.total)?.unwrap_or(100);
+        let max_transfer = v.positive("max_transfer", self.max_transfer, 5)?;
+        let kind = WorkloadKind::Bank(BankParams {
+            accounts,
+            total: v.signed("total", total)?,
+            max_transfer: v.signed("max_transfer", max_transfer)?,
+            transfer,
+            read,
+        });
+        let final_reads = self.final_reads.unwrap_or(true);
+        other_kind(v, names, kind, final_reads, self.checkers)
+    }
+}
+
+impl RawUniqueIds {
+    fn validate(self, v: &Validator<'_>) -> Result<WorkloadSpec, WorkloadError> {
+        let names = v.names(self.name, self.description)?;
+        other_kind(v, names, WorkloadKind::UniqueIds, false, self.checkers)
+    }
+}
+
+impl RawTxn {
+    /// `kind` makes the list-append or rw-register kind from the parameters.
+    fn validate(
+        self,
+        v: &Validator<'_>,
+        kind: fn(TxnParams) -> WorkloadKind,
+    ) -> Result<WorkloadSpec, WorkloadError> {
+        let names = v.names(self.name, self.description)?;
+        let key_count = v.positive("key_count", self.key_count, 5)?;
+        let distribution = match self.key_distribution.as_deref() {
+            None | Some("exponential") => KeyDistribution::Exponential,
+            Some("uniform") => KeyDistribution::Uniform,
+            Some(other) => {
+                return Err(v.error(
+                    "key_distribution",
+                    format!("must be \"uniform\" or \"exponential\", got {other:?}"),
+                ))
             }
-        }
-        (other, _) => Err(values.error(
-            "kind",
-            format!("must be \"unique\" or \"random\", got {other:?}"),
-        )),
-    }
-}
-
-fn parse_checkers(
-    top: &Fields<'_>,
-    kind: &WorkloadKind,
-) -> Result<Vec<CheckerSpec>, WorkloadError> {
-    let example = match kind.models() {
-        None => "name = \"linearizability\", model = \"cas-register\"".to_string(),
-        Some(models) => format!("model = \"{}\"", models[0]),
-    };
-    let list = match top.table.get("checkers") {
-        None => return Err(top.error("checkers", format!("missing; add [[checkers]] {example}"))),
-        Some(Toml::Array(list)) if !list.is_empty() => list,
-        Some(v) => {
-            return Err(top.error(
-                "checkers",
-                format!("must be a non-empty list of [[checkers]] tables, got {v}"),
-            ))
-        }
-    };
-    let mut checkers = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let prefix = format!("checkers[{i}]");
-        let Toml::Table(table) = item else {
-            return Err(WorkloadError::Field {
-                file: top.file.to_string(),
-                field: prefix,
-                message: format!("must be a table, got {item}"),
-            });
         };
-        let c = Fields {
-            file: top.file,
-            prefix,
-            table,
-        };
-        c.reject_unknown(CHECKER_FIELDS)?;
-        checkers.push(parse_checker(&c, kind)?);
-    }
-    Ok(checkers)
-}
-
-/// One `[[checkers]]` table: the model names the checker; `name` is optional and, when
-/// given, must agree with it (`linearizability` for a sequential model, else the model's name).
-fn parse_checker(c: &Fields<'_>, kind: &WorkloadKind) -> Result<CheckerSpec, WorkloadError> {
-    let models_for_kind = kind.models();
-    let expected = match models_for_kind {
-        None => "\"register\" or \"cas-register\"".to_string(),
-        Some(m) => m
-            .iter()
-            .map(|n| format!("{n:?}"))
-            .collect::<Vec<_>>()
-            .join(" or "),
-    };
-    let name = c.string("name")?;
-    let model_name = match (c.string("model")?, &name) {
-        (Some(m), _) => m,
-        // A workload checker may be named by `name` alone.
-        (None, Some(n)) if n != "linearizability" => n.clone(),
-        (None, _) => return Err(c.error("model", format!("missing; expected {expected}"))),
-    };
-    let model: CheckModel = model_name.parse().map_err(|_| {
-        c.error(
-            "model",
-            format!(
-                "unknown model {model_name:?}; expected {expected} (every model: {})",
-                CheckModel::names().join(", ")
-            ),
-        )
-    })?;
-    let fits = match (models_for_kind, model.linear()) {
-        (None, Some(ModelKind::Register | ModelKind::CasRegister)) => true,
-        (None, _) => false,
-        (Some(names), _) => names.contains(&model.name()),
-    };
-    if !fits {
-        let message = match models_for_kind {
-            None => format!(
-                "must be \"register\" or \"cas-register\" for read/write/cas ops, got {model_name:?}"
-            ),
-            Some(_) => format!(
-                "{model_name:?} does not judge {} histories; expected {expected}",
-                kind.name()
-            ),
-        };
-        return Err(c.error("model", message));
-    }
-    let checker_name = if model.linear().is_some() {
-        "linearizability"
-    } else {
-        model.name()
-    };
-    if let Some(n) = &name {
-        if n != checker_name {
-            let message = if model.linear().is_some() && n != "linearizability" {
-                format!("unknown checker {n:?}; expected \"linearizability\"")
-            } else {
-                format!("must be {checker_name:?} for model {model_name:?}, got {n:?}")
-            };
-            return Err(c.error("name", message));
+        let min_txn_length = v.positive("min_txn_length", self.min_txn_length, 1)?;
+        let max_txn_length = v.positive("max_txn_length", self.max_txn_length, 4)?;
+        if min_txn_length > max_txn_length {
+            return Err(v.error(
+                "min_txn_length",
+                format!("must not exceed max_txn_length ({max_txn_length}), got {min_txn_length}"),
+            ));
         }
+        let params = TxnParams {
+            key_count,
+            distribution,
+            min_txn_length,
+            max_txn_length,
+            max_writes_per_key: v.positive("max_writes_per_key", self.max_writes_per_key, 32)?,
+            read_fraction: v.fraction("read_fraction", self.read_fraction, 0.5)?,
+        };
+        other_kind(v, names, kind(params), false, self.checkers)
     }
-    let only = |field: &str, applies: bool, to: &str| -> Result<(), WorkloadError> {
-        if c.table.contains_key(field) && !applies {
-            return Err(c.error(field, format!("only applies to the {to} checker")));
-        }
-        Ok(())
-    };
-    let linear = model.linear().is_some();
-    only("initial", linear, "linearizability")?;
-    only("nil_reads_match_any", linear, "linearizability")?;
-    only("linearizable", model.name() == "set-full", "set-full")?;
-    only("accounts", model.name() == "bank", "bank")?;
-    only("total", model.name() == "bank", "bank")?;
-    let txn = matches!(model.name(), "list-append" | "rw-register");
-    only("consistency_model", txn, "list-append and rw-register")?;
-    let initial = match c.table.get("initial") {
-        None => Value::Null,
-        Some(v) => serde_json::to_value(v).map_err(|e| c.error("initial", e.to_string()))?,
-    };
-    let nil_reads_match_any = c.bool("nil_reads_match_any")?.unwrap_or(false);
-    let bank = match kind {
-        WorkloadKind::Bank(p) => Some((
-            c.count("accounts")?.unwrap_or(p.accounts),
-            match c.count("total")? {
-                Some(t) => i64::try_from(t).map_err(|_| c.error("total", "too large"))?,
-                None => p.total,
-            },
-        )),
-        _ => None,
-    };
-    Ok(CheckerSpec {
-        model,
-        options: ModelOptions {
-            initial,
-            nil_reads_match_any,
-        },
-        set_linearizable: c.bool("linearizable")?.unwrap_or(true),
-        bank,
-        consistency_model: match c.string("consistency_model")? {
-            None => None,
-            Some(name) => Some(
-                name.parse()
-                    .map_err(|e| c.error("consistency_model", format!("{e}")))?,
-            ),
-        },
-    })
 }
 
 #[cfg(test)]
@@ -675,10 +808,12 @@ model = "cas-register"
         );
         assert_eq!(spec.checkers.len(), 1);
         assert_eq!(
-            spec.checkers[0].model,
-            CheckModel::Linear(ModelKind::CasRegister)
+            spec.checkers[0],
+            CheckerSpec::Linearizability {
+                model: ModelKind::CasRegister,
+                options: ModelOptions::default()
+            }
         );
-        assert_eq!(spec.checkers[0].options, ModelOptions::default());
         assert_eq!(spec.source, "workloads/x.toml");
     }
 
@@ -718,8 +853,16 @@ nil_reads_match_any = true
             }
         );
         assert_eq!(spec.values, ValueSpec::Random { min: 0, max: 4 });
-        assert_eq!(spec.checkers[0].options.initial, Value::from(0));
-        assert!(spec.checkers[0].options.nil_reads_match_any);
+        assert_eq!(
+            spec.checkers[0],
+            CheckerSpec::Linearizability {
+                model: ModelKind::CasRegister,
+                options: ModelOptions {
+                    initial: Value::from(0),
+                    nil_reads_match_any: true
+                }
+            }
+        );
     }
 
     #[test]
@@ -732,7 +875,7 @@ nil_reads_match_any = true
             ),
             (
                 with("", Some(("write = 1", "write = \"lots\""))),
-                r#"workloads/x.toml: field "mix.write": must be a non-negative number, got "lots""#,
+                r#"workloads/x.toml: field "mix.write": invalid type: string "lots", expected a number"#,
             ),
             (
                 with("", Some(("read = 1", "read = nan"))),
@@ -740,7 +883,7 @@ nil_reads_match_any = true
             ),
             (
                 with("", Some(("read = 1", "reed = 1"))),
-                r#"workloads/x.toml: field "mix.reed": unknown field; expected one of: read, write, cas"#,
+                "workloads/x.toml: field \"mix.reed\": unknown field `reed`, expected one of `read`, `write`, `cas`",
             ),
             (
                 with("", Some(("read = 1\nwrite = 1", "read = 0\nwrite = 0"))),
@@ -760,11 +903,11 @@ nil_reads_match_any = true
             ),
             (
                 with("final_reads = \"yes\"", None),
-                r#"workloads/x.toml: field "final_reads": must be true or false, got "yes""#,
+                r#"workloads/x.toml: field "final_reads": invalid type: string "yes", expected a boolean"#,
             ),
             (
                 with("colour = 1", None),
-                r#"workloads/x.toml: field "colour": unknown field; expected one of: name, description, keys, ops_per_key, final_reads, mix, values, checkers, kind"#,
+                "workloads/x.toml: field \"colour\": unknown field `colour`, expected one of `name`, `description`, `keys`, `ops_per_key`, `final_reads`, `mix`, `values`, `checkers`, `kind`",
             ),
             (
                 GOOD.replacen("name = \"x\"", "", 1),
@@ -808,7 +951,7 @@ nil_reads_match_any = true
             ),
             (
                 "name = \"x\"\ncheckers = 3\n[mix]\nwrite = 1\n".to_string(),
-                r#"workloads/x.toml: field "checkers": must be a non-empty list of [[checkers]] tables, got 3"#,
+                "workloads/x.toml: field \"checkers\": invalid type: integer `3`, expected a sequence",
             ),
         ];
         for (i, (text, want)) in cases.iter().enumerate() {
@@ -833,7 +976,13 @@ nil_reads_match_any = true
             (p.accounts, p.total, p.max_transfer, p.read),
             (3, 10, 5, 0.0)
         );
-        assert_eq!(bank.checkers[0].bank, Some((3, 10)));
+        assert_eq!(
+            bank.checkers[0],
+            CheckerSpec::Bank {
+                accounts: 3,
+                total: 10
+            }
+        );
         assert_eq!(bank.checkers[0].checker_name(), "bank");
         let txn = "name = \"t\"\nkind = \"list-append\"\n[[checkers]]\nmodel = \"list-append\"\n";
         match parse(txn, "t.toml") {
@@ -880,11 +1029,11 @@ nil_reads_match_any = true
             ),
             (
                 set.replace("add = 1", "write = 1"),
-                r#"f: field "mix.write": unknown field; expected one of: add, read"#,
+                "f: field \"mix.write\": unknown field `write`, expected `add` or `read`",
             ),
             (
                 format!("keys = 2\n{set}"),
-                r#"f: field "keys": unknown field; expected one of: name, description, kind, final_reads, mix, checkers"#,
+                "f: field \"keys\": unknown field `keys`, expected one of `name`, `description`, `kind`, `final_reads`, `mix`, `checkers`",
             ),
             (
                 set.replace("\"set-full\"", "\"counter\""),
@@ -940,6 +1089,95 @@ nil_reads_match_any = true
                 Ok(spec) => panic!("case {i}: accepted {spec:?}"),
                 Err(e) => assert!(e.to_string().starts_with(want), "case {i}: {e}"),
             }
+        }
+    }
+
+    #[test]
+    fn type_errors_and_unknown_fields_name_the_path() {
+        let txn = "name = \"t\"\nkind = \"list-append\"\n[[checkers]]\nmodel = \"list-append\"\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                with("kind = 3", None),
+                "f: field \"kind\": invalid type: integer `3`, expected a string",
+            ),
+            (
+                with("", Some(("[mix]\nread = 1\nwrite = 1", "mix = 3"))),
+                "f: field \"mix\": invalid type: integer `3`, expected a [mix] table",
+            ),
+            (
+                format!("{GOOD}[values]\nkind = \"random\"\nrange = [1.5, 2]\n"),
+                "f: field \"values.range[0]\": invalid type: floating point `1.5`, expected i64",
+            ),
+            (
+                format!("{GOOD}[values]\nkind = \"random\"\nrange = [1, 2, 3]\n"),
+                "f: field \"values.range\": must be [min, max], two integers, got [1, 2, 3]",
+            ),
+            (
+                with("", Some(("model = \"cas-register\"", "model = 3"))),
+                "f: field \"checkers[0].model\": invalid type: integer `3`, expected a string",
+            ),
+            (
+                format!("{GOOD}[[checkers]]\nmodel = \"register\"\ncolour = 1\n"),
+                "f: field \"checkers[1].colour\": unknown field `colour`, expected one of `name`, `model`, `initial`, `nil_reads_match_any`, `consistency_model`, `linearizable`, `accounts`, `total`",
+            ),
+            (
+                "name = \"x\"\ncheckers = [3]\n[mix]\nwrite = 1\n".to_string(),
+                "f: field \"checkers[0]\": invalid type: integer `3`, expected a [[checkers]] table",
+            ),
+            (
+                "name = \"x\"\ncheckers = []\n[mix]\nwrite = 1\n".to_string(),
+                "f: field \"checkers\": must be a non-empty list of [[checkers]] tables, got []",
+            ),
+            (
+                txn.replace("[[checkers]]", "read_fraction = \"half\"\n[[checkers]]"),
+                "f: field \"read_fraction\": invalid type: string \"half\", expected a number",
+            ),
+            (
+                format!("{txn}consistency_model = \"linearizable-ish\"\n"),
+                "f: field \"checkers[0].consistency_model\": ",
+            ),
+            (
+                with("", Some(("model = \"cas-register\"", "model = \"cas-register\"\nconsistency_model = \"serializable\""))),
+                "f: field \"checkers[0].consistency_model\": only applies to the list-append and rw-register checker",
+            ),
+        ];
+        for (i, (text, want)) in cases.iter().enumerate() {
+            match parse(text, "f") {
+                Ok(spec) => panic!("case {i}: accepted {spec:?}"),
+                Err(e) => assert!(e.to_string().starts_with(want), "case {i}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn checkers_become_their_variant_with_their_options() {
+        let cases = [
+            (
+                "name = \"s\"\nkind = \"set\"\n[mix]\nadd = 1\n[[checkers]]\nmodel = \"set-full\"\nlinearizable = false\n",
+                CheckerSpec::SetFull { linearizable: false },
+            ),
+            (
+                "name = \"c\"\nkind = \"counter\"\n[mix]\nadd = 1\n[[checkers]]\nname = \"counter\"\n",
+                CheckerSpec::Counter,
+            ),
+            (
+                "name = \"b\"\nkind = \"bank\"\naccounts = 4\n[mix]\ntransfer = 1\n[[checkers]]\nmodel = \"bank\"\ntotal = 7\n",
+                CheckerSpec::Bank { accounts: 4, total: 7 },
+            ),
+            (
+                "name = \"r\"\nkind = \"rw-register\"\n[[checkers]]\nmodel = \"rw-register\"\nconsistency_model = \"serializable\"\n",
+                CheckerSpec::RwRegister {
+                    consistency_model: Some(crate::checker::txn::ConsistencyModel::Serializable),
+                },
+            ),
+            (
+                "name = \"l\"\nkind = \"list-append\"\n[[checkers]]\nmodel = \"list-append\"\n",
+                CheckerSpec::ListAppend { consistency_model: None },
+            ),
+        ];
+        for (text, want) in cases {
+            let spec = parse(text, "f").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(spec.checkers, vec![want], "{text}");
         }
     }
 

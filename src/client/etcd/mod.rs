@@ -44,9 +44,9 @@ use serde_json::{json, Value};
 use super::mapping::{self, Exchange, OpKind, Pointers, StatusMeaning};
 use super::render::{self, authority, base_url};
 use super::transport::{Delivered, Outgoing, Transport};
-use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo};
+use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo, Profile};
 use crate::history::Outcome;
-use workloads::{Plan, Profile, Step, MAX_REQUESTS};
+use workloads::{Plan, Step, MAX_REQUESTS};
 
 /// Default request timeout: etcd commits in milliseconds when healthy; a write on a
 /// partitioned minority is only refused after about 7 s, which a worker need not wait for.
@@ -63,7 +63,9 @@ pub struct EtcdOptions {
     pub key_prefix: String,
     /// The key used for ops without one (after the prefix).
     pub register_key: String,
-    /// The workload mapping the ops go through first (`None`: read, write and cas only).
+    /// The workload mapping the ops go through first
+    /// ([`crate::workload::WorkloadSpec::client_profile`]; every [`Profile`] has one); `None`:
+    /// read, write and cas only.
     pub profile: Option<Profile>,
 }
 

@@ -32,7 +32,7 @@ use super::kv::{self, Kv};
 use super::{meaning, txn_succeeded, EtcdOptions};
 use crate::client::mapping::{self, Exchange, OpKind, OpShape, Pointers};
 use crate::client::render;
-use crate::client::{Completion, Invocation};
+use crate::client::{Completion, Invocation, Profile};
 use crate::history::Outcome;
 
 /// Attempts of a read-modify-write whose compare keeps failing before it gives up (`fail`).
@@ -40,36 +40,6 @@ pub const MAX_ATTEMPTS: u32 = 10;
 
 /// Requests one op sends at most: a range and a txn per attempt.
 pub const MAX_REQUESTS: u32 = 2 * MAX_ATTEMPTS;
-
-/// The etcd mappings, named like the raftkv client's profiles
-/// ([`crate::workload::WorkloadSpec::client_profile`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// `add` and `read` of a set.
-    Set,
-    /// `add` and `read` of a counter.
-    Counter,
-    /// `transfer` and `read` of bank accounts.
-    Bank,
-    /// `generate` of unique ids.
-    UniqueIds,
-    /// `txn` of list-append and rw-register micro-ops.
-    Txn,
-}
-
-impl Profile {
-    /// The profile for a name; `None` for a name etcd has no mapping for.
-    pub fn from_name(name: &str) -> Option<Profile> {
-        match name {
-            "set" => Some(Profile::Set),
-            "counter" => Some(Profile::Counter),
-            "bank" => Some(Profile::Bank),
-            "unique-ids" => Some(Profile::UniqueIds),
-            "txn" => Some(Profile::Txn),
-            _ => None,
-        }
-    }
-}
 
 /// One gateway request.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::mapping::{self, Exchange, OpKind, Pointers};
 use super::render::{authority, base_url};
 use super::transport::{Hint, Outgoing, Transport};
-use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo};
+use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo, Profile};
 use template::Vars;
 
 pub use spec::{
@@ -30,7 +30,7 @@ pub struct HttpFactory {
     spec: Arc<HttpSpec>,
     transport: Transport,
     hint: Option<Arc<dyn Hint>>,
-    profile: Option<String>,
+    profile: Option<Profile>,
 }
 
 impl std::fmt::Debug for HttpFactory {
@@ -60,16 +60,21 @@ impl HttpFactory {
         })
     }
 
-    /// Clients that send ops through profile `name` first (`[profiles.NAME.OP]`), falling
-    /// back to the top-level ops; an error when the spec has no such profile.
-    pub fn with_profile(mut self, name: &str) -> Result<HttpFactory, ClientError> {
-        if !self.spec.has_profile(name) {
+    /// Clients that send ops through `profile` first (`[profiles.NAME.OP]`), falling back to
+    /// the top-level ops; an error when the spec does not define that profile.
+    pub fn with_profile(mut self, profile: Profile) -> Result<HttpFactory, ClientError> {
+        if !self.spec.has_profile(profile) {
+            let has = self.spec.profile_names();
+            let has = if has.is_empty() {
+                "none".to_owned()
+            } else {
+                has.join(", ")
+            };
             return Err(ClientError::Setup(format!(
-                "the client spec has no profile {name:?} (it has: {})",
-                self.spec.profile_names().join(", ")
+                "the client spec has no profile \"{profile}\" (it has: {has})"
             )));
         }
-        self.profile = Some(name.to_owned());
+        self.profile = Some(profile);
         Ok(self)
     }
 
@@ -95,7 +100,7 @@ impl ClientFactory for HttpFactory {
             spec: Arc::clone(&self.spec),
             transport: self.transport.knowing(authority(&url), &node.name),
             hint: self.hint.clone(),
-            profile: self.profile.clone(),
+            profile: self.profile,
         }))
     }
 }
@@ -129,23 +134,19 @@ struct HttpClient {
     transport: Transport,
     hint: Option<Arc<dyn Hint>>,
     /// The profile whose ops come first.
-    profile: Option<String>,
+    profile: Option<Profile>,
 }
 
 impl HttpClient {
     /// How `f` is sent: the profile's op, else the top-level register op of that name.
     fn op_spec(&self, f: &str) -> Result<&OpSpec, (OpKind, String)> {
-        if let Some(spec) = self
-            .profile
-            .as_deref()
-            .and_then(|p| self.spec.profile_op(p, f))
-        {
+        if let Some(spec) = self.profile.and_then(|p| self.spec.profile_op(p, f)) {
             return Ok(spec);
         }
         let Some(kind) = OpKind::parse(f) else {
-            let reason = match &self.profile {
+            let reason = match self.profile {
                 Some(p) => format!(
-                    "unsupported op {f:?}: profile {p:?} does not define it and it is not read, write or cas"
+                    "unsupported op {f:?}: profile \"{p}\" does not define it and it is not read, write or cas"
                 ),
                 None => format!("unsupported op {f:?}: this client does read, write and cas"),
             };
@@ -221,5 +222,50 @@ impl Client for HttpClient {
             pointers,
             &delivered.node,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_the_spec_lacks_is_refused_with_the_ones_it_has() {
+        let nodes = [NodeInfo {
+            name: "n1".into(),
+            http: "127.0.0.1:7001".into(),
+        }];
+        let registers = HttpSpec::from_toml(
+            "[write]\nmethod = \"PUT\"\npath = \"/kv/{key}\"\n",
+            "r.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let err = HttpFactory::new(registers, &nodes)
+            .and_then(|f| f.with_profile(Profile::Set))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(
+                |e| e.ends_with("the client spec has no profile \"set\" (it has: none)")
+            ),
+            "{err:?}"
+        );
+        let counter = HttpSpec::from_toml(
+            "[profiles.counter.add]\nmethod = \"POST\"\npath = \"/c\"\n",
+            "c.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let factory = HttpFactory::new(counter, &nodes).unwrap_or_else(|e| panic!("{e}"));
+        let err = factory
+            .clone()
+            .with_profile(Profile::Txn)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.ends_with("(it has: counter)")),
+            "{err:?}"
+        );
+        assert!(factory.with_profile(Profile::Counter).is_ok());
     }
 }

@@ -36,7 +36,9 @@
 //! `add`, a bank's `transfer`, a transaction's `txn`), and the same history `f` can mean
 //! different requests in different workloads (a set's `read` reads a list, a counter's an
 //! integer). A profile, `[profiles.NAME.OP]`, defines op `OP` for workloads that select
-//! profile `NAME`; an op a profile does not define falls back to the top-level `[read]`,
+//! profile `NAME` (one of [`Profile::ALL`]: `set`, `counter`, `bank`, `unique-ids`, `txn`; any
+//! other name is an error naming the section); an op a profile does not define falls back to
+//! the top-level `[read]`,
 //! `[write]`, `[cas]`. Besides the fields above, a profile op takes `effect` (default true:
 //! whether the op can change the target, so an unknown outcome is `info`; false: `fail`) and
 //! `not_found_value` (what a not-found answer reads as; default `null`); when it gives a
@@ -79,6 +81,7 @@ use serde_json::Value;
 
 use super::template::{BodyTemplate, TextTemplate, Vars};
 use crate::client::mapping::{OpKind, OpShape, StatusMeaning};
+use crate::client::Profile;
 
 /// Default request timeout: long enough for a Raft commit on a busy machine, short enough
 /// that a worker stuck on a paused node soon moves on.
@@ -140,8 +143,8 @@ pub struct HttpSpec {
     read: Option<OpSpec>,
     write: Option<OpSpec>,
     cas: Option<OpSpec>,
-    /// `[profiles.NAME.OP]`: profile name → op name → how it is sent.
-    profiles: BTreeMap<String, BTreeMap<String, OpSpec>>,
+    /// `[profiles.NAME.OP]`: profile → op name → how it is sent.
+    profiles: BTreeMap<Profile, BTreeMap<String, OpSpec>>,
 }
 
 /// How one op (read, write, cas, or a profile's op) is sent and read back.
@@ -213,19 +216,21 @@ impl HttpSpec {
         }
     }
 
-    /// Profile `profile`'s op `f`, if the profile defines it.
-    pub fn profile_op(&self, profile: &str, f: &str) -> Option<&OpSpec> {
-        self.profiles.get(profile)?.get(f)
+    /// Profile `profile`'s op `f`, if the spec defines it.
+    pub fn profile_op(&self, profile: Profile, f: &str) -> Option<&OpSpec> {
+        self.profiles.get(&profile)?.get(f)
     }
 
-    /// Whether the spec defines profile `name`.
-    pub fn has_profile(&self, name: &str) -> bool {
-        self.profiles.contains_key(name)
+    /// Whether the spec defines `profile` (has `[profiles.NAME.OP]` sections for it).
+    pub fn has_profile(&self, profile: Profile) -> bool {
+        self.profiles.contains_key(&profile)
     }
 
-    /// The names of the profiles, sorted.
-    pub fn profile_names(&self) -> Vec<&str> {
-        self.profiles.keys().map(String::as_str).collect()
+    /// The names of the profiles the spec defines, sorted (for messages).
+    pub fn profile_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.profiles.keys().map(|p| p.name()).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Every op the spec defines, profiles included.
@@ -347,15 +352,19 @@ impl RawSpec {
         };
         let mut profiles = BTreeMap::new();
         for (name, ops) in self.profiles {
+            let section = format!("profiles.{name}");
+            let profile: Profile = name
+                .parse()
+                .map_err(|e| invalid(&section, format!("{e}")))?;
             if ops.is_empty() {
-                return Err(invalid(format!("profiles.{name}"), "defines no op"));
+                return Err(invalid(section, "defines no op"));
             }
             let mut parsed = BTreeMap::new();
             for (f, raw) in ops {
                 let field = format!("profiles.{name}.{f}");
                 parsed.insert(f, raw.validate(None, &field, timeout, redirects)?);
             }
-            profiles.insert(name, parsed);
+            profiles.insert(profile, parsed);
         }
         Ok(HttpSpec {
             name: self.name,
@@ -735,11 +744,15 @@ mod tests {
     #[test]
     fn profile_ops_are_validated_with_their_names() {
         let good =
-            "[profiles.c.add]\nmethod = \"post\"\npath = \"/c\"\nbody = { by = \"{value.n}\" }\n";
+            "[profiles.counter.add]\nmethod = \"post\"\npath = \"/c\"\nbody = { by = \"{value.n}\" }\n";
         let s = spec(good).unwrap_or_else(|e| panic!("{e}"));
-        let add = s.profile_op("c", "add").unwrap_or_else(|| panic!("add"));
+        let add = s
+            .profile_op(Profile::Counter, "add")
+            .unwrap_or_else(|| panic!("add"));
         assert!(add.kind.has_effect() && !add.kind.returns_value());
-        assert_eq!(s.profile_op("c", "read"), None);
+        assert_eq!(s.profile_op(Profile::Counter, "read"), None);
+        assert_eq!(s.profile_op(Profile::Set, "add"), None);
+        assert!(s.has_profile(Profile::Counter) && !s.has_profile(Profile::Set));
         let cases = [
             (
                 format!("{MINIMAL}effect = false\n"),
@@ -747,15 +760,19 @@ mod tests {
             ),
             (
                 format!("{good}not_found = [404]\n"),
-                "t.toml: profiles.c.add.not_found: only a read can find nothing",
+                "t.toml: profiles.counter.add.not_found: only a read can find nothing",
             ),
             (
                 good.replace("{value.n}", "{from}"),
-                "t.toml: profiles.c.add.body.by: {from} is not available to custom (it has {key}, {value}, {value.NAME})",
+                "t.toml: profiles.counter.add.body.by: {from} is not available to custom (it has {key}, {value}, {value.NAME})",
             ),
             (
-                "[profiles.c]\n".to_string(),
-                "t.toml: profiles.c: defines no op",
+                "[profiles.counter]\n".to_string(),
+                "t.toml: profiles.counter: defines no op",
+            ),
+            (
+                good.replace("profiles.counter", "profiles.queue"),
+                "t.toml: profiles.queue: unknown profile \"queue\"; expected one of: set, counter, bank, unique-ids, txn",
             ),
         ];
         for (text, want) in cases {

@@ -135,20 +135,26 @@ fn b64(text: &str) -> Value {
 }
 
 #[test]
-fn profiles_are_named_like_the_raftkv_clients() {
-    for name in ["set", "counter", "bank", "unique-ids", "txn"] {
-        assert!(Profile::from_name(name).is_some(), "{name}");
+fn every_profile_plans_its_ops() {
+    let ops = [
+        (Profile::Set, "add", json!(1)),
+        (Profile::Set, "read", Value::Null),
+        (Profile::Counter, "add", json!(1)),
+        (Profile::Counter, "read", Value::Null),
+        (
+            Profile::Bank,
+            "transfer",
+            json!({"from": 0, "to": 1, "amount": 1}),
+        ),
+        (Profile::Bank, "read", Value::Null),
+        (Profile::UniqueIds, "generate", Value::Null),
+        (Profile::Txn, "txn", json!([["r", "0", null]])),
+    ];
+    for profile in Profile::ALL {
+        assert!(ops.iter().any(|(p, _, _)| *p == profile), "{profile}");
     }
-    assert_eq!(Profile::from_name("queue"), None);
-    // Every workload kind's profile has an etcd mapping.
-    for name in crate::workload::WorkloadSpec::builtin_names() {
-        let text = crate::workload::WorkloadSpec::builtin(name)
-            .unwrap_or_else(|| panic!("{name}: not built in"));
-        let spec = crate::workload::WorkloadSpec::from_toml(text, name)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        if let Some(profile) = spec.client_profile() {
-            assert!(Profile::from_name(profile).is_some(), "{name}: {profile}");
-        }
+    for (profile, f, value) in ops {
+        let _ = plan_of(profile, f, value, false);
     }
 }
 
