@@ -321,7 +321,7 @@ async fn run_phases(
 pub fn test_generator(resolved: &Resolved, node_names: &[String]) -> BoxGen {
     let config = &resolved.config;
     let seeds = SeedTree::new(config.seed);
-    let gens = resolved.workload.generators(seeds.derive(names::OPS));
+    let gens = resolved.workload.generators(config.seed);
     let mut client = gens.client;
     if let Some(rate) = config.rate {
         client = Box::new(stagger(Duration::from_secs_f64(1.0 / rate), client));

@@ -237,29 +237,27 @@ pub fn external_nemesis(
     ctx: &StartContext<'_>,
 ) -> Result<Nemesis> {
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let (network, processes): (Box<dyn NetworkFaults>, Arc<dyn ProcessControl>) = match &ctx
-        .nemesis
-        .commands
-    {
-        Some(templates) => {
-            let log = Arc::clone(&ctx.log);
-            let backend = CommandFaults::new(
-                nodes.to_vec(),
-                templates.clone(),
-                Arc::new(move |line: &str| log(line)),
-            );
-            (Box::new(backend.clone()), Arc::new(backend))
-        }
-        None => {
-            let note = format!(
+    let (network, processes): (Box<dyn NetworkFaults>, Arc<dyn ProcessControl>) =
+        match &ctx.nemesis.commands {
+            Some(templates) => {
+                let log = Arc::clone(&ctx.log);
+                let backend = CommandFaults::new(
+                    nodes.to_vec(),
+                    templates.clone(),
+                    Arc::new(move |line: &str| log(line)),
+                );
+                (Box::new(backend.clone()), Arc::new(backend))
+            }
+            None => {
+                let note = format!(
                 "external cluster: {} has no [commands], so no faults are injected (nemesis none)",
                 ctx.nemesis.source
             );
-            eprintln!("faultline test: {note}");
-            (ctx.log)(&note);
-            (Box::new(NoFaults), Arc::new(NoFaults))
-        }
-    };
+                eprintln!("faultline test: {note}");
+                (ctx.log)(&note);
+                (Box::new(NoFaults), Arc::new(NoFaults))
+            }
+        };
     Nemesis::new(names, network, processes, leader, &ctx.journal)
         .context("opening the fault journal")
 }

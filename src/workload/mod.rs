@@ -43,6 +43,7 @@ pub use ops::{RegisterOps, RECENT};
 pub use parse::DEFAULT_OPS_PER_KEY;
 pub use txn::{TxnOps, TxnStyle};
 
+use crate::seed::{names, SeedTree};
 use serde_json::Value;
 
 use crate::checker::txn::ConsistencyModel;
@@ -408,10 +409,13 @@ impl WorkloadSpec {
         }
     }
 
-    /// The client and final-read generators, drawing from their own random streams derived
-    /// from `seed` (so the same seed gives the same ops whatever else draws randomness). The
+    /// The client and final-read generators, drawing from their own random streams: the
+    /// sub-seeds `ops` and `final-reads` of the run's `seed` ([`crate::seed`]), so the same
+    /// seed gives the same ops whatever else draws randomness. The
     /// concurrency comes from the driver's [`crate::generator::Context`].
     pub fn generators(&self, seed: u64) -> WorkloadGenerators {
+        let seeds = SeedTree::new(seed);
+        let (ops_seed, reads_seed) = (seeds.derive(names::OPS), seeds.derive(names::FINAL_READS));
         let keys = KeyCounter::new();
         let other: Option<BoxGen> = match &self.kind {
             WorkloadKind::Register => None,
@@ -425,13 +429,10 @@ impl WorkloadSpec {
         if let Some(client) = other {
             let final_reads = (self.final_reads && self.final_reads_apply()).then(|| {
                 let per_thread = |_thread| -> BoxGen { Box::new(op(classic::final_read())) };
-                Box::new(with_rng(
-                    seed.wrapping_add(1),
-                    on_clients(each_thread(per_thread)),
-                )) as BoxGen
+                Box::new(with_rng(reads_seed, on_clients(each_thread(per_thread)))) as BoxGen
             });
             return WorkloadGenerators {
-                client: Box::new(with_rng(seed, on_clients(client))),
+                client: Box::new(with_rng(ops_seed, on_clients(client))),
                 final_reads,
                 keys,
             };
@@ -448,10 +449,10 @@ impl WorkloadSpec {
                 .with_counter(keys.clone()),
             )
         };
-        let client = Box::new(with_rng(seed, on_clients(client)));
+        let client = Box::new(with_rng(ops_seed, on_clients(client)));
         let final_reads = self
             .final_reads
-            .then(|| final_reads(self.keys > 0, keys.clone(), seed));
+            .then(|| final_reads(self.keys > 0, keys.clone(), reads_seed));
         WorkloadGenerators {
             client,
             final_reads,
@@ -477,10 +478,7 @@ fn final_reads(keyed: bool, keys: KeyCounter, seed: u64) -> BoxGen {
             })
         }))
     };
-    Box::new(with_rng(
-        seed.wrapping_add(1),
-        on_clients(each_thread(per_thread)),
-    ))
+    Box::new(with_rng(seed, on_clients(each_thread(per_thread))))
 }
 
 #[cfg(test)]
