@@ -197,7 +197,7 @@ impl EtcdCluster {
         }
         let mut nodes = Vec::new();
         for n in &plan.nodes {
-            let dir = opts.dir.join("nodes").join(&n.name);
+            let dir = opts.dir.join(crate::rundir::NODES_DIR).join(&n.name);
             let data_dir = dir.join("data");
             std::fs::create_dir_all(&dir).map_err(ClusterError::io(&dir))?;
             nodes.push(EtcdNode {
@@ -434,7 +434,7 @@ impl EtcdCluster {
                 return Err(ClusterError::NoLeader {
                     waited: timeout,
                     statuses: last.join("; "),
-                    dir: self.inner.dir.join("nodes"),
+                    dir: self.inner.dir.join(crate::rundir::NODES_DIR),
                 });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -197,7 +197,7 @@ impl LocalCluster {
                     if opts.base_port.is_none() && attempt < ATTEMPTS =>
                 {
                     attempt += 1;
-                    let nodes_dir = opts.dir.join("nodes");
+                    let nodes_dir = opts.dir.join(crate::rundir::NODES_DIR);
                     std::fs::remove_dir_all(&nodes_dir).map_err(ClusterError::io(&nodes_dir))?;
                 }
                 result => return result,
@@ -218,7 +218,7 @@ impl LocalCluster {
                 looked: opts.binary.display().to_string(),
             });
         }
-        let nodes_dir = opts.dir.join("nodes");
+        let nodes_dir = opts.dir.join(crate::rundir::NODES_DIR);
         let (https, peers) = match opts.base_port {
             Some(base) => {
                 let port = |k: usize| -> Result<u16, ClusterError> {
@@ -574,7 +574,7 @@ impl LocalCluster {
                 return Err(ClusterError::NoLeader {
                     waited: timeout,
                     statuses: summary,
-                    dir: self.inner.dir.join("nodes"),
+                    dir: self.inner.dir.join(crate::rundir::NODES_DIR),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
