@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::config::{Resolved, TestConfig};
@@ -25,6 +23,7 @@ use crate::generator::{
     any, on_nemesis, phases, sleep, stagger, time_limit, BoxGen, Context as GenContext, Driver,
 };
 use crate::history::{read_history, Format};
+use crate::rundir::{NemesisErrorRecord, ResultsRecord, TestRecord, HISTORY_FILE};
 
 /// How long to let the cluster recover after the final heal, before the final reads.
 pub const RECOVERY_WAIT: Duration = Duration::from_secs(5);
@@ -36,22 +35,6 @@ pub struct TestReport {
     pub outcome: Outcome,
     /// The run directory.
     pub run_dir: PathBuf,
-}
-
-/// `results.json`: the verdict of each checker, the overall verdict, and run facts.
-#[derive(Debug, Serialize)]
-struct Results {
-    valid: Value,
-    interrupted: bool,
-    seed: u64,
-    counts: OpCounts,
-    abandoned_ops: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run_error: Option<String>,
-    /// Nemesis ops that could not be applied (e.g. a failing fault command), with why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    nemesis_errors: Vec<Value>,
-    checkers: Vec<CheckResult>,
 }
 
 /// Runs one test and returns its outcome; errors are bad config or a cluster that could not
@@ -71,18 +54,16 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         config.seed,
         run.path.display()
     );
-    let test_json = json!({
-            "name": name,
-            "config": config,
-            "workload": resolved.workload.name,
-            "workload_source": resolved.workload.source,
-            "nemesis_source": resolved.nemesis.source,
-            "nemesis_interval_secs": resolved.interval.as_secs_f64(),
-            "command": std::env::args().collect::<Vec<_>>(),
-            "reproduce": reproduce_command(config),
-            "started_at": chrono::Utc::now().to_rfc3339(),
-    });
-    run.write_json("test.json", &test_json)?;
+    let test_record = TestRecord {
+        workload: resolved.workload.name.clone(),
+        workload_source: resolved.workload.source.clone(),
+        nemesis_source: resolved.nemesis.source.clone(),
+        nemesis_interval_secs: Some(resolved.interval.as_secs_f64()),
+        command: std::env::args().collect(),
+        reproduce: Some(reproduce_command(config)),
+        ..TestRecord::new(name, super::store::config_record(config))
+    };
+    run.write_test(&test_record)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -114,7 +95,7 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
     };
 
     // Check what is on disk: exactly the history a person can re-check later.
-    let history_path = run.file("history.jsonl");
+    let history_path = run.file(HISTORY_FILE);
     let (history, _, _) = read_history(&history_path, Some(Format::Jsonl))
         .with_context(|| format!("reading back {}", history_path.display()))?;
     let mut checkers = Vec::new();
@@ -151,23 +132,25 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
             Validity::Unknown => Outcome::Unknown,
         }
     };
-    let nemesis_errors: Vec<Value> = history
+    let nemesis_errors: Vec<NemesisErrorRecord> = history
         .nemesis
         .iter()
         .filter_map(|e| {
             let error = e.error.as_ref()?;
-            Some(json!({ "index": e.index, "f": e.f, "error": error }))
+            Some(NemesisErrorRecord {
+                index: e.index,
+                f: e.f.clone(),
+                error: crate::report::data::value_text(error),
+            })
         })
         .collect();
-    let results = Results {
+    let results = ResultsRecord {
         nemesis_errors,
-        valid: serde_json::to_value(verdict).unwrap_or(Value::Null),
         interrupted: summary.interrupted,
-        seed: config.seed,
-        counts,
-        abandoned_ops: summary.abandoned,
+        counts: Some(counts),
+        abandoned_ops: summary.abandoned as u64,
         run_error,
-        checkers,
+        ..ResultsRecord::new(verdict, config.seed, checkers)
     };
     for r in &results.checkers {
         log.line(format_args!(
@@ -183,8 +166,8 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
         ));
     }
     log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
-    run.write_json("results.json", &results)?;
-    write_report_html(&run, &log, &test_json, &results, &history);
+    run.write_results(&results)?;
+    write_report_html(&run, &log, &test_record, &results, &history);
     print_summary(&results, &run, outcome);
     Ok(TestReport {
         outcome,
@@ -197,25 +180,18 @@ pub fn run_test(config: &TestConfig) -> Result<TestReport> {
 fn write_report_html(
     run: &RunDir,
     log: &RunLog,
-    test_json: &Value,
-    results: &Results,
+    test: &TestRecord,
+    results: &ResultsRecord<CheckResult>,
     history: &crate::history::History,
 ) {
-    let written = serde_json::to_value(results)
-        .map_err(anyhow::Error::from)
-        .and_then(|results| {
-            let facts = crate::report::RunFacts::from_run_json(
-                &run.path.display().to_string(),
-                Some(test_json),
-                &results,
-            )?;
-            Ok(crate::report::write_report(
-                &run.path,
-                &facts,
-                history,
-                &crate::report::ReportOptions::default(),
-            )?)
-        });
+    let written = crate::report::RunFacts::from_written(test, results).and_then(|facts| {
+        crate::report::write_report(
+            &run.path,
+            &facts,
+            history,
+            &crate::report::ReportOptions::default(),
+        )
+    });
     match written {
         Ok(path) => log.line(format_args!("report written to {}", path.display())),
         Err(e) => {
@@ -285,7 +261,7 @@ async fn run_phases(
     run: &RunDir,
     log: &Arc<RunLog>,
 ) -> Result<(RunSummary, OpCounts), PhaseError> {
-    let mut recorder = Recorder::create(&run.file("history.jsonl")).map_err(PhaseError::Setup)?;
+    let mut recorder = Recorder::create(&run.file(HISTORY_FILE)).map_err(PhaseError::Setup)?;
     // Listen for Ctrl-C/SIGTERM before any node starts, so no signal can kill faultline
     // while it owns processes: a signal during start-up ends the run right after it.
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -444,8 +420,8 @@ async fn wait_for_signal() {
     }
 }
 
-fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
-    let c = &results.counts;
+fn print_summary(results: &ResultsRecord<CheckResult>, run: &RunDir, outcome: Outcome) {
+    let c = results.counts.unwrap_or_default();
     println!(
         "\n{} client ops: {} ok, {} fail, {} info; {} nemesis events{}",
         c.invoked,
@@ -477,11 +453,7 @@ fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
         }
     }
     for e in &results.nemesis_errors {
-        println!(
-            "nemesis op {} failed: {}",
-            e["f"].as_str().unwrap_or("?"),
-            e["error"].as_str().unwrap_or("?")
-        );
+        println!("nemesis op {} failed: {}", e.f, e.error);
     }
     if let Some(e) = &results.run_error {
         println!("the run failed: {e}");
