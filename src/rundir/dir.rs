@@ -152,7 +152,7 @@ mod tests {
         let b = RunDir::create(root.path(), "raftkv cas/register").unwrap();
         assert_ne!(a.path, b.path);
         assert!(a.path.starts_with(root.path().join("raftkv-cas-register")));
-        let latest = fs::canonicalize(root.path().join("latest")).unwrap();
+        let latest = fs::canonicalize(root.path().join(LATEST_LINK)).unwrap();
         assert_eq!(latest, fs::canonicalize(&b.path).unwrap());
         a.write_json("extra.json", &serde_json::json!({"seed": 7}))
             .unwrap();
