@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use faultline::history::{Event, EventType, History, HistoryWriter, Op, Outcome, Process};
+use faultline::report::data::CheckerView;
 use faultline::report::{self, ReportOptions, RunFacts};
+use faultline::rundir::{ResultsRecord, HISTORY_FILE, RESULTS_FILE, TEST_FILE};
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
@@ -148,7 +150,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// Writes a run directory the way the runner stores one (history with nemesis events in
 /// time order).
 fn store(dir: &Path, h: &History, n: usize) {
-    let file = std::fs::File::create(dir.join("history.jsonl")).expect("history file");
+    let file = std::fs::File::create(dir.join(HISTORY_FILE)).expect("history file");
     let mut w = HistoryWriter::new(BufWriter::new(file));
     let mut events: Vec<Event> = h.events().collect();
     let mut nem = h.nemesis.clone();
@@ -159,9 +161,9 @@ fn store(dir: &Path, h: &History, n: usize) {
         w.write_event(e).expect("write event");
     }
     w.flush().expect("flush");
-    std::fs::write(dir.join("results.json"), results_json(n).to_string()).expect("results");
+    std::fs::write(dir.join(RESULTS_FILE), results_json(n).to_string()).expect("results");
     std::fs::write(
-        dir.join("test.json"),
+        dir.join(TEST_FILE),
         json!({"name": "bench", "reproduce": "faultline test --seed 1", "config": {"seed": 1}})
             .to_string(),
     )
@@ -188,7 +190,12 @@ fn main() {
     println!("{}", "-".repeat(104));
     for (_, n, runs) in sizes {
         let h = generate(n, 7);
-        let facts = RunFacts::from_run_json("bench", None, &results_json(n)).expect("facts");
+        let results = ResultsRecord::<CheckerView>::parse(
+            &results_json(n).to_string(),
+            Path::new(RESULTS_FILE),
+        )
+        .expect("results");
+        let facts = RunFacts::from_records(None, Some(&results));
         let opts = ReportOptions::default();
         let mut times = Vec::new();
         let mut cpu = Vec::new();
@@ -227,14 +234,11 @@ fn main() {
             .as_array()
             .map(Vec::len)
             .unwrap_or(0);
-        for idx in results_json(n)["checkers"][0]["anomalies"][0]["ops"]
-            .as_array()
-            .expect("ops")
-        {
+        for idx in &results.checkers[0].anomalies[0].ops {
             let kept = data["timeline"]["ops"]["idx"]
                 .as_array()
                 .expect("idx")
-                .contains(idx);
+                .contains(&json!(idx));
             assert!(kept, "anomaly op {idx} was dropped from the timeline");
         }
         println!(

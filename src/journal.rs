@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The journal's file name inside a run directory.
-pub const JOURNAL_FILE: &str = "faults.journal";
+pub const JOURNAL_FILE: &str = crate::rundir::JOURNAL_FILE;
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

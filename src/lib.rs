@@ -19,6 +19,9 @@
 //! - [`client`]: how a worker talks to a node: the `Client` trait, the error mapping
 //!   (ok / fail / info), the raftkv and etcd clients and the templated HTTP client (TOML).
 //!
+//! - [`rundir`]: a run directory, typed: its file names, `test.json` and `results.json` as
+//!   versioned serde records, the directory itself and its log. Shared by the runner (which
+//!   writes) and the report, `serve` and JUnit (which read).
 //! - [`runner`]: the test lifecycle, the only part that spawns tasks and reads the clock:
 //!   workers, the nemesis task, history streaming, heal on every path, the results store.
 //! - [`report`]: report.html (anomalies, timeline, plots) and JUnit XML, rendered purely from a
@@ -39,6 +42,7 @@ pub mod net;
 pub mod node_addr;
 pub mod node_control;
 pub mod report;
+pub mod rundir;
 pub mod runner;
 pub mod seed;
 pub mod target;

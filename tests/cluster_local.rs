@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use faultline::cluster::{self, locate_raftkv, raftkv, ClusterError, ClusterOptions};
+use faultline::rundir::{CLUSTER_STATE_FILE, JOURNAL_FILE};
 use serde_json::{json, Value};
 
 fn raftkv() -> PathBuf {
@@ -66,7 +67,7 @@ async fn kill_restart_pause_resume_on_a_real_cluster_and_nothing_is_left() {
             .starts_with(dir.path().join("nodes").join(&node.name)));
         assert!(node.log.is_file(), "{} has a log", node.name);
     }
-    assert!(dir.path().join("cluster.json").is_file());
+    assert!(dir.path().join(CLUSTER_STATE_FILE).is_file());
     let pids: Vec<u32> = cluster
         .names()
         .iter()
@@ -133,7 +134,7 @@ async fn kill_restart_pause_resume_on_a_real_cluster_and_nothing_is_left() {
         assert!(!alive(pid), "pid {pid} survived the drop");
     }
     assert!(
-        !dir.path().join("cluster.json").exists(),
+        !dir.path().join(CLUSTER_STATE_FILE).exists(),
         "a clean stop removes the state file"
     );
 }
@@ -164,7 +165,7 @@ async fn cluster_down_cleans_up_after_a_crashed_faultline() {
         nix::sys::signal::Signal::SIGSTOP,
     )
     .unwrap();
-    let journal = dir.path().join("faults.journal");
+    let journal = dir.path().join(JOURNAL_FILE);
     let mut j = faultline::journal::Journal::open(&journal).unwrap();
     j.applying("pause", &["n2".into()], json!({ "pids": [pids[1]] }))
         .unwrap();
@@ -205,7 +206,7 @@ async fn a_node_that_cannot_start_is_named_with_its_log() {
         }
         other => panic!("expected Exited, got {other}"),
     }
-    assert!(!dir.path().join("cluster.json").exists());
+    assert!(!dir.path().join(CLUSTER_STATE_FILE).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use faultline::checker::Validity;
+use faultline::rundir::LOG_FILE;
 use serde_json::Value;
 
 mod common;
 use common::etcd::{assert_nothing_left, can_run, leftovers, network_prefix, on_path, stdout_of};
 use common::{
     assert_refused, cluster_down, code, fault_journaled, history, interrupt, latest, nemesis_fs,
-    partition_started, read_json, run_test, spawn_test, text, wait_for_run, ClusterDown,
-    PARTITION_HALVES_RUN, PAUSE_RUN,
+    partition_started, read_results, read_test_record, run_test, spawn_test, text, wait_for_run,
+    ClusterDown, PARTITION_HALVES_RUN, PAUSE_RUN,
 };
 
 #[test]
@@ -49,8 +51,8 @@ fn etcd_under_partitions_kills_and_pauses_is_valid() {
     let run = latest(&results);
     let _down = ClusterDown(run.clone());
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(results_record.valid, Validity::Valid, "{results_record:?}");
     let fs = nemesis_fs(&run);
     for wanted in [
         "start-partition",
@@ -109,23 +111,21 @@ fn serializable_reads_on_an_isolated_node_are_caught_as_stale() {
         "the stale read was not caught: {}",
         text(&out)
     );
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(false), "{results_json}");
-    let anomalies = results_json["checkers"][0]["anomalies"]
-        .as_array()
-        .expect("anomalies");
-    assert!(!anomalies.is_empty(), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(
+        results_record.valid,
+        Validity::Invalid,
+        "{results_record:?}"
+    );
+    let anomalies = &results_record.checkers[0].anomalies;
+    assert!(!anomalies.is_empty(), "{results_record:?}");
     // The explanation names the read whose value no linearization allows.
-    let explanation = anomalies[0]["explanation"].as_str().unwrap_or_default();
+    let explanation = &anomalies[0].explanation;
     assert!(
         explanation.contains(" read ") && explanation.contains("no linearization"),
         "{explanation}"
     );
-    let test_json = read_json(&run.join("test.json"));
-    assert_eq!(
-        test_json["config"]["etcd_serializable_reads"],
-        Value::Bool(true)
-    );
+    assert!(read_test_record(&run).config.etcd_serializable_reads);
     let prefix = network_prefix(&run).expect("the run logs its network");
     assert_nothing_left(&prefix, dir.path());
 }
@@ -155,8 +155,7 @@ fn sigint_mid_partition_leaves_no_namespace_link_rule_or_process() {
     let status = interrupt(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(3), "interrupted, no anomaly");
     assert_nothing_left(&prefix, dir.path());
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["interrupted"], Value::Bool(true));
+    assert!(read_results(&run).interrupted);
 }
 
 #[test]
@@ -340,17 +339,17 @@ fn an_external_etcd_is_driven_through_command_templates() {
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(results_record.valid, Validity::Valid, "{results_record:?}");
     assert!(
-        results_json.get("nemesis_errors").is_none(),
-        "{results_json}"
+        results_record.nemesis_errors.is_empty(),
+        "{results_record:?}"
     );
     let fs = nemesis_fs(&run);
     for wanted in ["kill", "start", "pause", "resume"] {
         assert!(fs.iter().any(|f| f == wanted), "no {wanted} in {fs:?}");
     }
-    let log = std::fs::read_to_string(run.join("faultline.log")).expect("faultline.log");
+    let log = std::fs::read_to_string(run.join(LOG_FILE)).expect("faultline.log");
     assert!(log.contains("nemesis command `kill -9 $(cat "), "{log}");
     assert!(log.contains(": ok; output"), "{log}");
     cluster.wait_healthy();
@@ -377,18 +376,19 @@ fn an_external_etcd_is_driven_through_command_templates() {
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
-    let results_json = read_json(&run.join("results.json"));
-    let errors = results_json["nemesis_errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no nemesis_errors: {results_json}"));
-    let first = errors[0]["error"].as_str().unwrap_or_default();
+    let results_record = read_results(&run);
+    let first = &results_record
+        .nemesis_errors
+        .first()
+        .unwrap_or_else(|| panic!("no nemesis_errors: {results_record:?}"))
+        .error;
     assert!(
         first.contains("echo pause-broke-on-n") && first.contains("exited with 7"),
         "{first}"
     );
     assert!(first.contains("output: pause-broke-on-n"), "{first}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("nemesis op pause failed"));
-    let log = std::fs::read_to_string(run.join("faultline.log")).expect("faultline.log");
+    let log = std::fs::read_to_string(run.join(LOG_FILE)).expect("faultline.log");
     assert!(
         log.contains("exited with 7; output: pause-broke-on-n"),
         "{log}"

@@ -9,11 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use faultline::checker::Validity;
+use faultline::report::data::CheckerView;
+use faultline::rundir::{ResultsRecord, TEST_FILE};
 
 mod common;
 use common::etcd::{assert_nothing_left, can_run, network_prefix};
-use common::{faultline, read_json, text};
+use common::{faultline, read_results, text};
 
 /// Every run directory under `results` (`results/<test name>/<time>`, one per
 /// `--test-count` try).
@@ -32,7 +34,7 @@ fn runs(results: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = subdirs(results)
         .iter()
         .flat_map(|test| subdirs(test))
-        .filter(|run| run.join("test.json").is_file())
+        .filter(|run| run.join(TEST_FILE).is_file())
         .collect();
     dirs.sort();
     dirs
@@ -53,7 +55,7 @@ impl Drop for Down {
 struct Ran {
     code: i32,
     /// results.json of the last try.
-    results: Value,
+    results: ResultsRecord<CheckerView>,
     shown: String,
 }
 
@@ -88,7 +90,7 @@ fn run(workload: &str, extra: &[&str]) -> Ran {
     let latest = std::fs::canonicalize(results.join("latest")).expect("results/latest");
     Ran {
         code: out.status.code().unwrap_or(-1),
-        results: read_json(&latest.join("results.json")),
+        results: read_results(&latest),
         shown,
     }
 }
@@ -113,10 +115,10 @@ fn valid_on_etcd(workload: &str, checker: &str) {
         ],
     );
     let json = &ran.results;
-    assert_eq!(ran.code, 0, "{workload}: {json}\n{}", ran.shown);
-    assert_eq!(json["valid"], Value::Bool(true), "{json}");
-    assert_eq!(json["checkers"][0]["checker"], checker, "{json}");
-    assert!(json["counts"]["ok"].as_u64().unwrap_or(0) > 20, "{json}");
+    assert_eq!(ran.code, 0, "{workload}: {json:?}\n{}", ran.shown);
+    assert_eq!(json.valid, Validity::Valid, "{json:?}");
+    assert_eq!(json.checkers[0].checker, checker, "{json:?}");
+    assert!(json.counts.unwrap_or_default().ok > 20, "{json:?}");
 }
 
 #[test]
@@ -175,15 +177,15 @@ fn serializable_reads_are_caught_by_the_counter() {
     let json = &ran.results;
     assert_eq!(
         ran.code, 1,
-        "the stale read was not caught: {json}\n{}",
+        "the stale read was not caught: {json:?}\n{}",
         ran.shown
     );
-    assert_eq!(json["valid"], Value::Bool(false), "{json}");
-    let anomalies = json["checkers"][0]["anomalies"]
-        .as_array()
-        .expect("anomalies");
+    assert_eq!(json.valid, Validity::Invalid, "{json:?}");
     assert!(
-        anomalies.iter().any(|a| a["kind"] == "counter-too-low"),
-        "{json}"
+        json.checkers[0]
+            .anomalies
+            .iter()
+            .any(|a| a.kind == "counter-too-low"),
+        "{json:?}"
     );
 }

@@ -24,10 +24,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use faultline::checker::Validity;
+use faultline::rundir::{CLIENT_SPEC_FILE, HISTORY_FILE};
 use serde_json::Value;
 
 mod common;
-use common::{code, faultline, latest, nemesis_fs, read_json, text};
+use common::{code, faultline, latest, nemesis_fs, read_results, read_test_record, text};
 
 /// The repository's raftkv spec.
 fn spec_path() -> PathBuf {
@@ -316,33 +318,30 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(results_record.valid, Validity::Valid, "{results_record:?}");
     assert!(
-        results_json.get("nemesis_errors").is_none(),
-        "{results_json}"
+        results_record.nemesis_errors.is_empty(),
+        "{results_record:?}"
     );
     let fs = nemesis_fs(&run);
     for wanted in ["kill", "start", "pause", "resume", "start-partition"] {
         assert!(fs.iter().any(|f| f == wanted), "no {wanted} in {fs:?}");
     }
     // Ops went through the spec and some succeeded.
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let history = std::fs::read_to_string(run.join(HISTORY_FILE)).expect("history");
     let oks = history
         .lines()
         .filter(|l| l.contains("\"type\":\"ok\""))
         .count();
     assert!(oks > 20, "only {oks} ok ops");
     // The run keeps the spec it was tested with, and how to rerun it.
-    let kept = std::fs::read_to_string(run.join("client.toml")).expect("client.toml");
+    let kept = std::fs::read_to_string(run.join(CLIENT_SPEC_FILE)).expect("client.toml");
     let original = std::fs::read_to_string(spec_path()).expect("spec");
     assert_eq!(kept, original);
-    let test_json = read_json(&run.join("test.json"));
-    assert_eq!(
-        test_json["config"]["client"].as_str(),
-        Some(spec_path().display().to_string().as_str())
-    );
-    let reproduce = test_json["reproduce"].as_str().unwrap_or_default();
+    let test_record = read_test_record(&run);
+    assert_eq!(test_record.config.client, Some(spec_path()));
+    let reproduce = test_record.reproduce.unwrap_or_default();
     assert!(
         reproduce.starts_with("faultline test --target http --cluster external --node n1=http://")
             && reproduce.contains(&format!(" --client {}", spec_path().display()))
@@ -380,7 +379,7 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
-    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let history = std::fs::read_to_string(run.join(HISTORY_FILE)).expect("history");
     let added = history
         .lines()
         .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("\"f\":\"add\""))

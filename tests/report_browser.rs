@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use faultline::checker::Validity;
+use faultline::rundir::REPORT_FILE;
 
 mod common;
-use common::{assert_no_nodes_left, code, latest, run_test, text, SHORT_PARTITION_RUN};
+use common::{
+    assert_no_nodes_left, code, latest, read_results, run_test, text, SHORT_PARTITION_RUN,
+};
 
 fn chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -124,17 +127,12 @@ fn report_of_a_real_invalid_run_renders_in_headless_chromium() {
     let run = invalid_run(&results);
     assert_no_nodes_left(dir.path());
 
-    let report = run.join("report.html");
+    let report = run.join(REPORT_FILE);
     let page = std::fs::read_to_string(&report).expect("the run wrote report.html");
-    let results_json: Value = serde_json::from_str(
-        &std::fs::read_to_string(run.join("results.json")).expect("results.json"),
-    )
-    .expect("results.json is JSON");
-    assert_eq!(results_json["valid"], Value::Bool(false));
-    let kind = results_json["checkers"][0]["anomalies"][0]["kind"]
-        .as_str()
-        .expect("an anomaly kind");
-    assert!(page.contains(kind), "the anomaly is in the report");
+    let results_record = read_results(&run);
+    assert_eq!(results_record.valid, Validity::Invalid);
+    let kind = &results_record.checkers[0].anomalies[0].kind;
+    assert!(page.contains(kind.as_str()), "the anomaly is in the report");
     assert!(page.contains("tl-canvas"), "the timeline is in the report");
     let junit = std::fs::read_to_string(results.join("junit.xml")).expect("junit.xml");
     assert!(junit.contains("<failure "), "{junit}");

@@ -1,13 +1,17 @@
 //! End-to-end tests of the report commands through the built binary, without a cluster:
 //! `check --report/--junit` on a known-invalid corpus history, `faultline report` on a stored
-//! run full of hostile values, the JUnit shape parsed back, and `faultline serve` refusing
-//! paths outside the results directory over raw HTTP.
+//! run full of hostile values, the JUnit shape parsed back, `faultline serve` refusing
+//! paths outside the results directory over raw HTTP, and run directories written before the
+//! typed run records (tests/fixtures/v0-runs) still rendering and listing.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use faultline::checker::Validity;
+use faultline::cli::serve::list_runs;
+use faultline::rundir::{ResultsRecord, REPORT_FILE, RESULTS_FILE};
 use serde_json::{json, Value};
 
 mod common;
@@ -339,4 +343,113 @@ fn serve_lists_runs_and_refuses_paths_outside_the_results_directory() {
         assert!(!resp.contains("top secret"), "{bad} leaked the file");
     }
     drop(server);
+}
+
+/// The run directories written before the typed run records (format version 0), committed in
+/// tests/fixtures/v0-runs: (name, verdict word, seed).
+const V0_RUNS: &[(&str, &str, &str)] = &[
+    ("raftkv-cas-register-mixed", "VALID", "18446744073709551557"),
+    (
+        "raftkv-register-partition-leader-bug-stale-read",
+        "INVALID",
+        "7",
+    ),
+];
+
+/// Copies the version-0 run `name` to `<results>/<name>/<stamp>/` (the layout of a results
+/// store) and returns the copy.
+fn copy_v0_run(results: &Path, name: &str) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/v0-runs")
+        .join(name);
+    let to = results.join(name).join("20261205T042340.159Z");
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    assert!(
+        !to.join(REPORT_FILE).exists(),
+        "the fixtures hold no report"
+    );
+    to
+}
+
+#[test]
+fn runs_written_before_format_versions_still_render_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    for (name, word, seed) in V0_RUNS {
+        let run = copy_v0_run(&results, name);
+        // Read as the files are: version 0, the seed a JSON number.
+        let record = ResultsRecord::<Value>::read(&run).unwrap().unwrap();
+        assert_eq!(record.format, 0, "{name}");
+        assert_eq!(record.seed.map(|s| s.to_string()).as_deref(), Some(*seed));
+        let junit = dir.path().join(format!("{name}.xml"));
+        let out = faultline()
+            .arg("report")
+            .arg(&run)
+            .arg("--junit")
+            .arg(&junit)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{name}: {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(
+            said.starts_with(&format!("{name}: {}", word.to_lowercase())),
+            "{name}: {said}"
+        );
+        let page = std::fs::read_to_string(run.join(REPORT_FILE)).unwrap();
+        assert!(
+            page.contains(&format!(r#"<div class="verdict">{word}</div>"#)),
+            "{name}: the banner says {word}"
+        );
+        assert!(
+            page.contains(&format!(
+                "<tr><th>seed</th><td><code>{seed}</code></td></tr>"
+            )),
+            "{name}: the exact seed is in the configuration table"
+        );
+        assert!(page.contains(&format!("--seed {seed}")), "{name}");
+        let root = check_junit_shape(&std::fs::read_to_string(&junit).unwrap());
+        let suite = root.kids("testsuite").next().unwrap();
+        assert_eq!(suite.attr("name"), Some(*name));
+        let props = suite.kids("properties").next().unwrap();
+        let seed_prop = props
+            .kids("property")
+            .find(|p| p.attr("name") == Some("seed"))
+            .and_then(|p| p.attr("value"));
+        assert_eq!(seed_prop, Some(*seed), "{name}");
+    }
+    let root = std::fs::canonicalize(&results).unwrap();
+    let mut listed: Vec<(String, Option<Validity>, bool)> = list_runs(&root)
+        .into_iter()
+        .map(|r| (r.test, r.verdict, r.has_report))
+        .collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        listed,
+        vec![
+            (V0_RUNS[0].0.to_string(), Some(Validity::Valid), true),
+            (V0_RUNS[1].0.to_string(), Some(Validity::Invalid), true),
+        ]
+    );
+}
+
+#[test]
+fn a_run_in_a_newer_format_is_refused_naming_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = copy_v0_run(dir.path(), V0_RUNS[0].0);
+    let mut results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join(RESULTS_FILE)).unwrap()).unwrap();
+    results["format"] = json!(99);
+    std::fs::write(run.join(RESULTS_FILE), results.to_string()).unwrap();
+    let out = faultline().arg("report").arg(&run).output().unwrap();
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(RESULTS_FILE) && err.contains("format version 99"),
+        "{err}"
+    );
+    assert!(!run.join(REPORT_FILE).exists());
 }

@@ -8,13 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use faultline::checker::Validity;
+use faultline::rundir::{FORMAT_VERSION, HISTORY_FILE, LOG_FILE};
 
 mod common;
 use common::{
     assert_no_nodes_left, assert_refused, code, faultline, interrupt, latest, nemesis_fs,
-    partition_started, read_json, run_test, spawn_test, text, wait_for_run, PARTITION_HALVES_RUN,
-    SHORT_PARTITION_RUN,
+    partition_started, read_results, read_test_record, run_test, spawn_test, text, wait_for_run,
+    PARTITION_HALVES_RUN, SHORT_PARTITION_RUN,
 };
 
 #[test]
@@ -34,8 +35,8 @@ fn correct_raftkv_under_mixed_faults_is_valid_with_partition_kill_and_pause_reco
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(results_record.valid, Validity::Valid, "{results_record:?}");
     let fs = nemesis_fs(&run);
     for wanted in ["start-partition", "kill", "pause"] {
         assert!(
@@ -43,9 +44,11 @@ fn correct_raftkv_under_mixed_faults_is_valid_with_partition_kill_and_pause_reco
             "no {wanted} in the history's nemesis events: {fs:?}"
         );
     }
-    let test_json = read_json(&run.join("test.json"));
-    assert_eq!(test_json["config"]["seed"], 1);
-    let log = std::fs::read_to_string(run.join("faultline.log")).expect("faultline.log");
+    let test_record = read_test_record(&run);
+    assert_eq!(test_record.format, FORMAT_VERSION);
+    assert_eq!(test_record.config.seed, Some(1));
+    assert_eq!(results_record.seed, Some(1));
+    let log = std::fs::read_to_string(run.join(LOG_FILE)).expect("faultline.log");
     for wanted in [
         "cluster started",
         "teardown: every fault healed",
@@ -81,12 +84,16 @@ fn bug_is_caught(bug: &str, nemesis: &str, workload: &str, extra: &[&str], tries
     let out = run_test(&args, &results);
     assert_eq!(code(&out), 1, "bug {bug} was not caught: {}", text(&out));
     let run = latest(&results);
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(false), "{results_json}");
-    let anomalies = results_json["checkers"][0]["anomalies"]
-        .as_array()
-        .expect("anomalies");
-    assert!(!anomalies.is_empty(), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(
+        results_record.valid,
+        Validity::Invalid,
+        "{results_record:?}"
+    );
+    assert!(
+        !results_record.checkers[0].anomalies.is_empty(),
+        "{results_record:?}"
+    );
     assert_no_nodes_left(dir.path());
 }
 
@@ -146,8 +153,8 @@ fn correct_raftkv_is_valid_under_the_volatile_vote_nemesis() {
     let out = run_test(&args, &results);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let run = latest(&results);
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let results_record = read_results(&run);
+    assert_eq!(results_record.valid, Validity::Valid, "{results_record:?}");
     let fs = nemesis_fs(&run);
     for wanted in ["start-partition", "kill", "start", "stop-partition"] {
         assert!(
@@ -176,13 +183,13 @@ fn sigint_mid_partition_heals_cleans_up_and_leaves_a_checkable_history() {
     // Interrupted: not a pass (3) unless it found an anomaly, which correct raftkv never has.
     assert_eq!(status.code(), Some(3), "{}", text(&out));
     assert_no_nodes_left(dir.path());
-    let results_json = read_json(&run.join("results.json"));
-    assert_eq!(results_json["interrupted"], Value::Bool(true));
-    assert_eq!(results_json["valid"], Value::Bool(true), "{results_json}");
+    let results_record = read_results(&run);
+    assert!(results_record.interrupted, "{results_record:?}");
+    assert_eq!(results_record.valid, Validity::Valid, "{results_record:?}");
     // The history up to that point checks on its own, too.
     let check = faultline()
         .arg("check")
-        .arg(run.join("history.jsonl"))
+        .arg(run.join(HISTORY_FILE))
         .output()
         .expect("check runs");
     assert_eq!(code(&check), 0, "{}", text(&check));

@@ -6,10 +6,12 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use faultline::checker::Validity;
+use faultline::report::data::CheckerView;
+use faultline::rundir::ResultsRecord;
 
 mod common;
-use common::{assert_no_nodes_left, code, latest, read_json, run_test, text};
+use common::{assert_no_nodes_left, code, latest, read_results, run_test, text};
 
 /// What `faultline test --workload` runs: a built-in name, or a TOML file the test writes into
 /// its own temp dir (so a test can tune a workload for one purpose without shipping it).
@@ -21,7 +23,7 @@ enum Workload {
 
 /// Runs `faultline test --workload ...` with `extra` flags; returns the exit code, the latest
 /// run's results.json and the output.
-fn run(workload: Workload, extra: &[&str]) -> (i32, Value, String) {
+fn run(workload: Workload, extra: &[&str]) -> (i32, ResultsRecord<CheckerView>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
     let arg = match workload {
@@ -37,7 +39,7 @@ fn run(workload: Workload, extra: &[&str]) -> (i32, Value, String) {
     args.extend_from_slice(extra);
     let out = run_test(&args, &results);
     let shown = text(&out);
-    let json = read_json(&latest(&results).join("results.json"));
+    let json = read_results(&latest(&results));
     assert_no_nodes_left(dir.path());
     (code(&out), json, shown)
 }
@@ -56,10 +58,10 @@ fn valid_on_correct_raftkv(workload: &'static str, checker: &str) {
             "3",
         ],
     );
-    assert_eq!(code, 0, "{workload}: {json}\n{shown}");
-    assert_eq!(json["valid"], Value::Bool(true), "{json}");
-    assert_eq!(json["checkers"][0]["checker"], checker, "{json}");
-    assert!(json["counts"]["ok"].as_u64().unwrap_or(0) > 20, "{json}");
+    assert_eq!(code, 0, "{workload}: {json:?}\n{shown}");
+    assert_eq!(json.valid, Validity::Valid, "{json:?}");
+    assert_eq!(json.checkers[0].checker, checker, "{json:?}");
+    assert!(json.counts.unwrap_or_default().ok > 20, "{json:?}");
 }
 
 #[test]
@@ -193,13 +195,12 @@ fn bug_is_caught(workload: Workload, bug: &str, seed: &str, expected: fn(&str) -
     let mut flags = vec!["--raftkv-bug", bug, "--seed", seed];
     flags.extend_from_slice(BUG_RUN);
     let (code, json, shown) = run(workload, &flags);
-    assert_eq!(code, 1, "{bug} not caught: {json}\n{shown}");
-    assert_eq!(json["valid"], Value::Bool(false), "{json}");
-    let kinds: Vec<&str> = json["checkers"][0]["anomalies"]
-        .as_array()
-        .expect("anomalies")
+    assert_eq!(code, 1, "{bug} not caught: {json:?}\n{shown}");
+    assert_eq!(json.valid, Validity::Invalid, "{json:?}");
+    let kinds: Vec<&str> = json.checkers[0]
+        .anomalies
         .iter()
-        .filter_map(|a| a["kind"].as_str())
+        .map(|a| a.kind.as_str())
         .collect();
     assert!(
         kinds.iter().any(|k| expected(k)),

@@ -17,12 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use clap::Args;
-use serde_json::Value;
+use serde::de::IgnoredAny;
 
 use super::Outcome;
 use crate::checker::Validity;
-use crate::report::data::validity_of;
 use crate::report::escape::html;
+use crate::rundir::{ResultsRecord, HISTORY_FILE, REPORT_FILE, RESULTS_FILE};
 
 /// Arguments of `faultline serve`.
 #[derive(Debug, Clone, Args)]
@@ -251,7 +251,8 @@ pub struct RunEntry {
     pub test: String,
     /// The run directory's timestamp name.
     pub stamp: String,
-    /// The verdict, `None` when the run has no results.json (still running, or killed).
+    /// The verdict, `None` when the run has no readable results.json (still running, killed,
+    /// or written by a newer faultline).
     pub verdict: Option<Validity>,
     /// Whether report.html exists.
     pub has_report: bool,
@@ -281,21 +282,21 @@ pub fn list_runs(root: &Path) -> Vec<RunEntry> {
                 continue;
             }
             let dir = stamp.path();
-            let results = dir.join("results.json");
-            if !results.is_file() && !dir.join("history.jsonl").is_file() {
+            if !dir.join(RESULTS_FILE).is_file() && !dir.join(HISTORY_FILE).is_file() {
                 continue;
             }
-            let verdict = std::fs::read_to_string(&results)
+            // The checkers' entries are skipped unread: only the verdict is listed.
+            let verdict = ResultsRecord::<IgnoredAny>::read(&dir)
                 .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .map(|v| validity_of(&v["valid"]));
+                .flatten()
+                .map(|r| r.valid);
             let stamp_name = stamp.file_name().to_string_lossy().into_owned();
             runs.push(RunEntry {
                 rel: format!("{test_name}/{stamp_name}"),
                 test: test_name.clone(),
                 stamp: stamp_name,
                 verdict,
-                has_report: dir.join(crate::report::REPORT_FILE).is_file(),
+                has_report: dir.join(REPORT_FILE).is_file(),
             });
             if runs.len() >= MAX_RUNS * 4 {
                 break;
@@ -340,7 +341,7 @@ pub fn index_html(root: &Path, runs: &[RunEntry]) -> String {
             html(&r.test),
             html(&r.stamp),
             if r.has_report {
-                format!("<a href=\"/{base}/report.html\">report</a>")
+                format!("<a href=\"/{base}/{REPORT_FILE}\">report</a>")
             } else {
                 "—".into()
             }
@@ -451,8 +452,9 @@ mod tests {
         let root = outer.path().join("results");
         let run = root.join("raftkv-x").join("20260101T000000.000Z");
         std::fs::create_dir_all(&run).unwrap();
-        std::fs::write(run.join("results.json"), r#"{"valid": false}"#).unwrap();
-        std::fs::write(run.join("report.html"), "<p>report</p>").unwrap();
+        // A hand-made results.json from before format versions: only the verdict.
+        std::fs::write(run.join(RESULTS_FILE), r#"{"valid": false}"#).unwrap();
+        std::fs::write(run.join(REPORT_FILE), "<p>report</p>").unwrap();
         std::fs::write(outer.path().join("secret.txt"), "top secret").unwrap();
         let root = std::fs::canonicalize(&root).unwrap();
 

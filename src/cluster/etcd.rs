@@ -302,7 +302,7 @@ pub async fn start(opts: EtcdClusterOptions) -> Result<EtcdCluster, ClusterError
         .nodes
         .iter()
         .map(|n| {
-            let dir = opts.dir.join("nodes").join(&n.name);
+            let dir = opts.dir.join(crate::rundir::NODES_DIR).join(&n.name);
             NodeLayout {
                 name: n.name.clone(),
                 client: format!("{}:{CLIENT_PORT}", n.ip),

@@ -324,7 +324,7 @@ impl LocalCluster {
                 return Err(ClusterError::NoLeader {
                     waited: timeout,
                     statuses: summary,
-                    dir: self.inner.dir.join("nodes"),
+                    dir: self.inner.dir.join(crate::rundir::NODES_DIR),
                 });
             }
             tokio::time::sleep(self.inner.launcher.poll_interval()).await;

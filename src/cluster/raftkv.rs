@@ -225,7 +225,7 @@ pub async fn start(opts: ClusterOptions) -> Result<RaftkvCluster, ClusterError> 
                 if opts.base_port.is_none() && attempt < ATTEMPTS =>
             {
                 attempt += 1;
-                let nodes_dir = opts.dir.join("nodes");
+                let nodes_dir = opts.dir.join(crate::rundir::NODES_DIR);
                 std::fs::remove_dir_all(&nodes_dir).map_err(ClusterError::io(&nodes_dir))?;
             }
             result => return result,
@@ -269,7 +269,7 @@ async fn start_once(opts: &ClusterOptions) -> Result<RaftkvCluster, ClusterError
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let dir = opts.dir.join("nodes").join(name);
+            let dir = opts.dir.join(crate::rundir::NODES_DIR).join(name);
             NodeLayout {
                 name: name.clone(),
                 client: https[i].to_string(),

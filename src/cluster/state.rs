@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::ClusterError;
 
 /// The file name inside a cluster directory.
-pub const STATE_FILE: &str = "cluster.json";
+pub const STATE_FILE: &str = crate::rundir::CLUSTER_STATE_FILE;
 
 /// Everything needed to find, inspect and stop a local cluster's processes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

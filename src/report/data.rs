@@ -1,14 +1,16 @@
-//! What a report shows, read back from the JSON the runner stores: each checker's verdict
-//! with its anomalies, the test's configuration and the reproducing command. The report reads
-//! `results.json`/`test.json` shapes (not the checker's Rust types), so a stored run, a fresh
-//! run and `faultline check` all go through the same path, and anomalies from any checker
-//! (linearizability, set, bank, transactions, ...) render the same way. Pure: no I/O.
+//! What a report shows, read back from the run's records: each checker's verdict with its
+//! anomalies, the test's configuration and the reproducing command. The report reads the
+//! `results.json` shape of a checker's result ([`CheckerView`], not the checker's Rust types),
+//! so a stored run, a fresh run and `faultline check` all go through the same path, and
+//! anomalies from any checker (linearizability, set, bank, transactions, ...) render the same
+//! way. Pure: no I/O.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ReportError;
 use crate::checker::{CheckResult, Validity};
+use crate::rundir::{self, ConfigRecord, ResultsRecord, TestRecord};
 
 /// One checker's verdict, as stored in `results.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,7 +18,7 @@ pub struct CheckerView {
     /// Which checker, e.g. `linearizability`.
     pub checker: String,
     /// The verdict (`true`, `false` or `"unknown"` in JSON).
-    #[serde(deserialize_with = "validity")]
+    #[serde(deserialize_with = "rundir::validity::deserialize")]
     pub valid: Validity,
     /// Why the verdict is unknown, when it is.
     #[serde(default)]
@@ -52,10 +54,32 @@ impl AnomalyView {
     /// The linearizability witness, when this anomaly carries one.
     pub fn linearization(&self) -> Option<LinearizationView> {
         let w = self.witness.as_ref()?;
-        if w.get("type").and_then(Value::as_str) != Some("linearization") {
-            return None;
+        match serde_json::from_value(w.clone()).ok()? {
+            WitnessView::Linearization(l) => Some(*l),
+            WitnessView::Other => None,
         }
-        serde_json::from_value(w.clone()).ok()
+    }
+}
+
+/// A witness as stored: tagged by its `type`; only the linearization is read here.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum WitnessView {
+    Linearization(Box<LinearizationView>),
+    #[serde(other)]
+    Other,
+}
+
+impl CheckerView {
+    /// The view of a checker's result as the runner stores it (serialized and read back, so
+    /// rendering has one input shape).
+    pub fn from_result(result: &CheckResult) -> Result<CheckerView, ReportError> {
+        serde_json::to_value(result)
+            .and_then(serde_json::from_value::<CheckerView>)
+            .map_err(|e| ReportError::Shape {
+                what: format!("the {} result", result.checker),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -123,19 +147,6 @@ pub struct OpView {
     pub complete_time: Option<u64>,
 }
 
-fn validity<'de, D: Deserializer<'de>>(d: D) -> Result<Validity, D::Error> {
-    Ok(validity_of(&Value::deserialize(d)?))
-}
-
-/// Jepsen's `:valid?` encoding read back: `true` valid, `false` invalid, anything else unknown.
-pub fn validity_of(v: &Value) -> Validity {
-    match v {
-        Value::Bool(true) => Validity::Valid,
-        Value::Bool(false) => Validity::Invalid,
-        _ => Validity::Unknown,
-    }
-}
-
 /// Everything about a run except its history: enough for a JUnit suite, the banner and the
 /// configuration table.
 #[derive(Debug, Clone)]
@@ -157,75 +168,67 @@ pub struct RunFacts {
 }
 
 impl RunFacts {
-    /// Reads the facts from a run's `test.json` (optional: older or foreign runs may lack it)
-    /// and `results.json` values; `source` names the run in errors.
-    pub fn from_run_json(
-        source: &str,
-        test: Option<&Value>,
-        results: &Value,
-    ) -> Result<RunFacts, ReportError> {
-        let checkers = match results.get("checkers") {
-            Some(c) => serde_json::from_value::<Vec<CheckerView>>(c.clone()).map_err(|e| {
-                ReportError::Shape {
-                    what: format!("{source}: results.json \"checkers\""),
-                    reason: e.to_string(),
-                }
-            })?,
-            None => Vec::new(),
-        };
+    /// The facts of a stored run from its records: `test.json` (optional: older or foreign
+    /// runs may lack it) and `results.json` (missing when the run was killed before checking:
+    /// no checker, the verdict unknown).
+    pub fn from_records(
+        test: Option<&TestRecord>,
+        results: Option<&ResultsRecord<CheckerView>>,
+    ) -> RunFacts {
         let mut config = Vec::new();
         let mut name = String::from("faultline run");
         let mut started_at = None;
         let mut reproduce = None;
+        let results_seed = results.and_then(|r| r.seed);
         if let Some(test) = test {
-            if let Some(n) = test.get("name").and_then(Value::as_str) {
-                name = n.to_string();
+            if !test.name.is_empty() {
+                name.clone_from(&test.name);
             }
-            started_at = test
-                .get("started_at")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            reproduce = test
-                .get("reproduce")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if let Some(Value::Object(c)) = test.get("config") {
-                for (k, v) in c {
-                    config.push((k.clone(), value_text(v)));
-                }
+            started_at.clone_from(&test.started_at);
+            reproduce.clone_from(&test.reproduce);
+            let mut flags = test.config.clone();
+            if flags.seed.is_none() {
+                flags.seed = results_seed;
             }
-            if let Some(w) = test.get("workload").and_then(Value::as_str) {
-                config.push(("workload (resolved)".into(), w.to_string()));
+            config = config_rows(&flags);
+            if !test.workload.is_empty() {
+                config.push(("workload (resolved)".into(), test.workload.clone()));
             }
-            if let Some(i) = test.get("nemesis_interval_secs") {
-                config.push(("nemesis interval (s)".into(), value_text(i)));
+            if let Some(i) = test.nemesis_interval_secs {
+                config.push(("nemesis interval (s)".into(), i.to_string()));
+            }
+        } else if let Some(seed) = results_seed {
+            config.push(("seed".into(), seed.to_string()));
+        }
+        if let Some(c) = results.and_then(|r| r.counts) {
+            for (k, v) in [
+                ("invoked", c.invoked),
+                ("ok", c.ok),
+                ("fail", c.fail),
+                ("info", c.info),
+                ("nemesis", c.nemesis),
+            ] {
+                config.push((format!("ops {k}"), v.to_string()));
             }
         }
-        if let Some(seed) = results.get("seed") {
-            if !config.iter().any(|(k, _)| k == "seed") {
-                config.push(("seed".into(), value_text(seed)));
-            }
-        }
-        if let Some(counts) = results.get("counts").and_then(Value::as_object) {
-            for (k, v) in counts {
-                config.push((format!("ops {k}"), value_text(v)));
-            }
-        }
-        Ok(RunFacts {
+        RunFacts {
             name,
             started_at,
             reproduce,
             config,
-            checkers,
-            run_error: results
-                .get("run_error")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            interrupted: results
-                .get("interrupted")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        })
+            checkers: results.map(|r| r.checkers.clone()).unwrap_or_default(),
+            run_error: results.and_then(|r| r.run_error.clone()),
+            interrupted: results.is_some_and(|r| r.interrupted),
+        }
+    }
+
+    /// The facts of a run just checked, from the records the runner writes.
+    pub fn from_written(
+        test: &TestRecord,
+        results: &ResultsRecord<CheckResult>,
+    ) -> Result<RunFacts, ReportError> {
+        let results = results.try_map_checkers(CheckerView::from_result)?;
+        Ok(RunFacts::from_records(Some(test), Some(&results)))
     }
 
     /// The facts of a `faultline check` of one file: the file name, how it was read, and the
@@ -238,12 +241,13 @@ impl RunFacts {
         let checkers = results
             .iter()
             .map(|r| {
-                serde_json::to_value(r)
-                    .and_then(serde_json::from_value::<CheckerView>)
-                    .map_err(|e| ReportError::Shape {
-                        what: format!("{file}: the {} result", r.checker),
-                        reason: e.to_string(),
-                    })
+                CheckerView::from_result(r).map_err(|e| match e {
+                    ReportError::Shape { what, reason } => ReportError::Shape {
+                        what: format!("{file}: {what}"),
+                        reason,
+                    },
+                    other => other,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RunFacts {
@@ -314,6 +318,55 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// The configuration table's rows: every flag, by its `test.json` name, in the record's order
+/// (an unset option shows empty).
+fn config_rows(c: &ConfigRecord) -> Vec<(String, String)> {
+    fn opt<T: ToString>(v: Option<T>) -> String {
+        v.map(|v| v.to_string()).unwrap_or_default()
+    }
+    fn path(p: &Option<std::path::PathBuf>) -> String {
+        opt(p.as_ref().map(|p| p.display()))
+    }
+    [
+        ("target", c.target.clone()),
+        ("cluster", c.cluster.clone()),
+        ("nodes", c.nodes.to_string()),
+        ("node_urls", c.node_urls.join(" ")),
+        (
+            "etcd_serializable_reads",
+            c.etcd_serializable_reads.to_string(),
+        ),
+        ("etcd_bin", path(&c.etcd_bin)),
+        ("client", path(&c.client)),
+        ("workload", c.workload.clone()),
+        ("nemesis", c.nemesis.clone()),
+        ("nemesis_interval", opt(c.nemesis_interval)),
+        ("concurrency", c.concurrency.to_string()),
+        ("rate", opt(c.rate)),
+        ("time_limit", c.time_limit.to_string()),
+        ("seed", opt(c.seed)),
+        ("raftkv_bugs", c.raftkv_bugs.join(" ")),
+        ("results", c.results.display().to_string()),
+        ("raftkv_bin", path(&c.raftkv_bin)),
+        ("base_port", opt(c.base_port)),
+        ("check_timeout", c.check_timeout.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The facts of hand-written `test.json`/`results.json` values, read as the files would be
+/// (for tests of the rendering).
+#[cfg(test)]
+pub(crate) fn facts_from_json(test: Option<&Value>, results: &Value) -> RunFacts {
+    let path = std::path::Path::new("run");
+    let test = test.map(|t| TestRecord::parse(&t.to_string(), path).expect("a test record"));
+    let results =
+        ResultsRecord::<CheckerView>::parse(&results.to_string(), path).expect("a results record");
+    RunFacts::from_records(test.as_ref(), Some(&results))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +399,7 @@ mod tests {
     fn facts_read_checkers_config_and_verdict() {
         let test = json!({"name": "raftkv-x", "reproduce": "faultline test --seed 3",
                           "config": {"seed": 3, "nemesis": "partition-leader"}});
-        let f = RunFacts::from_run_json("run", Some(&test), &results()).unwrap();
+        let f = facts_from_json(Some(&test), &results());
         assert_eq!(f.name, "raftkv-x");
         assert_eq!(f.checkers.len(), 2);
         assert_eq!(f.checkers[1].valid, Validity::Unknown);
@@ -354,6 +407,8 @@ mod tests {
         assert!(f
             .config
             .contains(&("nemesis".into(), "partition-leader".into())));
+        assert!(f.config.contains(&("seed".into(), "3".into())));
+        assert!(f.config.contains(&("ops invoked".into(), "10".into())));
         assert_eq!(f.anomaly_ops(), vec![3, 7]);
         assert_eq!(f.evidence_ops(), vec![3, 7, 11]);
         let w = f.checkers[0].anomalies[0].linearization().unwrap();
@@ -361,9 +416,66 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_checkers_entry_is_a_shape_error_naming_the_run() {
-        let err = RunFacts::from_run_json("runs/x", None, &json!({"checkers": [{"valid": 1}]}))
-            .unwrap_err();
-        assert!(err.to_string().contains("runs/x"), "{err}");
+    fn the_seed_comes_from_results_when_test_json_lacks_it() {
+        let results = json!({"seed": "18446744073709551557", "checkers": []});
+        let f = facts_from_json(Some(&json!({"name": "x"})), &results);
+        assert!(
+            f.config
+                .contains(&("seed".into(), "18446744073709551557".into())),
+            "{:?}",
+            f.config
+        );
+        let f = facts_from_json(None, &results);
+        assert_eq!(
+            f.config,
+            vec![("seed".to_string(), "18446744073709551557".to_string())]
+        );
+        assert_eq!(f.name, "faultline run");
+    }
+
+    #[test]
+    fn a_run_without_results_has_no_checker_and_an_unknown_verdict() {
+        let f = RunFacts::from_records(None, None);
+        assert!(f.checkers.is_empty());
+        assert_eq!(f.verdict(), Validity::Unknown);
+    }
+
+    #[test]
+    fn a_written_result_reads_back_as_the_view() {
+        let result = CheckResult {
+            checker: "set".into(),
+            valid: Validity::Invalid,
+            cause: None,
+            anomalies: vec![crate::checker::Anomaly {
+                kind: "lost".into(),
+                key: None,
+                ops: vec![4],
+                explanation: "lost 3".into(),
+                witness: None,
+            }],
+            stats: Default::default(),
+            details: None,
+        };
+        let test = TestRecord::new("t".into(), ConfigRecord::default());
+        let results = ResultsRecord {
+            interrupted: true,
+            ..ResultsRecord::new(Validity::Invalid, 9, vec![result])
+        };
+        let f = RunFacts::from_written(&test, &results).unwrap();
+        assert_eq!(f.checkers[0].anomalies[0].kind, "lost");
+        assert_eq!(f.checkers[0].anomalies[0].ops, vec![4]);
+        assert_eq!(f.verdict(), Validity::Invalid);
+        assert!(f.interrupted);
+        assert!(f.config.contains(&("seed".into(), "9".into())));
+    }
+
+    #[test]
+    fn a_broken_checkers_entry_is_an_error_naming_the_file() {
+        let err = ResultsRecord::<CheckerView>::parse(
+            r#"{"checkers": [{"valid": 1}]}"#,
+            std::path::Path::new("runs/x/results.json"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("runs/x/results.json"), "{err}");
     }
 }

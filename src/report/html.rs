@@ -425,7 +425,7 @@ mod tests {
         let test = json!({"name": "</title><script>alert(3)</script>",
                           "reproduce": "faultline test --workload \"<x>\"",
                           "config": {"workload": "<script>w</script>"}});
-        RunFacts::from_run_json("t", Some(&test), &results).unwrap()
+        crate::report::data::facts_from_json(Some(&test), &results)
     }
 
     #[test]

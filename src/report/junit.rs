@@ -180,7 +180,7 @@ mod tests {
         let test = json!({"name": "raftkv <x>", "reproduce": "faultline test --seed 3",
                           "started_at": "2026-01-02T03:04:05.678+00:00",
                           "config": {"seed": 3}});
-        RunFacts::from_run_json("r", Some(&test), &results).unwrap()
+        crate::report::data::facts_from_json(Some(&test), &results)
     }
 
     #[test]

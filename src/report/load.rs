@@ -4,53 +4,33 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use super::data::RunFacts;
+use super::data::{CheckerView, RunFacts};
 use super::html::{render, ReportOptions};
 use super::ReportError;
 use crate::history::{read_history, Format, History};
+use crate::rundir::{ResultsRecord, TestRecord, HISTORY_FILE};
 
 /// The report's file name inside a run directory.
-pub const REPORT_FILE: &str = "report.html";
-
-fn read_json(path: &Path) -> Result<Option<Value>, ReportError> {
-    match fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| ReportError::Json {
-                path: path.to_path_buf(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ReportError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
+pub const REPORT_FILE: &str = crate::rundir::REPORT_FILE;
 
 /// The facts of the run stored in `dir`. `results.json` may be missing (a run killed before
-/// checking): the report then shows no checker and the verdict unknown.
+/// checking): the report then shows no checker and the verdict unknown. A record in a
+/// format newer than this build reads is an error naming the file and its version.
 pub fn load_facts(dir: &Path) -> Result<RunFacts, ReportError> {
-    let results = read_json(&dir.join("results.json"))?;
-    if results.is_none() && !dir.join("history.jsonl").is_file() {
+    let results = ResultsRecord::<CheckerView>::read(dir)?;
+    if results.is_none() && !dir.join(HISTORY_FILE).is_file() {
         return Err(ReportError::NotARun {
             path: dir.to_path_buf(),
         });
     }
-    let test = read_json(&dir.join("test.json"))?;
-    RunFacts::from_run_json(
-        &dir.display().to_string(),
-        test.as_ref(),
-        &results.unwrap_or(Value::Null),
-    )
+    let test = TestRecord::read(dir)?;
+    Ok(RunFacts::from_records(test.as_ref(), results.as_ref()))
 }
 
 /// The facts and the history of the run stored in `dir`.
 pub fn load_run(dir: &Path) -> Result<(RunFacts, History), ReportError> {
     let facts = load_facts(dir)?;
-    let path = dir.join("history.jsonl");
+    let path = dir.join(HISTORY_FILE);
     if !path.is_file() {
         return Err(ReportError::NotARun {
             path: dir.to_path_buf(),

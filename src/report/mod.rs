@@ -5,7 +5,7 @@
 //! Rendering is pure — facts and history in, a string out — so the runner, `faultline check
 //! --report`, `faultline report` and the tests share it; only [`load`] touches the disk.
 //!
-//! - [`data`]: what a report shows, read from the `results.json`/`test.json` shapes.
+//! - [`data`]: what a report shows, read from the run's records (`test.json`, `results.json`).
 //! - [`faults`]: fault windows from the history's nemesis events.
 //! - [`timeline`]: lanes, op columns and the downsampling of big histories.
 //! - [`plots`]: latency, throughput (SVG) and availability.
@@ -43,14 +43,10 @@ pub enum ReportError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A JSON file is not JSON.
-    #[error("{}: not valid JSON: {source}", path.display())]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The parse error, with line and column.
-        source: serde_json::Error,
-    },
+    /// `test.json` or `results.json` could not be read: not JSON, the wrong shape, or a
+    /// format version newer than this build reads (the error names the file and version).
+    #[error(transparent)]
+    Record(#[from] crate::rundir::RecordError),
     /// A JSON file has the wrong shape.
     #[error("{what}: {reason}")]
     Shape {

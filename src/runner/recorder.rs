@@ -10,23 +10,11 @@ use anyhow::{Context, Result};
 
 use crate::history::{Event, EventType, HistoryWriter, Process};
 
+/// The recorder's counters; they live with `results.json`'s record, which stores them.
+pub use crate::rundir::OpCounts;
+
 /// How often buffered events are pushed to disk at the latest.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Counts of completed client ops by outcome, for the progress line and the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct OpCounts {
-    /// Client invocations recorded.
-    pub invoked: u64,
-    /// Completed ok.
-    pub ok: u64,
-    /// Completed fail.
-    pub fail: u64,
-    /// Completed info (indeterminate).
-    pub info: u64,
-    /// Nemesis events recorded.
-    pub nemesis: u64,
-}
 
 /// Streams events to a JSONL file, numbering them.
 pub struct Recorder {

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::config::{Resolved, TestConfig};
 use super::interpreter::{Interpreter, RunSummary, DRAIN_TIMEOUT};
@@ -24,6 +22,7 @@ use crate::generator::{
     any, on_nemesis, phases, sleep, stagger, time_limit, BoxGen, Context as GenContext, Driver,
 };
 use crate::history::{read_history, Format};
+use crate::rundir::{NemesisErrorRecord, ResultsRecord, TestRecord, HISTORY_FILE};
 use crate::seed::{names, SeedTree};
 
 /// How long to let the cluster recover after the final heal, before the final reads.
@@ -36,22 +35,6 @@ pub struct TestReport {
     pub outcome: Outcome,
     /// The run directory.
     pub run_dir: PathBuf,
-}
-
-/// `results.json`: the verdict of each checker, the overall verdict, and run facts.
-#[derive(Debug, Serialize)]
-struct Results {
-    valid: Value,
-    interrupted: bool,
-    seed: u64,
-    counts: OpCounts,
-    abandoned_ops: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run_error: Option<String>,
-    /// Nemesis ops that could not be applied (e.g. a failing fault command), with why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    nemesis_errors: Vec<Value>,
-    checkers: Vec<CheckResult>,
 }
 
 /// Runs one test and returns its outcome; errors are bad config or a cluster that could not
@@ -73,18 +56,16 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
         config.seed,
         run.path.display()
     );
-    let test_json = json!({
-            "name": name,
-            "config": config_json(config),
-            "workload": resolved.workload.name,
-            "workload_source": resolved.workload.source,
-            "nemesis_source": resolved.nemesis.source,
-            "nemesis_interval_secs": resolved.interval.as_secs_f64(),
-            "command": std::env::args().collect::<Vec<_>>(),
-            "reproduce": config.reproduce_command(),
-            "started_at": chrono::Utc::now().to_rfc3339(),
-    });
-    run.write_json("test.json", &test_json)?;
+    let test_record = TestRecord {
+        workload: resolved.workload.name.clone(),
+        workload_source: resolved.workload.source.clone(),
+        nemesis_source: resolved.nemesis.source.clone(),
+        nemesis_interval_secs: Some(resolved.interval.as_secs_f64()),
+        command: std::env::args().collect(),
+        reproduce: Some(config.reproduce_command()),
+        ..TestRecord::new(name, super::store::config_record(config))
+    };
+    run.write_test(&test_record)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -116,7 +97,7 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
     };
 
     // Check what is on disk: exactly the history a person can re-check later.
-    let history_path = run.file("history.jsonl");
+    let history_path = run.file(HISTORY_FILE);
     let (history, _, _) = read_history(&history_path, Some(Format::Jsonl))
         .with_context(|| format!("reading back {}", history_path.display()))?;
     let mut checkers = Vec::new();
@@ -149,23 +130,25 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
     } else {
         Outcome::from(verdict)
     };
-    let nemesis_errors: Vec<Value> = history
+    let nemesis_errors: Vec<NemesisErrorRecord> = history
         .nemesis
         .iter()
         .filter_map(|e| {
             let error = e.error.as_ref()?;
-            Some(json!({ "index": e.index, "f": e.f, "error": error }))
+            Some(NemesisErrorRecord {
+                index: e.index,
+                f: e.f.clone(),
+                error: crate::report::data::value_text(error),
+            })
         })
         .collect();
-    let results = Results {
+    let results = ResultsRecord {
         nemesis_errors,
-        valid: serde_json::to_value(verdict).unwrap_or(Value::Null),
         interrupted: summary.interrupted,
-        seed: config.seed,
-        counts,
-        abandoned_ops: summary.abandoned,
+        counts: Some(counts),
+        abandoned_ops: summary.abandoned as u64,
         run_error,
-        checkers,
+        ..ResultsRecord::new(verdict, config.seed, checkers)
     };
     for r in &results.checkers {
         log.line(format_args!(
@@ -181,8 +164,8 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
         ));
     }
     log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
-    run.write_json("results.json", &results)?;
-    write_report_html(&run, &log, &test_json, &results, &history);
+    run.write_results(&results)?;
+    write_report_html(&run, &log, &test_record, &results, &history);
     print_summary(&results, &run, outcome);
     Ok(TestReport {
         outcome,
@@ -195,25 +178,18 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
 fn write_report_html(
     run: &RunDir,
     log: &RunLog,
-    test_json: &Value,
-    results: &Results,
+    test: &TestRecord,
+    results: &ResultsRecord<CheckResult>,
     history: &crate::history::History,
 ) {
-    let written = serde_json::to_value(results)
-        .map_err(anyhow::Error::from)
-        .and_then(|results| {
-            let facts = crate::report::RunFacts::from_run_json(
-                &run.path.display().to_string(),
-                Some(test_json),
-                &results,
-            )?;
-            Ok(crate::report::write_report(
-                &run.path,
-                &facts,
-                history,
-                &crate::report::ReportOptions::default(),
-            )?)
-        });
+    let written = crate::report::RunFacts::from_written(test, results).and_then(|facts| {
+        crate::report::write_report(
+            &run.path,
+            &facts,
+            history,
+            &crate::report::ReportOptions::default(),
+        )
+    });
     match written {
         Ok(path) => log.line(format_args!("report written to {}", path.display())),
         Err(e) => {
@@ -221,44 +197,6 @@ fn write_report_html(
             log.line(format_args!("could not write report.html: {e:#}"));
         }
     }
-}
-
-/// The config as the flat table `test.json` has always shown.
-fn config_json(c: &TestConfig) -> Value {
-    use crate::target::{Nodes, Target};
-    let (raftkv, etcd, client) = match &c.target {
-        Target::Raftkv(t) => (Some(t), None, None),
-        Target::Etcd(t) => (None, Some(t), None),
-        Target::Http(t) => (None, None, Some(&t.client)),
-    };
-    let node_urls: Vec<String> = match &c.nodes {
-        Nodes::Local { .. } => Vec::new(),
-        Nodes::External { nodes } => nodes
-            .iter()
-            .map(|n| format!("{}={}", n.name, n.url))
-            .collect(),
-    };
-    json!({
-        "target": c.target.name(),
-        "cluster": if c.nodes.is_local() { "local" } else { "external" },
-        "nodes": c.nodes.len(),
-        "node_urls": node_urls,
-        "etcd_serializable_reads": etcd.is_some_and(|e| e.serializable_reads),
-        "etcd_bin": etcd.and_then(|e| e.bin.clone()),
-        "client": client,
-        "workload": c.workload,
-        "nemesis": c.nemesis,
-        "nemesis_interval": c.nemesis_interval.map(|d| d.as_secs_f64()),
-        "concurrency": c.concurrency,
-        "rate": c.rate,
-        "time_limit": c.time_limit.as_secs_f64(),
-        "seed": c.seed,
-        "raftkv_bugs": raftkv.map(|r| r.flags().into_iter().skip(1).step_by(2).collect::<Vec<_>>()).unwrap_or_default(),
-        "results": c.results,
-        "raftkv_bin": raftkv.and_then(|r| r.bin.clone()),
-        "base_port": raftkv.and_then(|r| r.base_port),
-        "check_timeout": c.check_timeout.as_secs_f64(),
-    })
 }
 
 enum PhaseError {
@@ -275,7 +213,7 @@ async fn run_phases(
     log: &Arc<RunLog>,
     shutdown: Shutdown,
 ) -> Result<(RunSummary, OpCounts), PhaseError> {
-    let mut recorder = Recorder::create(&run.file("history.jsonl")).map_err(PhaseError::Setup)?;
+    let mut recorder = Recorder::create(&run.file(HISTORY_FILE)).map_err(PhaseError::Setup)?;
     // A shutdown during start-up ends the run right after it: the nodes it started are
     // then healed and stopped like any others.
     let mut system = match System::start(resolved, run, log).await {
@@ -407,8 +345,8 @@ async fn drive(
     result
 }
 
-fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
-    let c = &results.counts;
+fn print_summary(results: &ResultsRecord<CheckResult>, run: &RunDir, outcome: Outcome) {
+    let c = results.counts.unwrap_or_default();
     println!(
         "\n{} client ops: {} ok, {} fail, {} info; {} nemesis events{}",
         c.invoked,
@@ -440,11 +378,7 @@ fn print_summary(results: &Results, run: &RunDir, outcome: Outcome) {
         }
     }
     for e in &results.nemesis_errors {
-        println!(
-            "nemesis op {} failed: {}",
-            e["f"].as_str().unwrap_or("?"),
-            e["error"].as_str().unwrap_or("?")
-        );
+        println!("nemesis op {} failed: {}", e.f, e.error);
     }
     if let Some(e) = &results.run_error {
         println!("the run failed: {e}");

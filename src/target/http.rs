@@ -22,7 +22,7 @@ use crate::node_control::NoLeader;
 use crate::workload::{WorkloadKind, WorkloadSpec};
 
 /// The name of the spec's copy in a run directory.
-pub const SPEC_COPY: &str = "client.toml";
+pub const SPEC_COPY: &str = crate::rundir::CLIENT_SPEC_FILE;
 
 /// How long one reachability probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

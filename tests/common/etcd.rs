@@ -52,7 +52,7 @@ pub fn can_run(test: &str) -> bool {
 
 /// The private network prefix (`fl` + six hex digits) a run logged.
 pub fn network_prefix(run: &Path) -> Option<String> {
-    let log = std::fs::read_to_string(run.join("faultline.log")).ok()?;
+    let log = std::fs::read_to_string(run.join(faultline::rundir::LOG_FILE)).ok()?;
     let at = log.find("private network ")? + "private network ".len();
     let prefix: String = log[at..].chars().take_while(|c| *c != ':').collect();
     (prefix.len() == 8 && prefix.starts_with("fl")).then_some(prefix)

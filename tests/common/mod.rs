@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use faultline::report::data::CheckerView;
+use faultline::rundir::{
+    ResultsRecord, TestRecord, HISTORY_FILE, JOURNAL_FILE, RESULTS_FILE, TEST_FILE,
+};
 use serde_json::Value;
 
 pub mod etcd;
@@ -121,9 +125,23 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A run's `results.json`, read as `faultline report` reads it (panics naming the file).
+pub fn read_results(run: &Path) -> ResultsRecord<CheckerView> {
+    ResultsRecord::read(run)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("{}: no {RESULTS_FILE}", run.display()))
+}
+
+/// A run's `test.json` (panics naming the file).
+pub fn read_test_record(run: &Path) -> TestRecord {
+    TestRecord::read(run)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("{}: no {TEST_FILE}", run.display()))
+}
+
 /// A run's history events so far (none before the file exists).
 pub fn history(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
+    std::fs::read_to_string(run.join(HISTORY_FILE))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -146,7 +164,7 @@ pub fn partition_started(run: &Path) -> bool {
 
 /// True once a run's fault journal records an applied fault.
 pub fn fault_journaled(run: &Path) -> bool {
-    let journal = std::fs::read_to_string(run.join("faults.journal")).unwrap_or_default();
+    let journal = std::fs::read_to_string(run.join(JOURNAL_FILE)).unwrap_or_default();
     journal.contains("\"apply\"")
 }
 
