@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::launcher::{Launcher, NodeLayout, Status};
-use super::local::LocalCluster;
+use super::local::{LocalCluster, Wired};
 use super::ClusterError;
 use crate::client::etcd::leader_from_statuses;
 use crate::net::netns::{self, NetnsNode, NetnsPlan};
@@ -123,34 +123,17 @@ pub fn etcd_args(plan: &NetnsPlan, i: usize, data_dir: &Path) -> Vec<String> {
 
 /// A running local etcd cluster: the generic [`LocalCluster`] (it derefs to it) and the
 /// private network its nodes live in, for the nemesis's iptables backend.
-#[derive(Debug, Clone)]
-pub struct EtcdCluster {
-    cluster: LocalCluster,
-    plan: NetnsPlan,
-}
-
-impl std::ops::Deref for EtcdCluster {
-    type Target = LocalCluster;
-
-    fn deref(&self) -> &LocalCluster {
-        &self.cluster
-    }
-}
+pub type EtcdCluster = Wired<NetnsPlan>;
 
 impl EtcdCluster {
-    /// The process cluster.
-    pub fn cluster(&self) -> &LocalCluster {
-        &self.cluster
-    }
-
     /// The network plan (prefix, bridge, namespaces, addresses).
     pub fn plan(&self) -> &NetnsPlan {
-        &self.plan
+        self.network()
     }
 
     /// Each node's client URL, in order.
     pub fn client_urls(&self) -> Vec<(String, String)> {
-        self.plan
+        self.plan()
             .nodes
             .iter()
             .map(|n| (n.name.clone(), client_url(n)))
@@ -324,7 +307,7 @@ pub async fn start(opts: EtcdClusterOptions) -> Result<EtcdCluster, ClusterError
         http,
     };
     let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, opts.startup_timeout).await?;
-    Ok(EtcdCluster { cluster, plan })
+    Ok(Wired::new(cluster, plan))
 }
 
 /// Asks every `(name, base URL)` for `POST /v3/maintenance/status` concurrently and names

@@ -344,6 +344,40 @@ impl LocalCluster {
     }
 }
 
+/// A running local cluster with what its launcher wired it through (the proxy mesh of a
+/// raftkv cluster, the private network of an etcd one), for the nemesis's network backend.
+/// It derefs to the [`LocalCluster`].
+#[derive(Debug, Clone)]
+pub struct Wired<N> {
+    cluster: LocalCluster,
+    network: N,
+}
+
+impl<N> Wired<N> {
+    /// `cluster`, wired through `network`.
+    pub fn new(cluster: LocalCluster, network: N) -> Wired<N> {
+        Wired { cluster, network }
+    }
+
+    /// The process cluster.
+    pub fn cluster(&self) -> &LocalCluster {
+        &self.cluster
+    }
+
+    /// What its nodes are wired through.
+    pub fn network(&self) -> &N {
+        &self.network
+    }
+}
+
+impl<N> std::ops::Deref for Wired<N> {
+    type Target = LocalCluster;
+
+    fn deref(&self) -> &LocalCluster {
+        &self.cluster
+    }
+}
+
 fn stop_all(inner: &Inner) -> Vec<String> {
     if inner.stopped.swap(true, Ordering::SeqCst) {
         return Vec::new();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::launcher::{Launcher, NodeLayout, Status};
-use super::local::LocalCluster;
+use super::local::{LocalCluster, Wired};
 use super::ClusterError;
 use crate::net::ProxyMesh;
 use crate::seed::{names, SeedTree};
@@ -96,30 +96,13 @@ pub fn locate_raftkv(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
 }
 
 /// A running raftkv cluster: the generic [`LocalCluster`] (it derefs to it) and the proxy
-/// mesh its peer links go through, for the nemesis's network backend.
-#[derive(Debug, Clone)]
-pub struct RaftkvCluster {
-    cluster: LocalCluster,
-    mesh: Option<Arc<ProxyMesh>>,
-}
-
-impl std::ops::Deref for RaftkvCluster {
-    type Target = LocalCluster;
-
-    fn deref(&self) -> &LocalCluster {
-        &self.cluster
-    }
-}
+/// mesh its peer links go through (`None` without proxies).
+pub type RaftkvCluster = Wired<Option<Arc<ProxyMesh>>>;
 
 impl RaftkvCluster {
-    /// The process cluster.
-    pub fn cluster(&self) -> &LocalCluster {
-        &self.cluster
-    }
-
     /// The proxy mesh, when the cluster was started with proxies.
     pub fn mesh(&self) -> Option<&Arc<ProxyMesh>> {
-        self.mesh.as_ref()
+        self.network().as_ref()
     }
 }
 
@@ -354,7 +337,7 @@ async fn start_once(opts: &ClusterOptions) -> Result<RaftkvCluster, ClusterError
         _mesh: mesh.clone(),
     };
     let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, opts.startup_timeout).await?;
-    Ok(RaftkvCluster { cluster, mesh })
+    Ok(Wired::new(cluster, mesh))
 }
 
 /// `GET /status` of a raftkv node at `addr` (`host:port`).

@@ -272,10 +272,10 @@ impl Nemesis {
                 self.book.healed(FaultKind::Drop)?;
                 Ok(json!("loss-removed"))
             }
-            FaultOp::Kill(choice) => self.kill(&choice).await,
-            FaultOp::Start => self.start().await,
-            FaultOp::Pause(choice) => self.pause(&choice).await,
-            FaultOp::Resume => self.resume().await,
+            FaultOp::Kill(choice) => self.hit(FaultKind::Kill, &choice).await,
+            FaultOp::Start => self.undo(FaultKind::Kill).await,
+            FaultOp::Pause(choice) => self.hit(FaultKind::Pause, &choice).await,
+            FaultOp::Resume => self.undo(FaultKind::Pause).await,
         }
     }
 
@@ -294,24 +294,32 @@ impl Nemesis {
         json!({ "pids": names.iter().map(|n| self.processes.pid(n)).collect::<Vec<_>>() })
     }
 
-    /// `kill`: kill -9 the chosen nodes not already killed (journaled with their pids); the
-    /// value is the nodes killed. A node counts as killed even when the kill failed: it may
-    /// have half-worked, and a restart of a running node is harmless.
-    async fn kill(&mut self, choice: &NodeChoice) -> Result<Value, NemesisError> {
+    /// `kill` / `pause`: kill -9 or SIGSTOP the chosen nodes not already so (journaled with
+    /// their pids); the value is the nodes hit. A node counts as hit even when the signal or
+    /// command failed: it may have half-worked, and healing a healthy node is harmless.
+    async fn hit(&mut self, kind: FaultKind, choice: &NodeChoice) -> Result<Value, NemesisError> {
         let names: Vec<String> = self
             .resolve(choice)
             .await?
             .into_iter()
-            .filter(|n| !self.killed.contains(n))
+            // A paused node can still be killed; a killed one is neither killed nor paused.
+            .filter(|n| {
+                !self.killed.contains(n) && (kind == FaultKind::Kill || !self.paused.contains(n))
+            })
             .collect();
-        self.book
-            .applying(FaultKind::Kill, &names, self.pids(&names))?;
+        self.book.applying(kind, &names, self.pids(&names))?;
         let mut first = None;
         for n in &names {
-            self.killed.insert(n.clone());
-            // A killed process is no longer paused.
-            self.paused.remove(n);
-            if let Err(e) = self.processes.kill(n).await {
+            let done = if kind == FaultKind::Kill {
+                self.killed.insert(n.clone());
+                // SIGKILL also ends a stopped process: it is no longer paused.
+                self.paused.remove(n);
+                self.processes.kill(n).await
+            } else {
+                self.paused.insert(n.clone());
+                self.processes.pause(n).await
+            };
+            if let Err(e) = done {
                 first.get_or_insert(e);
             }
         }
@@ -321,62 +329,27 @@ impl Nemesis {
         }
     }
 
-    /// `start`: restart every killed node; the value is the nodes restarted. The kill is
-    /// healed once every one of them is back.
-    async fn start(&mut self) -> Result<Value, NemesisError> {
+    /// `start` / `resume`: restart every killed node or SIGCONT every paused one; the value
+    /// is the nodes healed. The fault is healed once every one of them is back.
+    async fn undo(&mut self, kind: FaultKind) -> Result<Value, NemesisError> {
+        let hit = if kind == FaultKind::Kill {
+            self.killed.clone()
+        } else {
+            self.paused.clone()
+        };
         let mut first = None;
-        let mut started = Vec::new();
-        for n in self.killed.clone() {
-            match self.processes.restart(&n).await {
+        let mut healed = Vec::new();
+        for n in hit {
+            let done = if kind == FaultKind::Kill {
+                self.processes.restart(&n).await
+            } else {
+                self.processes.resume(&n).await
+            };
+            match done {
                 Ok(()) => {
                     self.killed.remove(&n);
-                    started.push(n);
-                }
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = first {
-            return Err(e.into());
-        }
-        self.book.healed(FaultKind::Kill)?;
-        Ok(json!(started))
-    }
-
-    /// `pause`: SIGSTOP the chosen nodes neither killed nor paused (journaled with their
-    /// pids); the value is the nodes paused.
-    async fn pause(&mut self, choice: &NodeChoice) -> Result<Value, NemesisError> {
-        let names: Vec<String> = self
-            .resolve(choice)
-            .await?
-            .into_iter()
-            .filter(|n| !self.killed.contains(n) && !self.paused.contains(n))
-            .collect();
-        self.book
-            .applying(FaultKind::Pause, &names, self.pids(&names))?;
-        let mut first = None;
-        for n in &names {
-            self.paused.insert(n.clone());
-            if let Err(e) = self.processes.pause(n).await {
-                first.get_or_insert(e);
-            }
-        }
-        match first {
-            Some(e) => Err(e.into()),
-            None => Ok(json!(names)),
-        }
-    }
-
-    /// `resume`: SIGCONT every paused node; the value is the nodes resumed.
-    async fn resume(&mut self) -> Result<Value, NemesisError> {
-        let mut first = None;
-        let mut resumed = Vec::new();
-        for n in self.paused.clone() {
-            match self.processes.resume(&n).await {
-                Ok(()) => {
                     self.paused.remove(&n);
-                    resumed.push(n);
+                    healed.push(n);
                 }
                 Err(e) => {
                     first.get_or_insert(e);
@@ -386,8 +359,8 @@ impl Nemesis {
         if let Some(e) = first {
             return Err(e.into());
         }
-        self.book.healed(FaultKind::Pause)?;
-        Ok(json!(resumed))
+        self.book.healed(kind)?;
+        Ok(json!(healed))
     }
 }
 

@@ -106,7 +106,7 @@ impl TestConfig {
                 cmd.extend(["--nodes".into(), count.to_string()]);
             }
             Nodes::External { nodes } => {
-                cmd.extend(["--cluster".into(), "external".into()]);
+                cmd.extend(["--cluster".into(), self.nodes.cluster_flag().into()]);
                 for node in nodes {
                     cmd.extend(["--node".into(), format!("{}={}", node.name, node.url)]);
                 }

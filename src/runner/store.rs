@@ -27,12 +27,7 @@ pub fn config_record(c: &TestConfig) -> ConfigRecord {
     };
     ConfigRecord {
         target: c.target.name().to_owned(),
-        cluster: if c.nodes.is_local() {
-            "local"
-        } else {
-            "external"
-        }
-        .to_owned(),
+        cluster: c.nodes.cluster_flag().to_owned(),
         nodes: c.nodes.len() as u64,
         node_urls,
         etcd_serializable_reads: etcd.is_some_and(|e| e.serializable_reads),

@@ -4,21 +4,16 @@
 //! per-run prefix, so runs against the same cluster never share them.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{
-    external_infos, external_leader, external_nemesis, refuse_kind, Nodes, StartContext, Started,
-};
-use crate::client::{EtcdFactory, EtcdOptions, NodeInfo};
+use super::{refuse_kind, Nodes, StartContext, Started};
+use crate::client::{ClientFactory, EtcdFactory, EtcdOptions, NodeInfo};
 use crate::cluster::etcd::{self as etcd_cluster, EtcdCluster, EtcdClusterOptions};
-use crate::cluster::external::{self, Protocol};
 use crate::cluster::locate_etcd;
 use crate::nemesis::backend::IptablesFaults;
 use crate::nemesis::{FaultKind, Nemesis, NemesisSpec};
-use crate::node_addr::ExternalNode;
 
 /// How long a local etcd cluster may take to be healthy with a leader.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -64,7 +59,12 @@ impl EtcdTarget {
         }
     }
 
-    fn factory(&self, nodes: &[NodeInfo], ctx: &StartContext<'_>) -> Result<EtcdFactory> {
+    /// Clients for `nodes`, through the workload's profile.
+    pub fn factory(
+        &self,
+        nodes: &[NodeInfo],
+        ctx: &StartContext<'_>,
+    ) -> Result<Box<dyn ClientFactory>> {
         let options = EtcdOptions {
             serializable_reads: self.serializable_reads,
             // A per-run prefix: runs against the same (external) cluster never share keys.
@@ -72,7 +72,9 @@ impl EtcdTarget {
             profile: ctx.workload.client_profile(),
             ..EtcdOptions::default()
         };
-        EtcdFactory::new(nodes, options).context("setting up the etcd client")
+        Ok(Box::new(
+            EtcdFactory::new(nodes, options).context("setting up the etcd client")?,
+        ))
     }
 
     /// Starts `count` etcd nodes, each in its own network namespace.
@@ -93,34 +95,13 @@ impl EtcdTarget {
             plan.prefix, plan.bridge, plan.gateway
         ));
         let nemesis = local_nemesis(&cluster, &ctx.journal)?;
-        let local = cluster.cluster().clone();
         let nodes: Vec<NodeInfo> = cluster
             .client_urls()
             .into_iter()
             .map(|(name, http)| NodeInfo { name, http })
             .collect();
-        Ok(Started {
-            factory: Box::new(self.factory(&nodes, ctx)?),
-            nodes,
-            nemesis,
-            cluster: Some(local),
-        })
-    }
-
-    /// Checks the user's etcd nodes answer `/health`; faults come from `[commands]`.
-    pub async fn start_external(
-        &self,
-        nodes: &[ExternalNode],
-        ctx: &StartContext<'_>,
-    ) -> Result<Started> {
-        external::check_reachable(nodes, Protocol::Etcd).await?;
-        let nemesis = external_nemesis(nodes, external_leader(nodes, Protocol::Etcd), ctx)?;
-        let infos = external_infos(nodes);
-        Ok(Started {
-            factory: Box::new(self.factory(&infos, ctx)?),
-            nodes: infos,
-            nemesis,
-            cluster: None,
+        super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
+            self.factory(infos, ctx)
         })
     }
 }
@@ -128,13 +109,6 @@ impl EtcdTarget {
 /// The nemesis of a local etcd cluster: network faults as iptables rules in its namespaces,
 /// process faults by signals, the leader from maintenance status, journaling to `journal`.
 pub fn local_nemesis(cluster: &EtcdCluster, journal: &std::path::Path) -> Result<Nemesis> {
-    let local = cluster.cluster().clone();
-    Nemesis::new(
-        local.names(),
-        Box::new(IptablesFaults::new(cluster.plan().clone())),
-        Arc::new(local.clone()),
-        Arc::new(local),
-        journal,
-    )
-    .context("opening the fault journal")
+    let network = Box::new(IptablesFaults::new(cluster.plan().clone()));
+    super::local_nemesis(cluster.cluster(), network, journal)
 }

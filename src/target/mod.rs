@@ -68,6 +68,14 @@ impl Nodes {
         self.len() == 0
     }
 
+    /// The `--cluster` value that selects this kind of nodes.
+    pub fn cluster_flag(&self) -> &'static str {
+        match self {
+            Nodes::Local { .. } => "local",
+            Nodes::External { .. } => "external",
+        }
+    }
+
     /// Whether faultline runs them.
     pub fn is_local(&self) -> bool {
         matches!(self, Nodes::Local { .. })
@@ -186,8 +194,12 @@ impl Target {
         match (self, nodes) {
             (Target::Raftkv(t), Nodes::Local { count }) => t.start_local(*count, ctx).await,
             (Target::Etcd(t), Nodes::Local { count }) => t.start_local(*count, ctx).await,
-            (Target::Raftkv(t), Nodes::External { nodes }) => t.start_external(nodes, ctx).await,
-            (Target::Etcd(t), Nodes::External { nodes }) => t.start_external(nodes, ctx).await,
+            (Target::Raftkv(t), Nodes::External { nodes }) => {
+                start_external(nodes, Protocol::Raftkv, ctx, |n| t.factory(n, ctx)).await
+            }
+            (Target::Etcd(t), Nodes::External { nodes }) => {
+                start_external(nodes, Protocol::Etcd, ctx, |n| t.factory(n, ctx)).await
+            }
             (Target::Http(t), Nodes::External { nodes }) => {
                 let spec = spec.context("--target http: the client spec was not loaded")?;
                 t.start_external(nodes, spec, ctx).await
@@ -260,6 +272,58 @@ pub fn external_nemesis(
         };
     Nemesis::new(names, network, processes, leader, &ctx.journal)
         .context("opening the fault journal")
+}
+
+/// The nemesis of a cluster faultline runs: network faults through `network`, process faults
+/// by signals to its own processes, the leader from its launcher, journaling to `journal`.
+pub fn local_nemesis(
+    local: &LocalCluster,
+    network: Box<dyn NetworkFaults>,
+    journal: &Path,
+) -> Result<Nemesis> {
+    Nemesis::new(
+        local.names(),
+        network,
+        Arc::new(local.clone()),
+        Arc::new(local.clone()),
+        journal,
+    )
+    .context("opening the fault journal")
+}
+
+/// A started local cluster with its clients' `nodes`, clients from `factory`, and `nemesis`.
+pub fn started_local(
+    local: LocalCluster,
+    nemesis: Nemesis,
+    nodes: Vec<NodeInfo>,
+    factory: impl FnOnce(&[NodeInfo]) -> Result<Box<dyn ClientFactory>>,
+) -> Result<Started> {
+    Ok(Started {
+        factory: factory(&nodes)?,
+        nodes,
+        nemesis,
+        cluster: Some(local),
+    })
+}
+
+/// What a target with a built-in protocol does for external nodes: checks each answers over
+/// `protocol`, builds the `[commands]` nemesis with the protocol's leader probe, and clients
+/// from `factory`.
+pub async fn start_external(
+    nodes: &[ExternalNode],
+    protocol: Protocol,
+    ctx: &StartContext<'_>,
+    factory: impl FnOnce(&[NodeInfo]) -> Result<Box<dyn ClientFactory>>,
+) -> Result<Started> {
+    crate::cluster::external::check_reachable(nodes, protocol).await?;
+    let nemesis = external_nemesis(nodes, external_leader(nodes, protocol), ctx)?;
+    let infos = external_infos(nodes);
+    Ok(Started {
+        factory: factory(&infos)?,
+        nodes: infos,
+        nemesis,
+        cluster: None,
+    })
 }
 
 /// The leader probe of an external cluster speaking `protocol`.

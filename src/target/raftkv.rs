@@ -8,13 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::{external_infos, external_leader, external_nemesis, Nodes, StartContext, Started};
-use crate::client::{NodeInfo, RaftkvFactory, RaftkvOptions};
-use crate::cluster::external::{self, Protocol};
+use super::{Nodes, StartContext, Started};
+use crate::client::{ClientFactory, NodeInfo, RaftkvFactory, RaftkvOptions};
 use crate::cluster::{locate_raftkv, raftkv as raftkv_cluster, ClusterOptions, RaftkvCluster};
 use crate::nemesis::backend::{MeshFaults, NetworkFaults, NoFaults};
 use crate::nemesis::Nemesis;
-use crate::node_addr::ExternalNode;
 pub use raftkv::raft::Bug;
 
 /// A raftkv bug as faultline's flags and test names spell it (`stale-read`).
@@ -79,12 +77,19 @@ impl RaftkvTarget {
             .collect()
     }
 
-    fn factory(&self, nodes: &[NodeInfo], ctx: &StartContext<'_>) -> Result<RaftkvFactory> {
+    /// Clients for `nodes`, through the workload's profile.
+    pub fn factory(
+        &self,
+        nodes: &[NodeInfo],
+        ctx: &StartContext<'_>,
+    ) -> Result<Box<dyn ClientFactory>> {
         let options = RaftkvOptions {
             profile: ctx.workload.client_profile(),
             ..RaftkvOptions::default()
         };
-        RaftkvFactory::new(nodes, options).context("setting up the raftkv client")
+        Ok(Box::new(
+            RaftkvFactory::new(nodes, options).context("setting up the raftkv client")?,
+        ))
     }
 
     /// Starts `count` raftkv nodes in the run directory, peer links through the proxy mesh.
@@ -98,8 +103,7 @@ impl RaftkvTarget {
             .await
             .context("starting the local raftkv cluster")?;
         let nemesis = local_nemesis(&cluster, &ctx.journal)?;
-        let local = cluster.cluster().clone();
-        let nodes: Vec<NodeInfo> = local
+        let nodes: Vec<NodeInfo> = cluster
             .nodes()
             .iter()
             .map(|n| NodeInfo {
@@ -107,28 +111,8 @@ impl RaftkvTarget {
                 http: n.client.clone(),
             })
             .collect();
-        Ok(Started {
-            factory: Box::new(self.factory(&nodes, ctx)?),
-            nodes,
-            nemesis,
-            cluster: Some(local),
-        })
-    }
-
-    /// Checks the user's raftkv nodes answer `/status`; faults come from `[commands]`.
-    pub async fn start_external(
-        &self,
-        nodes: &[ExternalNode],
-        ctx: &StartContext<'_>,
-    ) -> Result<Started> {
-        external::check_reachable(nodes, Protocol::Raftkv).await?;
-        let nemesis = external_nemesis(nodes, external_leader(nodes, Protocol::Raftkv), ctx)?;
-        let infos = external_infos(nodes);
-        Ok(Started {
-            factory: Box::new(self.factory(&infos, ctx)?),
-            nodes: infos,
-            nemesis,
-            cluster: None,
+        super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
+            self.factory(infos, ctx)
         })
     }
 }
@@ -141,15 +125,7 @@ pub fn local_nemesis(cluster: &RaftkvCluster, journal: &std::path::Path) -> Resu
         Some(mesh) => Box::new(MeshFaults::new(Arc::clone(mesh))),
         None => Box::new(NoFaults),
     };
-    let local = cluster.cluster().clone();
-    Nemesis::new(
-        local.names(),
-        network,
-        Arc::new(local.clone()),
-        Arc::new(local),
-        journal,
-    )
-    .context("opening the fault journal")
+    super::local_nemesis(cluster.cluster(), network, journal)
 }
 
 #[cfg(test)]
