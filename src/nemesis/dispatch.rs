@@ -372,3 +372,202 @@ impl Drop for Nemesis {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::JournalEntry;
+    use crate::nemesis::backend::{CommandFaults, IptablesFaults, MeshFaults, NoFaults};
+    use crate::net::{netns, ProxyMesh};
+    use std::sync::Mutex;
+
+    /// A leader probe that always names the same node.
+    struct Fixed(&'static str);
+
+    #[async_trait::async_trait]
+    impl LeaderProbe for Fixed {
+        async fn leader(&self) -> Option<String> {
+            Some(self.0.to_owned())
+        }
+    }
+
+    fn names() -> Vec<String> {
+        ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Isolates the leader (n1) one way through `network`, then heals; returns the journal's
+    /// lines and what the op recorded.
+    async fn one_way_leader_partition(
+        network: Box<dyn NetworkFaults>,
+    ) -> (Vec<JournalEntry>, Value) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("faults.journal");
+        let mut nemesis = Nemesis::new(
+            names(),
+            network,
+            Arc::new(NoFaults),
+            Arc::new(Fixed("n1")),
+            &path,
+        )
+        .expect("journal");
+        let op = FaultOp::StartPartition {
+            mode: PartitionMode::Leader,
+            one_way: true,
+            grudge: None,
+        };
+        let value = nemesis.apply(op).await.expect("partition applied");
+        assert_eq!(Journal::open_faults(&path).expect("journal").len(), 1);
+        nemesis.heal_all().await.expect("healed");
+        assert!(Journal::open_faults(&path).expect("journal").is_empty());
+        let text = std::fs::read_to_string(&path).expect("journal file");
+        let lines = text
+            .lines()
+            .map(|l| serde_json::from_str::<JournalEntry>(l).expect("journal line"))
+            .collect();
+        (lines, value)
+    }
+
+    /// The apply line of a partition: its nodes and detail (times and seqs aside).
+    fn applied(lines: &[JournalEntry]) -> (Vec<String>, Value) {
+        let e = lines
+            .iter()
+            .find(|e| e.event == "apply")
+            .expect("an apply line");
+        assert_eq!(e.kind, "partition");
+        (e.nodes.clone(), e.detail.clone())
+    }
+
+    #[tokio::test]
+    async fn every_backend_journals_both_sides_of_a_partition_identically() {
+        // The proxy mesh, over a sink that accepts and drops connections.
+        let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("sink");
+        let target = sink.local_addr().expect("addr");
+        let peers: Vec<_> = names().into_iter().map(|n| (n, target)).collect();
+        let mesh = Arc::new(ProxyMesh::start(&peers, 1).await.expect("mesh"));
+        let (mesh_lines, mesh_value) =
+            one_way_leader_partition(Box::new(MeshFaults::new(Arc::clone(&mesh)))).await;
+        assert!(mesh.cut().is_empty(), "healed");
+
+        // iptables in namespaces, with the commands recorded instead of run.
+        let plan = netns::plan("abc", &names(), &[]).expect("plan");
+        let ran = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&ran);
+        let iptables = IptablesFaults::with_runner(
+            plan,
+            Box::new(move |cmd: &[String]| {
+                seen.lock().expect("lock").push(cmd.join(" "));
+                Ok(())
+            }),
+        );
+        let (ipt_lines, ipt_value) = one_way_leader_partition(Box::new(iptables)).await;
+        let ran = ran.lock().expect("lock").clone();
+        let drops = ran.iter().filter(|c| c.contains("-j DROP")).count();
+        assert_eq!(drops, 2, "n2 and n3 drop what n1 sends: {ran:?}");
+
+        // The user's commands (here: harmless `true`s), logged.
+        let spec = crate::nemesis::NemesisSpec::from_toml(
+            "[[fault]]\nkind = \"partition\"\n[commands]\npartition = \"true {node} {peers}\"\nheal = \"true {node}\"\n",
+            "t.toml",
+        )
+        .expect("spec");
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let into = Arc::clone(&log);
+        let nodes = crate::node_addr::parse_nodes(
+            &["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"].map(String::from),
+        )
+        .expect("nodes");
+        let commands = CommandFaults::new(
+            nodes,
+            spec.commands.expect("commands"),
+            Arc::new(move |line: &str| into.lock().expect("lock").push(line.to_owned())),
+        );
+        let (cmd_lines, cmd_value) = one_way_leader_partition(Box::new(commands)).await;
+        let log = log.lock().expect("lock").clone();
+        assert!(
+            log.iter().any(|l| l.contains("`true n2 127.0.0.1`")),
+            "n2 stops hearing n1: {log:?}"
+        );
+
+        // The same record, naming both sides, whatever the backend.
+        let want_nodes = names();
+        let (nodes, detail) = applied(&mesh_lines);
+        assert_eq!(nodes, want_nodes, "both sides of the cut");
+        assert_eq!(
+            detail["grudge"],
+            json!({"n2": ["n1"], "n3": ["n1"]}),
+            "{detail}"
+        );
+        assert_eq!(applied(&ipt_lines), (nodes.clone(), detail.clone()));
+        assert_eq!(applied(&cmd_lines), (nodes, detail));
+        for value in [&mesh_value, &ipt_value, &cmd_value] {
+            assert_eq!(value, &mesh_value);
+            assert_eq!(value["leader"], json!("n1"));
+        }
+        for lines in [&mesh_lines, &ipt_lines, &cmd_lines] {
+            let events: Vec<&str> = lines.iter().map(|e| e.event.as_str()).collect();
+            assert_eq!(events, ["apply", "heal"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_given_grudge_never_asks_for_the_leader() {
+        let nodes: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
+        let given = complete_grudge(&split_one(&nodes, "n3"));
+        let (grudge, value) = partition_grudge(
+            Some(given.clone()),
+            PartitionMode::Halves,
+            false,
+            &nodes,
+            async { Err(NemesisError::NoLeader) },
+        )
+        .await
+        .expect("no leader needed");
+        assert_eq!(grudge, given);
+        assert!(value.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_leader_partition_isolates_the_leader_and_records_it() {
+        let nodes: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
+        for one_way in [false, true] {
+            let (grudge, value) =
+                partition_grudge(None, PartitionMode::Leader, one_way, &nodes, async {
+                    Ok("n2".to_string())
+                })
+                .await
+                .expect("leader known");
+            let want = if one_way {
+                one_way_grudge(&["n2".to_string()], &nodes)
+            } else {
+                complete_grudge(&split_one(&nodes, "n2"))
+            };
+            assert_eq!(grudge, want, "one_way {one_way}");
+            assert_eq!(value.get("leader"), Some(&json!("n2")));
+        }
+        let no_leader = partition_grudge(None, PartitionMode::Leader, false, &nodes, async {
+            Err(NemesisError::NoLeader)
+        })
+        .await;
+        assert!(matches!(no_leader, Err(NemesisError::NoLeader)));
+    }
+
+    #[test]
+    fn the_book_journals_applied_then_healed_by_kind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("faults.journal");
+        let mut book = FaultBook::open(&path).expect("journal");
+        let n1 = vec!["n1".to_string()];
+        book.applying(FaultKind::Kill, &n1, Value::Null)
+            .expect("kill");
+        book.applying(FaultKind::Pause, &n1, Value::Null)
+            .expect("pause");
+        book.healed(FaultKind::Pause).expect("resume");
+        let open = Journal::open_faults(&path).expect("read journal");
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0].kind, "kill");
+        book.healed(FaultKind::Kill).expect("start");
+        assert!(Journal::open_faults(&path).expect("read").is_empty());
+    }
+}

@@ -29,20 +29,26 @@ pub fn grudge_nodes(grudge: &Grudge) -> Vec<String> {
         .collect()
 }
 
+/// A grudge from `(node, nodes it must not hear)` pairs (tests write grudges this way).
+#[cfg(test)]
+pub(crate) fn grudge_of(pairs: &[(&str, &[&str])]) -> Grudge {
+    pairs
+        .iter()
+        .map(|(to, froms)| {
+            (
+                (*to).to_owned(),
+                froms.iter().map(|f| (*f).to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn grudge(pairs: &[(&str, &[&str])]) -> Grudge {
-        pairs
-            .iter()
-            .map(|(to, froms)| {
-                (
-                    (*to).to_owned(),
-                    froms.iter().map(|f| (*f).to_owned()).collect(),
-                )
-            })
-            .collect()
+        grudge_of(pairs)
     }
 
     #[test]

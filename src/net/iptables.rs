@@ -114,18 +114,7 @@ pub fn loss_rules(
 mod tests {
     use super::*;
 
-    /// A grudge from `(to, froms)` pairs.
-    fn grudge(pairs: &[(&str, &[&str])]) -> Grudge {
-        pairs
-            .iter()
-            .map(|(to, froms)| {
-                (
-                    (*to).to_owned(),
-                    froms.iter().map(|f| (*f).to_owned()).collect(),
-                )
-            })
-            .collect()
-    }
+    use crate::net::grudge::grudge_of as grudge;
 
     fn ips(n: usize) -> BTreeMap<String, Ipv4Addr> {
         (1..=n)
