@@ -10,20 +10,29 @@
 //!   time in a context, a driver for the runner, a simulated interpreter for tests.
 //! - [`workload`]: workload definitions (TOML in `workloads/`, validated without I/O) turned
 //!   into client and final-read generators and checker settings.
+//! - [`seed`]: the seed tree: every random choice of a run draws a sub-seed derived by name
+//!   from `--seed`, here and nowhere else.
+//! - [`net`], [`journal`], [`node_control`], [`node_addr`]: the plumbing at the bottom, used
+//!   by both the cluster and the nemesis (which never import each other): the proxy mesh,
+//!   iptables rules and namespace plans; the fault journal; the process-control and leader
+//!   traits; external node addresses.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
-//!   seeded schedule) plus the backends that apply and heal them: the link proxy mesh,
-//!   iptables inside network namespaces, and user commands for external clusters.
-//! - [`cluster`]: local raftkv processes wired through the proxy mesh, local etcd processes in
-//!   per-run network namespaces, and external nodes: start, kill -9, restart, pause, resume,
-//!   leader lookup, and `cluster up|down|status`.
+//!   seeded schedule), one generic [`nemesis::Nemesis`] that journals and dispatches every
+//!   fault, and its backends, split by what they touch (network: proxy mesh, iptables,
+//!   commands; processes: a local cluster's signals, commands).
+//! - [`cluster`]: one process cluster ([`cluster::LocalCluster`]) parameterised by a
+//!   launcher (raftkv, etcd), external nodes' probes, and `cluster up|down|status`.
 //! - [`client`]: how a worker talks to a node: the `Client` trait, the error mapping
 //!   (ok / fail / info), the raftkv and etcd clients and the templated HTTP client (TOML).
+//! - [`target`]: the systems under test, typed: one module per target owning its flags and
+//!   checks, starting its nodes, clients and nemesis.
 //!
 //! - [`rundir`]: a run directory, typed: its file names, `test.json` and `results.json` as
 //!   versioned serde records, the directory itself and its log. Shared by the runner (which
 //!   writes) and the report, `serve` and JUnit (which read).
 //! - [`runner`]: the test lifecycle, the only part that spawns tasks and reads the clock:
 //!   workers, the nemesis task, history streaming, heal on every path, the results store.
+//!   It takes its cancellation from the caller ([`runner::Shutdown`]).
 //! - [`report`]: report.html (anomalies, timeline, plots) and JUnit XML, rendered purely from a
 //!   run's facts and history.
 //! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`, `report`, `serve`) over the

@@ -1,6 +1,6 @@
 //! Fault command templates for external clusters (pure): the `[commands]` table of a nemesis
 //! TOML, validated without I/O, and the substitution that turns a template into the shell
-//! command run for one node (by [`super::external::ExternalNemesis`], with `sh -c`).
+//! command run for one node (by [`super::backend::CommandFaults`], with `sh -c`).
 //!
 //! ```toml
 //! [commands]

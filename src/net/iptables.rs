@@ -1,5 +1,5 @@
 //! iptables rules for network faults inside node namespaces (pure: rules are argument lists;
-//! [`super::netns::NetnsNemesis`] runs them with `ip netns exec NS iptables -w ...`).
+//! [`crate::nemesis::backend::IptablesFaults`] runs them with `ip netns exec NS iptables -w ...`).
 //!
 //! Each node namespace has two chains of its own, jumped to from `INPUT`: [`PARTITION`] and
 //! [`LOSS`], so healing a partition (flushing one chain) leaves packet loss alone and the
