@@ -237,13 +237,7 @@ fn report_rebuilds_a_stored_run_with_hostile_values_shown_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let run = hostile_run(&dir.path().join("results"));
     let junit = dir.path().join("j.xml");
-    let out = faultline()
-        .arg("report")
-        .arg(&run)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .unwrap();
+    let out = report_with_junit(&run, &junit);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert_eq!(
@@ -386,13 +380,7 @@ fn runs_written_before_format_versions_still_render_and_list() {
         assert_eq!(record.format, 0, "{name}");
         assert_eq!(record.seed.map(|s| s.to_string()).as_deref(), Some(*seed));
         let junit = dir.path().join(format!("{name}.xml"));
-        let out = faultline()
-            .arg("report")
-            .arg(&run)
-            .arg("--junit")
-            .arg(&junit)
-            .output()
-            .unwrap();
+        let out = report_with_junit(&run, &junit);
         assert_eq!(code(&out), 0, "{name}: {}", text(&out));
         let said = String::from_utf8_lossy(&out.stdout).to_lowercase();
         assert!(
@@ -452,4 +440,15 @@ fn a_run_in_a_newer_format_is_refused_naming_the_version() {
         "{err}"
     );
     assert!(!run.join(REPORT_FILE).exists());
+}
+
+/// `faultline report RUN --junit JUNIT`.
+fn report_with_junit(run: &std::path::Path, junit: &std::path::Path) -> std::process::Output {
+    faultline()
+        .arg("report")
+        .arg(run)
+        .arg("--junit")
+        .arg(junit)
+        .output()
+        .unwrap()
 }

@@ -781,6 +781,16 @@ model = "cas-register"
 "#;
 
     /// `GOOD` with `line` inserted at the top level (before any table) or replacing a line.
+    /// Every `(file text, message start)` case is refused with that message (file "f").
+    fn assert_refused(cases: &[(String, &str)]) {
+        for (i, (text, want)) in cases.iter().enumerate() {
+            match parse(text, "f") {
+                Ok(spec) => panic!("case {i}: accepted {spec:?}"),
+                Err(e) => assert!(e.to_string().starts_with(want), "case {i}: {e}"),
+            }
+        }
+    }
+
     fn with(top: &str, replace: Option<(&str, &str)>) -> String {
         let mut text = format!("{top}\n{GOOD}");
         if let Some((from, to)) = replace {
@@ -1084,12 +1094,7 @@ nil_reads_match_any = true
                 r#"f: field "checkers": missing; add [[checkers]] model = "unique-ids""#,
             ),
         ];
-        for (i, (text, want)) in cases.iter().enumerate() {
-            match parse(text, "f") {
-                Ok(spec) => panic!("case {i}: accepted {spec:?}"),
-                Err(e) => assert!(e.to_string().starts_with(want), "case {i}: {e}"),
-            }
-        }
+        assert_refused(&cases);
     }
 
     #[test]
@@ -1141,12 +1146,7 @@ nil_reads_match_any = true
                 "f: field \"checkers[0].consistency_model\": only applies to the list-append and rw-register checker",
             ),
         ];
-        for (i, (text, want)) in cases.iter().enumerate() {
-            match parse(text, "f") {
-                Ok(spec) => panic!("case {i}: accepted {spec:?}"),
-                Err(e) => assert!(e.to_string().starts_with(want), "case {i}: {e}"),
-            }
-        }
+        assert_refused(&cases);
     }
 
     #[test]
