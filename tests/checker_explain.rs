@@ -67,6 +67,23 @@ fn stale_read_explanation_names_the_op_the_state_and_the_writer() {
 }
 
 #[test]
+fn a_never_written_register_is_named_null_as_the_history_writes_it() {
+    // Leftover data from another run reads as "read 63 but the key still holds its initial
+    // value": the value is named as the JSON history writes it, never Clojure's nil.
+    let mut b = Builder::new();
+    b.invoke(1, "read", None, Value::Null).ok(1, json!(63));
+    let r = run(&b, ModelKind::CasRegister, ModelOptions::default(), true);
+    assert_eq!(r.valid, Validity::Invalid);
+    let e = &r.anomalies[0].explanation;
+    assert!(e.contains("still holds its initial value null"), "{e}");
+    assert!(!e.contains("nil"), "{e}");
+    let Some(Witness::Linearization(w)) = &r.anomalies[0].witness else {
+        panic!("no witness")
+    };
+    assert_eq!(w.state, "null");
+}
+
+#[test]
 fn without_times_explanations_cite_event_indexes() {
     let mut b = Builder::new();
     b.times = false;

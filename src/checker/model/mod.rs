@@ -363,12 +363,10 @@ impl<T: Hash + Eq + Clone> InputTable<T> {
     }
 }
 
-/// Renders a value for sentences: `nothing (never written)` for null, JSON otherwise.
+/// Renders a value for sentences as the history writes it: JSON, so a never-written
+/// register reads `null` (not Clojure's `nil`, which a user of the JSON history never sees).
 pub(crate) fn show(v: &Value) -> String {
-    match v {
-        Value::Null => "nil".to_string(),
-        other => other.to_string(),
-    }
+    v.to_string()
 }
 
 #[cfg(test)]

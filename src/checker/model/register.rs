@@ -232,7 +232,7 @@ mod tests {
             (
                 RegisterFlavor::Register,
                 vec![op("read", json!(null), json!(null), Outcome::Ok)],
-                Some("nil"),
+                Some("null"),
             ),
             (
                 RegisterFlavor::Register,
@@ -264,7 +264,7 @@ mod tests {
             (
                 RegisterFlavor::CasRegister,
                 vec![op("cas", json!([1, 2]), json!([1, 2]), Outcome::Fail)],
-                Some("nil"),
+                Some("null"),
             ),
             // ...but in etcd it is a compare that failed: legal only when the register is not 1.
             (
