@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::Outcome;
+use crate::nemesis::NemesisSpec;
 use crate::node_addr::parse_nodes;
 use crate::report::{self, RunFacts};
 use crate::runner::{self, Shutdown, TestConfig};
@@ -15,6 +16,7 @@ use crate::target::etcd::EtcdTarget;
 use crate::target::http::HttpTarget;
 use crate::target::raftkv::{self as raftkv_target, Bug, RaftkvTarget};
 use crate::target::{Nodes, Target};
+use crate::workload::WorkloadSpec;
 
 /// `--target`: the systems `faultline test` can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +41,23 @@ pub enum ClusterKind {
 /// Parses `--raftkv-bug` with raftkv's own list of bugs.
 fn parse_raftkv_bug(s: &str) -> Result<Bug, String> {
     raftkv_target::parse_bug(s)
+}
+
+/// `--workload`'s help, listing the built-in workloads from their registry (so it never
+/// drifts from what the binary embeds).
+fn workload_help() -> String {
+    format!(
+        "The workload: a built-in name ({}) or a TOML file (see docs/workloads.md).",
+        WorkloadSpec::builtin_names().join(", ")
+    )
+}
+
+/// `--nemesis`'s help, listing the built-in schedules from their registry.
+fn nemesis_help() -> String {
+    format!(
+        "The fault schedule: a built-in name ({}) or a TOML file (see docs/running-tests.md).",
+        NemesisSpec::builtin_names().join(", ")
+    )
 }
 
 /// Arguments of `faultline test`.
@@ -80,13 +99,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "PATH")]
     pub etcd_bin: Option<PathBuf>,
 
-    /// The workload: a built-in name (register, cas-register) or a TOML file.
-    #[arg(long, default_value = "cas-register", value_name = "NAME|FILE")]
+    /// The workload: a built-in name or a TOML file (the help lists the built-ins).
+    #[arg(long, default_value = "cas-register", value_name = "NAME|FILE", help = workload_help())]
     pub workload: String,
 
-    /// The fault schedule: a built-in name (none, partition-halves, partition-one,
-    /// partition-leader, majorities-ring, bridge, kill, pause, mixed) or a TOML file.
-    #[arg(long, default_value = "mixed", value_name = "NAME|FILE")]
+    /// The fault schedule: a built-in name or a TOML file (the help lists the built-ins).
+    #[arg(long, default_value = "mixed", value_name = "NAME|FILE", help = nemesis_help())]
     pub nemesis: String,
 
     /// Seconds between fault changes (default: the schedule's own pace).

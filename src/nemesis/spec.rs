@@ -240,17 +240,18 @@ impl NemesisSpec {
         BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
 
+    /// The names of the builtin schedules, in registry order (for help and messages).
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTINS.iter().map(|(n, _)| *n).collect()
+    }
+
     /// Parses and validates a builtin by name.
     pub fn from_builtin(name: &str) -> Result<NemesisSpec, NemesisSpecError> {
         match Self::builtin(name) {
             Some(text) => Self::from_toml(text, name),
             None => Err(NemesisSpecError::Unknown {
                 name: name.to_string(),
-                known: BUILTINS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: Self::builtin_names().join(", "),
             }),
         }
     }
