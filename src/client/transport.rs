@@ -7,7 +7,6 @@
 //! or a target-specific leader hint), so the final answer alone decides the outcome.
 
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,17 +202,8 @@ fn classify(e: &reqwest::Error) -> Exchange {
     }
 }
 
-/// An error and its causes, `outer: inner: innermost`, without repeats.
+/// An error and its causes, `outer: inner: innermost`, without repeats (URL included: the
+/// history's error field has no other place for it).
 fn chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::net::cause::chain(e)
 }

@@ -192,7 +192,7 @@ pub async fn status(
                 .await
             {
                 Ok(r) => r.json::<Value>().await.map_err(|e| e.to_string()),
-                Err(e) => Err(format!("no answer: {e}")),
+                Err(e) => Err(format!("no answer: {}", crate::net::cause::http(e))),
             }
         } else {
             Err("not running".into())

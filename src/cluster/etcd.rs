@@ -154,7 +154,12 @@ pub struct EtcdLauncher {
 impl EtcdLauncher {
     async fn health(&self, i: usize) -> Result<bool, String> {
         let url = format!("{}/health", client_url(&self.plan.nodes[i]));
-        let resp = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(crate::net::cause::http)?;
         Ok(resp.status().is_success())
     }
 }
@@ -191,7 +196,7 @@ impl Launcher for EtcdLauncher {
             .body("{}")
             .send()
             .await
-            .map_err(|e| format!("no answer: {e}"))?;
+            .map_err(|e| format!("no answer: {}", crate::net::cause::http(e)))?;
         let mut value: Value = resp
             .json()
             .await

@@ -57,7 +57,7 @@ pub async fn check_reachable(
                     ok = true;
                     break;
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = crate::net::cause::http(e),
             }
             if attempt + 1 < PROBES {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -89,7 +89,7 @@ pub async fn leader(nodes: &[ExternalNode], protocol: Protocol) -> Option<String
             for n in nodes {
                 let status = match http.get(format!("{}/status", n.url)).send().await {
                     Ok(r) => r.json::<Value>().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(crate::net::cause::http(e)),
                 };
                 statuses.push((n.name.clone(), status));
             }

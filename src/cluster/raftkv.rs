@@ -346,7 +346,7 @@ pub async fn fetch_status(http: &reqwest::Client, addr: &str) -> Status {
         .get(format!("http://{addr}/status"))
         .send()
         .await
-        .map_err(|e| format!("no answer: {e}"))?;
+        .map_err(|e| format!("no answer: {}", crate::net::cause::http(e)))?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }

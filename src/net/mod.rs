@@ -2,6 +2,7 @@
 //! through it when it starts them) and [`crate::nemesis`] (whose network fault backends drive
 //! it) use this module, and it uses neither.
 //!
+//! - [`cause`]: network errors as text that keeps the cause (refused, timed out, DNS). Pure.
 //! - [`grudge`]: the [`Grudge`] type, who must not hear from whom. Pure.
 //! - [`proxy`]: the link proxy mesh (tokio): one TCP proxy per directed peer link; cut, delay,
 //!   loss. Partitions without root.
@@ -10,6 +11,7 @@
 //! - [`netns`]: a per-run private network of namespaces, veths and a bridge, planned purely,
 //!   then created and removed; and [`netns::run`], the one helper that runs a system command.
 
+pub mod cause;
 pub mod grudge;
 pub mod iptables;
 pub mod netns;

@@ -209,7 +209,11 @@ pub async fn check_reachable(nodes: &[ExternalNode], spec: &HttpSpec) -> Result<
 }
 
 async fn probe_health(http: &reqwest::Client, url: &str) -> Result<(), String> {
-    let answer = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let answer = http
+        .get(url)
+        .send()
+        .await
+        .map_err(crate::net::cause::http)?;
     let status = answer.status();
     if status.is_success() {
         Ok(())
