@@ -351,7 +351,7 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
     assert!(
         run.parent().and_then(Path::file_name).is_some_and(|n| n
             .to_string_lossy()
-            .starts_with("http-external-cas-register-faults")),
+            .starts_with("http-raftkv-external-cas-register-faults")),
         "{}",
         run.display()
     );

@@ -310,34 +310,65 @@ pub fn run(args: &TestArgs) -> Outcome {
         }
     };
     let first_seed = args.seed.unwrap_or_else(rand::random);
+    let count = args.test_count;
     let mut worst = Outcome::Valid;
     let mut suites = Vec::new();
-    for i in 0..args.test_count {
+    for i in 0..count {
         let seed = first_seed.wrapping_add(u64::from(i));
-        if args.test_count > 1 {
-            eprintln!("== test {} of {} (seed {seed})", i + 1, args.test_count);
+        if count > 1 {
+            eprintln!("== test {} of {count} (seed {seed})", i + 1);
         }
-        let run = args
-            .config(seed)
-            .map_err(anyhow::Error::msg)
-            .and_then(|config| runner::run_test(&config, shutdown.clone()));
-        let outcome = match run {
+        let config = match args.config(seed) {
+            Ok(config) => config,
+            Err(e) => {
+                // A contradiction in the flags themselves: no run directory (see
+                // docs/running-tests.md), the same for every seed.
+                eprintln!("faultline test: {e}");
+                suites.push(failed_run_facts(seed, &e));
+                worst = worst.worst(Outcome::Error);
+                break;
+            }
+        };
+        let (outcome, stop) = match runner::run_test(&config, shutdown.clone()) {
             Ok(report) => {
-                if args.junit.is_some() {
-                    suites.push(junit_facts(&report.run_dir, seed));
-                }
-                report.outcome
+                suites.push(junit_facts(&report.run_dir, seed));
+                let stop = Stop::Verdict {
+                    seed,
+                    outcome: report.outcome,
+                    run_dir: report.run_dir,
+                    run_error: report.run_error,
+                };
+                (report.outcome, stop)
             }
             Err(e) => {
-                eprintln!("faultline test: {e:#}");
-                suites.push(failed_run_facts(seed, &format!("{e:#}")));
-                Outcome::Error
+                let error = format!("{e:#}");
+                eprintln!("faultline test: {error}");
+                match &e.run_dir {
+                    Some(dir) => {
+                        eprintln!("faultline test: why is stored in {}", dir.display());
+                        suites.push(junit_facts(dir, seed));
+                    }
+                    None => suites.push(failed_run_facts(seed, &error)),
+                }
+                let stop = Stop::NotStarted {
+                    error,
+                    run_dir: e.run_dir,
+                };
+                (Outcome::Error, stop)
             }
         };
         worst = worst.worst(outcome);
-        if outcome != Outcome::Valid || shutdown.is_triggered() {
-            break;
+        let stop = if shutdown.is_triggered() {
+            Stop::Interrupted
+        } else if outcome == Outcome::Valid {
+            continue;
+        } else {
+            stop
+        };
+        if i + 1 < count {
+            eprintln!("faultline test: {}", stop_message(i + 1, count, &stop));
         }
+        break;
     }
     if let Some(path) = &args.junit {
         if let Err(e) = std::fs::write(path, report::junit_xml(&suites)) {
@@ -346,6 +377,59 @@ pub fn run(args: &TestArgs) -> Outcome {
         }
     }
     worst
+}
+
+/// Why a `--test-count` series stopped.
+#[derive(Debug, Clone, PartialEq)]
+enum Stop {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The test could not start; its run directory (when made) holds why.
+    NotStarted {
+        /// The error, with its causes.
+        error: String,
+        /// The run directory.
+        run_dir: Option<PathBuf>,
+    },
+    /// The test ran and was not valid.
+    Verdict {
+        /// Its seed.
+        seed: u64,
+        /// Its outcome.
+        outcome: Outcome,
+        /// Its run directory.
+        run_dir: PathBuf,
+        /// Why it broke partway, when it did.
+        run_error: Option<String>,
+    },
+}
+
+/// The line that says a `--test-count` series stops after test `done` of `count`, and why
+/// (pure).
+fn stop_message(done: u32, count: u32, stop: &Stop) -> String {
+    let see = |dir: &std::path::Path| format!(" (see {})", dir.display());
+    let why = match stop {
+        Stop::Interrupted => "interrupted".to_owned(),
+        Stop::NotStarted { error, run_dir } => format!(
+            "the run failed to start: {error}{}",
+            run_dir.as_deref().map(see).unwrap_or_default()
+        ),
+        Stop::Verdict {
+            seed,
+            outcome,
+            run_dir,
+            run_error,
+        } => match (outcome, run_error) {
+            (Outcome::Invalid, _) => format!("seed {seed} was invalid{}", see(run_dir)),
+            (_, Some(e)) => format!("seed {seed}: the run failed: {e}{}", see(run_dir)),
+            (Outcome::Unknown, None) => format!(
+                "seed {seed} was unknown (a checker could not decide){}",
+                see(run_dir)
+            ),
+            _ => format!("seed {seed} ended in an error{}", see(run_dir)),
+        },
+    };
+    format!("stopping after test {done} of {count}: {why}")
 }
 
 /// The JUnit suite of a stored run, or an error suite when its results cannot be read.
@@ -364,5 +448,58 @@ fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
         checkers: Vec::new(),
         run_error: Some(error.to_string()),
         interrupted: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_early_stop_says_after_which_test_and_why() {
+        let dir = PathBuf::from("results/t/1");
+        let verdict = |outcome, run_error: Option<&str>| Stop::Verdict {
+            seed: 1235,
+            outcome,
+            run_dir: dir.clone(),
+            run_error: run_error.map(str::to_owned),
+        };
+        let cases = [
+            (
+                verdict(Outcome::Invalid, None),
+                "stopping after test 2 of 5: seed 1235 was invalid (see results/t/1)",
+            ),
+            (
+                // An anomaly in a broken run is still the reason.
+                verdict(Outcome::Invalid, Some("the cluster died")),
+                "stopping after test 2 of 5: seed 1235 was invalid (see results/t/1)",
+            ),
+            (
+                verdict(Outcome::Error, Some("the cluster died")),
+                "stopping after test 2 of 5: seed 1235: the run failed: the cluster died (see results/t/1)",
+            ),
+            (
+                verdict(Outcome::Unknown, None),
+                "stopping after test 2 of 5: seed 1235 was unknown (a checker could not decide) (see results/t/1)",
+            ),
+            (Stop::Interrupted, "stopping after test 2 of 5: interrupted"),
+            (
+                Stop::NotStarted {
+                    error: "external node n1 is unreachable".into(),
+                    run_dir: Some(dir.clone()),
+                },
+                "stopping after test 2 of 5: the run failed to start: external node n1 is unreachable (see results/t/1)",
+            ),
+            (
+                Stop::NotStarted {
+                    error: "creating the results directory r: denied".into(),
+                    run_dir: None,
+                },
+                "stopping after test 2 of 5: the run failed to start: creating the results directory r: denied",
+            ),
+        ];
+        for (stop, want) in cases {
+            assert_eq!(stop_message(2, 5, &stop), want);
+        }
     }
 }

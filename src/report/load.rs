@@ -8,7 +8,7 @@ use super::data::{CheckerView, RunFacts};
 use super::html::{render, ReportOptions};
 use super::ReportError;
 use crate::history::{read_history, Format, History};
-use crate::rundir::{ResultsRecord, TestRecord, HISTORY_FILE};
+use crate::rundir::{ResultsRecord, TestRecord, HISTORY_FILE, RESULTS_FILE};
 
 /// The report's file name inside a run directory.
 pub const REPORT_FILE: &str = crate::rundir::REPORT_FILE;
@@ -27,11 +27,16 @@ pub fn load_facts(dir: &Path) -> Result<RunFacts, ReportError> {
     Ok(RunFacts::from_records(test.as_ref(), results.as_ref()))
 }
 
-/// The facts and the history of the run stored in `dir`.
+/// The facts and the history of the run stored in `dir` (an empty history for a run that
+/// never started: its `results.json` says why).
 pub fn load_run(dir: &Path) -> Result<(RunFacts, History), ReportError> {
     let facts = load_facts(dir)?;
     let path = dir.join(HISTORY_FILE);
     if !path.is_file() {
+        // A run that never started stores why in results.json and has no history.
+        if dir.join(RESULTS_FILE).is_file() {
+            return Ok((facts, History::default()));
+        }
         return Err(ReportError::NotARun {
             path: dir.to_path_buf(),
         });

@@ -56,6 +56,14 @@ pub struct Resolved {
     pub client: Option<HttpSpec>,
 }
 
+impl Resolved {
+    /// The test's name in the results store, with the client spec's `name` when it has one.
+    pub fn test_name(&self) -> String {
+        let service = self.client.as_ref().and_then(|s| s.name.as_deref());
+        self.config.test_name(&self.workload.name, service)
+    }
+}
+
 impl TestConfig {
     /// Reads and validates the workload and nemesis, and checks the numbers and the target,
     /// before anything starts. Every error names the flag or file at fault.
@@ -86,11 +94,17 @@ impl TestConfig {
         })
     }
 
-    /// The test's name in the results store: target (and `external`), target settings,
-    /// workload, nemesis.
-    pub fn test_name(&self, workload: &str) -> String {
+    /// The test's name in the results store: target (or the service's name, see
+    /// [`Target::test_name`]), `external`, target settings, workload, nemesis.
+    pub fn test_name(&self, workload: &str, service: Option<&str>) -> String {
         self.target
-            .test_name(&self.nodes, workload, &nemesis_name(&self.nemesis))
+            .test_name(&self.nodes, workload, &file_or_name(&self.nemesis), service)
+    }
+
+    /// The test's name when its workload, nemesis or client spec could not be read: the
+    /// workload as given on the command line (a builtin name, or a file's stem).
+    pub fn unresolved_test_name(&self) -> String {
+        self.test_name(&file_or_name(&self.workload), None)
     }
 
     /// The command line that reruns this test with the same ops and faults.
@@ -136,8 +150,8 @@ impl TestConfig {
     }
 }
 
-/// The nemesis's short name for the test name: a builtin name, or a file's stem.
-fn nemesis_name(arg: &str) -> String {
+/// A workload's or nemesis's short name for the test name: a builtin name, or a file's stem.
+fn file_or_name(arg: &str) -> String {
     std::path::Path::new(arg)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -24,5 +24,5 @@ pub mod store;
 pub mod system;
 
 pub use config::TestConfig;
-pub use run::{run_test, TestReport};
+pub use run::{run_test, TestError, TestReport};
 pub use shutdown::{shutdown, Shutdown, ShutdownTrigger};

@@ -35,17 +35,50 @@ pub struct TestReport {
     pub outcome: Outcome,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// Why the run broke partway, when it did (its history so far was still checked).
+    pub run_error: Option<String>,
 }
 
-/// Runs one test and returns its outcome; errors are bad config or a cluster that could not
-/// start (exit 3). Once `shutdown` fires the run stops its clients, heals every fault, stops
-/// every node and checks what it recorded (the outcome is then an error unless an anomaly
-/// was found).
-pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
-    let resolved = config.resolve()?;
-    let name = config.test_name(&resolved.workload.name);
-    let run = RunDir::create(&config.results, &name)?;
-    let log = Arc::new(RunLog::create(&run)?);
+/// Why a test produced no verdict: its workload, nemesis or client spec could not be read or
+/// does not fit the target, its system could not be started or reached, or its results could
+/// not be stored. Exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{error:#}")]
+pub struct TestError {
+    /// The run directory, when one was created: its `results.json` then says why (verdict
+    /// unknown, `run_error` "could not start: ...", no history), so reports and CI artifacts
+    /// show the failure. `None` only when the directory itself could not be made.
+    pub run_dir: Option<PathBuf>,
+    /// What went wrong, with its context.
+    pub error: anyhow::Error,
+}
+
+impl TestError {
+    fn new(run_dir: Option<&RunDir>, error: anyhow::Error) -> TestError {
+        TestError {
+            run_dir: run_dir.map(|r| r.path.clone()),
+            error,
+        }
+    }
+}
+
+/// The prefix of `results.json`'s `run_error` for a run that never started.
+pub const NOT_STARTED: &str = "could not start: ";
+
+/// Runs one test and returns its outcome. It fails (exit 3) on a workload, nemesis or spec
+/// that cannot be read or does not fit the target, or a system that could not start; the run
+/// directory is still created first and its `results.json` says why. Once `shutdown` fires
+/// the run stops its clients, heals every fault, stops every node and checks what it
+/// recorded (the outcome is then an error unless an anomaly was found).
+pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport, TestError> {
+    let resolved = config.resolve();
+    let name = match &resolved {
+        Ok(resolved) => resolved.test_name(),
+        Err(_) => config.unresolved_test_name(),
+    };
+    let run = RunDir::create(&config.results, &name).map_err(|e| TestError::new(None, e))?;
+    let fail = |e: anyhow::Error| TestError::new(Some(&run), e);
+    let log = Arc::new(RunLog::create(&run).map_err(fail)?);
     log.line(format_args!(
         "test {name}, seed {}: {}",
         config.seed,
@@ -56,31 +89,80 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
         config.seed,
         run.path.display()
     );
-    let test_record = TestRecord {
-        workload: resolved.workload.name.clone(),
-        workload_source: resolved.workload.source.clone(),
-        nemesis_source: resolved.nemesis.source.clone(),
-        nemesis_interval_secs: Some(resolved.interval.as_secs_f64()),
+    let mut test_record = TestRecord {
+        workload: config.workload.clone(),
+        nemesis_source: config.nemesis.clone(),
         command: std::env::args().collect(),
         reproduce: Some(config.reproduce_command()),
         ..TestRecord::new(name, super::store::config_record(config))
     };
-    run.write_test(&test_record)?;
+    let resolved = match resolved {
+        Ok(resolved) => resolved,
+        Err(e) => return Err(not_started(&run, &log, &test_record, config.seed, e)),
+    };
+    test_record.workload = resolved.workload.name.clone();
+    test_record.workload_source = resolved.workload.source.clone();
+    test_record.nemesis_source = resolved.nemesis.source.clone();
+    test_record.nemesis_interval_secs = Some(resolved.interval.as_secs_f64());
+    run.write_test(&test_record).map_err(fail)?;
+    run_started(&resolved, &run, &log, &test_record, shutdown)
+        .map_err(|e| e.downcast::<TestError>().unwrap_or_else(fail))
+}
+
+/// Stores a run that never started: `test.json` (as far as it is known), `results.json` with
+/// the verdict unknown, no checker and `run_error` saying why, and `report.html`; returns the
+/// error for the caller to report (exit 3).
+fn not_started(
+    run: &RunDir,
+    log: &RunLog,
+    test: &TestRecord,
+    seed: u64,
+    error: anyhow::Error,
+) -> TestError {
+    log.line(format_args!("could not start: {error:#}"));
+    let results = ResultsRecord::<CheckResult> {
+        run_error: Some(format!("{NOT_STARTED}{error:#}")),
+        ..ResultsRecord::new(Validity::Unknown, seed, Vec::new())
+    };
+    let stored = run
+        .write_test(test)
+        .and_then(|()| run.write_results(&results));
+    match stored {
+        Ok(()) => write_report_html(run, log, test, &results, &Default::default()),
+        Err(e) => {
+            eprintln!("faultline test: could not store why the run did not start: {e:#}");
+            log.line(format_args!("could not store results.json: {e:#}"));
+        }
+    }
+    TestError::new(Some(run), error)
+}
+
+/// The rest of a test once its config is resolved and `test.json` written: start, drive,
+/// tear down, check and store. A system that could not start is stored as
+/// [`not_started`] and returned as that [`TestError`] (inside the `anyhow::Error`).
+fn run_started(
+    resolved: &Resolved,
+    run: &RunDir,
+    log: &Arc<RunLog>,
+    test_record: &TestRecord,
+    shutdown: Shutdown,
+) -> Result<TestReport> {
+    let config = &resolved.config;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let phase = runtime.block_on(run_phases(&resolved, &run, &log, shutdown));
+    let phase = runtime.block_on(run_phases(resolved, run, log, shutdown));
     // Give any task still finishing (clients past their timeout) a moment, then drop them.
     runtime.shutdown_timeout(Duration::from_secs(2));
 
     let (summary, counts, run_error) = match phase {
         Ok((summary, counts)) => (summary, counts, None),
         Err(PhaseError::Setup(e)) => {
-            log.line(format_args!("could not start: {e:#}"));
-            return Err(e);
+            let e = not_started(run, log, test_record, config.seed, e);
+            return Err(anyhow::Error::new(e));
         }
         Err(PhaseError::During(e, counts)) => {
             eprintln!("faultline test: the run failed: {e:#}");
@@ -165,11 +247,12 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport> {
     }
     log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
     run.write_results(&results)?;
-    write_report_html(&run, &log, &test_record, &results, &history);
-    print_summary(&results, &run, outcome);
+    write_report_html(run, log, test_record, &results, &history);
+    print_summary(&results, run, outcome);
     Ok(TestReport {
         outcome,
         run_dir: run.path.clone(),
+        run_error: results.run_error.clone(),
     })
 }
 

@@ -161,9 +161,23 @@ impl Target {
     }
 
     /// The test's name in the results store: target (and `external`), target settings,
-    /// workload, nemesis.
-    pub fn test_name(&self, nodes: &Nodes, workload: &str, nemesis: &str) -> String {
-        let mut name = self.name().to_owned();
+    /// workload, nemesis. `service` is the name the user gave their system (the client spec's
+    /// `name`): it replaces `http` so each service's runs sit apart (`http-NAME` when the name
+    /// is a built-in target's, so an HTTP-spec run of etcd never mixes with `--target etcd`).
+    pub fn test_name(
+        &self,
+        nodes: &Nodes,
+        workload: &str,
+        nemesis: &str,
+        service: Option<&str>,
+    ) -> String {
+        let mut name = match (self, service.and_then(service_slug)) {
+            (Target::Http(_), Some(slug)) if TARGET_NAMES.contains(&slug.as_str()) => {
+                format!("{}-{slug}", self.name())
+            }
+            (Target::Http(_), Some(slug)) => slug,
+            _ => self.name().to_owned(),
+        };
         if !nodes.is_local() {
             name.push_str("-external");
         }
@@ -207,6 +221,33 @@ impl Target {
             (Target::Http(_), Nodes::Local { .. }) => bail!(http::NEEDS_EXTERNAL),
         }
     }
+}
+
+/// Every target's [`Target::name`] (a service named like one is told apart in run names).
+pub const TARGET_NAMES: &[&str] = &["raftkv", "etcd", "http"];
+
+/// Longest service name kept in a run directory's name.
+const MAX_SLUG: usize = 48;
+
+/// A service's name as one safe piece of a path component (pure): ASCII letters, digits, `_`
+/// and `.` kept, every other run of characters one `-`, no leading or trailing `-` or `.`, at
+/// most [`MAX_SLUG`] characters; `None` when nothing is left.
+pub fn service_slug(name: &str) -> Option<String> {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug
+        .trim_matches(['-', '.'])
+        .chars()
+        .take(MAX_SLUG)
+        .collect();
+    let slug = slug.trim_end_matches(['-', '.']);
+    (!slug.is_empty()).then(|| slug.to_owned())
 }
 
 /// The first fault of `nemesis` that hits "the leader", as written in TOML (pure).
@@ -332,4 +373,80 @@ pub fn external_leader(nodes: &[ExternalNode], protocol: Protocol) -> Arc<dyn Le
         nodes: nodes.to_vec(),
         protocol,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn external() -> Nodes {
+        Nodes::External {
+            nodes: crate::node_addr::parse_nodes(&["http://127.0.0.1:7001".to_string()])
+                .unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    #[test]
+    fn an_http_run_is_named_after_its_service() {
+        let http = Target::Http(http::HttpTarget {
+            client: "s.toml".into(),
+        });
+        let name = |service| http.test_name(&external(), "cas-register", "mixed", service);
+        assert_eq!(name(None), "http-external-cas-register-mixed");
+        assert_eq!(
+            name(Some("my-service")),
+            "my-service-external-cas-register-mixed"
+        );
+        assert_eq!(
+            name(Some("../My Service/v2 ")),
+            "My-Service-v2-external-cas-register-mixed"
+        );
+        assert_eq!(name(Some(" /// ")), "http-external-cas-register-mixed");
+        assert_eq!(
+            name(Some("etcd")),
+            "http-etcd-external-cas-register-mixed",
+            "never mixed with --target etcd's runs"
+        );
+        // Only the http target takes a service name.
+        let raftkv = Target::Raftkv(raftkv::RaftkvTarget {
+            bugs: Vec::new(),
+            bin: None,
+            base_port: None,
+        });
+        assert_eq!(
+            raftkv.test_name(&Nodes::Local { count: 3 }, "register", "none", Some("x")),
+            "raftkv-register-none"
+        );
+        let etcd = Target::Etcd(etcd::EtcdTarget {
+            serializable_reads: false,
+            bin: None,
+        });
+        for t in [&http, &raftkv, &etcd] {
+            assert!(TARGET_NAMES.contains(&t.name()), "{}", t.name());
+        }
+    }
+
+    #[test]
+    fn service_slugs_are_safe_path_pieces() {
+        for (given, want) in [
+            ("etcd", Some("etcd")),
+            ("kv_store.v1", Some("kv_store.v1")),
+            ("..", None),
+            ("", None),
+            ("a/../../b", Some("a-..-..-b")),
+            ("naïve kv", Some("na-ve-kv")),
+            ("-.x.-", Some("x")),
+        ] {
+            assert_eq!(service_slug(given).as_deref(), want, "{given:?}");
+        }
+        let long = service_slug(&"x".repeat(200)).unwrap_or_default();
+        assert_eq!(long.len(), MAX_SLUG);
+        for given in ["a/../../b", "x/y", "..", "é"] {
+            let slug = service_slug(given).unwrap_or_default();
+            assert!(
+                !slug.contains('/') && slug != ".." && slug.is_ascii(),
+                "{slug}"
+            );
+        }
+    }
 }

@@ -131,7 +131,7 @@ pub enum SpecError {
 /// each answer becomes a completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSpec {
-    /// An optional name for the target (informational).
+    /// The service's name: names its run directories (`results/NAME-external-...`).
     pub name: Option<String>,
     /// The key used for ops without one.
     pub register_key: String,
