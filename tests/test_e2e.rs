@@ -94,6 +94,16 @@ fn bug_is_caught(bug: &str, nemesis: &str, workload: &str, extra: &[&str], tries
         !results_record.checkers[0].anomalies.is_empty(),
         "{results_record:?}"
     );
+    // Stopping before the last try says so, naming the test, the seed and the run.
+    let seed = results_record.seed.expect("results.json has the seed");
+    let nth = seed - 3 + 1;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stop = format!("stopping after test {nth} of {tries}: seed {seed} was invalid (see ");
+    assert_eq!(
+        stderr.contains(&stop),
+        nth.to_string() != tries,
+        "{stop:?}: {stderr}"
+    );
     assert_no_nodes_left(dir.path());
 }
 
