@@ -89,9 +89,8 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport, T
         config.seed,
         run.path.display()
     );
+    // What is known before resolving; the config holds `--workload` and `--nemesis` as given.
     let mut test_record = TestRecord {
-        workload: config.workload.clone(),
-        nemesis_source: config.nemesis.clone(),
         command: std::env::args().collect(),
         reproduce: Some(config.reproduce_command()),
         ..TestRecord::new(name, super::store::config_record(config))
