@@ -271,6 +271,40 @@ impl Procs {
         Ok(status)
     }
 
+    /// Resumes paused nodes and sends each running node `signal`, waits up to `grace` for
+    /// them to exit, then kills and reaps whatever is left ([`Procs::stop_all`]).
+    pub(crate) fn stop_all_gracefully(&self, signal: Signal, grace: Duration) {
+        {
+            let slots = self.lock();
+            for slot in slots.iter() {
+                if let Some(child) = &slot.child {
+                    let pid = Pid::from_raw(child.id() as i32);
+                    if slot.paused {
+                        let _ = kill(pid, Signal::SIGCONT);
+                    }
+                    let _ = kill(pid, signal);
+                }
+            }
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let running = {
+                let mut slots = self.lock();
+                slots
+                    .iter_mut()
+                    .filter_map(|s| s.child.as_mut())
+                    .map(|c| c.try_wait())
+                    .filter(|r| matches!(r, Ok(None)))
+                    .count()
+            };
+            if running == 0 || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop_all();
+    }
+
     /// Resumes paused nodes, then kills and reaps every node. Safe to call more than once.
     pub(crate) fn stop_all(&self) {
         let mut slots = self.lock();
