@@ -32,7 +32,10 @@ impl HttpTarget {
                 db.display()
             ),
             (Some(db), true) => {
-                load_db(db)?;
+                // A missing binary is named before anything starts.
+                load_db(db)?
+                    .locate_binary()
+                    .map_err(|e| anyhow::anyhow!("--db {}: {e}", db.display()))?;
                 refuse_kind(
                     nemesis,
                     FaultKind::Delay,
@@ -63,6 +66,12 @@ impl HttpTarget {
             db_path.display(),
             db_copy.display()
         ));
+        // Logged before anything is made, so a run that fails to start still names the
+        // network it may have left (`faultline cluster down` removes it).
+        (ctx.log)(&format!(
+            "private network fl{}: {count} {} nodes, one network namespace each",
+            ctx.run_id, db.name
+        ));
         let cluster = generic::start(GenericOptions {
             spec: db.clone(),
             nodes: count,
@@ -80,7 +89,7 @@ impl HttpTarget {
         })?;
         let plan = cluster.network();
         (ctx.log)(&format!(
-            "private network {}: bridge {} at {}",
+            "network {}: bridge {} at {}",
             plan.prefix, plan.bridge, plan.gateway
         ));
         let nodes: Vec<NodeInfo> = generic::client_urls(&cluster, &db)
