@@ -41,17 +41,17 @@ fn assert_clean(prefix: &str, dir: &Path) {
 }
 
 /// A run that failed to start left nothing: no namespace, link or rule of its network, no
-/// node process (`sh` with its data dir on the command line).
+/// node process or child of one (`sh` with its data dir on the command line).
 fn assert_failed_start_clean(results: &Path, dir: &Path) {
     let run = latest(results);
     let prefix = network_prefix(&run).expect("the run logs its network before starting");
     assert_nothing_left(&prefix, dir);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !processes_under("/bin/sh", dir).is_empty() {
+    while !processes_under("sh", dir).is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "left behind: {:#?}",
-            processes_under("/bin/sh", dir)
+            processes_under("sh", dir)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -250,7 +250,9 @@ fn a_node_that_never_becomes_healthy_is_named_with_its_log() {
     let results = dir.path().join("results");
     let db = sh_spec(
         dir.path(),
-        "echo 'shdb: waiting for a quorum that never comes'; while :; do sleep 1; done",
+        // The node forks a long-lived child (as a wrapper script would): stopping the node
+        // stops its whole process group.
+        "echo 'shdb: waiting for a quorum that never comes'; sh -c 'while :; do sleep 1; done' \"$0-child\" & wait",
     );
     let client = repo("examples/http/raftkv.toml");
     let out = run_test(
