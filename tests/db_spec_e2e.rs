@@ -3,7 +3,8 @@
 //! through db/raftkv.toml is valid under the mixed nemesis and its planted stale-read bug is
 //! caught under partition-leader (the leader found by the client spec's [leader] probe);
 //! etcd through db/etcd.toml comes up and its leader is found through its status API; a
-//! missing binary and a node that never becomes healthy exit 3 naming what; `cluster down`
+//! missing binary, a missing root (faultline run as nobody) and a node that never becomes
+//! healthy exit 3 naming what; `cluster down`
 //! after `kill -9` and every failed start leave no namespace, link, rule or process behind.
 //!
 //! These need root, `ip` and `iptables` (and `etcd` for the etcd test). Without them each
@@ -428,4 +429,43 @@ fn cluster_down_removes_a_db_cluster_after_faultline_is_killed() {
     let down = cluster_down(&run);
     assert_eq!(code(&down), 0, "{}", text(&down));
     assert_clean(&prefix, dir.path());
+}
+
+#[test]
+fn without_root_a_db_cluster_exits_3_saying_so() {
+    // Run as root, the test drops to `nobody` for faultline with setpriv.
+    if !can_run("without_root_a_db_cluster_exits_3_saying_so") {
+        return;
+    }
+    if common::etcd::on_path("setpriv").is_none() {
+        eprintln!("skipping without_root_a_db_cluster_exits_3_saying_so: no setpriv");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_faultline"))
+        .env("FAULTLINE_NO_PROGRESS", "1")
+        .args([
+            "test",
+            "--db",
+            &repo("db/raftkv.toml"),
+            "--client",
+            &repo("examples/http/raftkv.toml"),
+            "--nodes",
+            "3",
+            "--results",
+            &results.display().to_string(),
+        ])
+        .output()
+        .expect("setpriv runs");
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs root"),
+        "{}",
+        text(&out)
+    );
 }
