@@ -494,6 +494,16 @@ mod tests {
         assert_eq!(resolve_by_ids(&etcd).as_deref(), Some("n2"));
     }
 
+    #[tokio::test]
+    async fn a_command_names_the_leader_by_url() {
+        let spec = parse("command = \"echo {urls} | cut -d' ' -f3\"").unwrap();
+        let probe = HttpLeader::new(spec, nodes(), Vec::new()).unwrap();
+        assert_eq!(probe.leader().await.as_deref(), Some("n3"));
+        let spec = parse("command = \"echo nobody\"").unwrap();
+        let probe = HttpLeader::new(spec, nodes(), Vec::new()).unwrap();
+        assert_eq!(probe.leader().await, None);
+    }
+
     #[test]
     fn names_urls_and_host_ports_match_nodes() {
         let nodes = nodes();
