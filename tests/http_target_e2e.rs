@@ -8,7 +8,8 @@
 //! proxy from FROM to TO drops every connection (the heal command removes the files). So the
 //! nemesis's partitions are real message loss, without root.
 //!
-//! - a correct cluster under kills, pauses and partitions is valid; the spec is copied into the
+//! - a correct cluster under kills, pauses and leader partitions (the leader found by the
+//!   spec's `[leader]` probe) is valid; the spec is copied into the
 //!   run and the reproduce command names it; a profile workload (counter) runs through the
 //!   spec's `[profiles.counter]`;
 //! - missing or bad input exits 3 naming what is wrong.
@@ -294,7 +295,7 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
             "description = \"kill, pause and isolate one node through commands\"\n\
              [[fault]]\nkind = \"kill\"\ntarget = \"one\"\n\
              [[fault]]\nkind = \"pause\"\ntarget = \"one\"\n\
-             [[fault]]\nkind = \"partition\"\nmode = \"one\"\n\
+             [[fault]]\nkind = \"partition\"\nmode = \"leader\"\n\
              {}",
             cluster.commands()
         ),
@@ -328,6 +329,14 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
     for wanted in ["kill", "start", "pause", "resume", "start-partition"] {
         assert!(fs.iter().any(|f| f == wanted), "no {wanted} in {fs:?}");
     }
+    // The partitions isolated the leader the spec's [leader] probe named.
+    let history = std::fs::read_to_string(run.join(HISTORY_FILE)).expect("history");
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains("\"f\":\"start-partition\"") && l.contains("\"leader\":\"n")),
+        "no partition named its leader"
+    );
     // Ops went through the spec and some succeeded.
     let history = std::fs::read_to_string(run.join(HISTORY_FILE)).expect("history");
     let oks = history
@@ -437,7 +446,7 @@ fn bad_input_exits_3_naming_what_is_wrong() {
         ),
         (
             vec!["--target", "http", "--client", spec],
-            vec!["--target http needs --cluster external and at least one --node".into()],
+            vec!["--target http on a local cluster needs --db DB.toml".into()],
         ),
         (
             vec!["--target", "raftkv", "--client", spec],
@@ -518,7 +527,8 @@ fn bad_input_exits_3_naming_what_is_wrong() {
         }
     }
 
-    // A leader-targeted fault with [commands]: refused, the http target cannot find a leader.
+    // A leader-targeted fault with [commands] and a spec without [leader]: refused, naming
+    // the fix.
     let leader = dir.path().join("leader.toml");
     std::fs::write(
         &leader,
@@ -529,14 +539,24 @@ fn bad_input_exits_3_naming_what_is_wrong() {
     let leader_s = leader.display().to_string();
     let leader = leader_s.as_str();
     let out = run(&[
-        &["--target", "http", "--client", spec, "--nemesis", leader][..],
+        &[
+            "--target",
+            "http",
+            "--client",
+            no_profiles,
+            "--workload",
+            "register",
+            "--nemesis",
+            leader,
+        ][..],
         &ext,
     ]
     .concat());
     assert_eq!(code(&out), 3, "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("kill target \"leader\" targets the leader, but --target http cannot tell"),
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "kill target \"leader\" targets the leader, but --client {no_profiles} cannot tell which node leads: add a [leader] section"
+        )),
         "{}",
         text(&out)
     );

@@ -65,16 +65,24 @@ fn nemesis_help() -> String {
 pub struct TestArgs {
     /// The system under test: `raftkv` (our own Raft store), `etcd` (over its v3 JSON
     /// gateway; a local etcd cluster runs in network namespaces and needs root) or `http`
-    /// (your own HTTP service: needs --client SPEC.toml and --cluster external --node URL...;
-    /// see docs/http-target.md).
-    #[arg(long, value_enum, default_value_t = TargetKind::Raftkv)]
-    pub target: TargetKind,
+    /// (your own HTTP service: needs --client SPEC.toml, and --db DB.toml for a local
+    /// cluster or --cluster external --node URL...; see docs/http-target.md,
+    /// docs/db-spec.md). Default: http when --client is given, else raftkv.
+    #[arg(long, value_enum)]
+    pub target: Option<TargetKind>,
 
     /// --target http: the TOML file describing your service's HTTP API (how each op becomes a
     /// request, how each status reads as ok, fail or unknown; examples/http/raftkv.toml is a
     /// complete one). Copied into the run directory as client.toml.
     #[arg(long, value_name = "SPEC.toml")]
     pub client: Option<PathBuf>,
+
+    /// --target http on a local cluster: the TOML file saying how to run one node of your
+    /// service (binary, argument templates, ports, health probe; db/raftkv.toml and
+    /// db/etcd.toml are examples, docs/db-spec.md explains). faultline starts --nodes of
+    /// them in network namespaces (root only). Copied into the run directory as db.toml.
+    #[arg(long, value_name = "DB.toml")]
+    pub db: Option<PathBuf>,
 
     /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
     /// with --node; faults come from the nemesis file's [commands]).
@@ -159,6 +167,15 @@ pub struct TestArgs {
 }
 
 impl TestArgs {
+    /// The target: `--target`, else http when `--client` is given, else raftkv.
+    pub fn target_kind(&self) -> TargetKind {
+        match (self.target, &self.client) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => TargetKind::Http,
+            (None, None) => TargetKind::Raftkv,
+        }
+    }
+
     /// The typed config of a test with `seed`: the one place where flags become a
     /// [`Target`] and [`Nodes`], and where a flag that does not belong to the chosen target or
     /// cluster is refused, naming it.
@@ -180,7 +197,8 @@ impl TestArgs {
             },
         };
         // Each target's own flags; any other target's flag given is refused.
-        let foreign: [(&str, bool, TargetKind); 6] = [
+        let target_kind = self.target_kind();
+        let foreign: [(&str, bool, TargetKind); 7] = [
             (
                 "--raftkv-bug",
                 !self.raftkv_bugs.is_empty(),
@@ -199,10 +217,11 @@ impl TestArgs {
             ),
             ("--etcd-bin", self.etcd_bin.is_some(), TargetKind::Etcd),
             ("--client", self.client.is_some(), TargetKind::Http),
+            ("--db", self.db.is_some(), TargetKind::Http),
         ];
         if let Some((flag, _, owner)) = foreign
             .iter()
-            .find(|(_, given, owner)| *given && *owner != self.target)
+            .find(|(_, given, owner)| *given && *owner != target_kind)
         {
             let owner = owner
                 .to_possible_value()
@@ -216,7 +235,7 @@ impl TestArgs {
                 _ => format!("{flag} needs --target {owner}"),
             });
         }
-        let target = match self.target {
+        let target = match target_kind {
             TargetKind::Raftkv => Target::Raftkv(RaftkvTarget {
                 bugs: self.raftkv_bugs.clone(),
                 bin: self.raftkv_bin.clone(),
@@ -230,6 +249,7 @@ impl TestArgs {
                 client: self.client.clone().ok_or(
                     "--target http needs --client SPEC.toml: the file that describes your service's HTTP API (see docs/http-target.md; examples/http/raftkv.toml is a complete one)",
                 )?,
+                db: self.db.clone(),
             }),
         };
         Ok(TestConfig {

@@ -88,6 +88,12 @@ pub trait Launcher: Send + Sync + std::fmt::Debug + 'static {
         }
     }
 
+    /// How a node is stopped at the end: this signal, then SIGKILL after the grace period.
+    /// Default `None`: SIGKILL at once.
+    fn stop_signal(&self) -> Option<(nix::sys::signal::Signal, Duration)> {
+        None
+    }
+
     /// Whether peer links go through faultline's proxies (recorded in the state file).
     fn proxies(&self) -> bool {
         false

@@ -382,7 +382,10 @@ fn stop_all(inner: &Inner) -> Vec<String> {
     if inner.stopped.swap(true, Ordering::SeqCst) {
         return Vec::new();
     }
-    inner.procs.stop_all();
+    match inner.launcher.stop_signal() {
+        Some((signal, grace)) => inner.procs.stop_all_gracefully(signal, grace),
+        None => inner.procs.stop_all(),
+    }
     let left = inner.launcher.cleanup();
     if left.is_empty() {
         let _ = ClusterState::remove(&inner.dir);

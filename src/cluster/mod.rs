@@ -8,6 +8,8 @@
 //!   health and leader probes, log file names). A new kind of node is one new launcher.
 //! - [`raftkv`]: raftkv's launcher, with its peer links through the link-proxy mesh.
 //! - [`etcd`]: etcd's launcher, each node in its own network namespace (root only).
+//! - [`db_spec`] and [`generic`]: any binary as a local cluster, described by a db spec
+//!   (`--db DB.toml`), each node in its own network namespace (root only).
 //! - [`external`]: nodes faultline does not start (`--cluster external`): reachability,
 //!   leader lookup.
 //! - [`state`]: the state file (`cluster.json`) naming every process faultline started, so a
@@ -29,8 +31,10 @@
 //! ```
 
 pub mod control;
+pub mod db_spec;
 pub mod etcd;
 pub mod external;
+pub mod generic;
 pub mod launcher;
 pub mod local;
 mod process;

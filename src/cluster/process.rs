@@ -60,6 +60,14 @@ pub(crate) fn spawn_logged(
         })
 }
 
+/// Sends `signal` to the process group `child` leads (every node is spawned in a group of
+/// its own), so a node that forks (a wrapper script, a worker process) is killed, paused and
+/// resumed whole. Best effort: the group may be gone. The child is not yet reaped here, so
+/// its pid (the group id) cannot have been reused.
+fn signal_group(child: &Child, signal: Signal) {
+    let _ = nix::sys::signal::killpg(Pid::from_raw(child.id() as i32), signal);
+}
+
 /// Polls until `answers` says a (re)started node is up, checking with `alive` first each
 /// round so an exit fails at once; after `timeout`, [`ClusterError::NoAnswer`] naming `node`,
 /// its address `http` and its `log`.
@@ -220,6 +228,7 @@ impl Procs {
         if let Some(mut child) = slot.child.take() {
             // SIGKILL also ends a stopped process; the slot is no longer paused.
             slot.paused = false;
+            signal_group(&child, Signal::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -239,6 +248,7 @@ impl Procs {
             return Ok(false);
         };
         let pid = child.id() as i32;
+        signal_group(child, signal);
         kill(Pid::from_raw(pid), signal).map_err(|source| ClusterError::Signal {
             node: node.to_owned(),
             signal: signal.as_str(),
@@ -271,14 +281,52 @@ impl Procs {
         Ok(status)
     }
 
+    /// Resumes paused nodes and sends each running node `signal`, waits up to `grace` for
+    /// them to exit, then kills and reaps whatever is left ([`Procs::stop_all`]).
+    pub(crate) fn stop_all_gracefully(&self, signal: Signal, grace: Duration) {
+        {
+            let slots = self.lock();
+            for slot in slots.iter() {
+                if let Some(child) = &slot.child {
+                    let pid = Pid::from_raw(child.id() as i32);
+                    if slot.paused {
+                        signal_group(child, Signal::SIGCONT);
+                        let _ = kill(pid, Signal::SIGCONT);
+                    }
+                    signal_group(child, signal);
+                    let _ = kill(pid, signal);
+                }
+            }
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let running = {
+                let mut slots = self.lock();
+                slots
+                    .iter_mut()
+                    .filter_map(|s| s.child.as_mut())
+                    .map(|c| c.try_wait())
+                    .filter(|r| matches!(r, Ok(None)))
+                    .count()
+            };
+            if running == 0 || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop_all();
+    }
+
     /// Resumes paused nodes, then kills and reaps every node. Safe to call more than once.
     pub(crate) fn stop_all(&self) {
         let mut slots = self.lock();
         for slot in slots.iter_mut() {
             if let Some(mut child) = slot.child.take() {
                 if slot.paused {
+                    signal_group(&child, Signal::SIGCONT);
                     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
                 }
+                signal_group(&child, Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
             }

@@ -50,6 +50,8 @@ pub const REPORT_FILE: &str = "report.html";
 pub const JOURNAL_FILE: &str = "faults.journal";
 /// `client.toml`: the copy of `--target http`'s client spec the run used.
 pub const CLIENT_SPEC_FILE: &str = "client.toml";
+/// `db.toml`: the copy of the `--db` spec a local `--target http` cluster was run from.
+pub const DB_SPEC_FILE: &str = "db.toml";
 /// `cluster.json`: the processes a local cluster started (a test's run directory is its
 /// cluster's directory, as is the directory of `faultline cluster up`).
 pub const CLUSTER_STATE_FILE: &str = "cluster.json";

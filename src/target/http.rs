@@ -18,7 +18,7 @@ use crate::client::mapping::OpKind;
 use crate::client::{HttpFactory, HttpSpec, NodeInfo, Profile};
 use crate::nemesis::NemesisSpec;
 use crate::node_addr::ExternalNode;
-use crate::node_control::NoLeader;
+use crate::node_control::{LeaderProbe, NoLeader};
 use crate::workload::{WorkloadKind, WorkloadSpec};
 
 /// The name of the spec's copy in a run directory.
@@ -31,14 +31,17 @@ const PROBES: u32 = 3;
 /// The pause between two probes of one node.
 const PROBE_PAUSE: Duration = Duration::from_millis(500);
 
-/// Why `--target http` cannot run on a local cluster.
-pub const NEEDS_EXTERNAL: &str = "--target http needs --cluster external and at least one --node [NAME=]URL: faultline does not start your service, it tests the nodes you name";
+/// Why `--target http` cannot run on a local cluster without a db spec.
+pub const NEEDS_EXTERNAL: &str = "--target http on a local cluster needs --db DB.toml (how to run one node of your service; see docs/db-spec.md), or use --cluster external and at least one --node [NAME=]URL to test nodes you run yourself";
 
 /// The http target's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
     /// `--client SPEC.toml`: the file that describes the service's HTTP API.
     pub client: PathBuf,
+    /// `--db DB.toml`: how to run one node, for a local cluster faultline starts
+    /// (see [`crate::cluster::db_spec`]); `None` for external nodes.
+    pub db: Option<PathBuf>,
 }
 
 impl HttpTarget {
@@ -50,19 +53,21 @@ impl HttpTarget {
         workload: &WorkloadSpec,
         nemesis: &NemesisSpec,
     ) -> Result<HttpSpec> {
-        if nodes.is_local() {
-            bail!(NEEDS_EXTERNAL);
-        }
+        self.validate_db(nodes, nemesis)?;
         load_spec(&self.client, workload, nemesis)
     }
 
     /// The flags that reproduce these settings.
     pub fn flags(&self) -> Vec<String> {
-        vec!["--client".into(), self.client.display().to_string()]
+        let mut flags = vec!["--client".into(), self.client.display().to_string()];
+        if let Some(db) = &self.db {
+            flags.extend(["--db".into(), db.display().to_string()]);
+        }
+        flags
     }
 
     /// Keeps a copy of the spec in the run, checks every node is reachable, and builds the
-    /// clients and the nemesis (`[commands]`; no leader faults: they are refused earlier).
+    /// clients and the nemesis (`[commands]`; "the leader" from the spec's `[leader]`).
     pub async fn start_external(
         &self,
         nodes: &[ExternalNode],
@@ -76,8 +81,8 @@ impl HttpTarget {
             copy.display()
         ));
         check_reachable(nodes, spec).await?;
-        let nemesis = external_nemesis(nodes, Arc::new(NoLeader), ctx)?;
         let infos = external_infos(nodes);
+        let nemesis = external_nemesis(nodes, leader_probe(spec, &infos)?, ctx)?;
         Ok(Started {
             factory: Box::new(factory(spec, &infos, ctx.workload.client_profile())?),
             nodes: infos,
@@ -98,9 +103,9 @@ pub fn load_spec(path: &Path, workload: &WorkloadSpec, nemesis: &NemesisSpec) ->
             workload.name
         );
     }
-    if let Some(fault) = leader_fault(nemesis) {
+    if let Some(fault) = leader_fault(nemesis).filter(|_| spec.leader.is_none()) {
         bail!(
-            "--nemesis {}: {fault} targets the leader, but --target http cannot tell which node leads; use target \"one\", \"minority\", \"majority\" or \"all\" (or partition mode \"one\", \"halves\")",
+            "--nemesis {}: {fault} targets the leader, but --client {file} cannot tell which node leads: add a [leader] section to it (see docs/http-target.md), or use target \"one\", \"minority\", \"majority\" or \"all\" (or partition mode \"one\", \"halves\")",
             nemesis.source
         );
     }
@@ -244,6 +249,19 @@ fn authority(url: &str) -> String {
     }
 }
 
+/// "Who leads" for the nemesis: the spec's `[leader]` probe over `nodes`, else
+/// [`NoLeader`] (leader faults are then refused before the run, see [`load_spec`]).
+pub fn leader_probe(spec: &HttpSpec, nodes: &[NodeInfo]) -> Result<Arc<dyn LeaderProbe>> {
+    Ok(match &spec.leader {
+        Some(leader) => Arc::new(crate::client::http::HttpLeader::new(
+            leader.clone(),
+            nodes.to_vec(),
+            spec.headers.clone(),
+        )?),
+        None => Arc::new(NoLeader),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +318,7 @@ mod tests {
     fn the_http_target_needs_external_nodes() {
         let t = HttpTarget {
             client: "s.toml".into(),
+            db: None,
         };
         let e = t
             .validate(
@@ -309,7 +328,7 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-        assert!(e.contains("needs --cluster external"), "{e}");
+        assert!(e.contains("needs --db DB.toml"), "{e}");
         assert_eq!(t.flags(), ["--client", "s.toml"]);
     }
 

@@ -7,10 +7,11 @@
 //! |---|---|---|
 //! | raftkv | raftkv processes on 127.0.0.1, links through the proxy mesh | your nodes, faults by `[commands]` |
 //! | etcd | etcd in network namespaces, iptables faults, root only | your nodes, faults by `[commands]` |
-//! | http | refused (faultline does not start your service) | your nodes through the `--client` spec, faults by `[commands]` |
+//! | http | the `--db` spec's binary in network namespaces, iptables faults, root only | your nodes through the `--client` spec, faults by `[commands]` |
 
 pub mod etcd;
 pub mod http;
+pub mod http_local;
 pub mod raftkv;
 
 use std::path::{Path, PathBuf};
@@ -218,7 +219,10 @@ impl Target {
                 let spec = spec.context("--target http: the client spec was not loaded")?;
                 t.start_external(nodes, spec, ctx).await
             }
-            (Target::Http(_), Nodes::Local { .. }) => bail!(http::NEEDS_EXTERNAL),
+            (Target::Http(t), Nodes::Local { count }) => {
+                let spec = spec.context("--target http: the client spec was not loaded")?;
+                t.start_local(*count, spec, ctx).await
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! status is read through the spec's status lists; the error mapping in [`super::mapping`]
 //! does the rest.
 
+pub mod leader;
 mod spec;
 mod template;
 
@@ -20,6 +21,7 @@ use super::transport::{Hint, Outgoing, Transport};
 use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo, Profile};
 use template::Vars;
 
+pub use leader::{HttpLeader, LeaderSpec};
 pub use spec::{
     HttpSpec, OpSpec, SpecError, DEFAULT_REDIRECTS, DEFAULT_REGISTER_KEY, DEFAULT_TIMEOUT,
 };

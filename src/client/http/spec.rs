@@ -140,6 +140,9 @@ pub struct HttpSpec {
     /// A path each node must answer with a 2xx before a run starts (`--target http`'s
     /// reachability check); `None`: a plain TCP connect.
     pub health: Option<String>,
+    /// `[leader]`: how to ask which node leads (see [`super::leader`]); `None`: leader
+    /// faults are refused.
+    pub leader: Option<super::leader::LeaderSpec>,
     read: Option<OpSpec>,
     write: Option<OpSpec>,
     cas: Option<OpSpec>,
@@ -275,6 +278,7 @@ struct RawSpec {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     health: Option<String>,
+    leader: Option<super::leader::RawLeader>,
     read: Option<RawOp>,
     write: Option<RawOp>,
     cas: Option<RawOp>,
@@ -371,6 +375,7 @@ impl RawSpec {
             register_key,
             headers,
             health: self.health,
+            leader: self.leader.map(super::leader::validate).transpose()?,
             read: op(self.read, OpKind::Read)?,
             write: op(self.write, OpKind::Write)?,
             cas: op(self.cas, OpKind::Cas)?,
