@@ -394,6 +394,7 @@ mod tests {
     fn an_http_run_is_named_after_its_service() {
         let http = Target::Http(http::HttpTarget {
             client: "s.toml".into(),
+            db: None,
         });
         let name = |service| http.test_name(&external(), "cas-register", "mixed", service);
         assert_eq!(name(None), "http-external-cas-register-mixed");
