@@ -65,6 +65,14 @@
 //! `follow_redirects` hops, all within the timeout) before the status lists apply; a redirect
 //! left over after the last hop is read through the lists like any other status.
 //!
+//! **Codecs, bodies, answers** (docs/http-target.md has the table): `codec` (`json`,
+//! `string`, `base64`) and `key_codec` (`text`, `base64`) at the top level or per op;
+//! per op `body_format` (`json`, `form`, `text`), `headers` (over the spec-wide ones),
+//! `value_format` (`json`, `text`), `missing_value` (`error`, `not-found`) and `succeeded` (a
+//! pointer that must hold `true` in an ok answer). `key_prefix` (default `"{run}-"`, `""` to
+//! opt out) scopes every `{key}` to the run; `{run}` and `{prefix}` are available to every
+//! template.
+//!
 //! Status lists take codes (`409`), ranges (`"500-599"`) and classes (`"5xx"`). A list left
 //! out takes its default: `ok = ["2xx"]`, `fail = ["4xx"]`, `unknown = ["5xx"]`,
 //! `not_found = []`. When a code is in several lists, the narrowest entry wins (`503` beats
