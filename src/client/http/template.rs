@@ -336,7 +336,7 @@ pub enum BodyFormat {
 pub(crate) enum RequestBody {
     /// A JSON body.
     Json(BodyTemplate),
-    /// Form fields, in order; a field that is one placeholder whose value is `null` is left
+    /// Form fields, in name order; a field that is one placeholder whose value is `null` is left
     /// out (a cas from "never written" sends no `from`).
     Form(Vec<(String, TextTemplate)>),
     /// A text body.
