@@ -218,12 +218,18 @@ pub fn complete_with(
         Exchange::Answered { status, body } => match meaning(*status) {
             StatusMeaning::Ok => {
                 if let Some(pointer) = rules.succeeded {
-                    if let Err(why) = succeeded(body, pointer) {
-                        return done(
-                            Outcome::Fail,
-                            invoke_value.clone(),
-                            Some(format!("{status}: {why}")),
-                        );
+                    match succeeded(body, pointer) {
+                        Ok(None) => {}
+                        // The service said it did nothing.
+                        Ok(Some(why)) => {
+                            return done(
+                                Outcome::Fail,
+                                invoke_value.clone(),
+                                Some(format!("{status}: {why}")),
+                            )
+                        }
+                        // An answer that cannot be read says nothing either way.
+                        Err(why) => return unknown(format!("{status}: {why}")),
                     }
                 }
                 if !kind.returns_value() {
@@ -279,15 +285,16 @@ fn cannot_read(
     }
 }
 
-/// Whether the JSON body holds `true` at `pointer`; the reason when not.
-fn succeeded(body: &str, pointer: &str) -> Result<(), String> {
+/// Whether the JSON body holds `true` at `pointer`: `None` when it does, the reason when it
+/// does not; an error when the body is not JSON (then nothing is known).
+fn succeeded(body: &str, pointer: &str) -> Result<Option<String>, String> {
     let parsed: Value = serde_json::from_str(body)
         .map_err(|e| format!("the answer is not JSON ({e}): {}", cut(body)))?;
-    match parsed.pointer(pointer) {
-        Some(Value::Bool(true)) => Ok(()),
-        Some(other) => Err(format!("{pointer} is {other}, not true: {}", cut(body))),
-        None => Err(format!("{pointer} is absent, not true: {}", cut(body))),
-    }
+    Ok(match parsed.pointer(pointer) {
+        Some(Value::Bool(true)) => None,
+        Some(other) => Some(format!("{pointer} is {other}, not true: {}", cut(body))),
+        None => Some(format!("{pointer} is absent, not true: {}", cut(body))),
+    })
 }
 
 /// The value an ok read returned: the body parsed as JSON, at `pointer` (`None`: nothing
@@ -662,5 +669,11 @@ mod tests {
         assert_eq!(c.outcome, Outcome::Fail);
         let c = with_rules(OpKind::Cas, 200, r#"{"succeeded":true}"#, rules);
         assert_eq!(c.outcome, Outcome::Ok);
+        let c = with_rules(OpKind::Cas, 200, "done?", rules);
+        assert_eq!(
+            c.outcome,
+            Outcome::Info,
+            "an unreadable answer is unknown, never fail"
+        );
     }
 }
