@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Check(args) => faultline::cli::check::run(&args),
         Command::Test(args) => faultline::cli::test::run(&args),
         Command::Cluster(args) => faultline::cli::cluster::run(&args),
+        Command::Probe(args) => faultline::cli::probe::run(&args),
         Command::Report(args) => faultline::cli::report::run(&args),
         Command::Serve(args) => faultline::cli::serve::run(&args),
     };

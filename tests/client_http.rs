@@ -59,6 +59,10 @@ struct Seen {
     path: String,
     body: Value,
     test_header: bool,
+    /// The body as sent.
+    raw: String,
+    /// The request's head (request line and headers), lower-cased.
+    head: String,
 }
 
 /// A one-file HTTP/1.1 server; `other` is the address `away` redirects to.
@@ -127,12 +131,22 @@ async fn answer(
         path: path.clone(),
         body,
         test_header,
+        raw: String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned(),
+        head: head.to_ascii_lowercase(),
     });
 
+    // A run-scoped key ("r1-200") is the same command as the bare one.
     let command = path
         .trim_start_matches("/s/")
+        .trim_start_matches("r1-")
         .trim_end_matches("/cas")
         .to_owned();
+    if command == "text" {
+        let response = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 4\r\nconnection: close\r\n\r\n734\n";
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     let (status, extra, payload) = match command.as_str() {
         "hang" => {
             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -258,6 +272,88 @@ async fn ok_answers_and_what_goes_on_the_wire() {
         );
         assert!(got.test_header, "the configured header is sent: {got:?}");
     }
+}
+
+/// A spec with a string codec, a form write with its own header, a text cas and text reads.
+const CODEC_SPEC: &str = r#"
+codec = "string"
+headers = { "x-test" = "yes", "x-op" = "spec" }
+
+[read]
+method = "GET"
+path = "/s/{key}"
+value_format = "text"
+
+[write]
+method = "PUT"
+path = "/s/{key}"
+body_format = "form"
+body = { value = "{value}", run = "{run}" }
+headers = { "x-op" = "write" }
+
+[cas]
+method = "POST"
+path = "/s/{key}/cas"
+body_format = "text"
+body = "{from} {to}"
+"#;
+
+#[tokio::test]
+async fn codecs_form_and_text_bodies_headers_and_run_keys_on_the_wire() {
+    let server = serve(None).await;
+    let spec = HttpSpec::from_toml(CODEC_SPEC, "codec.toml").expect("the codec spec is valid");
+    let factory = HttpFactory::new(spec, &[]).expect("factory").with_run("r1");
+    assert_eq!(factory.key_prefix(), "r1-");
+    let mut c = factory.open(&node("n1", &server.addr)).expect("open");
+
+    let read = run(&mut c, "read", "text", Value::Null).await;
+    assert_eq!(
+        (read.outcome, read.value.clone()),
+        (Outcome::Ok, json!(734)),
+        "text answer \"734\" read back as the integer: {read:?}"
+    );
+    let write = run(&mut c, "write", "201", json!(734)).await;
+    assert_eq!(
+        (write.outcome, write.value.clone()),
+        (Outcome::Ok, json!(734)),
+        "the history keeps the workload's value"
+    );
+    let cas = run(&mut c, "cas", "204", json!([null, 3])).await;
+    assert_eq!(cas.outcome, Outcome::Ok);
+
+    let seen = server.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0].path, "/s/r1-text", "keys carry the run's prefix");
+    assert!(seen[0].head.contains("\r\nx-op: spec\r\n"), "{:?}", seen[0]);
+    assert_eq!(seen[1].path, "/s/r1-201");
+    assert_eq!(seen[1].raw, "run=r1&value=734", "fields in name order");
+    assert!(
+        seen[1]
+            .head
+            .contains("content-type: application/x-www-form-urlencoded"),
+        "{:?}",
+        seen[1]
+    );
+    assert!(
+        seen[1].head.contains("\r\nx-op: write\r\n"),
+        "{:?}",
+        seen[1]
+    );
+    assert!(
+        !seen[1].head.contains("x-op: spec"),
+        "the op's header replaces the spec's"
+    );
+    assert!(seen[1].test_header, "the other spec-wide headers still go");
+    assert_eq!(seen[2].path, "/s/r1-204/cas");
+    assert_eq!(
+        seen[2].raw, " 3",
+        "a null from is sent as nothing, never \"null\""
+    );
+    assert!(
+        seen[2].head.contains("content-type: text/plain"),
+        "{:?}",
+        seen[2]
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod probe;
 pub mod report;
 pub mod serve;
 pub mod test;
@@ -35,6 +36,12 @@ pub enum Command {
     /// Start or stop a local raftkv cluster by hand; `down` also cleans up after a test whose
     /// faultline process was killed.
     Cluster(cluster::ClusterArgs),
+    /// Check a client spec fits your HTTP service: write, read back and cas scratch keys
+    /// through it and compare exactly with what the workload writes (the self-test every
+    /// `--target http` run does first).
+    ///
+    /// Exit code: 0 the spec fits, 3 it does not (with the fix spelled out) or bad input.
+    Probe(probe::ProbeArgs),
     /// Rebuild report.html (and optionally JUnit XML) from a stored run directory.
     Report(report::ReportArgs),
     /// Browse stored runs in a web browser: runs newest first, coloured by verdict, with

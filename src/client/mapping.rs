@@ -128,6 +128,29 @@ pub struct Pointers<'a> {
     pub not_found: Option<&'a Value>,
 }
 
+/// How an ok answer is read beyond its pointers (the templated client's answer settings; the
+/// defaults, [`AnswerRules::JSON`], read a JSON body and nothing more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerRules<'a> {
+    /// The value is the body's text itself (`value_format = "text"`), not JSON at a pointer.
+    pub text_value: bool,
+    /// An ok read whose body has nothing at the value pointer found nothing (etcd's range
+    /// answers 200 without `kvs` for a key never written): it reads as "not found".
+    pub missing_is_not_found: bool,
+    /// An ok answer must hold `true` at this pointer, else nothing was done and the op is
+    /// `fail` (etcd's txn answers 200 without `succeeded` when its compare failed).
+    pub succeeded: Option<&'a str>,
+}
+
+impl AnswerRules<'static> {
+    /// A JSON body, no further conditions.
+    pub const JSON: AnswerRules<'static> = AnswerRules {
+        text_value: false,
+        missing_is_not_found: false,
+        succeeded: None,
+    };
+}
+
 /// Turns what happened to one request into the op's completion.
 ///
 /// `invoke_value` is the invocation's value (returned for everything but an ok read), `meaning`
@@ -138,6 +161,29 @@ pub fn complete(
     exchange: &Exchange,
     meaning: impl Fn(u16) -> StatusMeaning,
     pointers: Pointers<'_>,
+    node: &str,
+) -> Completion {
+    complete_with(
+        kind,
+        invoke_value,
+        exchange,
+        meaning,
+        (pointers, AnswerRules::JSON),
+        Ok,
+        node,
+    )
+}
+
+/// [`complete`] with `rules` for ok answers, and `decode` turning a value read from an ok
+/// answer into the workload's value (a codec); a value that cannot be decoded is treated like
+/// one that cannot be found.
+pub fn complete_with(
+    kind: OpKind,
+    invoke_value: &Value,
+    exchange: &Exchange,
+    meaning: impl Fn(u16) -> StatusMeaning,
+    (pointers, rules): (Pointers<'_>, AnswerRules<'_>),
+    decode: impl Fn(Value) -> Result<Value, String>,
     node: &str,
 ) -> Completion {
     let done = |outcome, value, error| Completion {
@@ -154,6 +200,14 @@ pub fn complete(
         };
         done(outcome, invoke_value.clone(), Some(error))
     };
+    let not_found = || {
+        done(
+            Outcome::Ok,
+            pointers.not_found.cloned().unwrap_or(Value::Null),
+            None,
+        )
+    };
+    let reads = kind.returns_value() && !kind.has_effect();
     match exchange {
         Exchange::NotSent { reason } => done(
             Outcome::Fail,
@@ -162,18 +216,47 @@ pub fn complete(
         ),
         Exchange::NoAnswer { reason } => unknown(reason.clone()),
         Exchange::Answered { status, body } => match meaning(*status) {
-            StatusMeaning::Ok if kind.returns_value() => match read_value(body, pointers.value) {
-                Ok(value) => done(Outcome::Ok, value, None),
-                // An effect whose result cannot be read still happened (or may have).
-                Err(why) if kind.has_effect() => unknown(format!("{status}: {why}")),
-                Err(why) => done(Outcome::Fail, Value::Null, Some(format!("{status}: {why}"))),
-            },
-            StatusMeaning::Ok => done(Outcome::Ok, invoke_value.clone(), None),
-            StatusMeaning::NotFound if kind.returns_value() && !kind.has_effect() => done(
-                Outcome::Ok,
-                pointers.not_found.cloned().unwrap_or(Value::Null),
-                None,
-            ),
+            StatusMeaning::Ok => {
+                if let Some(pointer) = rules.succeeded {
+                    match succeeded(body, pointer) {
+                        Ok(None) => {}
+                        // The service said it did nothing.
+                        Ok(Some(why)) => {
+                            return done(
+                                Outcome::Fail,
+                                invoke_value.clone(),
+                                Some(format!("{status}: {why}")),
+                            )
+                        }
+                        // An answer that cannot be read says nothing either way.
+                        Err(why) => return unknown(format!("{status}: {why}")),
+                    }
+                }
+                if !kind.returns_value() {
+                    return done(Outcome::Ok, invoke_value.clone(), None);
+                }
+                let read = if rules.text_value {
+                    Ok(Some(Value::String(
+                        body.trim_end_matches(['\r', '\n']).to_owned(),
+                    )))
+                } else {
+                    read_value(body, pointers.value)
+                };
+                match read.and_then(|v| v.map(&decode).transpose()) {
+                    Ok(Some(value)) => done(Outcome::Ok, value, None),
+                    Ok(None) if reads && rules.missing_is_not_found => not_found(),
+                    Ok(None) => {
+                        let why = format!(
+                            "the answer has no value at {:?}: {}",
+                            pointers.value,
+                            cut(body)
+                        );
+                        cannot_read(kind, &unknown, &done, format!("{status}: {why}"))
+                    }
+                    Err(why) => cannot_read(kind, &unknown, &done, format!("{status}: {why}")),
+                }
+            }
+            StatusMeaning::NotFound if reads => not_found(),
             // "Not found" on a write or cas is not a defined answer; it did not apply.
             StatusMeaning::NotFound | StatusMeaning::Fail => done(
                 Outcome::Fail,
@@ -187,17 +270,39 @@ pub fn complete(
     }
 }
 
-/// The value an ok read returned: the body parsed as JSON, at `pointer`.
-fn read_value(body: &str, pointer: &str) -> Result<Value, String> {
+/// An ok answer whose result cannot be read: an effect still happened (or may have), a read
+/// simply failed.
+fn cannot_read(
+    kind: OpKind,
+    unknown: &dyn Fn(String) -> Completion,
+    done: &dyn Fn(Outcome, Value, Option<String>) -> Completion,
+    why: String,
+) -> Completion {
+    if kind.has_effect() {
+        unknown(why)
+    } else {
+        done(Outcome::Fail, Value::Null, Some(why))
+    }
+}
+
+/// Whether the JSON body holds `true` at `pointer`: `None` when it does, the reason when it
+/// does not; an error when the body is not JSON (then nothing is known).
+fn succeeded(body: &str, pointer: &str) -> Result<Option<String>, String> {
     let parsed: Value = serde_json::from_str(body)
         .map_err(|e| format!("the answer is not JSON ({e}): {}", cut(body)))?;
-    match parsed.pointer(pointer) {
-        Some(value) => Ok(value.clone()),
-        None => Err(format!(
-            "the answer has no value at {pointer:?}: {}",
-            cut(body)
-        )),
-    }
+    Ok(match parsed.pointer(pointer) {
+        Some(Value::Bool(true)) => None,
+        Some(other) => Some(format!("{pointer} is {other}, not true: {}", cut(body))),
+        None => Some(format!("{pointer} is absent, not true: {}", cut(body))),
+    })
+}
+
+/// The value an ok read returned: the body parsed as JSON, at `pointer` (`None`: nothing
+/// there).
+fn read_value(body: &str, pointer: &str) -> Result<Option<Value>, String> {
+    let parsed: Value = serde_json::from_str(body)
+        .map_err(|e| format!("the answer is not JSON ({e}): {}", cut(body)))?;
+    Ok(parsed.pointer(pointer).cloned())
 }
 
 /// The server's message: the string (or JSON) at `pointer` in a JSON body, else the body text.
@@ -504,5 +609,71 @@ mod tests {
         assert_eq!(OpKind::parse("txn"), None);
         assert!(!OpKind::Read.has_effect());
         assert!(OpKind::Write.has_effect() && OpKind::Cas.has_effect());
+    }
+
+    fn with_rules(kind: OpKind, status: u16, body: &str, rules: AnswerRules<'_>) -> Completion {
+        let value = if kind == OpKind::Cas {
+            json!([1, 2])
+        } else {
+            json!(null)
+        };
+        complete_with(
+            kind,
+            &value,
+            &answered(status, body),
+            raftkv(kind),
+            (PTR, rules),
+            |v| match v {
+                Value::String(s) => Ok(serde_json::from_str(&s).unwrap_or(Value::String(s))),
+                other => Ok(other),
+            },
+            "n1",
+        )
+    }
+
+    #[test]
+    fn a_text_value_is_the_body_decoded() {
+        let rules = AnswerRules {
+            text_value: true,
+            ..AnswerRules::JSON
+        };
+        let c = with_rules(OpKind::Read, 200, "734\n", rules);
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!(734)));
+        let c = with_rules(OpKind::Read, 200, "abc", rules);
+        assert_eq!(c.value, json!("abc"));
+    }
+
+    #[test]
+    fn a_missing_value_can_mean_not_found_for_reads_only() {
+        let rules = AnswerRules {
+            missing_is_not_found: true,
+            ..AnswerRules::JSON
+        };
+        let c = with_rules(OpKind::Read, 200, r#"{"header":{}}"#, rules);
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, Value::Null));
+        let c = with_rules(OpKind::Read, 200, r#"{"header":{}}"#, AnswerRules::JSON);
+        assert_eq!(c.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn an_ok_answer_without_the_success_flag_is_fail() {
+        let rules = AnswerRules {
+            succeeded: Some("/succeeded"),
+            ..AnswerRules::JSON
+        };
+        let c = with_rules(OpKind::Cas, 200, r#"{"header":{}}"#, rules);
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(c.value, json!([1, 2]));
+        assert!(c.error.unwrap_or_default().contains("/succeeded is absent"));
+        let c = with_rules(OpKind::Cas, 200, r#"{"succeeded":false}"#, rules);
+        assert_eq!(c.outcome, Outcome::Fail);
+        let c = with_rules(OpKind::Cas, 200, r#"{"succeeded":true}"#, rules);
+        assert_eq!(c.outcome, Outcome::Ok);
+        let c = with_rules(OpKind::Cas, 200, "done?", rules);
+        assert_eq!(
+            c.outcome,
+            Outcome::Info,
+            "an unreadable answer is unknown, never fail"
+        );
     }
 }

@@ -24,6 +24,17 @@ pub(crate) trait Hint: Send + Sync {
     fn redirect(&self, status: u16, body: &str, url: &Url) -> Option<Url>;
 }
 
+/// A request body, filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Body {
+    /// Sent as `application/json`.
+    Json(Value),
+    /// Sent as `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
+    /// Sent as `text/plain; charset=utf-8`.
+    Text(String),
+}
+
 /// One request to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
@@ -31,8 +42,10 @@ pub(crate) struct Outgoing {
     pub method: Method,
     /// Where to send it first.
     pub url: Url,
-    /// The JSON body, if any.
-    pub body: Option<Value>,
+    /// The body, if any.
+    pub body: Option<Body>,
+    /// This request's own headers, sent instead of a spec-wide header of the same name.
+    pub headers: Vec<(String, String)>,
     /// The most time the whole exchange (every hop) may take.
     pub timeout: Duration,
     /// How many redirects to follow at most.
@@ -123,7 +136,9 @@ impl Transport {
         let mut hops = 0u32;
         loop {
             *contacted = self.name_of(&url);
-            let (exchange, location) = self.once(&out.method, &url, out.body.as_ref()).await;
+            let (exchange, location) = self
+                .once(&out.method, &url, out.body.as_ref(), &out.headers)
+                .await;
             let Exchange::Answered { status, body } = &exchange else {
                 return exchange;
             };
@@ -149,15 +164,32 @@ impl Transport {
         &self,
         method: &Method,
         url: &Url,
-        body: Option<&Value>,
+        body: Option<&Body>,
+        headers: &[(String, String)],
     ) -> (Exchange, Option<String>) {
         let mut request = self.http.request(method.clone(), url.clone());
-        for (name, value) in self.headers.iter() {
+        let own = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        for (name, value) in self.headers.iter().filter(|(n, _)| !own(n)) {
             request = request.header(name, value);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
+        let typed = own("content-type")
+            || self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        // A content type the spec sets wins (json() and form() keep one already there).
+        request = match body {
+            None => request,
+            Some(Body::Json(json)) => request.json(json),
+            Some(Body::Form(fields)) => request.form(fields),
+            Some(Body::Text(text)) if typed => request.body(text.clone()),
+            Some(Body::Text(text)) => request
+                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(text.clone()),
+        };
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => return (classify(&e), None),

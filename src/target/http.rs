@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::{external_infos, external_nemesis, leader_fault, Nodes, StartContext, Started};
+use crate::client::http::selftest::{self, Family};
 use crate::client::mapping::OpKind;
 use crate::client::{HttpFactory, HttpSpec, NodeInfo, Profile};
 use crate::nemesis::NemesisSpec;
@@ -82,14 +83,33 @@ impl HttpTarget {
         ));
         check_reachable(nodes, spec).await?;
         let infos = external_infos(nodes);
+        check_spec_fits(spec, &infos, ctx).await?;
         let nemesis = external_nemesis(nodes, leader_probe(spec, &infos)?, ctx)?;
+        let client = factory(spec, &infos, ctx.workload.client_profile(), &ctx.run_id)?;
         Ok(Started {
-            factory: Box::new(factory(spec, &infos, ctx.workload.client_profile())?),
+            factory: Box::new(client),
             nodes: infos,
             nemesis,
             cluster: None,
         })
     }
+}
+
+/// Logs the run's key prefix and runs the spec self-test against `nodes` (logged in the run
+/// log): the step every `--target http` run takes once its nodes answer, external or local.
+/// An error is the fix to make, and ends the run before any op.
+pub async fn check_spec_fits(
+    spec: &HttpSpec,
+    nodes: &[NodeInfo],
+    ctx: &StartContext<'_>,
+) -> Result<()> {
+    let prefix = spec.prefix_for(&ctx.run_id);
+    (ctx.log)(&format!(
+        "run id {}: keys sent with prefix {prefix:?} ({{run}} = {:?})",
+        ctx.run_id, ctx.run_id
+    ));
+    let log = Arc::clone(&ctx.log);
+    self_test_logged(spec, nodes, ctx.workload, &ctx.run_id, ctx.seed, &*log).await
 }
 
 /// Reads and validates the spec, and checks it serves `workload` and that `nemesis` asks
@@ -155,18 +175,96 @@ pub fn store_spec(path: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(copy)
 }
 
-/// Clients for `nodes` following `spec`, through `profile` when the workload has one.
+/// Clients of run `run` for `nodes` following `spec`, through `profile` when the workload
+/// has one. Every key they send carries the run's prefix ([`HttpSpec::prefix_for`]).
 pub fn factory(
     spec: &HttpSpec,
     nodes: &[NodeInfo],
     profile: Option<Profile>,
+    run: &str,
 ) -> Result<HttpFactory> {
-    let factory = HttpFactory::new(spec.clone(), nodes).context("setting up the http client")?;
+    let factory = HttpFactory::new(spec.clone(), nodes)
+        .context("setting up the http client")?
+        .with_run(run);
     match profile {
         Some(p) => factory
             .with_profile(p)
             .context("setting up the http client"),
         None => Ok(factory),
+    }
+}
+
+/// The self-test's checks for `workload` (pure): its profile, or its register ops.
+pub fn self_test_family(workload: &WorkloadSpec) -> Family {
+    match &workload.kind {
+        WorkloadKind::Register => Family::Register {
+            cas: workload.mix.cas > 0.0,
+            read: workload.mix.read > 0.0 || workload.final_reads,
+        },
+        WorkloadKind::Set(_) => Family::Set,
+        WorkloadKind::Counter(_) => Family::Counter,
+        WorkloadKind::Bank(_) => Family::Bank,
+        WorkloadKind::UniqueIds => Family::UniqueIds,
+        WorkloadKind::ListAppend(_) => Family::ListAppend,
+        WorkloadKind::RwRegister(_) => Family::RwRegister,
+    }
+}
+
+/// The scratch run the self-test of run `run` writes under: its own key prefix, so the run
+/// never reads what the self-test wrote.
+pub fn self_test_run(run: &str) -> String {
+    format!("probe-{run}")
+}
+
+/// The spec self-test before a run: through `spec`, on scratch keys of a probe-only run
+/// prefix, the ops `workload` uses are sent to the first of `nodes` and what comes back is
+/// compared exactly with what was written ([`crate::client::http::selftest`]). An error
+/// names the op, what came back, what was expected and the spec field to set; the caller
+/// exits 3 before the run starts. `run` is the run's id.
+pub async fn self_test(
+    spec: &HttpSpec,
+    nodes: &[NodeInfo],
+    workload: &WorkloadSpec,
+    run: &str,
+) -> Result<()> {
+    self_test_logged(spec, nodes, workload, run, rand::random(), &|_| {}).await
+}
+
+/// [`self_test`] with its fresh values drawn from `seed` and each request and answer given
+/// to `log`.
+pub async fn self_test_logged(
+    spec: &HttpSpec,
+    nodes: &[NodeInfo],
+    workload: &WorkloadSpec,
+    run: &str,
+    seed: u64,
+    log: &(dyn Fn(&str) + Send + Sync),
+) -> Result<()> {
+    let Some(node) = nodes.first() else {
+        bail!("the client spec self-test needs a node");
+    };
+    let family = self_test_family(workload);
+    let outcome = selftest::run(spec, node, family, &self_test_run(run), seed).await;
+    let (result, lines) = match outcome {
+        Ok(lines) => (Ok(()), lines),
+        Err((e, lines)) => (Err(e), lines),
+    };
+    for line in &lines {
+        log(line);
+    }
+    match result {
+        Ok(()) => {
+            log(&format!(
+                "client spec self-test passed on {} for workload {}",
+                node.name, workload.name
+            ));
+            Ok(())
+        }
+        Err(e) => bail!(
+            "the client spec does not fit the service (self-test on node {}, workload {}): {e}",
+            node.name,
+            workload.name
+        ),
     }
 }
 

@@ -100,9 +100,7 @@ impl HttpTarget {
         if spec.leader.is_some() {
             wait_for_leader(leader.as_ref(), db.startup_timeout, ctx).await;
         }
-        // INTEGRATOR: the client spec's self-test (a pub async fn in src/target/http.rs, by
-        // the other helper of issue 14) runs here, against `nodes`, now that every node is
-        // healthy; its error ends the run before any op (the cluster is stopped on drop).
+        super::http::check_spec_fits(spec, &nodes, ctx).await?;
         let nemesis = Nemesis::new(
             cluster.names(),
             Box::new(IptablesFaults::new(plan.clone())),
@@ -112,7 +110,12 @@ impl HttpTarget {
         )
         .context("opening the fault journal")?;
         super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
-            Ok(Box::new(factory(spec, infos, ctx.workload.client_profile())?) as _)
+            Ok(Box::new(factory(
+                spec,
+                infos,
+                ctx.workload.client_profile(),
+                &ctx.run_id,
+            )?) as _)
         })
     }
 }

@@ -43,7 +43,7 @@ use serde_json::{json, Value};
 
 use super::mapping::{self, Exchange, OpKind, Pointers, StatusMeaning};
 use super::render::{self, authority, base_url};
-use super::transport::{Delivered, Outgoing, Transport};
+use super::transport::{Body, Delivered, Outgoing, Transport};
 use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo, Profile};
 use crate::history::Outcome;
 use workloads::{Plan, Step, MAX_REQUESTS};
@@ -197,7 +197,8 @@ impl EtcdClient {
         let out = Outgoing {
             method: Method::POST,
             url,
-            body: Some(body),
+            body: Some(Body::Json(body)),
+            headers: Vec::new(),
             timeout: self.options.timeout,
             max_redirects: 0,
         };

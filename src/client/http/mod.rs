@@ -3,7 +3,9 @@
 //! status is read through the spec's status lists; the error mapping in [`super::mapping`]
 //! does the rest.
 
+pub mod codec;
 pub mod leader;
+pub mod selftest;
 mod spec;
 mod template;
 
@@ -15,16 +17,19 @@ use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use super::mapping::{self, Exchange, OpKind, Pointers};
+use super::mapping::{self, AnswerRules, Exchange, OpKind, Pointers};
 use super::render::{authority, base_url};
 use super::transport::{Hint, Outgoing, Transport};
 use super::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo, Profile};
+use codec::Codecs;
 use template::Vars;
 
 pub use leader::{HttpLeader, LeaderSpec};
 pub use spec::{
-    HttpSpec, OpSpec, SpecError, DEFAULT_REDIRECTS, DEFAULT_REGISTER_KEY, DEFAULT_TIMEOUT,
+    HttpSpec, OpSpec, SpecError, DEFAULT_KEY_PREFIX, DEFAULT_REDIRECTS, DEFAULT_REGISTER_KEY,
+    DEFAULT_TIMEOUT,
 };
+pub use template::BodyFormat;
 
 /// Opens templated clients; all of them share one connection pool.
 #[derive(Clone)]
@@ -33,6 +38,15 @@ pub struct HttpFactory {
     transport: Transport,
     hint: Option<Arc<dyn Hint>>,
     profile: Option<Profile>,
+    /// The run's id (`""`: none) and its key prefix.
+    run: Arc<RunScope>,
+}
+
+/// The run a factory's clients belong to: `{run}` and the key prefix.
+#[derive(Debug, Default)]
+struct RunScope {
+    run: String,
+    prefix: String,
 }
 
 impl std::fmt::Debug for HttpFactory {
@@ -59,7 +73,23 @@ impl HttpFactory {
             transport,
             hint: None,
             profile: None,
+            run: Arc::new(RunScope::default()),
         })
+    }
+
+    /// Clients of run `run`: `{run}` is `run` and every key carries the spec's key prefix
+    /// for it ([`HttpSpec::prefix_for`]). Without it: no run, no prefix.
+    pub fn with_run(mut self, run: &str) -> HttpFactory {
+        self.run = Arc::new(RunScope {
+            run: run.to_owned(),
+            prefix: self.spec.prefix_for(run),
+        });
+        self
+    }
+
+    /// The key prefix this factory's clients send (`""`: none).
+    pub fn key_prefix(&self) -> &str {
+        &self.run.prefix
     }
 
     /// Clients that send ops through `profile` first (`[profiles.NAME.OP]`), falling back to
@@ -103,6 +133,7 @@ impl ClientFactory for HttpFactory {
             transport: self.transport.knowing(authority(&url), &node.name),
             hint: self.hint.clone(),
             profile: self.profile,
+            run: Arc::clone(&self.run),
         }))
     }
 }
@@ -137,6 +168,7 @@ struct HttpClient {
     hint: Option<Arc<dyn Hint>>,
     /// The profile whose ops come first.
     profile: Option<Profile>,
+    run: Arc<RunScope>,
 }
 
 impl HttpClient {
@@ -190,8 +222,14 @@ impl Client for HttpClient {
         let kind = spec.kind;
         let register = Value::String(self.spec.register_key.clone());
         let key = op.key.as_ref().unwrap_or(&register);
+        let codecs = Codecs {
+            value: spec.codec,
+            key: spec.key_codec,
+            prefix: &self.run.prefix,
+        };
+        let txn = self.profile == Some(Profile::Txn) && matches!(kind, OpKind::Custom(_));
         let vars = match Vars::for_op(kind, key, &op.value) {
-            Ok(vars) => vars,
+            Ok(vars) => vars.encoded(&self.run.run, codecs).txn(txn),
             Err(reason) => return self.unsent(kind, op, reason),
         };
         let url_text = format!("{}{}", self.base, spec.path.render(&vars, true));
@@ -207,6 +245,7 @@ impl Client for HttpClient {
             method,
             url,
             body: spec.body.as_ref().map(|b| b.render(&vars)),
+            headers: spec.headers.clone(),
             timeout: spec.timeout,
             max_redirects: spec.max_redirects,
         };
@@ -216,12 +255,25 @@ impl Client for HttpClient {
             error: spec.error.as_deref(),
             not_found: spec.not_found_value.as_ref(),
         };
-        mapping::complete(
+        let rules = AnswerRules {
+            text_value: spec.text_value,
+            missing_is_not_found: spec.missing_is_not_found,
+            succeeded: spec.succeeded.as_deref(),
+        };
+        let codec = spec.codec;
+        mapping::complete_with(
             kind,
             &op.value,
             &delivered.exchange,
             |status| spec.meaning(status),
-            pointers,
+            (pointers, rules),
+            |value| {
+                if txn {
+                    codec::decode_txn(value, &op.value, codec)
+                } else {
+                    codec.decode(value)
+                }
+            },
             &delivered.node,
         )
     }

@@ -65,6 +65,14 @@
 //! `follow_redirects` hops, all within the timeout) before the status lists apply; a redirect
 //! left over after the last hop is read through the lists like any other status.
 //!
+//! **Codecs, bodies, answers** (docs/http-target.md has the table): `codec` (`json`,
+//! `string`, `base64`) and `key_codec` (`text`, `base64`) at the top level or per op;
+//! per op `body_format` (`json`, `form`, `text`), `headers` (over the spec-wide ones),
+//! `value_format` (`json`, `text`), `missing_value` (`error`, `not-found`) and `succeeded` (a
+//! pointer that must hold `true` in an ok answer). `key_prefix` (default `"{run}-"`, `""` to
+//! opt out) scopes every `{key}` to the run; `{run}` and `{prefix}` are available to every
+//! template.
+//!
 //! Status lists take codes (`409`), ranges (`"500-599"`) and classes (`"5xx"`). A list left
 //! out takes its default: `ok = ["2xx"]`, `fail = ["4xx"]`, `unknown = ["5xx"]`,
 //! `not_found = []`. When a code is in several lists, the narrowest entry wins (`503` beats
@@ -79,7 +87,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::template::{BodyTemplate, TextTemplate, Vars};
+use super::codec::{Codec, KeyCodec};
+use super::template::{BodyFormat, RequestBody, TextTemplate, Vars};
 use crate::client::mapping::{OpKind, OpShape, StatusMeaning};
 use crate::client::Profile;
 
@@ -90,6 +99,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1500);
 pub const DEFAULT_REDIRECTS: u32 = 2;
 /// Default key for ops without one.
 pub const DEFAULT_REGISTER_KEY: &str = "register";
+/// Default run key prefix: every key a run sends starts with the run's id.
+pub const DEFAULT_KEY_PREFIX: &str = "{run}-";
 
 const MAX_TIMEOUT_MS: u64 = 600_000;
 const MAX_REDIRECTS: u32 = 10;
@@ -143,6 +154,9 @@ pub struct HttpSpec {
     /// `[leader]`: how to ask which node leads (see [`super::leader`]); `None`: leader
     /// faults are refused.
     pub leader: Option<super::leader::LeaderSpec>,
+    /// The run key prefix as written, with `{run}` (`""`: keys are sent as the workload
+    /// names them); see [`HttpSpec::prefix_for`].
+    pub key_prefix: String,
     read: Option<OpSpec>,
     write: Option<OpSpec>,
     cas: Option<OpSpec>,
@@ -156,8 +170,21 @@ pub struct OpSpec {
     /// The HTTP method, upper case.
     pub method: String,
     pub(crate) path: TextTemplate,
-    pub(crate) body: Option<BodyTemplate>,
+    pub(crate) body: Option<RequestBody>,
     statuses: Vec<StatusMeaning>,
+    /// How values go out and come back (`codec`).
+    pub codec: Codec,
+    /// How keys go out (`key_codec`).
+    pub key_codec: KeyCodec,
+    /// Headers of this op, sent instead of a spec-wide header of the same name.
+    pub headers: Vec<(String, String)>,
+    /// The value is the answer's text (`value_format = "text"`), not JSON at a pointer.
+    pub text_value: bool,
+    /// An ok read with nothing at the value pointer found nothing (`missing_value =
+    /// "not-found"`).
+    pub missing_is_not_found: bool,
+    /// An ok answer must hold `true` at this pointer, else the op is `fail` (`succeeded`).
+    pub succeeded: Option<String>,
     /// Pointer to the value read in an ok answer (reads).
     pub value: String,
     /// Pointer to the message in an error answer; `None`: the body text.
@@ -216,6 +243,16 @@ impl HttpSpec {
             OpKind::Write => self.write.as_ref(),
             OpKind::Cas => self.cas.as_ref(),
             OpKind::Custom(_) => None,
+        }
+    }
+
+    /// The key prefix of run `run`: [`HttpSpec::key_prefix`] with `{run}` filled in; `""`
+    /// when the spec opts out or there is no run (the built-in raftkv client).
+    pub fn prefix_for(&self, run: &str) -> String {
+        if run.is_empty() {
+            String::new()
+        } else {
+            self.key_prefix.replace("{run}", run)
         }
     }
 
@@ -279,11 +316,42 @@ struct RawSpec {
     headers: BTreeMap<String, String>,
     health: Option<String>,
     leader: Option<super::leader::RawLeader>,
+    codec: Option<Codec>,
+    key_codec: Option<KeyCodec>,
+    key_prefix: Option<String>,
     read: Option<RawOp>,
     write: Option<RawOp>,
     cas: Option<RawOp>,
     #[serde(default)]
     profiles: BTreeMap<String, BTreeMap<String, RawOp>>,
+}
+
+/// What the top level of a spec gives every op unless the op says otherwise.
+struct OpDefaults {
+    timeout: Duration,
+    redirects: u32,
+    codec: Codec,
+    key_codec: KeyCodec,
+}
+
+/// How the value of an ok answer is found (`value_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ValueFormat {
+    /// JSON, at the `value` pointer.
+    Json,
+    /// The body's text.
+    Text,
+}
+
+/// What an ok read without a value means (`missing_value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum MissingValue {
+    /// The read failed (the default: never invent a value).
+    Error,
+    /// The key was never written: the read returns the not-found value.
+    NotFound,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,6 +370,13 @@ struct RawOp {
     error: Option<String>,
     timeout_ms: Option<u64>,
     follow_redirects: Option<u32>,
+    codec: Option<Codec>,
+    key_codec: Option<KeyCodec>,
+    body_format: Option<BodyFormat>,
+    headers: Option<BTreeMap<String, String>>,
+    value_format: Option<ValueFormat>,
+    missing_value: Option<MissingValue>,
+    succeeded: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,15 +406,29 @@ impl RawSpec {
         }
         let timeout = timeout("timeout_ms", self.timeout_ms, DEFAULT_TIMEOUT)?;
         let redirects = redirects("follow_redirects", self.follow_redirects, DEFAULT_REDIRECTS)?;
-        let mut headers = Vec::new();
-        for (name, value) in self.headers {
-            let field = format!("headers.{name}");
-            reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| invalid(&field, "not a valid header name"))?;
-            reqwest::header::HeaderValue::from_str(&value)
-                .map_err(|_| invalid(&field, "not a valid header value"))?;
-            headers.push((name, value));
+        let headers = headers("headers", self.headers)?;
+        let key_prefix = self
+            .key_prefix
+            .unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_owned());
+        let bare = key_prefix.replace("{run}", "");
+        if bare.contains(['{', '}']) {
+            return Err(invalid(
+                "key_prefix",
+                format!("the only placeholder a key prefix takes is {{run}}, got {key_prefix:?}"),
+            ));
         }
+        if !key_prefix.is_empty() && !key_prefix.contains("{run}") {
+            return Err(invalid(
+                "key_prefix",
+                format!("a key prefix must contain {{run}} (or be \"\" to send keys as they are), got {key_prefix:?}"),
+            ));
+        }
+        let defaults = OpDefaults {
+            timeout,
+            redirects,
+            codec: self.codec.unwrap_or_default(),
+            key_codec: self.key_codec.unwrap_or_default(),
+        };
         if let Some(h) = &self.health {
             if !h.starts_with('/')
                 || reqwest::Url::parse(&format!("http://127.0.0.1:1{h}")).is_err()
@@ -351,7 +440,7 @@ impl RawSpec {
             }
         }
         let op = |raw: Option<RawOp>, kind: OpKind| {
-            raw.map(|r| r.validate(Some(kind), kind.as_str(), timeout, redirects))
+            raw.map(|r| r.validate(Some(kind), kind.as_str(), &defaults))
                 .transpose()
         };
         let mut profiles = BTreeMap::new();
@@ -366,7 +455,7 @@ impl RawSpec {
             let mut parsed = BTreeMap::new();
             for (f, raw) in ops {
                 let field = format!("profiles.{name}.{f}");
-                parsed.insert(f, raw.validate(None, &field, timeout, redirects)?);
+                parsed.insert(f, raw.validate(None, &field, &defaults)?);
             }
             profiles.insert(profile, parsed);
         }
@@ -376,12 +465,30 @@ impl RawSpec {
             headers,
             health: self.health,
             leader: self.leader.map(super::leader::validate).transpose()?,
+            key_prefix,
             read: op(self.read, OpKind::Read)?,
             write: op(self.write, OpKind::Write)?,
             cas: op(self.cas, OpKind::Cas)?,
             profiles,
         })
     }
+}
+
+/// Header names and values checked, `field` naming the table.
+fn headers(
+    field: &str,
+    table: BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, FieldError> {
+    let mut headers = Vec::new();
+    for (name, value) in table {
+        let field = format!("{field}.{name}");
+        reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(&field, "not a valid header name"))?;
+        reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|_| invalid(&field, "not a valid header value"))?;
+        headers.push((name, value));
+    }
+    Ok(headers)
 }
 
 fn timeout(field: &str, ms: Option<u64>, default: Duration) -> Result<Duration, FieldError> {
@@ -423,8 +530,7 @@ impl RawOp {
         self,
         register: Option<OpKind>,
         op: &str,
-        timeout_default: Duration,
-        redirects_default: u32,
+        defaults: &OpDefaults,
     ) -> Result<OpSpec, FieldError> {
         let f = |name: &str| format!("{op}.{name}");
         let kind = match register {
@@ -442,7 +548,7 @@ impl RawOp {
             }
             None => OpKind::Custom(OpShape {
                 effect: self.effect.unwrap_or(true),
-                returns_value: self.value.is_some(),
+                returns_value: self.value.is_some() || self.value_format == Some(ValueFormat::Text),
             }),
         };
         let not_found_value = match &self.not_found_value {
@@ -468,13 +574,45 @@ impl RawOp {
         let path = TextTemplate::parse(&self.path, kind).map_err(|m| invalid(f("path"), m))?;
         check_url(&path, kind).map_err(|m| invalid(f("path"), m))?;
         let body = match self.body {
+            None if self.body_format.is_some() => {
+                return Err(invalid(f("body_format"), "there is no body to format"));
+            }
             None => None,
             Some(b) => {
                 let json = serde_json::to_value(&b)
                     .map_err(|e| invalid(f("body"), format!("cannot be JSON: {e}")))?;
-                Some(BodyTemplate::parse(&json, kind, &f("body"))?)
+                let format = self.body_format.unwrap_or_default();
+                Some(RequestBody::parse(&json, format, kind, &f("body"))?)
             }
         };
+        let text_value = self.value_format == Some(ValueFormat::Text);
+        if self.value_format.is_some() && !kind.returns_value() {
+            return Err(invalid(
+                f("value_format"),
+                "only an op that reads a value (a read, or a profile op with a value) has a value format",
+            ));
+        }
+        if text_value && self.value.is_some() {
+            return Err(invalid(
+                f("value"),
+                "value_format = \"text\" reads the whole answer; leave the value pointer out",
+            ));
+        }
+        let missing_is_not_found = self.missing_value == Some(MissingValue::NotFound);
+        if missing_is_not_found && (kind.has_effect() || !kind.returns_value()) {
+            return Err(invalid(
+                f("missing_value"),
+                "only a read (an op without effect that reads a value) can find nothing",
+            ));
+        }
+        let succeeded = pointer(&f("succeeded"), self.succeeded)?;
+        if succeeded.as_deref() == Some("") {
+            return Err(invalid(
+                f("succeeded"),
+                "must point at a field, e.g. \"/succeeded\"",
+            ));
+        }
+        let headers = headers(&f("headers"), self.headers.unwrap_or_default())?;
         if matches!(kind, OpKind::Write | OpKind::Cas) && self.value.is_some() {
             return Err(invalid(f("value"), "only a read has a value to find"));
         }
@@ -502,14 +640,20 @@ impl RawOp {
             statuses,
             value,
             error,
-            timeout: timeout(&f("timeout_ms"), self.timeout_ms, timeout_default)?,
+            timeout: timeout(&f("timeout_ms"), self.timeout_ms, defaults.timeout)?,
             max_redirects: redirects(
                 &f("follow_redirects"),
                 self.follow_redirects,
-                redirects_default,
+                defaults.redirects,
             )?,
             kind,
             not_found_value,
+            codec: self.codec.unwrap_or(defaults.codec),
+            key_codec: self.key_codec.unwrap_or(defaults.key_codec),
+            headers,
+            text_value,
+            missing_is_not_found,
+            succeeded,
         })
     }
 }
@@ -769,7 +913,7 @@ mod tests {
             ),
             (
                 good.replace("{value.n}", "{from}"),
-                "t.toml: profiles.counter.add.body.by: {from} is not available to custom (it has {key}, {value}, {value.NAME})",
+                "t.toml: profiles.counter.add.body.by: {from} is not available to custom (it has {key}, {value}, {value.NAME}, {run}, {prefix})",
             ),
             (
                 "[profiles.counter]\n".to_string(),
@@ -798,7 +942,7 @@ mod tests {
             ),
             (
                 "[read]\nmethod=\"GET\"\npath=\"/{value}\"\n",
-                "t.toml: read.path: {value} is not available to read (it has {key})",
+                "t.toml: read.path: {value} is not available to read (it has {key}, {run}, {prefix})",
             ),
             (
                 "[write]\nmethod=\"PUT\"\npath=\"/\"\nvalue=\"/v\"\n",
@@ -838,7 +982,7 @@ mod tests {
             ),
             (
                 "[cas]\nmethod=\"POST\"\npath=\"/\"\nbody={v=\"{value}\"}\n",
-                "t.toml: cas.body.v: {value} is not available to cas (it has {key}, {from}, {to})",
+                "t.toml: cas.body.v: {value} is not available to cas (it has {key}, {from}, {to}, {run}, {prefix})",
             ),
         ];
         for (text, want) in cases {
@@ -887,5 +1031,86 @@ mod tests {
                 .starts_with("/nonexistent/x.toml: cannot read:"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn codecs_default_at_the_top_and_ops_override() {
+        let s = spec(
+            "codec = \"string\"\nkey_codec = \"base64\"\n[read]\nmethod=\"GET\"\npath=\"/{key}\"\ncodec=\"json\"\n[write]\nmethod=\"PUT\"\npath=\"/{key}\"\nbody={value=\"{value}\"}\nbody_format=\"form\"\nheaders={\"x-a\"=\"1\"}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(op(&s, OpKind::Read).codec, Codec::Json);
+        assert_eq!(op(&s, OpKind::Read).key_codec, KeyCodec::Base64);
+        assert_eq!(op(&s, OpKind::Write).codec, Codec::String);
+        assert_eq!(
+            op(&s, OpKind::Write).headers,
+            vec![("x-a".to_owned(), "1".to_owned())]
+        );
+        assert_eq!(s.key_prefix, DEFAULT_KEY_PREFIX);
+        assert_eq!(s.prefix_for("ab12"), "ab12-");
+        assert_eq!(s.prefix_for(""), "");
+        let plain =
+            spec(&format!("key_prefix = \"\"\n{MINIMAL}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain.prefix_for("ab12"), "");
+    }
+
+    #[test]
+    fn answer_settings_are_checked() {
+        let s = spec("[read]\nmethod=\"GET\"\npath=\"/{key}\"\nvalue_format=\"text\"\n[cas]\nmethod=\"POST\"\npath=\"/c\"\nsucceeded=\"/succeeded\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(op(&s, OpKind::Read).text_value);
+        assert_eq!(op(&s, OpKind::Cas).succeeded.as_deref(), Some("/succeeded"));
+        let cases = [
+            (
+                "[read]\nmethod=\"GET\"\npath=\"/\"\nvalue_format=\"text\"\nvalue=\"/v\"\n",
+                "t.toml: read.value: value_format = \"text\" reads the whole answer; leave the value pointer out",
+            ),
+            (
+                "[write]\nmethod=\"PUT\"\npath=\"/\"\nvalue_format=\"text\"\n",
+                "t.toml: write.value_format: only an op that reads a value (a read, or a profile op with a value) has a value format",
+            ),
+            (
+                "[write]\nmethod=\"PUT\"\npath=\"/\"\nmissing_value=\"not-found\"\n",
+                "t.toml: write.missing_value: only a read (an op without effect that reads a value) can find nothing",
+            ),
+            (
+                "[cas]\nmethod=\"PUT\"\npath=\"/\"\nsucceeded=\"ok\"\n",
+                "t.toml: cas.succeeded: a JSON pointer is \"\" or starts with '/', got \"ok\"",
+            ),
+            (
+                "[write]\nmethod=\"PUT\"\npath=\"/\"\nbody_format=\"form\"\n",
+                "t.toml: write.body_format: there is no body to format",
+            ),
+            (
+                "[write]\nmethod=\"PUT\"\npath=\"/\"\nbody_format=\"form\"\nbody=[1]\n",
+                "t.toml: write.body: body_format = \"form\" takes a flat table, e.g. body = { value = \"{value}\" }",
+            ),
+            (
+                "[write]\nmethod=\"PUT\"\npath=\"/\"\nheaders={\"a b\"=\"1\"}\n",
+                "t.toml: write.headers.a b: not a valid header name",
+            ),
+            (
+                "key_prefix = \"x-\"\n[read]\nmethod=\"GET\"\npath=\"/\"\n",
+                "t.toml: key_prefix: a key prefix must contain {run} (or be \"\" to send keys as they are), got \"x-\"",
+            ),
+            (
+                "key_prefix = \"{key}\"\n[read]\nmethod=\"GET\"\npath=\"/\"\n",
+                "t.toml: key_prefix: the only placeholder a key prefix takes is {run}, got \"{key}\"",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(spec(text).err().as_deref(), Some(want), "{text}");
+        }
+        let err = spec("codec = \"yaml\"\n[read]\nmethod=\"GET\"\npath=\"/\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.contains("unknown variant `yaml`") && err.contains("line 1"),
+            "{err}"
+        );
+        let err = spec("[read]\nmethod=\"GET\"\npath=\"/\"\nbody_fmt=\"form\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("unknown field `body_fmt`"), "{err}");
     }
 }
