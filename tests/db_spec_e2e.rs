@@ -2,7 +2,9 @@
 //! binary: any binary as a local cluster, each node in its own network namespace. raftkv
 //! through db/raftkv.toml is valid under the mixed nemesis and its planted stale-read bug is
 //! caught under partition-leader (the leader found by the client spec's [leader] probe);
-//! etcd through db/etcd.toml comes up and its leader is found through its status API; a
+//! etcd through db/etcd.toml and examples/http/etcd-v3.toml alone (base64 codecs, the leader
+//! from its status API) is valid under the mixed nemesis on three seeds and caught with
+//! serializable reads when the probed leader is partitioned; a
 //! missing binary, a missing root (faultline run as nobody) and a node that never becomes
 //! healthy exit 3 naming what; `cluster down`
 //! after `kill -9` and every failed start leave no namespace, link, rule or process behind.
@@ -139,83 +141,104 @@ fn raftkvs_stale_read_bug_is_caught_through_the_leader_probe() {
     assert_eq!(code(&out), 1, "the stale read is caught: {}", text(&out));
     assert_eq!(read_results(&run).valid, Validity::Invalid);
     // The partition isolated the leader the [leader] probe named.
-    let isolated = history(&run).into_iter().any(|e| {
-        e["f"] == "start-partition"
-            && e["value"]["leader"]
-                .as_str()
-                .is_some_and(|l| l.starts_with('n'))
-    });
-    assert!(isolated, "no partition named its leader");
+    let leaders = partitioned_leaders(&run);
+    assert!(
+        leaders.iter().any(|l| l.starts_with('n')),
+        "no partition named its leader"
+    );
     let prefix = network_prefix(&run).expect("the run logs its network");
     assert_clean(&prefix, dir.path());
 }
 
-/// A client spec for etcd's v3 gateway with only what the leader probe needs: its ops hit a
-/// path that does not exist (every op fails, so the values' encoding does not matter).
-const ETCD_LEADER_ONLY: &str = r#"
-name = "etcd-leader-only"
-health = "/health"
+/// The leaders the run's partitions isolated, as journaled in its history.
+fn partitioned_leaders(run: &Path) -> Vec<String> {
+    history(run)
+        .into_iter()
+        .filter(|e| e["f"] == "start-partition")
+        .filter_map(|e| e["value"]["leader"].as_str().map(str::to_owned))
+        .collect()
+}
 
-[leader]
-method = "POST"
-path = "/v3/maintenance/status"
-body = {}
-self = "/header/member_id"
-leader = "/leader"
-
-[read]
-method = "GET"
-path = "/no-such-api/{key}"
-fail = ["4xx", "5xx"]
-
-[write]
-method = "GET"
-path = "/no-such-api/{key}"
-fail = ["4xx", "5xx"]
-unknown = []
-"#;
+/// `faultline test --db db/etcd.toml --client CLIENT` on 3 nodes with `nemesis`, seeds 1..=3
+/// (stopping at the first run that is not valid).
+fn etcd_through_the_generic_path(
+    client: &str,
+    nemesis: &str,
+    seed: &str,
+    results: &Path,
+) -> std::process::Output {
+    let db = repo("db/etcd.toml");
+    let args = [
+        &["--db", &db, "--client", client][..],
+        SHORT_PARTITION_RUN,
+        &["--nemesis", nemesis, "--seed", seed, "--test-count", "3"],
+    ]
+    .concat();
+    run_test(&args, results)
+}
 
 #[test]
-fn etcd_through_its_db_spec_comes_up_and_its_leader_is_found() {
-    if !can_run("etcd_through_its_db_spec_comes_up_and_its_leader_is_found") {
+fn etcd_through_its_db_and_client_specs_is_valid_under_the_mixed_nemesis() {
+    if !can_run("etcd_through_its_db_and_client_specs_is_valid_under_the_mixed_nemesis") {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let client = dir.path().join("etcd-leader.toml");
-    std::fs::write(&client, ETCD_LEADER_ONLY).expect("write spec");
-    let db = repo("db/etcd.toml");
-    let out = run_test(
-        &[
-            "--db",
-            &db,
-            "--client",
-            &client.display().to_string(),
-            "--nodes",
-            "3",
-            "--workload",
-            "register",
-            "--nemesis",
-            "partition-leader",
-            "--nemesis-interval",
-            "2",
-            "--time-limit",
-            "8",
-            "--seed",
-            "2",
-        ],
+    let client = repo("examples/http/etcd-v3.toml");
+    let out = etcd_through_the_generic_path(&client, "mixed", "1", &results);
+    let run = latest(&results);
+    let _down = ClusterDown(run.clone());
+    // Three runs on seeds 1, 2, 3, every one valid (the series stops at the first that is not).
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let runs = std::fs::read_dir(run.parent().expect("a test directory"))
+        .expect("the test directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("results.json").is_file())
+        .count();
+    assert_eq!(runs, 3, "{}", text(&out));
+    assert_eq!(read_results(&run).valid, Validity::Valid);
+    let fs = nemesis_fs(&run);
+    assert!(fs.iter().any(|f| f == "start-partition"), "{fs:?}");
+    let ok = history(&run)
+        .iter()
+        .filter(|e| e["type"] == "ok" && e["process"].is_u64())
+        .count();
+    assert!(ok > 50, "only {ok} ok client ops");
+    let prefix = network_prefix(&run).expect("the run logs its network");
+    assert_clean(&prefix, dir.path());
+}
+
+#[test]
+fn etcds_serializable_reads_are_caught_when_the_probed_leader_is_partitioned() {
+    if !can_run("etcds_serializable_reads_are_caught_when_the_probed_leader_is_partitioned") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    // etcd-v3.toml with reads answered by the member alone, possibly stale.
+    let linearizable = std::fs::read_to_string(repo("examples/http/etcd-v3.toml"))
+        .expect("examples/http/etcd-v3.toml");
+    let read_body = r#"body = { key = "{key}" }"#;
+    assert!(linearizable.contains(read_body), "the read's body moved");
+    let serializable = linearizable.replacen(
+        read_body,
+        r#"body = { key = "{key}", serializable = true }"#,
+        1,
+    );
+    let client = dir.path().join("etcd-v3-serializable.toml");
+    std::fs::write(&client, serializable).expect("write spec");
+    let out = etcd_through_the_generic_path(
+        &client.display().to_string(),
+        "partition-leader",
+        "2",
         &results,
     );
     let run = latest(&results);
     let _down = ClusterDown(run.clone());
-    assert_ne!(code(&out), 3, "{}", text(&out));
-    let log = std::fs::read_to_string(run.join(LOG_FILE)).unwrap_or_default();
-    assert!(log.contains("leader probe: n"), "{log}");
-    let leaders: Vec<String> = history(&run)
-        .into_iter()
-        .filter(|e| e["f"] == "start-partition")
-        .filter_map(|e| e["value"]["leader"].as_str().map(str::to_owned))
-        .collect();
+    assert_eq!(code(&out), 1, "the stale read is caught: {}", text(&out));
+    assert_eq!(read_results(&run).valid, Validity::Invalid);
+    // The leader the [leader] probe found is the one cut off.
+    let leaders = partitioned_leaders(&run);
     assert!(
         !leaders.is_empty()
             && leaders
@@ -223,6 +246,8 @@ fn etcd_through_its_db_spec_comes_up_and_its_leader_is_found() {
                 .all(|l| ["n1", "n2", "n3"].contains(&l.as_str())),
         "partitions named leaders {leaders:?}"
     );
+    let log = std::fs::read_to_string(run.join(LOG_FILE)).unwrap_or_default();
+    assert!(log.contains("leader probe: n"), "{log}");
     let prefix = network_prefix(&run).expect("the run logs its network");
     assert_clean(&prefix, dir.path());
 }
@@ -316,7 +341,7 @@ fn a_node_that_exits_at_start_is_named_with_its_log() {
 }
 
 #[test]
-fn a_missing_binary_is_named_before_anything_starts() {
+fn a_missing_binary_is_named_and_no_op_runs() {
     // Needs no root: the binary is looked for before any namespace is made.
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
@@ -345,7 +370,13 @@ fn a_missing_binary_is_named_before_anything_starts() {
         "{}",
         text(&out)
     );
-    assert!(!results.join("latest").exists(), "no run was started");
+    // The run that never started says why, and has no history.
+    let run = latest(&results);
+    let record = read_results(&run);
+    assert_eq!(record.valid, Validity::Unknown);
+    let error = record.run_error.unwrap_or_default();
+    assert!(error.contains("/nonexistent/bin/mydb"), "{error}");
+    assert!(!run.join(faultline::rundir::HISTORY_FILE).exists());
 }
 
 #[test]
@@ -445,16 +476,26 @@ fn without_root_a_db_cluster_exits_3_saying_so() {
     let results = dir.path().join("results");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // Everything nobody needs lives in the world-readable temp dir: the checkout may sit in a
+    // directory nobody cannot enter (/root), which would fail for another reason than root.
+    let faultline = dir.path().join("faultline");
+    std::fs::copy(env!("CARGO_BIN_EXE_faultline"), &faultline).expect("copy faultline");
+    let client = dir.path().join("client.toml");
+    std::fs::copy(repo("examples/http/raftkv.toml"), &client).expect("copy the client spec");
+    let db = sh_spec(dir.path(), "sleep 60");
+    for file in [client.clone(), Path::new(&db).to_path_buf()] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_faultline"))
+        .arg(&faultline)
         .env("FAULTLINE_NO_PROGRESS", "1")
         .args([
             "test",
             "--db",
-            &repo("db/raftkv.toml"),
+            &db,
             "--client",
-            &repo("examples/http/raftkv.toml"),
+            &client.display().to_string(),
             "--nodes",
             "3",
             "--results",
