@@ -394,6 +394,30 @@ fn a_correct_service_under_kills_pauses_and_partitions_is_valid() {
         .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("\"f\":\"add\""))
         .count();
     assert!(added > 5, "only {added} ok adds");
+
+    // The bank: its self-test opens two scratch accounts, transfers and reads them back
+    // (under its own key prefix) before the run's setup opens the real ones.
+    let bank = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/bank.toml");
+    let bank_arg = bank.display().to_string();
+    let out = run_http(
+        &cluster,
+        &spec_path(),
+        &results,
+        &[
+            "--workload",
+            &bank_arg,
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5",
+            "--seed",
+            "13",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&results);
+    let log = std::fs::read_to_string(run.join(faultline::rundir::LOG_FILE)).expect("run log");
+    assert!(log.contains("self-test: transfer"), "{log}");
     drop(cluster);
 }
 

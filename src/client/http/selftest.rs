@@ -39,7 +39,7 @@ pub enum Family {
     ListAppend,
     /// The txn profile with rw-register micro-ops.
     RwRegister,
-    /// The bank profile (not checked: a bank needs its accounts set up).
+    /// The bank profile: two scratch accounts, one transfer, one read.
     Bank,
 }
 
@@ -133,6 +133,27 @@ fn find(hay: &Value, needle: &Value, at: &str) -> Option<String> {
             .find_map(|(i, v)| inner(format!("{at}/{i}"), v)),
         _ => None,
     }
+}
+
+/// The fix for a bank read that did not show the expected balances (pure): the balances in
+/// another form (a codec), or not where the read looks (its path or value pointer).
+fn bank_fix(section: &str, expected: &Value, got: &Value) -> String {
+    let balance = &got["0"];
+    if !balance.is_null() && is_other_form(&expected["0"], balance) {
+        return fix_for(section, "", &expected["0"], balance);
+    }
+    if got.is_object() && !balance.is_null() {
+        return "the transfer did not move the money: check [profiles.bank.transfer]'s body ({value.from}, {value.to}, {value.amount} name accounts as the setup writes them: keys bank-0, bank-1, ...)".to_owned();
+    }
+    format!(
+        "check {section}'s path and value pointer: the read must map every account (\"0\", \"1\", ...) to its balance, for the keys bank-0, bank-1, ... written through [write]"
+    )
+}
+
+/// Accounts "0" and "1" of a bank read, as `{"0": b0, "1": b1}`, when both are there (pure).
+fn bank_balances(read: &Value) -> Option<Value> {
+    let (a, b) = (read.get("0")?, read.get("1")?);
+    Some(json!({"0": a, "1": b}))
 }
 
 /// Checks a completion of op `what` (through `section`) is ok and holds `expected` (pure);
@@ -372,6 +393,55 @@ impl Probe<'_> {
         Ok(())
     }
 
+    /// Two scratch accounts opened through `[write]` (as the bank's setup opens them), one
+    /// transfer between them, then a read that must show both balances moved. Accounts the
+    /// read returns besides these two are not judged here.
+    async fn bank(&mut self) -> Result<(), String> {
+        let w = self.section("write");
+        let opening = [self.fresh(), self.fresh()];
+        for (i, balance) in opening.iter().enumerate() {
+            let got = self
+                .invoke("write", Some(json!(format!("bank-{i}"))), json!(balance))
+                .await;
+            ok(
+                &format!("the opening balance {balance} of account {i}"),
+                &w,
+                &got,
+            )?;
+        }
+        let t = self.section("transfer");
+        let got = self
+            .invoke("transfer", None, json!({"from": 0, "to": 1, "amount": 1}))
+            .await;
+        ok("a transfer of 1 from account 0 to account 1", &t, &got)?;
+        let expected = json!({"0": opening[0] - 1, "1": opening[1] + 1});
+        let r = self.section("read");
+        let mut got = self.invoke("read", None, Value::Null).await;
+        for _ in 1..READ_TRIES {
+            let settled = got.outcome != Outcome::Ok
+                || bank_balances(&got.value) == Some(expected.clone())
+                || is_other_form(&expected["0"], &got.value["0"]);
+            if settled {
+                break;
+            }
+            tokio::time::sleep(READ_PAUSE).await;
+            got = self.invoke("read", None, Value::Null).await;
+        }
+        ok("a bank read", &r, &got)?;
+        if bank_balances(&got.value) == Some(expected.clone()) {
+            return Ok(());
+        }
+        Err(format!(
+            "a bank read after moving 1 from account 0 (opened with {}) to account 1 (opened with {}) returned {}: expected an object mapping \"0\" to {} and \"1\" to {}: {}",
+            opening[0],
+            opening[1],
+            describe(&got.value),
+            expected["0"],
+            expected["1"],
+            bank_fix(&r, &expected, &got.value)
+        ))
+    }
+
     async fn txn(&mut self, append: bool) -> Result<(), String> {
         let t = self.section("txn");
         let v = json!(self.fresh());
@@ -460,12 +530,7 @@ pub async fn run(
         Family::UniqueIds => probe.unique_ids().await,
         Family::ListAppend => probe.txn(true).await,
         Family::RwRegister => probe.txn(false).await,
-        Family::Bank => {
-            probe
-                .log
-                .push("self-test: bank not checked (it needs its accounts set up)".to_owned());
-            Ok(())
-        }
+        Family::Bank => probe.bank().await,
     };
     probe.client.close().await;
     match result {
@@ -557,6 +622,27 @@ mod tests {
         assert!(err.contains("not_found = [404]"), "{err}");
         assert_eq!(describe(&json!(null)), "null");
         assert_eq!(describe(&json!([1])), "[1] (a list)");
+    }
+
+    #[test]
+    fn bank_reads_are_judged_on_the_two_scratch_accounts() {
+        let expected = json!({"0": 6, "1": 9});
+        let read = json!({"0": 6, "1": 9, "2": 100});
+        assert_eq!(bank_balances(&read), Some(expected.clone()));
+        assert_eq!(bank_balances(&json!({"0": 6})), None);
+        let fix = bank_fix(
+            "[profiles.bank.read]",
+            &expected,
+            &json!({"0": "6", "1": "9"}),
+        );
+        assert!(fix.contains("codec = \"string\""), "{fix}");
+        let fix = bank_fix("[profiles.bank.read]", &expected, &json!({"0": 7, "1": 8}));
+        assert!(fix.contains("did not move the money"), "{fix}");
+        let fix = bank_fix("[profiles.bank.read]", &expected, &json!({"a": 1}));
+        assert!(
+            fix.starts_with("check [profiles.bank.read]'s path"),
+            "{fix}"
+        );
     }
 
     #[test]
