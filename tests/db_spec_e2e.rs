@@ -510,3 +510,85 @@ fn without_root_a_db_cluster_exits_3_saying_so() {
         text(&out)
     );
 }
+
+/// A db spec running tests/fixtures/strkv.py (the string-valued test service) as each node,
+/// through a shell that first forks a long-lived child naming the node's data dir: a node
+/// that leaves a process of its own behind unless its whole process group is killed.
+fn forking_strkv_spec(dir: &Path) -> String {
+    let path = dir.join("strkv-db.toml");
+    let script = format!(
+        "sh -c 'while :; do sleep 1; done' \"$0\" & exec python3 {} --host \"$1\" --port \"$2\"",
+        repo("tests/fixtures/strkv.py")
+    );
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"strkv\"\nbinary = \"/bin/sh\"\nclient_port = 4001\nstartup_timeout_s = 30\n\
+             args = [\"-c\", {script:?}, \"{{data_dir}}\", \"{{host}}\", \"{{client_port}}\"]\n\
+             [health]\nhttp = \"/health\"\n"
+        ),
+    )
+    .expect("write spec");
+    path.display().to_string()
+}
+
+#[test]
+fn cluster_down_removes_what_a_node_forked_after_faultline_is_killed() {
+    if !can_run("cluster_down_removes_what_a_node_forked_after_faultline_is_killed") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let db = forking_strkv_spec(dir.path());
+    let client = repo("examples/http/strkv.toml");
+    // strkv has no leader to probe: pause whichever node, every second.
+    let nemesis = dir.path().join("pause-one.toml");
+    std::fs::write(
+        &nemesis,
+        "description = \"pause one node\"\ninterval = 1\n[[fault]]\nkind = \"pause\"\ntarget = \"one\"\n",
+    )
+    .expect("write nemesis");
+    let nemesis = nemesis.display().to_string();
+    let args = [
+        "--db",
+        &db,
+        "--client",
+        &client,
+        "--nodes",
+        "1",
+        "--nemesis",
+        &nemesis,
+        "--time-limit",
+        "60",
+        "--seed",
+        "5",
+    ];
+    let mut child = spawn_test(&args, &results, false);
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(90),
+        "fault journaled",
+        fault_journaled,
+    );
+    let _down = ClusterDown(run.clone());
+    child.kill().expect("kill -9 faultline");
+    let _ = child.wait();
+    let prefix = network_prefix(&run).expect("the run logs its network");
+    assert!(
+        !processes_under("sh", dir.path()).is_empty(),
+        "the node's forked child outlives faultline"
+    );
+    let down = cluster_down(&run);
+    assert_eq!(code(&down), 0, "{}", text(&down));
+    assert_nothing_left(&prefix, dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !processes_under("sh", dir.path()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {:#?}",
+            processes_under("sh", dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
@@ -117,9 +117,18 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
                 if paused.contains(&node.name) {
                     report.resumed.push(node.name.clone());
                 }
-                // SIGCONT first so a stopped process can act on the kill at once.
+                // SIGCONT first so a stopped process can act on the kill at once. Every node
+                // leads a process group of its own: the group goes too, so whatever a node
+                // forked (a wrapper script's children) dies with it.
+                let _ = killpg(target, Signal::SIGCONT);
                 let _ = kill(target, Signal::SIGCONT);
-                kill(target, Signal::SIGKILL).map_err(|source| ClusterError::Signal {
+                let _ = killpg(target, Signal::SIGKILL);
+                // ESRCH: the group's kill already took it (and init reaped it).
+                match kill(target, Signal::SIGKILL) {
+                    Err(nix::errno::Errno::ESRCH) => Ok(()),
+                    other => other,
+                }
+                .map_err(|source| ClusterError::Signal {
                     node: node.name.clone(),
                     signal: "SIGKILL",
                     pid: pid as i32,
