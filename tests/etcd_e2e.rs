@@ -502,7 +502,7 @@ fn chain_rules(ns: &str, chain: &str) -> Vec<String> {
 #[test]
 fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
     use faultline::client::{ClientFactory, EtcdFactory, EtcdOptions, Invocation, NodeInfo};
-    use faultline::cluster::etcd::{self, client_url};
+    use faultline::cluster::etcd;
     use faultline::cluster::{locate_etcd, EtcdClusterOptions};
     use faultline::history::Outcome;
     use faultline::target::etcd::local_nemesis;
@@ -523,7 +523,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
         })
         .await
         .expect("etcd starts");
-        let prefix = cluster.plan().prefix.clone();
+        let prefix = cluster.network().prefix.clone();
         let ns = |i: usize| format!("{prefix}-n{i}");
         let mut nemesis =
             local_nemesis(&cluster, &dir.path().join("faults.journal")).expect("journal");
@@ -536,7 +536,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             ))
             .await
             .expect("loss applied");
-        let n2_ip = cluster.plan().node("n2").expect("n2").ip.to_string();
+        let n2_ip = cluster.network().node("n2").expect("n2").ip.to_string();
         assert_eq!(chain_rules(&ns(2), "FL-LOSS").len(), 2);
         let n1_loss = chain_rules(&ns(1), "FL-LOSS");
         assert_eq!(n1_loss.len(), 1, "{n1_loss:?}");
@@ -555,7 +555,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             .expect("partition applied");
         let leader = done["leader"].as_str().expect("leader named").to_string();
         let leader_ns = cluster
-            .plan()
+            .network()
             .nodes
             .iter()
             .find(|n| n.name == leader)
@@ -565,7 +565,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             chain_rules(&leader_ns, "FL-PARTITION").is_empty(),
             "the leader hears all"
         );
-        for n in cluster.plan().nodes.iter().filter(|n| n.name != leader) {
+        for n in cluster.network().nodes.iter().filter(|n| n.name != leader) {
             assert_eq!(
                 chain_rules(&n.namespace, "FL-PARTITION").len(),
                 1,
@@ -586,14 +586,9 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
         }
 
         // The healed cluster takes a write through the client, from the root namespace.
-        let nodes: Vec<NodeInfo> = cluster
-            .plan()
-            .nodes
-            .iter()
-            .map(|n| NodeInfo {
-                name: n.name.clone(),
-                http: client_url(n),
-            })
+        let nodes: Vec<NodeInfo> = etcd::client_urls(&cluster)
+            .into_iter()
+            .map(|(name, http)| NodeInfo { name, http })
             .collect();
         let factory = EtcdFactory::new(&nodes, EtcdOptions::default()).expect("factory");
         let mut client = factory.open(&nodes[0]).expect("client");

@@ -287,6 +287,23 @@ impl DbSpec {
         ))
     }
 
+    /// The same spec running `path` itself (no `PATH` lookup, no `binary_env`): how a
+    /// built-in target's own flag (`--etcd-bin`) picks the binary of an embedded spec. A
+    /// bare relative name is taken in the current directory, as the flag would.
+    pub fn with_binary(mut self, path: &Path) -> DbSpec {
+        let path = if path.is_relative() && path.components().count() == 1 {
+            Path::new(".").join(path)
+        } else {
+            path.to_path_buf()
+        };
+        self.binary = BinarySource {
+            written: path.display().to_string(),
+            base: PathBuf::from("."),
+            env: None,
+        };
+        self
+    }
+
     fn vars<'a>(&self, node: &NodeFacts, index0: usize, run: &str) -> BTreeMap<&'a str, String> {
         let host = &node.host;
         BTreeMap::from([

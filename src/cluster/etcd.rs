@@ -1,38 +1,31 @@
-//! etcd as a local cluster (root only): the [`EtcdLauncher`] runs each node as an `etcd`
-//! process in its own network namespace (see [`crate::net::netns`]), data dir and log under
-//! the run directory, so partitions and packet loss are real packet drops by iptables inside
-//! the namespaces.
+//! etcd as a local cluster (root only): the generic launcher ([`super::generic`]) running
+//! the db spec `db/etcd.toml`, embedded in the binary ([`DB_SPEC`]), so `--target etcd` and
+//! `--db db/etcd.toml` start exactly the same nodes (names, URLs, initial cluster with the
+//! run prefix as token, data dir and log under `nodes/nI/`, one network namespace each).
 //!
-//! etcd runs with its defaults (heartbeat 100 ms, election 1000 ms, pre-vote off in 3.4);
-//! only names, URLs, the initial cluster (token = the run prefix) and the data dir are set.
-//! Every node listens on its own namespace address, ports 2379 (clients) and 2380 (peers).
-//!
-//! Order of creation, so every exit path (and `faultline cluster down` after a `kill -9`)
-//! removes exactly what this run made: the state file is written with the network plan
-//! before the network exists (the launcher's `prepare` creates it), and again with each pid as
-//! nodes start; stopping kills the processes (resuming paused ones first), removes the
-//! network, then the state file.
+//! What the spec cannot say lives here: which binary runs (`--etcd-bin`, then
+//! `$FAULTLINE_ETCD`, then `PATH`, with `--target etcd`'s message), who leads (every
+//! member's `POST /v3/maintenance/status`, also asked of external etcd nodes), and that a
+//! fresh cluster is ready only once a leader is known.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::launcher::{Launcher, NodeLayout, Status};
-use super::local::{LocalCluster, Wired};
+use super::db_spec::DbSpec;
+use super::generic::{self, GenericCluster, GenericOptions};
 use super::ClusterError;
 use crate::client::etcd::leader_from_statuses;
-use crate::net::netns::{self, NetnsNode, NetnsPlan};
+use crate::net::netns;
+use crate::node_control::LeaderProbe;
 
-/// etcd's client port inside each namespace.
+/// The db spec of a local etcd cluster (`db/etcd.toml`), embedded in the binary.
+pub const DB_SPEC: &str = include_str!("../../db/etcd.toml");
+/// etcd's client port inside each namespace (the embedded spec's `client_port`).
 pub const CLIENT_PORT: u16 = 2379;
-/// etcd's peer port inside each namespace.
-pub const PEER_PORT: u16 = 2380;
-/// How long one status or health request may take (a paused node never answers).
+/// How long one maintenance status request may take (a paused node never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
-/// How long a restarted node may take to answer `/health` at all.
-const RESTART_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start a local etcd cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,9 +38,13 @@ pub struct EtcdClusterOptions {
     pub dir: PathBuf,
     /// The run id naming every namespace, link and rule (six hex digits).
     pub run_id: String,
-    /// How long to wait for every node to be healthy with a leader.
+    /// How long to wait for every node to be healthy with a leader (and a restarted node to
+    /// answer).
     pub startup_timeout: Duration,
 }
+
+/// A running local etcd cluster: the generic cluster and its private network.
+pub type EtcdCluster = GenericCluster;
 
 /// Finds etcd: `explicit` (`--etcd-bin`), then `$FAULTLINE_ETCD`, then `etcd` on `PATH`.
 pub fn locate_etcd(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
@@ -78,241 +75,97 @@ pub fn locate_etcd(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
         })
 }
 
-/// A node's client URL on the private network, `http://ip:2379`.
-pub fn client_url(node: &NetnsNode) -> String {
-    format!("http://{}:{CLIENT_PORT}", node.ip)
+/// The embedded db spec running `binary`, every node given `startup_timeout`.
+pub fn db_spec(binary: &Path, startup_timeout: Duration) -> Result<DbSpec, ClusterError> {
+    let mut spec = DbSpec::from_toml(DB_SPEC, Path::new("db/etcd.toml"))
+        .map_err(|e| ClusterError::Options(format!("the embedded etcd db spec: {e}")))?
+        .with_binary(binary);
+    spec.startup_timeout = startup_timeout;
+    Ok(spec)
 }
 
-/// A node's peer URL on the private network, `http://ip:2380`.
-pub fn peer_url(node: &NetnsNode) -> String {
-    format!("http://{}:{PEER_PORT}", node.ip)
-}
-
-/// The command line (after the binary) of node `i` of `plan`, with its data dir. Pure.
-pub fn etcd_args(plan: &NetnsPlan, i: usize, data_dir: &Path) -> Vec<String> {
-    let node = &plan.nodes[i];
-    let initial: Vec<String> = plan
+/// Each node's `(name, client URL)`, in order.
+pub fn client_urls(cluster: &EtcdCluster) -> Vec<(String, String)> {
+    cluster
+        .network()
         .nodes
         .iter()
-        .map(|n| format!("{}={}", n.name, peer_url(n)))
-        .collect();
-    [
-        "--name",
-        &node.name,
-        "--data-dir",
-        &data_dir.display().to_string(),
-        "--listen-client-urls",
-        &client_url(node),
-        "--advertise-client-urls",
-        &client_url(node),
-        "--listen-peer-urls",
-        &peer_url(node),
-        "--initial-advertise-peer-urls",
-        &peer_url(node),
-        "--initial-cluster",
-        &initial.join(","),
-        "--initial-cluster-state",
-        "new",
-        "--initial-cluster-token",
-        &plan.prefix,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+        .map(|n| (n.name.clone(), format!("http://{}:{CLIENT_PORT}", n.ip)))
+        .collect()
 }
 
-/// A running local etcd cluster: the generic [`LocalCluster`] (it derefs to it) and the
-/// private network its nodes live in, for the nemesis's iptables backend.
-pub type EtcdCluster = Wired<NetnsPlan>;
-
-impl EtcdCluster {
-    /// The network plan (prefix, bridge, namespaces, addresses).
-    pub fn plan(&self) -> &NetnsPlan {
-        self.network()
-    }
-
-    /// Each node's client URL, in order.
-    pub fn client_urls(&self) -> Vec<(String, String)> {
-        self.plan()
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), client_url(n)))
-            .collect()
-    }
-}
-
-/// How etcd nodes are run: `ip netns exec NS etcd ...`, health from `/health`, status and
-/// leadership from `POST /v3/maintenance/status`.
-#[derive(Debug)]
-pub struct EtcdLauncher {
-    binary: PathBuf,
-    plan: NetnsPlan,
-    nodes: Vec<NodeLayout>,
-    http: reqwest::Client,
-}
-
-impl EtcdLauncher {
-    async fn health(&self, i: usize) -> Result<bool, String> {
-        let url = format!("{}/health", client_url(&self.plan.nodes[i]));
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(crate::net::cause::http)?;
-        Ok(resp.status().is_success())
-    }
-}
-
-#[async_trait::async_trait]
-impl Launcher for EtcdLauncher {
-    fn program(&self) -> &Path {
-        &self.binary
-    }
-
-    fn nodes(&self) -> &[NodeLayout] {
-        &self.nodes
-    }
-
-    fn command(&self, i: usize) -> Command {
-        // `ip netns exec` enters the namespace and execs etcd: the child's pid is etcd's.
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.plan.nodes[i].namespace])
-            .arg(&self.binary)
-            .args(etcd_args(&self.plan, i, &self.nodes[i].data_dir));
-        cmd
-    }
-
-    fn describe(&self, i: usize) -> String {
-        format!("{} in {}", self.nodes[i].name, self.plan.nodes[i].namespace)
-    }
-
-    /// The maintenance status, with `"healthy"`: whether `/health` said 200 too.
-    async fn status(&self, i: usize) -> Status {
-        let url = format!("{}/v3/maintenance/status", client_url(&self.plan.nodes[i]));
-        let resp = self
-            .http
-            .post(url)
-            .body("{}")
-            .send()
-            .await
-            .map_err(|e| format!("no answer: {}", crate::net::cause::http(e)))?;
-        let mut value: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("bad status body: {e}"))?;
-        let healthy = self.health(i).await.unwrap_or(false);
-        if let Value::Object(m) = &mut value {
-            m.insert("healthy".into(), Value::Bool(healthy));
-        }
-        Ok(value)
-    }
-
-    /// Any answer to `/health` (a node catching up may report no leader yet).
-    async fn answers(&self, i: usize) -> bool {
-        self.health(i).await.is_ok()
-    }
-
-    fn leader(&self, statuses: &[(String, Status)]) -> Option<String> {
-        let answered: Vec<(String, Value)> = statuses
-            .iter()
-            .filter_map(|(n, s)| Some((n.clone(), s.as_ref().ok()?.clone())))
-            .collect();
-        leader_from_statuses(&answered)
-    }
-
-    /// Every node healthy and a leader known.
-    fn ready(&self, statuses: &[(String, Status)]) -> bool {
-        let healthy = statuses.iter().all(|(_, s)| {
-            s.as_ref()
-                .is_ok_and(|v| v.get("healthy") == Some(&Value::Bool(true)))
-        });
-        healthy && self.leader(statuses).is_some()
-    }
-
-    fn restart_timeout(&self) -> Duration {
-        RESTART_TIMEOUT
-    }
-
-    fn poll_interval(&self) -> Duration {
-        Duration::from_millis(200)
-    }
-
-    fn network(&self) -> Option<&NetnsPlan> {
-        Some(&self.plan)
-    }
-
-    fn prepare(&self) -> Result<(), ClusterError> {
-        // Never adopt (and later remove) objects of another run that drew the same id.
-        let existing = netns::leftovers(&self.plan);
-        if !existing.is_empty() {
-            return Err(ClusterError::Options(format!(
-                "network objects named {}-* already exist (another run?): {}",
-                self.plan.prefix,
-                existing.join("; ")
-            )));
-        }
-        netns::create(&self.plan).map_err(ClusterError::Options)
-    }
-
-    fn cleanup(&self) -> Vec<String> {
-        netns::destroy(&self.plan)
-    }
-}
-
-/// Creates the network, starts every node and waits until each answers `/health` and a
-/// leader is known. On error, everything already made is removed.
+/// Starts the nodes through the generic launcher and waits until every node answers
+/// `/health` and a leader is known. On error, everything already made is removed.
 pub async fn start(opts: EtcdClusterOptions) -> Result<EtcdCluster, ClusterError> {
     if !netns::is_root() {
         return Err(ClusterError::Options(
             "--target etcd starts nodes in network namespaces and needs root (run as root, or use --cluster external)".into(),
         ));
     }
-    for tool in ["ip", "iptables"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
-        if !found {
-            return Err(ClusterError::Options(format!(
-                "`{tool}` not found on PATH; a local etcd cluster needs iproute2 and iptables"
-            )));
+    let deadline = Instant::now() + opts.startup_timeout;
+    let spec = db_spec(&opts.binary, opts.startup_timeout)?;
+    let cluster = generic::start(GenericOptions {
+        spec,
+        nodes: opts.nodes,
+        dir: opts.dir.clone(),
+        run_id: opts.run_id.clone(),
+        // The etcd spec uses no `{seed}`.
+        seed: 0,
+    })
+    .await?;
+    let leader = EtcdLeader::new(client_urls(&cluster))?;
+    loop {
+        if leader.leader().await.is_some() {
+            return Ok(cluster);
         }
+        if let Err(e) = cluster.check() {
+            cluster.stop();
+            return Err(e);
+        }
+        if Instant::now() >= deadline {
+            let statuses = cluster
+                .statuses()
+                .await
+                .into_iter()
+                .map(|(n, s)| format!("{n}: {}", s.map_or_else(|e| e, |v| v.to_string())))
+                .collect::<Vec<_>>()
+                .join("; ");
+            cluster.stop();
+            return Err(ClusterError::NoLeader {
+                waited: opts.startup_timeout,
+                statuses,
+                dir: opts.dir.join(crate::rundir::NODES_DIR),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    if !opts.binary.is_file() {
-        return Err(locate_etcd(Some(&opts.binary)).err().unwrap_or_else(|| {
-            ClusterError::Options(format!("{}: not a file", opts.binary.display()))
-        }));
+}
+
+/// The leader of etcd nodes, asked of every member's maintenance status when a fault needs
+/// it (local clusters and external etcd nodes alike).
+#[derive(Debug, Clone)]
+pub struct EtcdLeader {
+    nodes: Vec<(String, String)>,
+    http: reqwest::Client,
+}
+
+impl EtcdLeader {
+    /// A probe of `(name, base URL)` nodes.
+    pub fn new(nodes: Vec<(String, String)>) -> Result<EtcdLeader, ClusterError> {
+        let http = reqwest::Client::builder()
+            .timeout(PROBE_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|e| ClusterError::Options(format!("HTTP client: {e}")))?;
+        Ok(EtcdLeader { nodes, http })
     }
-    let names: Vec<String> = (1..=opts.nodes).map(|i| format!("n{i}")).collect();
-    let taken = netns::taken_networks().map_err(ClusterError::Options)?;
-    let plan = netns::plan(&opts.run_id, &names, &taken).map_err(ClusterError::Options)?;
-    let nodes = plan
-        .nodes
-        .iter()
-        .map(|n| {
-            let dir = opts.dir.join(crate::rundir::NODES_DIR).join(&n.name);
-            NodeLayout {
-                name: n.name.clone(),
-                client: format!("{}:{CLIENT_PORT}", n.ip),
-                peer: format!("{}:{PEER_PORT}", n.ip),
-                data_dir: dir.join("data"),
-                log: dir.join("etcd.log"),
-            }
-        })
-        .collect();
-    let http = reqwest::Client::builder()
-        .timeout(PROBE_TIMEOUT)
-        .no_proxy()
-        .build()
-        .map_err(|e| ClusterError::Options(format!("HTTP client: {e}")))?;
-    let launcher = EtcdLauncher {
-        binary: opts.binary.clone(),
-        plan: plan.clone(),
-        nodes,
-        http,
-    };
-    let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, opts.startup_timeout).await?;
-    Ok(Wired::new(cluster, plan))
+}
+
+#[async_trait::async_trait]
+impl LeaderProbe for EtcdLeader {
+    async fn leader(&self) -> Option<String> {
+        etcd_leader(&self.http, &self.nodes).await
+    }
 }
 
 /// Asks every `(name, base URL)` for `POST /v3/maintenance/status` concurrently and names
@@ -344,12 +197,27 @@ pub async fn etcd_leader(http: &reqwest::Client, nodes: &[(String, String)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::db_spec::NodeFacts;
 
     #[test]
     fn every_node_knows_the_whole_initial_cluster() {
+        let spec = db_spec(Path::new("/opt/etcd"), Duration::from_secs(7)).expect("spec");
+        assert_eq!(spec.startup_timeout, Duration::from_secs(7));
+        assert_eq!(spec.client_port, CLIENT_PORT);
+        assert_eq!(spec.locate_binary().ok(), None, "no /opt/etcd here");
         let names: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
         let plan = netns::plan("abc", &names, &[]).expect("plan");
-        let args = etcd_args(&plan, 1, Path::new("/r/nodes/n2/data")).join(" ");
+        let facts: Vec<NodeFacts> = plan
+            .nodes
+            .iter()
+            .map(|n| NodeFacts {
+                name: n.name.clone(),
+                host: n.ip.to_string(),
+                data_dir: PathBuf::from(format!("/r/nodes/{}/data", n.name)),
+                seed: 0,
+            })
+            .collect();
+        let args = spec.command_args(&facts, 1, &plan.prefix).join(" ");
         let ip = |i: usize| plan.nodes[i].ip;
         assert!(
             args.starts_with("--name n2 --data-dir /r/nodes/n2/data"),
@@ -369,6 +237,15 @@ mod tests {
             ip(1),
             ip(2)
         )));
-        assert!(args.ends_with("--initial-cluster-token flabc"));
+        assert!(args.ends_with("--initial-cluster-token flabc"), "{args}");
+    }
+
+    #[test]
+    fn the_binary_given_is_the_binary_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("my-etcd");
+        std::fs::write(&bin, "").expect("write");
+        let spec = db_spec(&bin, Duration::from_secs(1)).expect("spec");
+        assert_eq!(spec.locate_binary(), Ok(bin));
     }
 }

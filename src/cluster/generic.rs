@@ -186,6 +186,20 @@ impl Launcher for GenericLauncher {
         self.probe(i).await.map(|()| json!({"healthy": true}))
     }
 
+    /// Whether a restarted node is up: with an HTTP health probe, any HTTP answer (a node
+    /// that cannot reach a majority yet, e.g. behind a partition, answers but is not
+    /// healthy); otherwise the probe passes.
+    async fn answers(&self, i: usize) -> bool {
+        match &self.spec.health {
+            Health::Http(path) => {
+                let node = &self.plan.nodes[i];
+                let url = format!("http://{}:{}{path}", node.ip, self.spec.client_port);
+                self.http.get(url).send().await.is_ok()
+            }
+            _ => self.probe(i).await.is_ok(),
+        }
+    }
+
     /// The launcher knows no leader (the client spec's `[leader]` does).
     fn leader(&self, _statuses: &[(String, Status)]) -> Option<String> {
         None

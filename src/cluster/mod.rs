@@ -7,9 +7,11 @@
 //! - [`launcher`]: the [`Launcher`] trait: what one kind of node needs (its command line,
 //!   health and leader probes, log file names). A new kind of node is one new launcher.
 //! - [`raftkv`]: raftkv's launcher, with its peer links through the link-proxy mesh.
-//! - [`etcd`]: etcd's launcher, each node in its own network namespace (root only).
+//! - [`etcd`]: etcd as a local cluster: the generic launcher running the embedded
+//!   `db/etcd.toml` (each node in its own network namespace, root only), etcd's leader probe.
 //! - [`db_spec`] and [`generic`]: any binary as a local cluster, described by a db spec
-//!   (`--db DB.toml`), each node in its own network namespace (root only).
+//!   (`--db DB.toml`, or one a built-in target embeds), each node in its own network
+//!   namespace (root only).
 //! - [`external`]: nodes faultline does not start (`--cluster external`): reachability,
 //!   leader lookup.
 //! - [`state`]: the state file (`cluster.json`) naming every process faultline started, so a
@@ -45,7 +47,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use control::{default_dir, down, status, up, DownReport};
-pub use etcd::{locate_etcd, EtcdCluster, EtcdClusterOptions};
+pub use etcd::{locate_etcd, EtcdCluster, EtcdClusterOptions, EtcdLeader};
 pub use launcher::{Launcher, NodeLayout};
 pub use local::LocalCluster;
 pub use raftkv::{locate_raftkv, ClusterOptions, RaftkvCluster};

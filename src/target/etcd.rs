@@ -1,16 +1,19 @@
-//! `--target etcd`: etcd over its v3 JSON gateway. A local cluster runs etcd in network
-//! namespaces (root only; partitions and loss are iptables drops, delay is not available);
+//! `--target etcd`: etcd over its v3 JSON gateway, with the built-in client. A local cluster
+//! is the generic `--db` path running the embedded `db/etcd.toml` ([`crate::cluster::etcd`]):
+//! etcd in network namespaces (root only; partitions and loss are iptables drops, delay is
+//! not available), the leader from the members' maintenance status;
 //! external etcd nodes are faulted by the nemesis file's `[commands]`. Keys live under a
 //! per-run prefix, so runs against the same cluster never share them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use super::{refuse_kind, Nodes, StartContext, Started};
 use crate::client::{ClientFactory, EtcdFactory, EtcdOptions, NodeInfo};
-use crate::cluster::etcd::{self as etcd_cluster, EtcdCluster, EtcdClusterOptions};
+use crate::cluster::etcd::{self as etcd_cluster, EtcdCluster, EtcdClusterOptions, EtcdLeader};
 use crate::cluster::locate_etcd;
 use crate::nemesis::backend::IptablesFaults;
 use crate::nemesis::{FaultKind, Nemesis, NemesisSpec};
@@ -89,14 +92,13 @@ impl EtcdTarget {
         })
         .await
         .context("starting the local etcd cluster")?;
-        let plan = cluster.plan();
+        let plan = cluster.network();
         (ctx.log)(&format!(
             "private network {}: bridge {} at {}",
             plan.prefix, plan.bridge, plan.gateway
         ));
         let nemesis = local_nemesis(&cluster, &ctx.journal)?;
-        let nodes: Vec<NodeInfo> = cluster
-            .client_urls()
+        let nodes: Vec<NodeInfo> = etcd_cluster::client_urls(&cluster)
             .into_iter()
             .map(|(name, http)| NodeInfo { name, http })
             .collect();
@@ -109,6 +111,13 @@ impl EtcdTarget {
 /// The nemesis of a local etcd cluster: network faults as iptables rules in its namespaces,
 /// process faults by signals, the leader from maintenance status, journaling to `journal`.
 pub fn local_nemesis(cluster: &EtcdCluster, journal: &std::path::Path) -> Result<Nemesis> {
-    let network = Box::new(IptablesFaults::new(cluster.plan().clone()));
-    super::local_nemesis(cluster.cluster(), network, journal)
+    let leader = EtcdLeader::new(etcd_cluster::client_urls(cluster))?;
+    Nemesis::new(
+        cluster.names(),
+        Box::new(IptablesFaults::new(cluster.network().clone())),
+        Arc::new(cluster.cluster().clone()),
+        Arc::new(leader),
+        journal,
+    )
+    .context("opening the fault journal")
 }
