@@ -30,11 +30,10 @@ const GONE_TIMEOUT: Duration = Duration::from_secs(10);
 /// leaves it running. Returns the state written to `cluster.json`.
 pub async fn up(mut opts: ClusterOptions) -> Result<ClusterState, ClusterError> {
     if let Some(state) = ClusterState::read(&opts.dir)? {
-        if state
-            .nodes
-            .iter()
-            .any(|n| n.pid.is_some_and(|p| is_ours(p, n)))
-        {
+        if state.nodes.iter().any(|n| {
+            n.pid
+                .is_some_and(|p| is_ours(p, n, namespace_of(&state, n)))
+        }) {
             return Err(ClusterError::Options(format!(
                 "a cluster is already running in {} (run `faultline cluster down` first)",
                 opts.dir.display()
@@ -67,14 +66,38 @@ pub struct DownReport {
     pub network: Option<String>,
 }
 
-/// Whether `pid` still runs the raftkv of `node` (its data dir is on the command line), so a
-/// recycled pid is never killed.
-fn is_ours(pid: u32, node: &NodeRecord) -> bool {
+/// Whether `pid` still runs `node`, so a recycled pid is never killed: its data dir is on
+/// its command line (raftkv, etcd), or it lives in the node's own network namespace
+/// (`namespace`, for a cluster with a private network: any binary a db spec runs, whatever
+/// its command line says).
+fn is_ours(pid: u32, node: &NodeRecord, namespace: Option<&str>) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
     let want = node.data_dir.as_os_str().as_encoded_bytes();
-    cmdline.split(|b| *b == 0).any(|arg| arg == want)
+    if cmdline.split(|b| *b == 0).any(|arg| arg == want) {
+        return true;
+    }
+    namespace.is_some_and(|ns| same_file(format!("/proc/{pid}/ns/net"), format!("/run/netns/{ns}")))
+}
+
+/// The network namespace `node` runs in, when its cluster has a private network.
+fn namespace_of<'a>(state: &'a ClusterState, node: &NodeRecord) -> Option<&'a str> {
+    let plan = state.netns.as_ref()?;
+    plan.nodes
+        .iter()
+        .find(|n| n.name == node.name)
+        .map(|n| n.namespace.as_str())
+}
+
+/// Whether two paths name the same file (device and inode): a process's network namespace
+/// and a named one are the same namespace exactly when they are.
+fn same_file(a: String, b: String) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Whether the process is gone (or a zombie waiting for a parent that is not us).
@@ -111,7 +134,10 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
         .collect();
     let mut victims = Vec::new();
     for node in &state.nodes {
-        match node.pid.filter(|p| is_ours(*p, node)) {
+        match node
+            .pid
+            .filter(|p| is_ours(*p, node, namespace_of(&state, node)))
+        {
             Some(pid) => {
                 let target = Pid::from_raw(pid as i32);
                 if paused.contains(&node.name) {
@@ -192,8 +218,10 @@ pub async fn status(
         "status"
     };
     let mut out = Vec::new();
-    for node in state.nodes {
-        let alive = node.pid.is_some_and(|p| is_ours(p, &node) && !is_gone(p));
+    for node in &state.nodes {
+        let alive = node
+            .pid
+            .is_some_and(|p| is_ours(p, node, namespace_of(&state, node)) && !is_gone(p));
         let status = if alive {
             match http
                 .get(format!("http://{}/{path}", node.http))
@@ -206,7 +234,7 @@ pub async fn status(
         } else {
             Err("not running".into())
         };
-        out.push((node, alive, status));
+        out.push((node.clone(), alive, status));
     }
     Ok(Some(out))
 }
