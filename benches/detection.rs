@@ -6,9 +6,10 @@
 //!
 //! Settings (environment): `FAULTLINE_DETECTION_K` (default 10), `FAULTLINE_DETECTION_TIME_LIMIT`
 //! (seconds, default 60), `FAULTLINE_DETECTION_BUGS` (e.g. `stale-read,early-ack`; `none` for
-//! correct raftkv only; default every bug). Runs go one at a time, each in its own results
-//! directory under a temp dir that is removed at the end; a run that outlives T + 180 s is
-//! stopped (SIGTERM, then SIGKILL and `faultline cluster down`) and counted as an error.
+//! correct raftkv only; default every bug), `FAULTLINE_DETECTION_GRACE` (default 180). Runs go
+//! one at a time, each in its own results directory under a temp dir that is removed at the
+//! end; a run that outlives T + grace seconds is stopped (SIGTERM, then SIGKILL and `faultline
+//! cluster down`) and counted as an error.
 //!
 //! The pure half (verdicts, the first anomaly's time, the median, the table) is
 //! `faultline::detection`, unit-tested there.
@@ -26,9 +27,6 @@ use faultline::report::data::CheckerView;
 use faultline::rundir::{ResultsRecord, HISTORY_FILE, LATEST_LINK};
 use faultline::target::raftkv::bug_flags;
 
-/// Extra time a run gets beyond its --time-limit (cluster start, heal, recovery, final reads,
-/// checking) on a busy machine before the bench gives up on it.
-const GRACE: Duration = Duration::from_secs(180);
 /// How long a SIGTERMed faultline gets to tear its cluster down before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(30);
 
@@ -113,7 +111,7 @@ fn describe(r: &RunResult) -> String {
     }
 }
 
-/// One `faultline test` run, waited for and bounded by T + [`GRACE`].
+/// One `faultline test` run, waited for and bounded by T + the grace.
 fn one_run(
     faultline: &Path,
     bug: Option<&str>,
@@ -167,7 +165,7 @@ fn spawn_and_wait(
         .stderr(Stdio::from(log_err))
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", faultline.display()))?;
-    let limit = Duration::from_secs(settings.time_limit_secs) + GRACE;
+    let limit = Duration::from_secs(settings.time_limit_secs + settings.grace_secs);
     match wait_timeout(&mut child, limit) {
         Some(status) => {
             let verdict = RunVerdict::from_exit_code(status.code());

@@ -219,7 +219,9 @@ pub fn render_table(rows: &[Row], time_limit_secs: f64) -> String {
 /// The bench's settings from its environment: `FAULTLINE_DETECTION_K` (runs per row, default
 /// 10), `FAULTLINE_DETECTION_TIME_LIMIT` (seconds per run, default 60) and
 /// `FAULTLINE_DETECTION_BUGS` (comma-separated bug names, default every bug; `none` runs only
-/// correct raftkv). `get` looks a variable up; errors name the variable and its value.
+/// correct raftkv) and `FAULTLINE_DETECTION_GRACE` (seconds a run may take beyond its time
+/// limit before it is stopped and counted as an error, default 180). `get` looks a variable
+/// up; errors name the variable and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchSettings {
     /// Runs per row.
@@ -228,6 +230,9 @@ pub struct BenchSettings {
     pub time_limit_secs: u64,
     /// The bugs to measure, as `--raftkv-bug` spells them.
     pub bugs: Vec<String>,
+    /// Seconds a run may take beyond `time_limit_secs` (cluster start, heal, recovery, final
+    /// reads, checking) before the bench stops it.
+    pub grace_secs: u64,
 }
 
 impl BenchSettings {
@@ -248,6 +253,7 @@ impl BenchSettings {
         };
         let k = number("FAULTLINE_DETECTION_K", 10)? as usize;
         let time_limit_secs = number("FAULTLINE_DETECTION_TIME_LIMIT", 60)?;
+        let grace_secs = number("FAULTLINE_DETECTION_GRACE", 180)?;
         let bugs = match get("FAULTLINE_DETECTION_BUGS") {
             None => all_bugs.to_vec(),
             Some(v) if v.trim() == "none" => Vec::new(),
@@ -271,6 +277,7 @@ impl BenchSettings {
             k,
             time_limit_secs,
             bugs,
+            grace_secs,
         })
     }
 }
@@ -411,17 +418,19 @@ mod tests {
             BenchSettings {
                 k: 10,
                 time_limit_secs: 60,
-                bugs: all.clone()
+                bugs: all.clone(),
+                grace_secs: 180,
             }
         );
         let env = |name: &str| match name {
             "FAULTLINE_DETECTION_K" => Some("1".to_string()),
             "FAULTLINE_DETECTION_TIME_LIMIT" => Some("10".to_string()),
             "FAULTLINE_DETECTION_BUGS" => Some(" early_ack ".to_string()),
+            "FAULTLINE_DETECTION_GRACE" => Some("5".to_string()),
             _ => None,
         };
         let s = BenchSettings::from_env(env, &all).unwrap();
-        assert_eq!((s.k, s.time_limit_secs), (1, 10));
+        assert_eq!((s.k, s.time_limit_secs, s.grace_secs), (1, 10, 5));
         assert_eq!(s.bugs, vec!["early-ack".to_string()]);
         let only_correct = |name: &str| (name == "FAULTLINE_DETECTION_BUGS").then(|| "none".into());
         assert!(BenchSettings::from_env(only_correct, &all)
