@@ -37,12 +37,15 @@
 //!   run's facts and history.
 //! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`, `report`, `serve`) over the
 //!   parts above.
+//! - [`detection`]: the pure half of the detection bench (`cargo bench --bench detection`):
+//!   verdicts, time to the first anomalous op, the table.
 #![warn(missing_docs)]
 
 pub mod checker;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod detection;
 pub mod generator;
 pub mod history;
 pub mod journal;
