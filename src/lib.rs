@@ -12,10 +12,10 @@
 //!   into client and final-read generators and checker settings.
 //! - [`seed`]: the seed tree: every random choice of a run draws a sub-seed derived by name
 //!   from `--seed`, here and nowhere else.
-//! - [`net`], [`journal`], [`node_control`], [`node_addr`]: the plumbing at the bottom, used
-//!   by both the cluster and the nemesis (which never import each other): the proxy mesh,
-//!   iptables rules and namespace plans; the fault journal; the process-control and leader
-//!   traits; external node addresses.
+//! - [`net`], [`journal`], [`node_control`], [`node_addr`], [`placeholders`]: the plumbing at
+//!   the bottom, used by both the cluster and the nemesis (which never import each other): the
+//!   proxy mesh, iptables rules and namespace plans; the fault journal; the process-control
+//!   and leader traits; external node addresses; the `{name}` lexer of user templates.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
 //!   seeded schedule), one generic [`nemesis::Nemesis`] that journals and dispatches every
 //!   fault, and its backends, split by what they touch (network: proxy mesh, iptables,
@@ -53,6 +53,7 @@ pub mod nemesis;
 pub mod net;
 pub mod node_addr;
 pub mod node_control;
+pub mod placeholders;
 pub mod report;
 pub mod rundir;
 pub mod runner;

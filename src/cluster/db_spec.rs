@@ -36,6 +36,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::placeholders::{self, Piece};
+
 /// Why a db spec was rejected: the file and what is wrong with which field.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {field}: {message}")]
@@ -131,58 +133,24 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Text(String),
-    Var(String),
-}
+type Part = Piece<String>;
 
 impl Template {
     /// Parses `text`, allowing only `vars`. Pure.
     pub fn parse(text: &str, vars: &[&str]) -> Result<Template, String> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    lit.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    lit.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) => name.push(c),
-                            None => return Err(format!("unclosed '{{' in {text:?}")),
-                        }
-                    }
-                    if !vars.contains(&name.as_str()) {
-                        return Err(format!(
-                            "unknown placeholder {{{name}}} in {text:?}; available: {}",
-                            vars.iter()
-                                .map(|v| format!("{{{v}}}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                    }
-                    if !lit.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut lit)));
-                    }
-                    parts.push(Part::Var(name));
-                }
-                '}' => return Err(format!("a lone '}}' in {text:?} (write '}}}}')")),
-                c => lit.push(c),
+        let parts = placeholders::split(text, |name| {
+            if vars.contains(&name) {
+                Ok(name.to_owned())
+            } else {
+                Err(format!(
+                    "unknown placeholder {{{name}}} in {text:?}; available: {}",
+                    vars.iter()
+                        .map(|v| format!("{{{v}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             }
-        }
-        if !lit.is_empty() {
-            parts.push(Part::Text(lit));
-        }
+        })?;
         Ok(Template { parts })
     }
 
@@ -192,8 +160,8 @@ impl Template {
         self.parts
             .iter()
             .map(|p| match p {
-                Part::Text(t) => t.as_str(),
-                Part::Var(v) => vars.get(v.as_str()).map_or("", String::as_str),
+                Piece::Text(t) => t.as_str(),
+                Piece::Var(v) => vars.get(v.as_str()).map_or("", String::as_str),
             })
             .collect()
     }

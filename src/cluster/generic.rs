@@ -99,7 +99,7 @@ impl GenericLauncher {
                     .get(&url)
                     .send()
                     .await
-                    .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+                    .map_err(|e| format!("GET {url}: {}", crate::net::cause::http(e)))?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
@@ -140,18 +140,6 @@ impl GenericLauncher {
             }
         }
     }
-}
-
-/// An error and its causes in one line ("connection refused" is the last of them).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[async_trait::async_trait]

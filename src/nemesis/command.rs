@@ -34,6 +34,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::fault::FaultKind;
+use crate::placeholders::{self, Piece};
 
 /// The default time one command may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,11 +62,7 @@ enum Var {
     PeerNames,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Text(String),
-    Var(Var),
-}
+type Part = Piece<Var>;
 
 /// One parsed command template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,57 +90,19 @@ pub struct Subst<'a> {
 impl Template {
     /// Parses `text`; `peers_allowed` says whether `{peers}`/`{peer_names}` may appear.
     pub fn parse(text: &str, peers_allowed: bool) -> Result<Template, String> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    lit.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    lit.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(ch) => name.push(ch),
-                            None => return Err(format!("unclosed {{{name}")),
-                        }
-                    }
-                    let var = match name.as_str() {
-                        "node" => Var::Node,
-                        "host" => Var::Host,
-                        "url" => Var::Url,
-                        "peers" if peers_allowed => Var::Peers,
-                        "peer_names" if peers_allowed => Var::PeerNames,
-                        "peers" | "peer_names" => {
-                            return Err(format!(
-                                "{{{name}}} only applies to partition and heal"
-                            ))
-                        }
-                        _ => {
-                            return Err(format!(
-                                "unknown placeholder {{{name}}}; expected {{node}}, {{host}}, {{url}}, {{peers}} or {{peer_names}} (write {{{{ and }}}} for literal braces)"
-                            ))
-                        }
-                    };
-                    if !lit.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut lit)));
-                    }
-                    parts.push(Part::Var(var));
-                }
-                '}' => return Err("a lone '}' (write }} for a literal brace)".into()),
-                c => lit.push(c),
-            }
+        let parts = placeholders::split(text, |name| {
+            match name {
+            "node" => Ok(Var::Node),
+            "host" => Ok(Var::Host),
+            "url" => Ok(Var::Url),
+            "peers" if peers_allowed => Ok(Var::Peers),
+            "peer_names" if peers_allowed => Ok(Var::PeerNames),
+            "peers" | "peer_names" => Err(format!("{{{name}}} only applies to partition and heal")),
+            _ => Err(format!(
+                "unknown placeholder {{{name}}}; expected {{node}}, {{host}}, {{url}}, {{peers}} or {{peer_names}} (write {{{{ and }}}} for literal braces)"
+            )),
         }
-        if !lit.is_empty() {
-            parts.push(Part::Text(lit));
-        }
+        })?;
         if text.trim().is_empty() {
             return Err("is empty".into());
         }
@@ -158,12 +117,12 @@ impl Template {
         let mut out = String::new();
         for part in &self.parts {
             match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Var(Var::Node) => out.push_str(s.node),
-                Part::Var(Var::Host) => out.push_str(s.host),
-                Part::Var(Var::Url) => out.push_str(s.url),
-                Part::Var(Var::Peers) => out.push_str(&s.peers.join(" ")),
-                Part::Var(Var::PeerNames) => out.push_str(&s.peer_names.join(" ")),
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(Var::Node) => out.push_str(s.node),
+                Piece::Var(Var::Host) => out.push_str(s.host),
+                Piece::Var(Var::Url) => out.push_str(s.url),
+                Piece::Var(Var::Peers) => out.push_str(&s.peers.join(" ")),
+                Piece::Var(Var::PeerNames) => out.push_str(&s.peer_names.join(" ")),
             }
         }
         out
