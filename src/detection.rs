@@ -145,7 +145,8 @@ pub fn render_table(rows: &[Row], time_limit_secs: f64) -> String {
             })
             .collect();
         let unknown_seeds = seeds_where(&row.runs, |v| *v == RunVerdict::Unknown);
-        match &row.bug {
+        // Each row: its label, its count, its median, and the seeds worth naming.
+        let (label, count, med, named) = match &row.bug {
             Some(bug) => {
                 let caught: Vec<&RunResult> = row
                     .runs
@@ -158,28 +159,12 @@ pub fn render_table(rows: &[Row], time_limit_secs: f64) -> String {
                     None => "n/a".to_string(),
                 };
                 let missed = seeds_where(&row.runs, |v| *v == RunVerdict::Valid);
-                let notes: Vec<String> = [
-                    list("missed", &missed),
-                    list("unknown", &unknown_seeds),
-                    list("error", &error_seeds),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                let _ = writeln!(
-                    out,
-                    "{:<16} | {:>9} | {:>7} | {:>5} | {:>16} | {}",
-                    bug,
+                (
+                    bug.clone(),
                     format!("{}/{k}", caught.len()),
-                    unknown,
-                    errors,
                     med,
-                    if notes.is_empty() {
-                        "-".to_string()
-                    } else {
-                        notes.join("; ")
-                    }
-                );
+                    list("missed", &missed),
+                )
             }
             None => {
                 let valid = row
@@ -188,30 +173,36 @@ pub fn render_table(rows: &[Row], time_limit_secs: f64) -> String {
                     .filter(|r| r.verdict == RunVerdict::Valid)
                     .count();
                 let invalid = seeds_where(&row.runs, |v| *v == RunVerdict::Invalid);
-                let notes: Vec<String> = [
-                    list("INVALID", &invalid),
-                    list("unknown", &unknown_seeds),
-                    list("error", &error_seeds),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                let _ = writeln!(
-                    out,
-                    "{:<16} | {:>9} | {:>7} | {:>5} | {:>16} | {}",
-                    "none (correct)",
+                (
+                    "none (correct)".to_string(),
                     format!("valid {valid}/{k}"),
-                    unknown,
-                    errors,
-                    "-",
-                    if notes.is_empty() {
-                        "-".to_string()
-                    } else {
-                        notes.join("; ")
-                    }
-                );
+                    "-".to_string(),
+                    list("INVALID", &invalid),
+                )
             }
-        }
+        };
+        let notes: Vec<String> = [
+            named,
+            list("unknown", &unknown_seeds),
+            list("error", &error_seeds),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = writeln!(
+            out,
+            "{:<16} | {:>9} | {:>7} | {:>5} | {:>16} | {}",
+            label,
+            count,
+            unknown,
+            errors,
+            med,
+            if notes.is_empty() {
+                "-".to_string()
+            } else {
+                notes.join("; ")
+            }
+        );
     }
     out
 }

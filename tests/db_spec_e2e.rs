@@ -267,6 +267,25 @@ fn sh_spec(dir: &Path, script: &str) -> String {
     path.display().to_string()
 }
 
+/// `faultline test` of a two-node cluster of `db` (raftkv's client spec, no faults): how the
+/// failed-start tests start the nodes that never come up.
+fn start_two_nodes(db: &str, results: &Path) -> std::process::Output {
+    let client = repo("examples/http/raftkv.toml");
+    run_test(
+        &[
+            "--db",
+            db,
+            "--client",
+            &client,
+            "--nodes",
+            "2",
+            "--nemesis",
+            "none",
+        ],
+        results,
+    )
+}
+
 #[test]
 fn a_node_that_never_becomes_healthy_is_named_with_its_log() {
     if !can_run("a_node_that_never_becomes_healthy_is_named_with_its_log") {
@@ -280,20 +299,7 @@ fn a_node_that_never_becomes_healthy_is_named_with_its_log() {
         // stops its whole process group.
         "echo 'shdb: waiting for a quorum that never comes'; sh -c 'while :; do sleep 1; done' \"$0-child\" & wait",
     );
-    let client = repo("examples/http/raftkv.toml");
-    let out = run_test(
-        &[
-            "--db",
-            &db,
-            "--client",
-            &client,
-            "--nodes",
-            "2",
-            "--nemesis",
-            "none",
-        ],
-        &results,
-    );
+    let out = start_two_nodes(&db, &results);
     assert_eq!(code(&out), 3, "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for needle in [
@@ -316,20 +322,7 @@ fn a_node_that_exits_at_start_is_named_with_its_log() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
     let db = sh_spec(dir.path(), "echo 'shdb: bad flag --frobnicate' >&2; exit 2");
-    let client = repo("examples/http/raftkv.toml");
-    let out = run_test(
-        &[
-            "--db",
-            &db,
-            "--client",
-            &client,
-            "--nodes",
-            "2",
-            "--nemesis",
-            "none",
-        ],
-        &results,
-    );
+    let out = start_two_nodes(&db, &results);
     assert_eq!(code(&out), 3, "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
