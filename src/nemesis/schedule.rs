@@ -8,10 +8,15 @@
 //! seeded random order (a partition, a kill, a pause, ... for `mixed`), and within a family
 //! picks a fault by weight — so even a short run sees every family.
 //!
+//! A `[[pattern]]` of the spec is one more slot of each round: when its turn comes, its steps
+//! run one per pattern interval (faults may overlap inside it), and since it heals every
+//! family it starts, rounds still never overlap around it.
+//!
 //! A script (`order = "script"`) instead emits its steps in file order, one per interval,
 //! cyclically: starts may overlap and heal steps end a family, so a file can stage a pattern
 //! such as "isolate a node, crash and restart everyone, kill the leader, heal".
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
@@ -22,7 +27,7 @@ use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
 use super::partition::{
     bisect, bridge, complete_grudge, majorities_ring, majority, one_way_grudge,
 };
-use super::spec::{FaultSpec, LinkTarget, NemesisSpec, Order, ProcessTarget};
+use super::spec::{FaultSpec, LinkTarget, NemesisSpec, Order, Pattern, ProcessTarget};
 
 /// One scheduled nemesis op.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,14 +42,31 @@ pub struct TimedFault {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     faults: Vec<(FaultSpec, u32)>,
+    patterns: Vec<Pattern>,
     nodes: Vec<String>,
     interval_ns: u64,
     rng: ChaCha8Rng,
-    round: Vec<FaultKind>,
+    round: Vec<Slot>,
     time: u64,
-    active: Option<FaultKind>,
+    /// Ops already chosen, each with the base gap (ns) before it: a fault's stop, a pattern's
+    /// remaining steps.
+    pending: VecDeque<(u64, FaultOp)>,
     order: Order,
     step: usize,
+    /// The sides (smaller, larger) of the last `halves` or `one` partition resolved, for a
+    /// pattern's later `minority-side` / `majority-side` steps.
+    sides: Option<[Vec<String>; 2]>,
+}
+
+/// One slot of a round: a fault family (one fault of it, by weight) or a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Family(FaultKind),
+    Pattern(usize),
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
 impl Schedule {
@@ -53,16 +75,16 @@ impl Schedule {
     pub fn new(spec: &NemesisSpec, nodes: &[String], interval: Duration, seed: u64) -> Schedule {
         Schedule {
             faults: spec.faults.clone(),
+            patterns: spec.patterns.clone(),
             nodes: nodes.to_vec(),
-            interval_ns: u64::try_from(interval.as_nanos())
-                .unwrap_or(u64::MAX)
-                .max(1),
+            interval_ns: nanos(interval),
             rng: ChaCha8Rng::seed_from_u64(seed),
             round: Vec::new(),
             time: 0,
-            active: None,
+            pending: VecDeque::new(),
             order: spec.order,
             step: 0,
+            sides: None,
         }
     }
 
@@ -74,13 +96,11 @@ impl Schedule {
 
     /// The next op, or `None` when the spec has no faults.
     pub fn next_fault(&mut self) -> Option<TimedFault> {
-        if self.faults.is_empty() || self.nodes.is_empty() {
+        if (self.faults.is_empty() && self.patterns.is_empty()) || self.nodes.is_empty() {
             return None;
         }
-        let jitter = self.interval_ns / 4;
-        let wait = self.interval_ns - jitter + self.rng.random_range(0..=2 * jitter);
-        self.time = self.time.saturating_add(wait);
         if self.order == Order::Script {
+            self.advance(self.interval_ns);
             let spec = self.faults[self.step].0.clone();
             self.step = (self.step + 1) % self.faults.len();
             return Some(TimedFault {
@@ -88,32 +108,80 @@ impl Schedule {
                 op: self.resolve(&spec),
             });
         }
-        let op = match self.active.take() {
-            Some(kind) => kind.stop_op(),
+        let (gap, op) = match self.pending.pop_front() {
+            Some(next) => next,
             None => {
-                let spec = self.pick();
-                let op = self.resolve(&spec);
-                self.active = Some(op.kind());
-                op
+                // The gap is drawn before the pick, as it always was, so a spec without
+                // patterns replays the same faults from the same seed.
+                let jittered = self.jittered(self.interval_ns);
+                self.time = self.time.saturating_add(jittered);
+                let op = self.pick_and_queue();
+                return Some(TimedFault {
+                    time: self.time,
+                    op,
+                });
             }
         };
+        self.advance(gap);
         Some(TimedFault {
             time: self.time,
             op,
         })
     }
 
-    /// Draws the next fault: the next family of this round, then a fault of it by weight.
-    fn pick(&mut self) -> FaultSpec {
+    /// Moves the clock on by `base` jittered by ±25%.
+    fn advance(&mut self, base: u64) {
+        let wait = self.jittered(base);
+        self.time = self.time.saturating_add(wait);
+    }
+
+    fn jittered(&mut self, base: u64) -> u64 {
+        let jitter = base / 4;
+        base - jitter + self.rng.random_range(0..=2 * jitter)
+    }
+
+    /// Takes the next slot of the round and returns its first op, queueing the rest: a
+    /// fault's stop, or a pattern's later steps (at the pattern's own pace).
+    fn pick_and_queue(&mut self) -> FaultOp {
+        match self.next_slot() {
+            Slot::Family(kind) => {
+                let spec = self.pick(kind);
+                let op = self.resolve(&spec);
+                self.pending
+                    .push_back((self.interval_ns, op.kind().stop_op()));
+                op
+            }
+            Slot::Pattern(i) => {
+                let pattern = self.patterns[i].clone();
+                let gap = pattern.interval.map_or(self.interval_ns, nanos);
+                let mut ops = pattern.steps.iter().map(|step| self.resolve(step));
+                // A pattern has at least one step (checked when parsed).
+                let first = ops.next().expect("a pattern has a step");
+                let rest: Vec<FaultOp> = ops.collect();
+                self.pending.extend(rest.into_iter().map(|op| (gap, op)));
+                first
+            }
+        }
+    }
+
+    /// The next slot of this round, starting a new round (every family and pattern once, in
+    /// a seeded order) when it is used up.
+    fn next_slot(&mut self) -> Slot {
         if self.round.is_empty() {
             let mut kinds: Vec<FaultKind> = self.faults.iter().map(|(f, _)| f.kind()).collect();
             kinds.sort();
             kinds.dedup();
-            kinds.shuffle(&mut self.rng);
-            self.round = kinds;
+            let mut slots: Vec<Slot> = kinds.into_iter().map(Slot::Family).collect();
+            slots.extend((0..self.patterns.len()).map(Slot::Pattern));
+            slots.shuffle(&mut self.rng);
+            self.round = slots;
         }
-        // `faults` is non-empty (checked by the caller), so a round holds at least one kind.
-        let kind = self.round.pop().expect("a round has a kind");
+        // The spec has a fault or a pattern (checked by the caller), so a round has a slot.
+        self.round.pop().expect("a round has a slot")
+    }
+
+    /// Draws a fault of family `kind` by weight.
+    fn pick(&mut self, kind: FaultKind) -> FaultSpec {
         let candidates: Vec<&(FaultSpec, u32)> = self
             .faults
             .iter()
@@ -145,6 +213,7 @@ impl Schedule {
                         } else {
                             bisect(&shuffled)
                         };
+                        self.sides = Some(components.clone());
                         Some(if one_way {
                             one_way_grudge(&components[0], &shuffled)
                         } else {
@@ -160,8 +229,8 @@ impl Schedule {
                     grudge,
                 }
             }
-            FaultSpec::Kill(target) => FaultOp::Kill(choose(target, shuffled)),
-            FaultSpec::Pause(target) => FaultOp::Pause(choose(target, shuffled)),
+            FaultSpec::Kill(target) => FaultOp::Kill(self.choose(target, shuffled)),
+            FaultSpec::Pause(target) => FaultOp::Pause(self.choose(target, shuffled)),
             FaultSpec::Delay { ms, target } => FaultOp::StartDelay {
                 ms,
                 nodes: link_nodes(target, &shuffled),
@@ -187,11 +256,28 @@ impl Iterator for Schedule {
     }
 }
 
+impl Schedule {
+    /// Picks victims from already shuffled nodes, or a side of the last partition.
+    fn choose(&self, target: ProcessTarget, shuffled: Vec<String>) -> NodeChoice {
+        let side = match target {
+            ProcessTarget::MinoritySide => 0,
+            ProcessTarget::MajoritySide => 1,
+            _ => return choose(target, shuffled),
+        };
+        // A side target follows a halves/one partition in its pattern (checked when parsed).
+        let mut nodes = self.sides.as_ref().map_or(shuffled, |s| s[side].clone());
+        nodes.sort();
+        NodeChoice::Nodes(nodes)
+    }
+}
+
 /// Picks victims from already shuffled nodes.
 fn choose(target: ProcessTarget, mut shuffled: Vec<String>) -> NodeChoice {
     let n = shuffled.len();
     let count = match target {
         ProcessTarget::Leader => return NodeChoice::Leader,
+        // Resolved by `Schedule::choose` from the partition; all nodes if none was seen.
+        ProcessTarget::MajoritySide | ProcessTarget::MinoritySide => n,
         ProcessTarget::One => 1,
         ProcessTarget::Minority => (n - majority(n)).max(1),
         ProcessTarget::Majority => majority(n),
@@ -254,10 +340,22 @@ mod tests {
         assert!(differ, "different seeds give different schedules");
     }
 
+    /// Partitions, kills and pauses without patterns: every slot is a start and its stop.
+    const FLAT: &str = "[[fault]]\nkind = \"partition\"\nmode = \"leader\"\n\
+        [[fault]]\nkind = \"partition\"\n[[fault]]\nkind = \"kill\"\n\
+        [[fault]]\nkind = \"pause\"\ntarget = \"leader\"\n";
+
+    fn take_flat(seed: u64, count: usize) -> Vec<TimedFault> {
+        let spec = NemesisSpec::from_toml(FLAT, "flat").unwrap();
+        Schedule::new(&spec, &names(5), Duration::from_secs(1), seed)
+            .take(count)
+            .collect()
+    }
+
     #[test]
     fn every_start_is_followed_by_its_stop() {
         for seed in 0..20 {
-            let ops = take("mixed", 5, seed, 60);
+            let ops = take_flat(seed, 60);
             for (i, pair) in ops.chunks(2).enumerate() {
                 assert!(pair[0].op.is_start(), "seed {seed} pair {i}: {:?}", pair[0]);
                 assert_eq!(
@@ -271,7 +369,7 @@ mod tests {
 
     #[test]
     fn times_advance_by_the_jittered_interval() {
-        let ops = take("mixed", 5, 7, 100);
+        let ops = take_flat(7, 100);
         let mut prev = 0;
         for (i, op) in ops.iter().enumerate() {
             let gap = op.time - prev;
@@ -284,9 +382,9 @@ mod tests {
     }
 
     #[test]
-    fn each_round_of_mixed_visits_every_family() {
+    fn each_round_of_flat_faults_visits_every_family() {
         for seed in 0..20 {
-            let starts: Vec<FaultKind> = take("mixed", 5, seed, 6)
+            let starts: Vec<FaultKind> = take_flat(seed, 6)
                 .into_iter()
                 .filter(|t| t.op.is_start())
                 .map(|t| t.op.kind())
@@ -298,6 +396,158 @@ mod tests {
                 vec![FaultKind::Partition, FaultKind::Kill, FaultKind::Pause],
                 "seed {seed}: {starts:?}"
             );
+        }
+    }
+
+    /// Splits a rounds schedule into its slots: a pattern's whole step sequence where one
+    /// matches (longest first), else a start and its stop.
+    fn slots<'a>(ops: &'a [TimedFault], patterns: &[(Vec<&str>, u64)]) -> Vec<Vec<&'a TimedFault>> {
+        let mut by_length: Vec<&Vec<&str>> = patterns.iter().map(|(fs, _)| fs).collect();
+        by_length.sort_by_key(|fs| std::cmp::Reverse(fs.len()));
+        let fs: Vec<&str> = ops.iter().map(|t| t.op.f()).collect();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 1 < ops.len() {
+            if by_length
+                .iter()
+                .any(|p| p.len() > fs.len() - at && p.starts_with(&fs[at..]))
+            {
+                break; // a pattern cut off by the end of the sample
+            }
+            let len = by_length
+                .iter()
+                .find(|p| fs[at..].starts_with(p))
+                .map_or(2, |p| p.len());
+            if at + len > ops.len() {
+                break;
+            }
+            out.push(ops[at..at + len].iter().collect());
+            at += len;
+        }
+        out
+    }
+
+    #[test]
+    fn mixed_runs_every_family_and_pattern_once_per_round_at_their_own_pace() {
+        let spec = NemesisSpec::from_builtin("mixed").unwrap();
+        let pace = 1_000_000_000u64;
+        let patterns: Vec<(Vec<&str>, u64)> = spec
+            .patterns
+            .iter()
+            .map(|p| {
+                let fs = p
+                    .steps
+                    .iter()
+                    .map(|s| match s {
+                        FaultSpec::Heal(k) => k.stop_op().f(),
+                        other => match other.kind() {
+                            FaultKind::Partition => "start-partition",
+                            FaultKind::Kill => "kill",
+                            FaultKind::Pause => "pause",
+                            FaultKind::Delay => "start-delay",
+                            FaultKind::Drop => "start-drop",
+                        },
+                    })
+                    .collect();
+                (fs, p.interval.map_or(pace, nanos))
+            })
+            .collect();
+        let per_round = 3 + patterns.len();
+        for seed in 0..20 {
+            let ops = take("mixed", 5, seed, 120);
+            let all = slots(&ops, &patterns);
+            assert!(
+                all.len() > 2 * per_round,
+                "seed {seed}: {} slots",
+                all.len()
+            );
+            let mut prev_time = 0;
+            let mut kinds_in_round: Vec<String> = Vec::new();
+            for (i, slot) in all.iter().enumerate() {
+                let fs: Vec<&str> = slot.iter().map(|t| t.op.f()).collect();
+                // The gap before a slot is the schedule's pace, jittered.
+                let gap = slot[0].time - prev_time;
+                assert!(
+                    (pace * 3 / 4..=pace * 5 / 4).contains(&gap),
+                    "seed {seed} slot {i}: gap {gap}"
+                );
+                let label = if let Some((p, (_, step))) = patterns
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (steps, _))| *steps == fs)
+                {
+                    for w in slot.windows(2) {
+                        let gap = w[1].time - w[0].time;
+                        assert!(
+                            (step * 3 / 4..=step * 5 / 4).contains(&gap),
+                            "seed {seed} slot {i}: step gap {gap}"
+                        );
+                    }
+                    format!("pattern {p}")
+                } else {
+                    assert_eq!(fs.len(), 2, "seed {seed} slot {i}: {fs:?}");
+                    assert_eq!(
+                        slot[1].op,
+                        slot[0].op.kind().stop_op(),
+                        "seed {seed} slot {i}"
+                    );
+                    format!("{:?}", slot[0].op.kind())
+                };
+                prev_time = slot[slot.len() - 1].time;
+                kinds_in_round.push(label);
+                if kinds_in_round.len() == per_round {
+                    kinds_in_round.sort();
+                    kinds_in_round.dedup();
+                    assert_eq!(
+                        kinds_in_round.len(),
+                        per_round,
+                        "seed {seed}: a round repeats a slot"
+                    );
+                    kinds_in_round.clear();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_side_target_crashes_the_side_of_the_patterns_partition() {
+        let spec = NemesisSpec::from_toml(
+            "[[pattern]]\nname = \"p\"\n\
+             step = [{ kind = \"partition\", mode = \"halves\" }, { kind = \"kill\", target = \"majority-side\" },\
+             { kind = \"heal\", family = \"kill\" }, { kind = \"pause\", target = \"minority-side\" },\
+             { kind = \"heal\", family = \"pause\" }, { kind = \"heal\", family = \"partition\" }]\n",
+            "x",
+        )
+        .unwrap();
+        let nodes = names(5);
+        for seed in 0..20 {
+            let ops: Vec<TimedFault> = Schedule::new(&spec, &nodes, Duration::from_secs(1), seed)
+                .take(12)
+                .collect();
+            for cycle in ops.chunks(6) {
+                let FaultOp::StartPartition {
+                    grudge: Some(g), ..
+                } = &cycle[0].op
+                else {
+                    panic!("seed {seed}: {:?}", cycle[0].op)
+                };
+                let (
+                    FaultOp::Kill(NodeChoice::Nodes(killed)),
+                    FaultOp::Pause(NodeChoice::Nodes(paused)),
+                ) = (&cycle[1].op, &cycle[3].op)
+                else {
+                    panic!("seed {seed}: {cycle:?}")
+                };
+                assert_eq!(killed.len(), 3, "seed {seed}");
+                assert_eq!(paused.len(), 2, "seed {seed}");
+                // Each side hears exactly itself.
+                for side in [killed, paused] {
+                    for n in side {
+                        let heard: Vec<String> = hears(g, n, &nodes).into_iter().collect();
+                        assert_eq!(&heard, side, "seed {seed} node {n}");
+                    }
+                }
+            }
         }
     }
 

@@ -14,6 +14,7 @@
 //! [[fault]]
 //! kind = "kill"
 //! target = "one"           # kill/pause: one | leader | minority | majority | all
+//!                          # (in a pattern also majority-side | minority-side)
 //!
 //! [[fault]]
 //! kind = "delay"
@@ -26,6 +27,22 @@
 //! ```
 //!
 //! No `[[fault]]` at all is the `none` schedule.
+//!
+//! A `[[pattern]]` is a named sequence of steps (faults and heals) that overlap in a set way,
+//! run as one slot of each round, one step per pattern `interval`; it must heal every family
+//! it starts:
+//!
+//! ```toml
+//! [[pattern]]
+//! name = "split-majority-crash"
+//! interval = 1.5
+//! step = [
+//!   { kind = "partition", mode = "halves" },
+//!   { kind = "kill", target = "majority-side" },  # a side of the pattern's last partition
+//!   { kind = "heal", family = "kill" },
+//!   { kind = "heal", family = "partition" },
+//! ]
+//! ```
 //!
 //! A `[commands]` table holds shell command templates that inject and heal faults on an
 //! external cluster (`--cluster external`); see [`super::command`].
@@ -92,6 +109,23 @@ pub enum ProcessTarget {
     Majority,
     /// Every node.
     All,
+    /// The larger side of the pattern's last partition (mode `halves` or `one`): pattern steps
+    /// only, so a partition can be followed by a crash of one side, as when the datacenter on
+    /// one side of a severed link loses power.
+    MajoritySide,
+    /// The smaller side of the pattern's last partition (mode `halves` or `one`); pattern
+    /// steps only.
+    MinoritySide,
+}
+
+impl ProcessTarget {
+    /// Whether the target is one side of a partition earlier in the same pattern.
+    pub fn is_side(self) -> bool {
+        matches!(
+            self,
+            ProcessTarget::MajoritySide | ProcessTarget::MinoritySide
+        )
+    }
 }
 
 /// Which links a delay or drop affects.
@@ -160,6 +194,20 @@ pub enum Order {
     Script,
 }
 
+/// A named sequence of faults that overlap in a set way (isolate a node, then crash and restart
+/// the others, then heal), run as one slot of a round. Its steps come one per pattern
+/// interval, and it heals every family it starts before it ends (checked when parsed), so the
+/// rounds around it still never overlap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    /// The pattern's name, for messages and docs.
+    pub name: String,
+    /// The gap between its steps (the schedule's pace when unset).
+    pub interval: Option<Duration>,
+    /// The steps, in order; heal steps end a family.
+    pub steps: Vec<FaultSpec>,
+}
+
 /// A validated nemesis schedule: which faults, how often each, at what pace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NemesisSpec {
@@ -173,6 +221,8 @@ pub struct NemesisSpec {
     pub faults: Vec<(FaultSpec, u32)>,
     /// Random rounds or a fixed script.
     pub order: Order,
+    /// Overlapping fault sequences the rounds visit as one slot each (`[[pattern]]`).
+    pub patterns: Vec<Pattern>,
     /// Fault command templates for external clusters (`[commands]`), if the file has them.
     pub commands: Option<CommandTemplates>,
 }
@@ -218,7 +268,17 @@ struct RawSpec {
     order: Option<String>,
     #[serde(default)]
     fault: Vec<RawFault>,
+    #[serde(default)]
+    pattern: Vec<RawPattern>,
     commands: Option<RawCommands>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPattern {
+    name: String,
+    interval: Option<f64>,
+    step: Vec<RawFault>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,18 +344,7 @@ impl NemesisSpec {
             field,
             message,
         };
-        let interval = match raw.interval {
-            None => None,
-            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
-                Some(Duration::from_secs_f64(s))
-            }
-            Some(s) => {
-                return Err(field(
-                    "interval".into(),
-                    format!("must be a number of seconds in (0, 86400], got {s}"),
-                ))
-            }
-        };
+        let interval = parse_interval(raw.interval).map_err(|m| field("interval".into(), m))?;
         let order = match raw.order.as_deref() {
             None | Some("rounds") => Order::Rounds,
             Some("script") => Order::Script,
@@ -306,172 +355,30 @@ impl NemesisSpec {
                 ))
             }
         };
+        let script = order == Order::Script;
         let mut faults = Vec::with_capacity(raw.fault.len());
         for (i, f) in raw.fault.iter().enumerate() {
-            let at = |name: &str| format!("fault[{i}].{name}");
-            let weight = match f.weight {
-                None => 1,
-                Some(_) if order == Order::Script => {
+            let (spec, weight) = parse_fault(f, &format!("fault[{i}]"), script, &field)?;
+            if let FaultSpec::Kill(t) | FaultSpec::Pause(t) = spec {
+                if t.is_side() {
                     return Err(field(
-                        at("weight"),
-                        "does not apply to a script (steps run in file order)".into(),
-                    ))
+                        format!("fault[{i}].target"),
+                        "a side of a partition is only known inside a [[pattern]], after its partition step".into(),
+                    ));
                 }
-                Some(w) if (1..=1_000_000).contains(&w) => w as u32,
-                Some(w) => {
-                    return Err(field(
-                        at("weight"),
-                        format!("must be in 1..=1000000, got {w}"),
-                    ))
-                }
-            };
-            let allow = |names: &[&str]| -> Result<(), NemesisSpecError> {
-                let present = [
-                    ("mode", f.mode.is_some()),
-                    ("one-way", f.one_way.is_some()),
-                    ("target", f.target.is_some()),
-                    ("ms", f.ms.is_some()),
-                    ("probability", f.probability.is_some()),
-                    ("family", f.family.is_some()),
-                ];
-                match present.iter().find(|(n, set)| *set && !names.contains(n)) {
-                    Some((n, _)) => Err(field(
-                        at(n),
-                        format!("does not apply to a {:?} fault", f.kind),
-                    )),
-                    None => Ok(()),
-                }
-            };
-            let spec = match f.kind.as_str() {
-                "partition" => {
-                    allow(&["mode", "one-way"])?;
-                    let mode = match f.mode.as_deref() {
-                        None => PartitionMode::Halves,
-                        Some(m) => PartitionMode::ALL
-                            .into_iter()
-                            .find(|p| p.name() == m)
-                            .ok_or_else(|| {
-                                field(
-                                    at("mode"),
-                                    format!(
-                                        "unknown mode {m:?}; expected one of {}",
-                                        PartitionMode::ALL.map(|p| p.name()).join(", ")
-                                    ),
-                                )
-                            })?,
-                    };
-                    let one_way = f.one_way.unwrap_or(false);
-                    if one_way
-                        && matches!(mode, PartitionMode::MajoritiesRing | PartitionMode::Bridge)
-                    {
-                        return Err(field(
-                            at("one-way"),
-                            format!("mode {:?} has no one-way variant", mode.name()),
-                        ));
-                    }
-                    FaultSpec::Partition { mode, one_way }
-                }
-                "kill" | "pause" => {
-                    allow(&["target"])?;
-                    let target = parse_target(f.target.as_deref().unwrap_or("one"))
-                        .ok_or_else(|| {
-                            field(
-                                at("target"),
-                                format!(
-                                    "unknown target {:?}; expected one, leader, minority, majority or all",
-                                    f.target.as_deref().unwrap_or_default()
-                                ),
-                            )
-                        })?;
-                    if f.kind == "kill" {
-                        FaultSpec::Kill(target)
-                    } else {
-                        FaultSpec::Pause(target)
-                    }
-                }
-                "delay" | "drop" => {
-                    let link_target = parse_link_target(f.target.as_deref().unwrap_or("all"))
-                        .ok_or_else(|| {
-                            field(
-                                at("target"),
-                                format!(
-                                    "unknown target {:?}; expected all or one",
-                                    f.target.as_deref().unwrap_or_default()
-                                ),
-                            )
-                        })?;
-                    if f.kind == "delay" {
-                        allow(&["ms", "target"])?;
-                        let ms = match f.ms {
-                            Some(ms) if (1..=60_000).contains(&ms) => ms as u64,
-                            Some(ms) => {
-                                return Err(field(
-                                    at("ms"),
-                                    format!("must be in 1..=60000 milliseconds, got {ms}"),
-                                ))
-                            }
-                            None => return Err(field(at("ms"), "is required for a delay".into())),
-                        };
-                        FaultSpec::Delay {
-                            ms,
-                            target: link_target,
-                        }
-                    } else {
-                        allow(&["probability", "target"])?;
-                        let p = match f.probability {
-                            Some(p) if p > 0.0 && p < 1.0 => p,
-                            Some(p) => {
-                                return Err(field(
-                                    at("probability"),
-                                    format!("must be in (0, 1), got {p}"),
-                                ))
-                            }
-                            None => {
-                                return Err(field(
-                                    at("probability"),
-                                    "is required for a drop".into(),
-                                ))
-                            }
-                        };
-                        FaultSpec::Drop {
-                            probability: p,
-                            target: link_target,
-                        }
-                    }
-                }
-                "heal" => {
-                    allow(&["family"])?;
-                    if order != Order::Script {
-                        return Err(field(
-                            at("kind"),
-                            "a heal step needs order = \"script\"".into(),
-                        ));
-                    }
-                    let family = f.family.as_deref().unwrap_or_default();
-                    let kind = FaultKind::ALL
-                        .into_iter()
-                        .find(|k| k.name() == family)
-                        .ok_or_else(|| {
-                            field(
-                                at("family"),
-                                format!(
-                                    "unknown family {family:?}; expected one of {}",
-                                    FaultKind::ALL.map(|k| k.name()).join(", ")
-                                ),
-                            )
-                        })?;
-                    FaultSpec::Heal(kind)
-                }
-                other => {
-                    return Err(field(
-                        at("kind"),
-                        format!(
-                            "unknown kind {other:?}; expected partition, kill, pause, delay, drop or heal"
-                        ),
-                    ))
-                }
-            };
+            }
             faults.push((spec, weight));
+        }
+        let mut patterns = Vec::with_capacity(raw.pattern.len());
+        for (i, p) in raw.pattern.iter().enumerate() {
+            if script {
+                return Err(field(
+                    format!("pattern[{i}]"),
+                    "a pattern is a slot of the rounds; a script already runs its steps in order"
+                        .into(),
+                ));
+            }
+            patterns.push(parse_pattern(p, i, &field)?);
         }
         let commands = match &raw.commands {
             None => None,
@@ -483,6 +390,7 @@ impl NemesisSpec {
             interval,
             faults,
             order,
+            patterns,
             commands,
         })
     }
@@ -491,13 +399,271 @@ impl NemesisSpec {
     pub fn kinds(&self) -> Vec<FaultKind> {
         FaultKind::ALL
             .into_iter()
-            .filter(|k| self.faults.iter().any(|(f, _)| f.kind() == *k))
+            .filter(|k| self.fault_specs().any(|f| f.kind() == *k))
             .collect()
+    }
+
+    /// Every fault the schedule can inject: the `[[fault]]`s, then every pattern's steps.
+    pub fn fault_specs(&self) -> impl Iterator<Item = &FaultSpec> {
+        self.faults
+            .iter()
+            .map(|(f, _)| f)
+            .chain(self.patterns.iter().flat_map(|p| p.steps.iter()))
+    }
+
+    /// No faults at all (the `none` schedule, or an external cluster without `[commands]`).
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty() && self.patterns.is_empty()
+    }
+
+    /// Drops every fault and pattern.
+    pub fn clear(&mut self) {
+        self.faults.clear();
+        self.patterns.clear();
     }
 
     /// The pace: `--nemesis-interval` if given, else the file's, else [`DEFAULT_INTERVAL`].
     pub fn pace(&self, flag: Option<Duration>) -> Duration {
         flag.or(self.interval).unwrap_or(DEFAULT_INTERVAL)
+    }
+}
+
+/// Parses one `[[fault]]` (or a pattern's `[[pattern.step]]`) named `prefix` in errors; `steps`
+/// says it is a step of a script or pattern (heals allowed, weights not).
+fn parse_fault(
+    f: &RawFault,
+    prefix: &str,
+    steps: bool,
+    field: &dyn Fn(String, String) -> NemesisSpecError,
+) -> Result<(FaultSpec, u32), NemesisSpecError> {
+    let at = |name: &str| format!("{prefix}.{name}");
+    let weight = match f.weight {
+        None => 1,
+        Some(_) if steps => {
+            return Err(field(
+                at("weight"),
+                "does not apply to a script or a pattern step (steps run in order)".into(),
+            ))
+        }
+        Some(w) if (1..=1_000_000).contains(&w) => w as u32,
+        Some(w) => {
+            return Err(field(
+                at("weight"),
+                format!("must be in 1..=1000000, got {w}"),
+            ))
+        }
+    };
+    let allow = |names: &[&str]| -> Result<(), NemesisSpecError> {
+        let present = [
+            ("mode", f.mode.is_some()),
+            ("one-way", f.one_way.is_some()),
+            ("target", f.target.is_some()),
+            ("ms", f.ms.is_some()),
+            ("probability", f.probability.is_some()),
+            ("family", f.family.is_some()),
+        ];
+        match present.iter().find(|(n, set)| *set && !names.contains(n)) {
+            Some((n, _)) => Err(field(
+                at(n),
+                format!("does not apply to a {:?} fault", f.kind),
+            )),
+            None => Ok(()),
+        }
+    };
+    let spec = match f.kind.as_str() {
+        "partition" => {
+            allow(&["mode", "one-way"])?;
+            let mode = match f.mode.as_deref() {
+                None => PartitionMode::Halves,
+                Some(m) => PartitionMode::ALL
+                    .into_iter()
+                    .find(|p| p.name() == m)
+                    .ok_or_else(|| {
+                        field(
+                            at("mode"),
+                            format!(
+                                "unknown mode {m:?}; expected one of {}",
+                                PartitionMode::ALL.map(|p| p.name()).join(", ")
+                            ),
+                        )
+                    })?,
+            };
+            let one_way = f.one_way.unwrap_or(false);
+            if one_way && matches!(mode, PartitionMode::MajoritiesRing | PartitionMode::Bridge) {
+                return Err(field(
+                    at("one-way"),
+                    format!("mode {:?} has no one-way variant", mode.name()),
+                ));
+            }
+            FaultSpec::Partition { mode, one_way }
+        }
+        "kill" | "pause" => {
+            allow(&["target"])?;
+            let target = parse_target(f.target.as_deref().unwrap_or("one")).ok_or_else(|| {
+                field(
+                    at("target"),
+                    format!(
+                        "unknown target {:?}; expected one, leader, minority, majority, all, majority-side or minority-side",
+                        f.target.as_deref().unwrap_or_default()
+                    ),
+                )
+            })?;
+            if f.kind == "kill" {
+                FaultSpec::Kill(target)
+            } else {
+                FaultSpec::Pause(target)
+            }
+        }
+        "delay" | "drop" => {
+            let link_target =
+                parse_link_target(f.target.as_deref().unwrap_or("all")).ok_or_else(|| {
+                    field(
+                        at("target"),
+                        format!(
+                            "unknown target {:?}; expected all or one",
+                            f.target.as_deref().unwrap_or_default()
+                        ),
+                    )
+                })?;
+            if f.kind == "delay" {
+                allow(&["ms", "target"])?;
+                let ms = match f.ms {
+                    Some(ms) if (1..=60_000).contains(&ms) => ms as u64,
+                    Some(ms) => {
+                        return Err(field(
+                            at("ms"),
+                            format!("must be in 1..=60000 milliseconds, got {ms}"),
+                        ))
+                    }
+                    None => return Err(field(at("ms"), "is required for a delay".into())),
+                };
+                FaultSpec::Delay {
+                    ms,
+                    target: link_target,
+                }
+            } else {
+                allow(&["probability", "target"])?;
+                let p = match f.probability {
+                    Some(p) if p > 0.0 && p < 1.0 => p,
+                    Some(p) => {
+                        return Err(field(
+                            at("probability"),
+                            format!("must be in (0, 1), got {p}"),
+                        ))
+                    }
+                    None => return Err(field(at("probability"), "is required for a drop".into())),
+                };
+                FaultSpec::Drop {
+                    probability: p,
+                    target: link_target,
+                }
+            }
+        }
+        "heal" => {
+            allow(&["family"])?;
+            if !steps {
+                return Err(field(
+                    at("kind"),
+                    "a heal step needs order = \"script\" or a [[pattern]]".into(),
+                ));
+            }
+            let family = f.family.as_deref().unwrap_or_default();
+            let kind = FaultKind::ALL
+                .into_iter()
+                .find(|k| k.name() == family)
+                .ok_or_else(|| {
+                    field(
+                        at("family"),
+                        format!(
+                            "unknown family {family:?}; expected one of {}",
+                            FaultKind::ALL.map(|k| k.name()).join(", ")
+                        ),
+                    )
+                })?;
+            FaultSpec::Heal(kind)
+        }
+        other => {
+            return Err(field(
+                at("kind"),
+                format!(
+                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop or heal"
+                ),
+            ))
+        }
+    };
+    Ok((spec, weight))
+}
+
+/// Parses one `[[pattern]]`: its steps, its interval, and that it ends with every family it
+/// started healed (so the rounds around it never overlap).
+fn parse_pattern(
+    p: &RawPattern,
+    i: usize,
+    field: &dyn Fn(String, String) -> NemesisSpecError,
+) -> Result<Pattern, NemesisSpecError> {
+    let at = |name: &str| format!("pattern[{i}].{name}");
+    if p.name.trim().is_empty() {
+        return Err(field(at("name"), "must not be empty".into()));
+    }
+    let interval = parse_interval(p.interval).map_err(|m| field(at("interval"), m))?;
+    if p.step.is_empty() {
+        return Err(field(
+            at("step"),
+            "a pattern needs at least one step".into(),
+        ));
+    }
+    let mut steps = Vec::with_capacity(p.step.len());
+    let mut active: Vec<FaultKind> = Vec::new();
+    let mut sided = false;
+    for (j, raw) in p.step.iter().enumerate() {
+        let (spec, _) = parse_fault(raw, &format!("pattern[{i}].step[{j}]"), true, field)?;
+        match spec {
+            FaultSpec::Partition { mode, .. } => {
+                sided = matches!(mode, PartitionMode::Halves | PartitionMode::One)
+            }
+            FaultSpec::Kill(t) | FaultSpec::Pause(t) if t.is_side() && !sided => {
+                return Err(field(
+                    format!("pattern[{i}].step[{j}].target"),
+                    "a side of a partition needs an earlier step of this pattern that partitions with mode \"halves\" or \"one\"".into(),
+                ))
+            }
+            _ => {}
+        }
+        match spec {
+            FaultSpec::Heal(kind) => active.retain(|k| *k != kind),
+            ref other if !active.contains(&other.kind()) => active.push(other.kind()),
+            _ => {}
+        }
+        steps.push(spec);
+    }
+    if let Some(kind) = active.first() {
+        return Err(field(
+            at("step"),
+            format!(
+                "pattern {:?} leaves its {} fault active: end it with a step kind = \"heal\", family = \"{}\"",
+                p.name,
+                kind.name(),
+                kind.name()
+            ),
+        ));
+    }
+    Ok(Pattern {
+        name: p.name.clone(),
+        interval,
+        steps,
+    })
+}
+
+/// An interval in seconds from TOML, validated.
+fn parse_interval(seconds: Option<f64>) -> Result<Option<Duration>, String> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
+        Some(s) => Err(format!(
+            "must be a number of seconds in (0, 86400], got {s}"
+        )),
     }
 }
 
@@ -508,6 +674,8 @@ fn parse_target(s: &str) -> Option<ProcessTarget> {
         "minority" => ProcessTarget::Minority,
         "majority" => ProcessTarget::Majority,
         "all" => ProcessTarget::All,
+        "majority-side" => ProcessTarget::MajoritySide,
+        "minority-side" => ProcessTarget::MinoritySide,
         _ => return None,
     })
 }
@@ -529,7 +697,7 @@ mod tests {
         for (name, text) in BUILTINS {
             let spec = NemesisSpec::from_toml(text, name)
                 .unwrap_or_else(|e| panic!("builtin {name}: {e}"));
-            assert_eq!(spec.faults.is_empty(), *name == "none", "{name}");
+            assert_eq!(spec.is_empty(), *name == "none", "{name}");
             assert!(!spec.description.is_empty(), "{name} has a description");
         }
         assert!(NemesisSpec::builtin(DEFAULT_NEMESIS).is_some());
@@ -567,6 +735,36 @@ mod tests {
             ("order = \"script\"\n[[fault]]\nkind = \"kill\"\nweight = 2\n", "fault[0].weight: does not apply to a script"),
             ("[[fault]]\nkind = \"kill\"\nfamily = \"kill\"\n", "fault[0].family: does not apply"),
             ("[[fault]\n", "x.toml: "),
+            (
+                "[[pattern]]\nname = \"p\"\nstep = [{ kind = \"kill\" }]\n",
+                "x.toml: pattern[0].step: pattern \"p\" leaves its kill fault active",
+            ),
+            ("[[pattern]]\nname = \"p\"\nstep = []\n", "pattern[0].step: a pattern needs at least one step"),
+            ("[[pattern]]\nname = \" \"\nstep = [{ kind = \"kill\" }]\n", "pattern[0].name: must not be empty"),
+            (
+                "[[pattern]]\nname = \"p\"\ninterval = 0\nstep = [{ kind = \"kill\" }, { kind = \"heal\", family = \"kill\" }]\n",
+                "pattern[0].interval: must be",
+            ),
+            (
+                "[[pattern]]\nname = \"p\"\nstep = [{ kind = \"kill\", weight = 2 }, { kind = \"heal\", family = \"kill\" }]\n",
+                "pattern[0].step[0].weight: does not apply",
+            ),
+            (
+                "[[pattern]]\nname = \"p\"\nstep = [{ kind = \"flood\" }]\n",
+                "pattern[0].step[0].kind: unknown kind \"flood\"",
+            ),
+            (
+                "[[fault]]\nkind = \"kill\"\ntarget = \"majority-side\"\n",
+                "fault[0].target: a side of a partition is only known inside a [[pattern]]",
+            ),
+            (
+                "[[pattern]]\nname = \"p\"\nstep = [{ kind = \"partition\", mode = \"leader\" }, { kind = \"kill\", target = \"minority-side\" }, { kind = \"heal\", family = \"kill\" }, { kind = \"heal\", family = \"partition\" }]\n",
+                "pattern[0].step[1].target: a side of a partition needs an earlier step",
+            ),
+            (
+                "order = \"script\"\n[[fault]]\nkind = \"kill\"\n[[pattern]]\nname = \"p\"\nstep = [{ kind = \"kill\" }, { kind = \"heal\", family = \"kill\" }]\n",
+                "pattern[0]: a pattern is a slot of the rounds",
+            ),
         ];
         for (i, (text, want)) in cases.into_iter().enumerate() {
             let e = NemesisSpec::from_toml(text, "x.toml")
@@ -645,6 +843,74 @@ mod tests {
         assert!(
             e.contains("x.toml: commands.pause: {peers} only applies"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_pattern_keeps_its_steps_and_counts_its_families() {
+        let spec = NemesisSpec::from_toml(
+            "[[fault]]\nkind = \"pause\"\n\
+             [[pattern]]\nname = \"cut-and-crash\"\ninterval = 0.5\n\
+             step = [{ kind = \"partition\", mode = \"one\" }, { kind = \"kill\", target = \"all\" },\
+             { kind = \"heal\", family = \"kill\" }, { kind = \"heal\", family = \"partition\" }]\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(spec.patterns.len(), 1);
+        let p = &spec.patterns[0];
+        assert_eq!(p.name, "cut-and-crash");
+        assert_eq!(p.interval, Some(Duration::from_millis(500)));
+        assert_eq!(
+            p.steps,
+            vec![
+                FaultSpec::Partition {
+                    mode: PartitionMode::One,
+                    one_way: false
+                },
+                FaultSpec::Kill(ProcessTarget::All),
+                FaultSpec::Heal(FaultKind::Kill),
+                FaultSpec::Heal(FaultKind::Partition),
+            ]
+        );
+        // The families a pattern starts are healed at the end of a run like any other.
+        assert_eq!(
+            spec.kinds(),
+            vec![FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]
+        );
+        assert!(!spec.is_empty());
+        let mut cleared = spec.clone();
+        cleared.clear();
+        assert!(cleared.is_empty() && cleared.kinds().is_empty());
+    }
+
+    #[test]
+    fn mixed_hunts_the_leader_and_overlaps_faults_in_patterns() {
+        let spec = NemesisSpec::from_builtin("mixed").unwrap();
+        let names: Vec<&str> = spec.patterns.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["split-majority-crash", "leader-cut-successor-killed"]);
+        let leader_weight: u32 = spec
+            .faults
+            .iter()
+            .filter(|(f, _)| {
+                matches!(
+                    f,
+                    FaultSpec::Partition {
+                        mode: PartitionMode::Leader,
+                        ..
+                    }
+                )
+            })
+            .map(|(_, w)| w)
+            .sum();
+        let partition_weight: u32 = spec
+            .faults
+            .iter()
+            .filter(|(f, _)| f.kind() == FaultKind::Partition)
+            .map(|(_, w)| w)
+            .sum();
+        assert!(
+            2 * leader_weight >= partition_weight,
+            "at least half the partitions cut the leader off"
         );
     }
 

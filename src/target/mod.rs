@@ -140,7 +140,7 @@ impl Target {
         if let Nodes::External { .. } = nodes {
             match &nemesis.commands {
                 // Faults on an external cluster come only from its commands.
-                None => nemesis.faults.clear(),
+                None => nemesis.clear(),
                 Some(commands) => {
                     let can = commands.kinds();
                     if let Some(k) = nemesis.kinds().iter().find(|k| !can.contains(k)) {
@@ -256,7 +256,7 @@ pub fn service_slug(name: &str) -> Option<String> {
 
 /// The first fault of `nemesis` that hits "the leader", as written in TOML (pure).
 pub fn leader_fault(nemesis: &NemesisSpec) -> Option<&'static str> {
-    nemesis.faults.iter().find_map(|(fault, _)| match fault {
+    nemesis.fault_specs().find_map(|fault| match fault {
         FaultSpec::Kill(ProcessTarget::Leader) => Some("kill target \"leader\""),
         FaultSpec::Pause(ProcessTarget::Leader) => Some("pause target \"leader\""),
         FaultSpec::Partition {
