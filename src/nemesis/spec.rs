@@ -887,7 +887,10 @@ mod tests {
     fn mixed_hunts_the_leader_and_overlaps_faults_in_patterns() {
         let spec = NemesisSpec::from_builtin("mixed").unwrap();
         let names: Vec<&str> = spec.patterns.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["split-majority-crash", "leader-cut-successor-killed"]);
+        assert_eq!(
+            names,
+            ["split-majority-crash", "leader-cut-successor-killed"]
+        );
         let leader_weight: u32 = spec
             .faults
             .iter()

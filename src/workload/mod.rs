@@ -597,7 +597,7 @@ mod tests {
             assert!(!spec.description.is_empty(), "{name}");
         }
         let spec = builtin(DEFAULT_WORKLOAD);
-        assert_eq!((spec.keys, spec.ops_per_key), (2, 100));
+        assert_eq!((spec.keys, spec.ops_per_key), (2, 300));
         assert!(spec.mix.cas > 0.0);
         assert_eq!(spec.model().map(|m| m.0), Some(ModelKind::CasRegister));
         let register = builtin("register");
@@ -688,7 +688,10 @@ mod tests {
             assert!(keys_used > 5, "seed {seed}: {keys_used} keys");
             // Main-phase ops per key are bounded; the final reads add one read per thread.
             for (key, n) in &per_key {
-                assert!(*n <= 100 + 10, "seed {seed}: key {key} has {n} ops");
+                assert!(
+                    *n as u64 <= spec.ops_per_key + 10,
+                    "seed {seed}: key {key} has {n} ops"
+                );
             }
         }
     }
