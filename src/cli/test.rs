@@ -469,6 +469,7 @@ fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
         checkers: Vec::new(),
         run_error: Some(error.to_string()),
         interrupted: false,
+        availability: Vec::new(),
     }
 }
 

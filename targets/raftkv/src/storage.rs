@@ -25,7 +25,8 @@
 //! and the snapshot's checksum, any damage a crash cannot explain is
 //! [`StorageError::is_corruption`], and the node refuses to start (exit 4) instead of
 //! forgetting entries it acknowledged. [`Storage::open_with`]`(dir, false)` is the
-//! `no_checksum` bug: every check is skipped and records that do not decode are dropped.
+//! `no_checksum` bug: every check is skipped and the log ends at the first record that does
+//! not decode.
 
 use std::fs;
 use std::io;
@@ -202,8 +203,12 @@ impl Storage {
                     })
                 }
                 Err(e) => {
-                    tracing::warn!(record = i, "wal record does not decode, skipped: {e}");
-                    continue;
+                    // Trusting: the log is taken to end here.
+                    tracing::warn!(
+                        record = i,
+                        "wal record does not decode; the log ends here: {e}"
+                    );
+                    break;
                 }
             };
             match record {

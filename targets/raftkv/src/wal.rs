@@ -200,10 +200,13 @@ pub fn scan(bytes: &[u8], start: usize, generation: u64, verify: bool) -> Scan {
     }
 }
 
-/// What recovery keeps of a log file's bytes: its generation, the payloads and the length
-/// of the good prefix, or the corruption found (offset and reason). Pure: see the module
-/// docs for the rules.
-pub fn recover(bytes: &[u8], verify: bool) -> Result<(u64, Vec<Vec<u8>>, usize), (u64, String)> {
+/// What recovery keeps of a log file: its generation, the payloads, the length of the good
+/// prefix.
+pub type Kept = (u64, Vec<Vec<u8>>, usize);
+
+/// What recovery keeps of a log file's bytes, or the corruption found (offset and reason).
+/// Pure: see the module docs for the rules.
+pub fn recover(bytes: &[u8], verify: bool) -> Result<Kept, (u64, String)> {
     let (generation, synced) = match read_header(bytes, verify) {
         Ok(h) => h,
         // Trusting: a header too short to read is an empty log.
