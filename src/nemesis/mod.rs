@@ -11,6 +11,8 @@
 //!   heal). Pure.
 //! - [`corruption`]: file-corruption modes and the seeded plan of one fault on one node's
 //!   files (which file, offset, length, what happens). Pure.
+//! - [`clock`]: groundwork for libfaketime clock faults (control-file lines, strobe offsets,
+//!   which binaries cannot be skewed). Pure; not yet a fault family.
 //! - [`command`]: fault command templates (`[commands]` in a nemesis TOML) and their
 //!   substitution. Pure.
 //! - [`dispatch`]: [`Nemesis`], the one nemesis: decodes an op, resolves the leader and the
@@ -37,6 +39,7 @@
 //! 5. Teardown on every path: `heal_all()`, then stop the cluster.
 
 pub mod backend;
+pub mod clock;
 pub mod command;
 pub mod corruption;
 pub mod dispatch;
