@@ -12,7 +12,7 @@
 //!   into client and final-read generators and checker settings.
 //! - [`seed`]: the seed tree: every random choice of a run draws a sub-seed derived by name
 //!   from `--seed`, here and nowhere else.
-//! - [`net`], [`journal`], [`node_control`], [`node_addr`], [`placeholders`]: the plumbing at
+//! - [`net`], [`journal`], [`node_control`], [`node_addr`], [`placeholders`], [`glob`]: the plumbing at
 //!   the bottom, used by both the cluster and the nemesis (which never import each other): the
 //!   proxy mesh, iptables rules and namespace plans; the fault journal; the process-control
 //!   and leader traits; external node addresses; the `{name}` lexer of user templates.
@@ -47,6 +47,7 @@ pub mod client;
 pub mod cluster;
 pub mod detection;
 pub mod generator;
+pub mod glob;
 pub mod history;
 pub mod journal;
 pub mod nemesis;

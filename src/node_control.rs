@@ -72,3 +72,12 @@ impl LeaderProbe for NoLeader {
         None
     }
 }
+
+/// The data files of a cluster's nodes, for file faults: which files of a node may be
+/// damaged while it is down (the db spec's `data_files` globs, raftkv's log and snapshot).
+/// Implemented by a cluster faultline runs itself; a cluster without it cannot have its
+/// files corrupted.
+pub trait DataFiles: Send + Sync {
+    /// The node's files a file fault may touch, sorted (absolute paths).
+    fn data_files(&self, node: &str) -> Result<Vec<std::path::PathBuf>, ControlError>;
+}

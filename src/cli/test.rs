@@ -140,7 +140,8 @@ pub struct TestArgs {
     pub test_count: u32,
 
     /// Switch on a deliberate raftkv bug (stale-read, early-ack, volatile-vote,
-    /// commit-old-term); repeatable. faultline should then report an anomaly.
+    /// commit-old-term, no-checksum); repeatable. faultline should then report an anomaly
+    /// (no-checksum only under the file-corruption nemesis).
     #[arg(long = "raftkv-bug", value_name = "NAME", value_parser = parse_raftkv_bug)]
     pub raftkv_bugs: Vec<Bug>,
 
@@ -468,6 +469,7 @@ fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
         checkers: Vec::new(),
         run_error: Some(error.to_string()),
         interrupted: false,
+        availability: Vec::new(),
     }
 }
 

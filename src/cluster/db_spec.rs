@@ -18,6 +18,8 @@
 //! stop_signal = "TERM"           # graceful stop at the end (then KILL after stop_grace_ms)
 //! startup_timeout_s = 60
 //! logs = []                      # extra log files (relative to the data dir) quoted on failure
+//! data_files = ["member/wal/*.wal"]  # globs (relative to the data dir) the file-corruption
+//!                                # nemesis may damage; none: it refuses the schedule
 //!
 //! [health]                       # one of: http = "/path" (GET answers 2xx), tcp = true,
 //! http = "/health"               # command = "..." (sh -c, exit 0)
@@ -103,6 +105,9 @@ pub struct DbSpec {
     pub startup_timeout: Duration,
     /// Extra log files, relative to the node's data dir, quoted when it fails.
     pub logs: Vec<PathBuf>,
+    /// Globs, relative to the data dir, of the files file-corruption faults may damage
+    /// (`*`, `?` within a segment, `**` across; see [`crate::glob`]).
+    pub data_files: Vec<String>,
 }
 
 /// Where the node binary comes from (resolved by [`DbSpec::locate_binary`]).
@@ -345,6 +350,8 @@ struct RawDb {
     startup_timeout_s: Option<u64>,
     #[serde(default)]
     logs: Vec<String>,
+    #[serde(default)]
+    data_files: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -512,6 +519,9 @@ impl RawDb {
             }
             logs.push(p);
         }
+        for (k, g) in self.data_files.iter().enumerate() {
+            crate::glob::check(g).map_err(|m| bad(&format!("data_files[{k}]"), m))?;
+        }
         Ok(DbSpec {
             name,
             binary: BinarySource {
@@ -532,6 +542,7 @@ impl RawDb {
             stop_grace,
             startup_timeout,
             logs,
+            data_files: self.data_files,
         })
     }
 }
@@ -634,6 +645,8 @@ peer_args = ["--peer", "{index}={host}:{peer_port}"]
         assert_eq!(field("stop_signal = \"NOPE\""), "stop_signal");
         assert_eq!(field("peer_port = 1"), "peer_port");
         assert_eq!(field("logs = [\"../x\"]"), "logs[0]");
+        assert_eq!(field("data_files = [\"/etc/x\"]"), "data_files[0]");
+        assert_eq!(field("data_files = [\"a/../../x\"]"), "data_files[0]");
         assert_eq!(field("[health]\nhttp = \"/h\"\ntcp = true"), "health");
         assert_eq!(field("[health]\nhttp = \"h\""), "health.http");
         assert_eq!(field("bogus = 1"), "file");

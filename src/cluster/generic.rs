@@ -148,6 +148,10 @@ impl Launcher for GenericLauncher {
         &self.binary
     }
 
+    fn data_files(&self) -> &[String] {
+        &self.spec.data_files
+    }
+
     fn nodes(&self) -> &[NodeLayout] {
         &self.nodes
     }

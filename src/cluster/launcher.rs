@@ -88,6 +88,12 @@ pub trait Launcher: Send + Sync + std::fmt::Debug + 'static {
         }
     }
 
+    /// Globs, relative to a node's data dir, of the files a file-corruption fault may
+    /// damage. Default: none (the cluster cannot have its files corrupted).
+    fn data_files(&self) -> &[String] {
+        &[]
+    }
+
     /// How a node is stopped at the end: this signal, then SIGKILL after the grace period.
     /// Default `None`: SIGKILL at once.
     fn stop_signal(&self) -> Option<(nix::sys::signal::Signal, Duration)> {

@@ -20,7 +20,7 @@
 //! (clone it for the nemesis); when the last handle is dropped every node is resumed, killed
 //! and reaped, and the launcher's network removed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use super::launcher::{Launcher, NodeLayout, Status};
 use super::process::{log_tail, spawn_logged, wait_answering, Procs};
 use super::state::{ClusterState, NodeRecord};
 use super::ClusterError;
-use crate::node_control::{ControlError, LeaderProbe, ProcessControl};
+use crate::node_control::{ControlError, DataFiles, LeaderProbe, ProcessControl};
 
 #[derive(Debug)]
 struct Inner {
@@ -432,6 +432,25 @@ impl ProcessControl for LocalCluster {
 
     fn resume_now(&self, node: &str) {
         let _ = LocalCluster::resume(self, node);
+    }
+}
+
+/// A node's data files: its launcher's globs under its data dir.
+impl DataFiles for LocalCluster {
+    fn data_files(&self, node: &str) -> Result<Vec<PathBuf>, ControlError> {
+        let layout = self.node(node).map_err(ControlError::new)?;
+        let globs = self.inner.launcher.data_files();
+        if globs.is_empty() {
+            return Err(ControlError(format!(
+                "{node}: this cluster declares no data files to corrupt"
+            )));
+        }
+        crate::glob::find(&layout.data_dir, globs).map_err(|e| {
+            ControlError(format!(
+                "{node}: listing data files in {}: {e}",
+                layout.data_dir.display()
+            ))
+        })
     }
 }
 

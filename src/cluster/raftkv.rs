@@ -17,6 +17,10 @@ use super::ClusterError;
 use crate::net::ProxyMesh;
 use crate::seed::{names, SeedTree};
 
+/// The files of a raftkv data dir file-corruption faults may damage: its write-ahead log
+/// and its snapshot.
+pub const RAFTKV_DATA_FILES: [&str; 2] = ["wal.log", "snapshot.bin"];
+
 /// How long one `/status` request may take (a paused node never answers).
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a restarted node may take to answer `/status`.
@@ -114,6 +118,8 @@ pub struct RaftkvLauncher {
     nodes: Vec<NodeLayout>,
     args: Vec<Vec<String>>,
     http: reqwest::Client,
+    /// raftkv's log and snapshot ([`RAFTKV_DATA_FILES`]).
+    data_files: Vec<String>,
     /// Kept so the proxies live as long as the nodes dialling them.
     _mesh: Option<Arc<ProxyMesh>>,
 }
@@ -136,6 +142,10 @@ impl Launcher for RaftkvLauncher {
 
     async fn status(&self, i: usize) -> Status {
         fetch_status(&self.http, &self.nodes[i].client).await
+    }
+
+    fn data_files(&self) -> &[String] {
+        &self.data_files
     }
 
     fn leader(&self, statuses: &[(String, Status)]) -> Option<String> {
@@ -334,6 +344,7 @@ async fn start_once(opts: &ClusterOptions) -> Result<RaftkvCluster, ClusterError
         nodes,
         args,
         http,
+        data_files: RAFTKV_DATA_FILES.map(String::from).to_vec(),
         _mesh: mesh.clone(),
     };
     let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, opts.startup_timeout).await?;

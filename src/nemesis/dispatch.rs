@@ -12,14 +12,15 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::backend::NetworkFaults;
+use super::backend::{FileFaults, NetworkFaults};
+use super::corruption::{node_seed, CorruptMode};
 use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
-use super::partition::{complete_grudge, one_way_grudge, split_one, Grudge};
+use super::partition::{complete_grudge, majority, one_way_grudge, split_one, Grudge};
 use super::NemesisError;
 use crate::generator::GenOp;
 use crate::journal::Journal;
 use crate::net::grudge_nodes;
-use crate::node_control::{LeaderProbe, ProcessControl};
+use crate::node_control::{DataFiles, LeaderProbe, ProcessControl};
 
 /// The fault journal and the entries applied and not yet healed, so a heal marks exactly the
 /// faults of its family healed.
@@ -117,6 +118,13 @@ pub struct Nemesis {
     book: FaultBook,
     killed: BTreeSet<String>,
     paused: BTreeSet<String>,
+    /// File faults, when the cluster can list its nodes' data files.
+    files: Option<FileFaults>,
+    /// Nodes `corrupt-file` took down and `restart-corrupted` has not restarted yet.
+    corrupted: BTreeSet<String>,
+    /// Nodes that did not start again after their files were damaged: down for good (an
+    /// availability event), never faulted again.
+    damaged: BTreeSet<String>,
 }
 
 impl Nemesis {
@@ -138,7 +146,21 @@ impl Nemesis {
             book: FaultBook::open(journal)?,
             killed: BTreeSet::new(),
             paused: BTreeSet::new(),
+            files: None,
+            corrupted: BTreeSet::new(),
+            damaged: BTreeSet::new(),
         })
+    }
+
+    /// The same nemesis, able to damage the data files `files` lists (a local cluster's).
+    pub fn with_files(mut self, files: Arc<dyn DataFiles>) -> Nemesis {
+        self.files = Some(FileFaults::new(files));
+        self
+    }
+
+    /// Nodes that did not start again after their files were damaged.
+    pub fn damaged(&self) -> Vec<String> {
+        self.damaged.iter().cloned().collect()
     }
 
     /// The nodes it acts on.
@@ -276,7 +298,105 @@ impl Nemesis {
             FaultOp::Start => self.undo(FaultKind::Kill).await,
             FaultOp::Pause(choice) => self.hit(FaultKind::Pause, &choice).await,
             FaultOp::Resume => self.undo(FaultKind::Pause).await,
+            FaultOp::CorruptFile { mode, nodes, seed } => self.corrupt(mode, &nodes, seed).await,
+            FaultOp::RestartCorrupted => self.restart_corrupted().await,
         }
+    }
+
+    /// `corrupt-file`: kill -9 each chosen node (if running), damage one of its data files
+    /// as the seeded plan says, and leave it down. At most a minority of the cluster is ever
+    /// down for corruption or damaged for good: victims past that are skipped (and said so),
+    /// so a correct system that refuses to start on corrupt files keeps its quorum.
+    async fn corrupt(
+        &mut self,
+        mode: CorruptMode,
+        choice: &NodeChoice,
+        seed: u64,
+    ) -> Result<Value, NemesisError> {
+        if self.files.is_none() {
+            return Err(super::backend::unsupported(FaultKind::FileCorruption));
+        }
+        let chosen = self.resolve(choice).await?;
+        let cap = self.nodes.len() - majority(self.nodes.len());
+        let mut room = cap.saturating_sub(self.damaged.len() + self.corrupted.len());
+        let mut victims = Vec::new();
+        let mut skipped = Vec::new();
+        for n in chosen {
+            if room == 0 || self.damaged.contains(&n) || self.corrupted.contains(&n) {
+                skipped.push(n);
+            } else {
+                room -= 1;
+                victims.push(n);
+            }
+        }
+        let mut damage = Vec::new();
+        for n in &victims {
+            let index = self.nodes.iter().position(|x| x == n).unwrap_or(0);
+            self.book.applying(
+                FaultKind::FileCorruption,
+                std::slice::from_ref(n),
+                json!({ "mode": mode.name(), "seed": seed, "pids": [self.processes.pid(n)] }),
+            )?;
+            // Down first: nothing may write the files while they are damaged. A node the
+            // kill family had down, or paused, is now this family's.
+            self.corrupted.insert(n.clone());
+            self.killed.remove(n);
+            self.paused.remove(n);
+            self.processes.kill(n).await?;
+            let files = self.files.as_mut().expect("checked above");
+            let planned = files.plan(n, mode, node_seed(seed, index))?;
+            let Some(d) = planned else {
+                damage.push(
+                    json!({ "node": n, "action": "none", "why": "no data file holds a byte" }),
+                );
+                continue;
+            };
+            let mut record = serde_json::to_value(&d).unwrap_or(Value::Null);
+            if let Some(obj) = record.as_object_mut() {
+                obj.insert("node".into(), json!(n));
+            }
+            self.book.applying(
+                FaultKind::FileCorruption,
+                std::slice::from_ref(n),
+                record.clone(),
+            )?;
+            files.apply(n, &d)?;
+            damage.push(record);
+        }
+        let mut value = json!({ "nodes": victims, "damage": damage });
+        if !skipped.is_empty() {
+            value["skipped"] = json!(skipped);
+            value["why"] = json!(format!(
+                "at most {cap} node(s) may be down for corruption at once (a minority), counting those that refused to start"
+            ));
+        }
+        Ok(value)
+    }
+
+    /// `restart-corrupted`: start every node `corrupt-file` took down. One that does not
+    /// come back (a correct system refusing corrupt files, or a crash) stays down for the
+    /// rest of the run and is recorded under `"refused"` with why: an availability event,
+    /// not a failed fault.
+    async fn restart_corrupted(&mut self) -> Result<Value, NemesisError> {
+        let mut restarted = Vec::new();
+        let mut refused = Map::new();
+        for n in std::mem::take(&mut self.corrupted) {
+            match self.processes.restart(&n).await {
+                Ok(()) => restarted.push(n),
+                Err(e) => {
+                    // Not running: stop whatever is left of it so it is not half-up.
+                    let _ = self.processes.kill(&n).await;
+                    refused.insert(n.clone(), json!(e.to_string()));
+                    self.damaged.insert(n);
+                }
+            }
+        }
+        self.book.healed(FaultKind::FileCorruption)?;
+        let mut value = json!({ "restarted": restarted });
+        if !refused.is_empty() {
+            value["refused"] = Value::Object(refused);
+        }
+        Ok(value)
     }
 
     /// The nodes whose links a delay or loss touches (every node when `None`), checked.
@@ -304,7 +424,10 @@ impl Nemesis {
             .into_iter()
             // A paused node can still be killed; a killed one is neither killed nor paused.
             .filter(|n| {
-                !self.killed.contains(n) && (kind == FaultKind::Kill || !self.paused.contains(n))
+                !self.killed.contains(n)
+                    && !self.corrupted.contains(n)
+                    && !self.damaged.contains(n)
+                    && (kind == FaultKind::Kill || !self.paused.contains(n))
             })
             .collect();
         self.book.applying(kind, &names, self.pids(&names))?;
@@ -551,6 +674,121 @@ mod tests {
         })
         .await;
         assert!(matches!(no_leader, Err(NemesisError::NoLeader)));
+    }
+
+    /// Processes whose restarts fail for the nodes in `refuse`; every call logged.
+    struct Procs {
+        refuse: Vec<&'static str>,
+        log: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ProcessControl for Procs {
+        async fn kill(&self, node: &str) -> Result<(), crate::node_control::ControlError> {
+            self.log.lock().expect("lock").push(format!("kill {node}"));
+            Ok(())
+        }
+        async fn restart(&self, node: &str) -> Result<(), crate::node_control::ControlError> {
+            self.log
+                .lock()
+                .expect("lock")
+                .push(format!("restart {node}"));
+            if self.refuse.contains(&node) {
+                return Err(crate::node_control::ControlError(format!(
+                    "{node} exited (exit status: 4)"
+                )));
+            }
+            Ok(())
+        }
+        async fn pause(&self, _node: &str) -> Result<(), crate::node_control::ControlError> {
+            Ok(())
+        }
+        async fn resume(&self, _node: &str) -> Result<(), crate::node_control::ControlError> {
+            Ok(())
+        }
+    }
+
+    /// Every node's data dir is `<root>/<node>`, its files `*.log`.
+    struct Files(std::path::PathBuf);
+
+    impl DataFiles for Files {
+        fn data_files(
+            &self,
+            node: &str,
+        ) -> Result<Vec<std::path::PathBuf>, crate::node_control::ControlError> {
+            crate::glob::find(&self.0.join(node), &["*.log".into()])
+                .map_err(crate::node_control::ControlError::new)
+        }
+    }
+
+    #[tokio::test]
+    async fn corruption_keeps_a_majority_up_and_records_refusals() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for n in names() {
+            std::fs::create_dir_all(dir.path().join(&n)).expect("node dir");
+            std::fs::write(dir.path().join(&n).join("wal.log"), vec![0u8; 1000]).expect("file");
+        }
+        let procs = Arc::new(Procs {
+            refuse: vec!["n2"],
+            log: Mutex::new(Vec::new()),
+        });
+        let journal = dir.path().join("faults.journal");
+        let mut nemesis = Nemesis::new(
+            names(),
+            Box::new(NoFaults),
+            Arc::clone(&procs) as Arc<dyn ProcessControl>,
+            Arc::new(Fixed("n1")),
+            &journal,
+        )
+        .expect("journal")
+        .with_files(Arc::new(Files(dir.path().to_path_buf())));
+        let corrupt = |nodes: &[&str], seed| FaultOp::CorruptFile {
+            mode: CorruptMode::Bitflip,
+            nodes: NodeChoice::Nodes(nodes.iter().map(|s| s.to_string()).collect()),
+            seed,
+        };
+        // Two nodes asked for: only one (a minority of three) is taken down.
+        let v = nemesis
+            .apply(corrupt(&["n2", "n3"], 1))
+            .await
+            .expect("corrupt");
+        assert_eq!(v["nodes"], json!(["n2"]), "{v}");
+        assert_eq!(v["skipped"], json!(["n3"]), "{v}");
+        let d = &v["damage"][0];
+        assert_eq!(d["action"], json!("bitflip"));
+        assert!(d["file"].as_str().unwrap().ends_with("n2/wal.log"), "{d}");
+        assert_ne!(
+            std::fs::read(dir.path().join("n2/wal.log")).expect("read"),
+            vec![0u8; 1000]
+        );
+        // Journaled with file, offset and length, open until the restart.
+        let open = Journal::open_faults(&journal).expect("journal");
+        assert!(open.iter().any(|e| e.detail.get("offset").is_some()
+            && e.detail.get("length").is_some()
+            && e.detail.get("file").is_some()));
+        // n2 refuses to start: recorded, not an error; it stays down for good.
+        let v = nemesis
+            .apply(FaultOp::RestartCorrupted)
+            .await
+            .expect("restart");
+        assert!(
+            v["refused"]["n2"]
+                .as_str()
+                .unwrap()
+                .contains("exit status: 4"),
+            "{v}"
+        );
+        assert_eq!(nemesis.damaged(), vec!["n2".to_string()]);
+        assert!(Journal::open_faults(&journal).expect("journal").is_empty());
+        // With n2 gone for good no other node may be taken down, and n2 is left alone.
+        let v = nemesis.apply(corrupt(&["n3"], 2)).await.expect("corrupt");
+        assert_eq!(v["nodes"], json!([]), "{v}");
+        let v = nemesis
+            .apply(FaultOp::Kill(NodeChoice::Nodes(vec!["n2".into()])))
+            .await;
+        assert_eq!(v.expect("kill"), json!([]));
+        let log = procs.log.lock().expect("lock").clone();
+        assert_eq!(log, ["kill n2", "restart n2", "kill n2"]);
     }
 
     #[test]

@@ -10,10 +10,13 @@
 //! | `start-delay` | `{"ms": 100}` (every link), or `{"ms": 100, "nodes": ["n2"]}` (links to and from n2) |
 //! | `start-drop` | `{"probability": 0.2}`, optionally with `"nodes"` |
 //! | `stop-delay` / `stop-drop` | `null` |
+//! | `corrupt-file` | `{"mode": "bitflip", "nodes": ["n2"], "seed": 7}` or `"nodes": "leader"`: kill the nodes, damage their data files (the plan drawn from `seed`, see [`super::corruption`]), leave them down |
+//! | `restart-corrupted` | `null` (restarts every node `corrupt-file` took down; one that refuses to start is an availability event) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::corruption::CorruptMode;
 use super::partition::Grudge;
 
 /// The shapes of network partition the schedule knows.
@@ -69,17 +72,20 @@ pub enum FaultKind {
     Delay,
     /// Packet loss on proxy links.
     Drop,
+    /// Damaged data files while the node is down, healed by restarting it (it may refuse).
+    FileCorruption,
 }
 
 impl FaultKind {
     /// Every kind, in the order a heal-everything pass visits them (network first, so restarted
     /// and resumed nodes come back to a healed network).
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Partition,
         FaultKind::Delay,
         FaultKind::Drop,
         FaultKind::Pause,
         FaultKind::Kill,
+        FaultKind::FileCorruption,
     ];
 
     /// The name used in TOML.
@@ -90,6 +96,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Delay => "delay",
             FaultKind::Drop => "drop",
+            FaultKind::FileCorruption => "file-corruption",
         }
     }
 
@@ -101,6 +108,7 @@ impl FaultKind {
             FaultKind::Pause => FaultOp::Resume,
             FaultKind::Delay => FaultOp::StopDelay,
             FaultKind::Drop => FaultOp::StopDrop,
+            FaultKind::FileCorruption => FaultOp::RestartCorrupted,
         }
     }
 }
@@ -155,6 +163,17 @@ pub enum FaultOp {
     },
     /// Remove packet loss.
     StopDrop,
+    /// Kill these nodes and damage their data files; they stay down.
+    CorruptFile {
+        /// What to do to a file.
+        mode: CorruptMode,
+        /// Which nodes.
+        nodes: NodeChoice,
+        /// The seed each node's plan is drawn from.
+        seed: u64,
+    },
+    /// Restart every node `CorruptFile` took down.
+    RestartCorrupted,
 }
 
 /// A nemesis op that does not decode.
@@ -178,6 +197,7 @@ impl FaultOp {
             FaultOp::Pause(_) | FaultOp::Resume => FaultKind::Pause,
             FaultOp::StartDelay { .. } | FaultOp::StopDelay => FaultKind::Delay,
             FaultOp::StartDrop { .. } | FaultOp::StopDrop => FaultKind::Drop,
+            FaultOp::CorruptFile { .. } | FaultOp::RestartCorrupted => FaultKind::FileCorruption,
         }
     }
 
@@ -190,6 +210,7 @@ impl FaultOp {
                 | FaultOp::Pause(_)
                 | FaultOp::StartDelay { .. }
                 | FaultOp::StartDrop { .. }
+                | FaultOp::CorruptFile { .. }
         )
     }
 
@@ -206,6 +227,8 @@ impl FaultOp {
             FaultOp::StopDelay => "stop-delay",
             FaultOp::StartDrop { .. } => "start-drop",
             FaultOp::StopDrop => "stop-drop",
+            FaultOp::CorruptFile { .. } => "corrupt-file",
+            FaultOp::RestartCorrupted => "restart-corrupted",
         }
     }
 
@@ -245,7 +268,11 @@ impl FaultOp {
             FaultOp::StartDrop { probability, nodes } => {
                 with_nodes(json!({ "probability": probability }), nodes)
             }
+            FaultOp::CorruptFile { mode, nodes, seed } => {
+                json!({ "mode": mode.name(), "nodes": choice(nodes), "seed": seed })
+            }
             FaultOp::StopPartition
+            | FaultOp::RestartCorrupted
             | FaultOp::Start
             | FaultOp::Resume
             | FaultOp::StopDelay
@@ -327,6 +354,25 @@ impl FaultOp {
                     nodes: nodes(value)?,
                 }
             }
+            "corrupt-file" => {
+                let mode = value
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .and_then(CorruptMode::parse)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "\"mode\" must be one of {}",
+                            CorruptMode::ALL.map(|m| m.name()).join(", ")
+                        ))
+                    })?;
+                let nodes = choice(value.get("nodes").unwrap_or(&Value::Null))?;
+                let seed = value
+                    .get("seed")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| err("\"seed\" must be a whole number".into()))?;
+                FaultOp::CorruptFile { mode, nodes, seed }
+            }
+            "restart-corrupted" => FaultOp::RestartCorrupted,
             "stop-partition" => FaultOp::StopPartition,
             "start" => FaultOp::Start,
             "resume" => FaultOp::Resume,
@@ -372,6 +418,17 @@ mod tests {
                 nodes: Some(vec!["n4".into()]),
             },
             FaultOp::StopDrop,
+            FaultOp::CorruptFile {
+                mode: CorruptMode::Copy,
+                nodes: NodeChoice::Nodes(vec!["n2".into()]),
+                seed: 99,
+            },
+            FaultOp::CorruptFile {
+                mode: CorruptMode::Restore,
+                nodes: NodeChoice::Leader,
+                seed: 0,
+            },
+            FaultOp::RestartCorrupted,
         ];
         for (i, op) in ops.iter().enumerate() {
             let back = FaultOp::parse(op.f(), &op.value());
@@ -393,6 +450,16 @@ mod tests {
             ("start-partition", json!({"mode": "sideways"}), "\"mode\""),
             ("start-drop", json!({"probability": 2.0}), "[0, 1]"),
             ("start-delay", json!({"ms": -1}), "\"ms\""),
+            (
+                "corrupt-file",
+                json!({"mode": "shred", "nodes": ["n1"], "seed": 1}),
+                "\"mode\" must be one of truncate",
+            ),
+            (
+                "corrupt-file",
+                json!({"mode": "bitflip", "nodes": ["n1"]}),
+                "\"seed\"",
+            ),
         ];
         for (i, (f, v, want)) in cases.into_iter().enumerate() {
             let e = FaultOp::parse(f, &v).unwrap_err().to_string();

@@ -9,6 +9,10 @@
 //! - [`schedule`]: the seeded sequence of timed start/stop ops a spec produces. Pure.
 //! - [`generator`]: the schedule as [`crate::generator::Generator`]s (main phase and final
 //!   heal). Pure.
+//! - [`corruption`]: file-corruption modes and the seeded plan of one fault on one node's
+//!   files (which file, offset, length, what happens). Pure.
+//! - [`clock`]: groundwork for libfaketime clock faults (control-file lines, strobe offsets,
+//!   which binaries cannot be skewed). Pure; not yet a fault family.
 //! - [`command`]: fault command templates (`[commands]` in a nemesis TOML) and their
 //!   substitution. Pure.
 //! - [`dispatch`]: [`Nemesis`], the one nemesis: decodes an op, resolves the leader and the
@@ -35,7 +39,9 @@
 //! 5. Teardown on every path: `heal_all()`, then stop the cluster.
 
 pub mod backend;
+pub mod clock;
 pub mod command;
+pub mod corruption;
 pub mod dispatch;
 pub mod fault;
 pub mod generator;
@@ -72,6 +78,9 @@ pub enum NemesisError {
     /// A network backend could not apply or heal a fault.
     #[error("{0}")]
     Network(String),
+    /// Data files could not be listed, read or damaged.
+    #[error("file fault: {0}")]
+    Files(String),
     /// This backend cannot apply the fault.
     #[error("not supported: {0}")]
     Unsupported(String),

@@ -242,6 +242,11 @@ impl Schedule {
                 probability,
                 nodes: link_nodes(target, &shuffled),
             },
+            FaultSpec::FileCorruption { mode, target } => FaultOp::CorruptFile {
+                mode,
+                nodes: choose(target, shuffled),
+                seed: self.rng.random(),
+            },
             FaultSpec::Heal(kind) => kind.stop_op(),
         }
         .with_sorted_nodes()

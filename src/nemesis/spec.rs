@@ -24,6 +24,11 @@
 //! [[fault]]
 //! kind = "drop"
 //! probability = 0.2
+//!
+//! [[fault]]
+//! kind = "file-corruption"  # kill, damage the data files, leave down; healed by restarting
+//! mode = "bitflip"          # truncate | bitflip | copy | restore
+//! target = "one"            # one | leader | minority | majority | all (capped: see docs/faults.md)
 //! ```
 //!
 //! No `[[fault]]` at all is the `none` schedule.
@@ -58,6 +63,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::command::{CommandTemplates, RawCommands};
+use super::corruption::CorruptMode;
 use super::fault::{FaultKind, PartitionMode};
 
 /// The builtin schedules, by name: `(name, TOML text)`.
@@ -86,6 +92,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
     (
         "isolated-restarts",
         include_str!("../../nemesis/isolated-restarts.toml"),
+    ),
+    (
+        "file-corruption",
+        include_str!("../../nemesis/file-corruption.toml"),
     ),
 ];
 
@@ -166,6 +176,13 @@ pub enum FaultSpec {
         /// Which links.
         target: LinkTarget,
     },
+    /// Kill, damage data files (see [`super::corruption`]), restart at the stop op.
+    FileCorruption {
+        /// What to do to a file.
+        mode: CorruptMode,
+        /// Which nodes.
+        target: ProcessTarget,
+    },
     /// A script step that heals every fault of one family (its stop op).
     Heal(FaultKind),
 }
@@ -179,6 +196,7 @@ impl FaultSpec {
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Delay { .. } => FaultKind::Delay,
             FaultSpec::Drop { .. } => FaultKind::Drop,
+            FaultSpec::FileCorruption { .. } => FaultKind::FileCorruption,
             FaultSpec::Heal(kind) => *kind,
         }
     }
@@ -559,6 +577,33 @@ fn parse_fault(
                 }
             }
         }
+        "file-corruption" => {
+            allow(&["mode", "target"])?;
+            let mode = match f.mode.as_deref() {
+                None => CorruptMode::Bitflip,
+                Some(m) => CorruptMode::parse(m).ok_or_else(|| {
+                    field(
+                        at("mode"),
+                        format!(
+                            "unknown mode {m:?}; expected one of {}",
+                            CorruptMode::ALL.map(|c| c.name()).join(", ")
+                        ),
+                    )
+                })?,
+            };
+            let target = parse_target(f.target.as_deref().unwrap_or("one"))
+                .filter(|t| !t.is_side())
+                .ok_or_else(|| {
+                    field(
+                        at("target"),
+                        format!(
+                            "unknown target {:?}; expected one, leader, minority, majority or all",
+                            f.target.as_deref().unwrap_or_default()
+                        ),
+                    )
+                })?;
+            FaultSpec::FileCorruption { mode, target }
+        }
         "heal" => {
             allow(&["family"])?;
             if !steps {
@@ -586,7 +631,7 @@ fn parse_fault(
             return Err(field(
                 at("kind"),
                 format!(
-                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop or heal"
+                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop, file-corruption or heal"
                 ),
             ))
         }
@@ -765,6 +810,8 @@ mod tests {
                 "order = \"script\"\n[[fault]]\nkind = \"kill\"\n[[pattern]]\nname = \"p\"\nstep = [{ kind = \"kill\" }, { kind = \"heal\", family = \"kill\" }]\n",
                 "pattern[0]: a pattern is a slot of the rounds",
             ),
+            ("[[fault]]\nkind = \"file-corruption\"\nmode = \"shred\"\n", "fault[0].mode: unknown mode \"shred\"; expected one of truncate"),
+            ("[[fault]]\nkind = \"file-corruption\"\nms = 3\n", "fault[0].ms: does not apply"),
         ];
         for (i, (text, want)) in cases.into_iter().enumerate() {
             let e = NemesisSpec::from_toml(text, "x.toml")

@@ -165,6 +165,8 @@ pub struct RunFacts {
     pub run_error: Option<String>,
     /// Whether the run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// Nodes that did not come back after a fault (availability, not safety).
+    pub availability: Vec<crate::rundir::AvailabilityEvent>,
 }
 
 impl RunFacts {
@@ -219,6 +221,7 @@ impl RunFacts {
             checkers: results.map(|r| r.checkers.clone()).unwrap_or_default(),
             run_error: results.and_then(|r| r.run_error.clone()),
             interrupted: results.is_some_and(|r| r.interrupted),
+            availability: results.map(|r| r.availability.clone()).unwrap_or_default(),
         }
     }
 
@@ -258,6 +261,7 @@ impl RunFacts {
             checkers,
             run_error: None,
             interrupted: false,
+            availability: Vec::new(),
         })
     }
 

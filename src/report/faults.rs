@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::history::Event;
+pub use crate::rundir::AvailabilityEvent;
 
 /// One fault, from injection to heal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,6 +43,8 @@ fn role(f: &str, kill_open: bool) -> Option<Role> {
         "kill" => Some(Role::Start("kill".into())),
         "pause" => Some(Role::Start("pause".into())),
         "resume" => Some(Role::Stop("pause".into())),
+        "corrupt-file" => Some(Role::Start("file-corruption".into())),
+        "restart-corrupted" => Some(Role::Stop("file-corruption".into())),
         "start" if kill_open => Some(Role::Stop("kill".into())),
         "start" => Some(Role::Start("fault".into())),
         "stop" => Some(Role::Stop("fault".into())),
@@ -121,6 +124,29 @@ pub fn fault_windows(events: &[Event], end: u64) -> Vec<FaultWindow> {
     windows
 }
 
+/// The availability events of `events` (nemesis events in history order): every node a
+/// `restart-corrupted` op recorded under `"refused"`, once.
+pub fn availability_events(events: &[Event]) -> Vec<AvailabilityEvent> {
+    let mut out: Vec<AvailabilityEvent> = Vec::new();
+    for e in events.iter().filter(|e| e.f == "restart-corrupted") {
+        let Some(refused) = e.value.get("refused").and_then(Value::as_object) else {
+            continue;
+        };
+        for (node, cause) in refused {
+            if out.iter().any(|a| &a.node == node) {
+                continue;
+            }
+            out.push(AvailabilityEvent {
+                index: e.index,
+                node: node.clone(),
+                event: "refused to start after file corruption".into(),
+                cause: detail(cause),
+            });
+        }
+    }
+    out
+}
+
 fn detail(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -182,6 +208,36 @@ mod tests {
         );
         assert!(w[0].detail.contains("n2"), "{:?}", w[0]);
         assert_eq!(w[2].detail, "[\"n3\"]");
+    }
+
+    #[test]
+    fn a_refused_restart_is_an_availability_event_once() {
+        let events = vec![
+            ev(
+                1,
+                "corrupt-file",
+                json!({"mode": "bitflip", "nodes": ["n2"], "seed": 1}),
+            ),
+            ev(2, "corrupt-file", json!({"nodes": ["n2"], "damage": []})),
+            ev(3, "restart-corrupted", Value::Null),
+            ev(
+                4,
+                "restart-corrupted",
+                json!({"restarted": [], "refused": {"n2": "n2 exited with 4"}}),
+            ),
+            ev(
+                5,
+                "restart-corrupted",
+                json!({"restarted": [], "refused": {"n2": "again"}}),
+            ),
+        ];
+        let a = availability_events(&events);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!((a[0].index, a[0].node.as_str()), (4, "n2"));
+        assert!(a[0].cause.contains("exited with 4"));
+        let w = fault_windows(&events, 9);
+        assert_eq!(w[0].kind, "file-corruption");
+        assert_eq!((w[0].start, w[0].end), (1, 5));
     }
 
     #[test]

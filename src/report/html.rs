@@ -148,6 +148,16 @@ pub fn render(
             html(e)
         );
     }
+    for a in &facts.availability {
+        let _ = write!(
+            out,
+            r#"<p class="availability">Availability event, not a safety violation: {} {} (nemesis op #{}): {}</p>"#,
+            html(&a.node),
+            html(&a.event),
+            a.index,
+            html(&a.cause)
+        );
+    }
     if facts.interrupted {
         out.push_str(
             r#"<p class="run-error">The run was interrupted; the history is partial.</p>"#,

@@ -28,7 +28,8 @@ mod record;
 
 pub use dir::{RunDir, RunLog};
 pub use record::{
-    seed, validity, ConfigRecord, NemesisErrorRecord, OpCounts, ResultsRecord, TestRecord,
+    seed, validity, AvailabilityEvent, ConfigRecord, NemesisErrorRecord, OpCounts, ResultsRecord,
+    TestRecord,
 };
 
 use std::path::{Path, PathBuf};

@@ -139,6 +139,20 @@ pub struct NemesisErrorRecord {
     pub error: String,
 }
 
+/// A node that did not come back after a fault: an availability event, not a safety
+/// violation (a correct system may refuse to start on files it finds corrupt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityEvent {
+    /// History index of the nemesis op that found it.
+    pub index: u64,
+    /// The node.
+    pub node: String,
+    /// What happened to it (`refused to start after file corruption`).
+    pub event: String,
+    /// Why, as the restart reported it (exit status, log tail).
+    pub cause: String,
+}
+
 /// `results.json`: the overall verdict, the run's facts and one entry per checker, written
 /// after checking. Generic over the checker entry: the runner writes
 /// [`CheckResult`](crate::checker::CheckResult)s, the report reads its own view of them.
@@ -179,6 +193,10 @@ pub struct ResultsRecord<C> {
     /// Nemesis ops that could not be applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nemesis_errors: Vec<NemesisErrorRecord>,
+    /// Nodes that did not come back after a fault (e.g. refused to start on corrupt files):
+    /// availability events, not safety violations; they do not change the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<AvailabilityEvent>,
     /// One entry per checker, in the workload's order.
     #[serde(default = "Vec::new")]
     pub checkers: Vec<C>,
@@ -197,6 +215,7 @@ impl<C> ResultsRecord<C> {
             abandoned_ops: 0,
             run_error: None,
             nemesis_errors: Vec::new(),
+            availability: Vec::new(),
             checkers,
         }
     }
@@ -215,6 +234,7 @@ impl<C> ResultsRecord<C> {
             abandoned_ops: self.abandoned_ops,
             run_error: self.run_error.clone(),
             nemesis_errors: self.nemesis_errors.clone(),
+            availability: self.availability.clone(),
             checkers: self.checkers.iter().map(f).collect::<Result<_, _>>()?,
         })
     }

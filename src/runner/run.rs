@@ -223,8 +223,10 @@ fn run_started(
             })
         })
         .collect();
+    let availability = crate::report::faults::availability_events(&history.nemesis);
     let results = ResultsRecord {
         nemesis_errors,
+        availability,
         interrupted: summary.interrupted,
         counts: Some(counts),
         abandoned_ops: summary.abandoned as u64,
@@ -461,6 +463,12 @@ fn print_summary(results: &ResultsRecord<CheckResult>, run: &RunDir, outcome: Ou
     }
     for e in &results.nemesis_errors {
         println!("nemesis op {} failed: {}", e.f, e.error);
+    }
+    for a in &results.availability {
+        println!(
+            "availability event (not a safety violation): {} {}: {}",
+            a.node, a.event, a.cause
+        );
     }
     if let Some(e) = &results.run_error {
         println!("the run failed: {e}");

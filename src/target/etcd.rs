@@ -112,12 +112,13 @@ impl EtcdTarget {
 /// process faults by signals, the leader from maintenance status, journaling to `journal`.
 pub fn local_nemesis(cluster: &EtcdCluster, journal: &std::path::Path) -> Result<Nemesis> {
     let leader = EtcdLeader::new(etcd_cluster::client_urls(cluster))?;
-    Nemesis::new(
+    Ok(Nemesis::new(
         cluster.names(),
         Box::new(IptablesFaults::new(cluster.network().clone())),
         Arc::new(cluster.cluster().clone()),
         Arc::new(leader),
         journal,
     )
-    .context("opening the fault journal")
+    .context("opening the fault journal")?
+    .with_files(Arc::new(cluster.cluster().clone())))
 }

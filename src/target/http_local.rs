@@ -33,9 +33,19 @@ impl HttpTarget {
             ),
             (Some(db), true) => {
                 // A missing binary is named before anything starts.
-                load_db(db)?
-                    .locate_binary()
+                let spec = load_db(db)?;
+                spec.locate_binary()
                     .map_err(|e| anyhow::anyhow!("--db {}: {e}", db.display()))?;
+                if spec.data_files.is_empty() {
+                    refuse_kind(
+                        nemesis,
+                        FaultKind::FileCorruption,
+                        &format!(
+                            "file corruption needs the db spec to name its data files (data_files = [\"GLOB\", ...] in {}; see docs/db-spec.md)",
+                            db.display()
+                        ),
+                    )?;
+                }
                 refuse_kind(
                     nemesis,
                     FaultKind::Delay,
@@ -108,7 +118,8 @@ impl HttpTarget {
             leader,
             &ctx.journal,
         )
-        .context("opening the fault journal")?;
+        .context("opening the fault journal")?
+        .with_files(Arc::new(cluster.cluster().clone()));
         super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
             Ok(Box::new(factory(
                 spec,

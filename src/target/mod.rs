@@ -326,14 +326,15 @@ pub fn local_nemesis(
     network: Box<dyn NetworkFaults>,
     journal: &Path,
 ) -> Result<Nemesis> {
-    Nemesis::new(
+    Ok(Nemesis::new(
         local.names(),
         network,
         Arc::new(local.clone()),
         Arc::new(local.clone()),
         journal,
     )
-    .context("opening the fault journal")
+    .context("opening the fault journal")?
+    .with_files(Arc::new(local.clone())))
 }
 
 /// A started local cluster with its clients' `nodes`, clients from `factory`, and `nemesis`.

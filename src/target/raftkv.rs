@@ -140,7 +140,8 @@ mod tests {
                 "stale-read",
                 "early-ack",
                 "volatile-vote",
-                "commit-old-term"
+                "commit-old-term",
+                "no-checksum"
             ]
         );
         assert_eq!(parse_bug("stale-read"), Ok(Bug::StaleRead));

@@ -8,10 +8,14 @@
 //!   cluster's own processes ([`crate::cluster::LocalCluster`] implements it),
 //!   [`command::CommandFaults`], [`NoFaults`].
 //!
+//! - File faults: [`files::FileFaults`] damages a down node's data files (listed by a
+//!   [`crate::node_control::DataFiles`]: a local cluster).
+//!
 //! A new backend (SSH hosts, a simulated message network) is one new module here
 //! implementing one or both traits.
 
 pub mod command;
+pub mod files;
 pub mod iptables;
 pub mod mesh;
 
@@ -21,6 +25,7 @@ use crate::net::Grudge;
 use crate::node_control::{ControlError, ProcessControl};
 
 pub use command::CommandFaults;
+pub use files::FileFaults;
 pub use iptables::IptablesFaults;
 pub use mesh::MeshFaults;
 

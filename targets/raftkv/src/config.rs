@@ -22,7 +22,11 @@ const BUG_HELP: &str = "Switch on a deliberate, classic Raft bug (repeatable; al
                    term and overwrite each other's committed entries (faultline: lost writes).
   commit-old-term  the leader commits entries of earlier terms by counting replicas (the Figure 8
                    mistake, Raft paper section 5.4.2); such an entry can later be overwritten
-                   (faultline: lost acknowledged write under partitions + restarts).";
+                   (faultline: lost acknowledged write under partitions + restarts).
+  no-checksum      storage trusts what it reads back: recovery ignores the checksums of wal.log
+                   and snapshot.bin and the log's synced-length header, so a corrupted or
+                   truncated file is replayed as if it were good (faultline: only the
+                   file-corruption nemesis exposes it; correct raftkv refuses to start, exit 4).";
 
 /// `raftkv`: one node of a Raft key-value store (faultline's default target).
 #[derive(Debug, Clone, Parser)]
@@ -48,7 +52,7 @@ pub struct Args {
     /// Directory holding term, vote, log and snapshots; reused across restarts.
     #[arg(long)]
     pub data_dir: PathBuf,
-    #[arg(long = "bug", value_name = "NAME", long_help = BUG_HELP, help = "Switch on a deliberate Raft bug: stale-read, early-ack, volatile-vote, commit-old-term (repeatable)")]
+    #[arg(long = "bug", value_name = "NAME", long_help = BUG_HELP, help = "Switch on a deliberate Raft bug: stale-read, early-ack, volatile-vote, commit-old-term, no-checksum (repeatable)")]
     /// Deliberate bugs (see `--help`).
     pub bugs: Vec<String>,
     /// Seed of the Raft core's RNG (election timeouts), so runs replay.

@@ -1,5 +1,6 @@
 //! The raftkv server binary: parses flags, starts the Raft thread, the peer transport and the
-//! client HTTP API, and runs until SIGINT/SIGTERM. Exit code 3 when it cannot start.
+//! client HTTP API, and runs until SIGINT/SIGTERM. Exit code 3 when it cannot start, 4 when
+//! it refuses to because its data directory is corrupt (see `raftkv::storage`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,9 @@ use raftkv::config::Args;
 use raftkv::server::{router, ApiState};
 use raftkv::{node, transport};
 use tokio::net::TcpListener;
+
+/// The exit code of a node that refuses to start on a corrupt data directory.
+const CORRUPT_EXIT: i32 = 4;
 
 fn main() {
     let args = match Args::try_parse() {
@@ -41,6 +45,17 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(run(args)) {
+        let corrupt = e.chain().any(|c| {
+            c.downcast_ref::<raftkv::storage::StorageError>()
+                .is_some_and(|s| s.is_corruption())
+                || c.downcast_ref::<raftkv::node::NodeError>().is_some_and(
+                    |n| matches!(n, raftkv::node::NodeError::Storage(s) if s.is_corruption()),
+                )
+        });
+        if corrupt {
+            eprintln!("raftkv: refusing to start: detected corruption: {e:#}");
+            std::process::exit(CORRUPT_EXIT);
+        }
         eprintln!("raftkv: {e:#}");
         std::process::exit(3);
     }

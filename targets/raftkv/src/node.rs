@@ -276,7 +276,7 @@ struct Host {
 /// Opens the data directory, builds the core and starts the Raft thread and the peer
 /// transport. Must be called inside a tokio runtime (the transport's tasks run there).
 pub fn start(cfg: NodeConfig) -> Result<(NodeHandle, JoinHandle<()>), NodeError> {
-    let (storage, mut recovered) = Storage::open(&cfg.data_dir)?;
+    let (storage, mut recovered) = Storage::open_with(&cfg.data_dir, !cfg.bugs.no_checksum)?;
     clamp_commit(&mut recovered);
     let kv = match &recovered.snapshot {
         Some(s) => Kv::restore(&s.data)?,

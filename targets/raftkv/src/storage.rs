@@ -18,6 +18,15 @@
 //! Recovery ([`Storage::open`]) reads the snapshot, then replays the log: an `Entries` record
 //! overwrites any suffix from its first index on (a follower truncating a conflicting tail
 //! writes exactly that), and entries covered by the snapshot are dropped.
+//!
+//! Corruption: a log rewritten after a snapshot starts with a `Base` record naming that
+//! snapshot, so a `snapshot.bin` rolled back to an older (intact) version is caught, as is a
+//! missing `wal.log` next to a snapshot. Together with the log's own checks ([`crate::wal`])
+//! and the snapshot's checksum, any damage a crash cannot explain is
+//! [`StorageError::is_corruption`], and the node refuses to start (exit 4) instead of
+//! forgetting entries it acknowledged. [`Storage::open_with`]`(dir, false)` is the
+//! `no_checksum` bug: every check is skipped and the log ends at the first record that does
+//! not decode.
 
 use std::fs;
 use std::io;
@@ -60,6 +69,14 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
     },
+    /// The files disagree in a way no crash explains.
+    #[error("{path}: corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Reading the snapshot file failed.
     #[error("read {path}: {source}")]
     ReadSnapshot {
@@ -79,6 +96,27 @@ pub enum Record {
     /// Entries appended in index order; any entry at or after the first one's index that was
     /// stored before is overwritten (a follower truncating a conflicting suffix).
     Entries(Vec<Entry>),
+    /// First in a log rewritten after a snapshot: that snapshot's index and term.
+    Base {
+        /// The snapshot's last index.
+        index: Index,
+        /// Its term.
+        term: u64,
+    },
+}
+
+impl StorageError {
+    /// Whether this is detected corruption (the node refuses to start; an availability
+    /// event, not a crash to retry).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Corrupt { .. }
+                | StorageError::CorruptSnapshot { .. }
+                | StorageError::Decode { .. }
+                | StorageError::Io(WalError::Corrupt { .. })
+        )
+    }
 }
 
 /// The durable copy of one node's Raft state.
@@ -128,31 +166,66 @@ fn drop_covered(entries: &mut Vec<Entry>, index: Index, term: u64) {
 }
 
 impl Storage {
-    /// Opens (creating if needed) the data directory and recovers what it holds.
+    /// Opens (creating if needed) the data directory and recovers what it holds, refusing
+    /// corrupt files.
     pub fn open(dir: &Path) -> Result<(Storage, Recovered), StorageError> {
+        Self::open_with(dir, true)
+    }
+
+    /// [`Storage::open`], with every corruption check skipped when `verify` is false (the
+    /// `no_checksum` bug: it trusts what it reads back).
+    pub fn open_with(dir: &Path, verify: bool) -> Result<(Storage, Recovered), StorageError> {
         fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
         let snapshot_path = dir.join("snapshot.bin");
         let wal_path = dir.join("wal.log");
-        let snapshot = read_snapshot(&snapshot_path)?;
-        let (wal, payloads) = Wal::open(&wal_path)?;
+        let snapshot = read_snapshot(&snapshot_path, verify)?;
+        if verify && snapshot.is_some() && !wal_path.exists() {
+            return Err(StorageError::Corrupt {
+                path: wal_path,
+                reason: "missing, but snapshot.bin exists (the log is written first)".into(),
+            });
+        }
+        let (wal, payloads) = Wal::open(&wal_path, verify)?;
         let mut hard_state = HardState::default();
         let mut entries = Vec::new();
+        let mut base = 0;
         for (i, payload) in payloads.iter().enumerate() {
-            let record: Record =
-                bincode::deserialize(payload).map_err(|source| StorageError::Decode {
-                    path: wal_path.clone(),
-                    record: i,
-                    source,
-                })?;
+            let record: Record = match bincode::deserialize(payload) {
+                Ok(r) => r,
+                Err(source) if verify => {
+                    return Err(StorageError::Decode {
+                        path: wal_path.clone(),
+                        record: i,
+                        source,
+                    })
+                }
+                Err(e) => {
+                    // Trusting: the log is taken to end here.
+                    tracing::warn!(
+                        record = i,
+                        "wal record does not decode; the log ends here: {e}"
+                    );
+                    break;
+                }
+            };
             match record {
                 Record::HardState(hs) => hard_state = hs,
                 Record::Entries(new) => splice(&mut entries, &new),
+                Record::Base { index, .. } => base = index,
             }
         }
         let snapshot_index = snapshot.as_ref().map_or(0, |s| s.index);
+        if verify && base > snapshot_index {
+            return Err(StorageError::Corrupt {
+                path: snapshot_path,
+                reason: format!(
+                    "holds index {snapshot_index}, but wal.log was rewritten after a snapshot at index {base} (an older snapshot.bin)"
+                ),
+            });
+        }
         if let Some(s) = &snapshot {
             drop_covered(&mut entries, s.index, s.term);
         }
@@ -241,7 +314,7 @@ impl Storage {
         self.wal.sync()?;
         let bytes = bincode::serialize(snapshot).expect("a Snapshot always serialises");
         let mut framed = Vec::with_capacity(bytes.len() + 8);
-        wal::frame(&bytes, &mut framed);
+        wal::frame(&bytes, 0, 0, &mut framed);
         wal::write_atomically(&self.snapshot_path, &framed)?;
         if discard_log {
             self.entries.clear();
@@ -249,7 +322,13 @@ impl Storage {
             drop_covered(&mut self.entries, snapshot.index, snapshot.term);
         }
         self.snapshot_index = snapshot.index;
-        let mut records = vec![encode(&Record::HardState(self.hard_state))];
+        let mut records = vec![
+            encode(&Record::Base {
+                index: snapshot.index,
+                term: snapshot.term,
+            }),
+            encode(&Record::HardState(self.hard_state)),
+        ];
         if !self.entries.is_empty() {
             records.push(encode(&Record::Entries(self.entries.clone())));
         }
@@ -264,8 +343,10 @@ impl Storage {
     }
 }
 
-/// Reads `snapshot.bin`, `None` when absent.
-fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, StorageError> {
+/// Reads `snapshot.bin` (one frame of generation 0 at offset 0), `None` when absent. Without
+/// `verify`, a frame that fails its checksum is read anyway and one that does not decode is
+/// no snapshot.
+fn read_snapshot(path: &Path, verify: bool) -> Result<Option<Snapshot>, StorageError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -276,13 +357,19 @@ fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, StorageError> {
             })
         }
     };
-    let (records, good) = wal::parse(&bytes);
-    if records.len() != 1 || good != bytes.len() {
+    let found = wal::scan(&bytes, 0, 0, verify);
+    if !verify {
+        return Ok(found
+            .records
+            .first()
+            .and_then(|r| bincode::deserialize(r).ok()));
+    }
+    if found.records.len() != 1 || found.good != bytes.len() {
         return Err(StorageError::CorruptSnapshot {
             path: path.to_owned(),
         });
     }
-    bincode::deserialize(&records[0])
+    bincode::deserialize(&found.records[0])
         .map(Some)
         .map_err(|source| StorageError::Decode {
             path: path.to_owned(),
@@ -424,7 +511,7 @@ mod tests {
         };
         let bytes = bincode::serialize(&snap).unwrap();
         let mut framed = Vec::new();
-        wal::frame(&bytes, &mut framed);
+        wal::frame(&bytes, 0, 0, &mut framed);
         fs::write(dir.path().join("snapshot.bin"), framed).unwrap();
         let (_, rec) = Storage::open(dir.path()).unwrap();
         assert_eq!(rec.entries, vec![entry(3, 1)]);
@@ -436,5 +523,63 @@ mod tests {
         fs::write(dir.path().join("snapshot.bin"), b"garbage!garbage!").unwrap();
         let err = Storage::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("snapshot.bin"), "{err}");
+    }
+
+    /// A directory with a snapshot at 2 and entries up to 5, synced and closed.
+    fn compacted_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = Storage::open(dir.path()).unwrap();
+        st.append(&[entry(1, 1), entry(2, 1), entry(3, 1)]);
+        st.set_hard_state(hs(1, Some(1), 3));
+        st.sync().unwrap();
+        let snap = Snapshot {
+            index: 2,
+            term: 1,
+            data: b"s2".to_vec(),
+        };
+        st.compact(&snap).unwrap();
+        st.append(&[entry(4, 1), entry(5, 1)]);
+        st.sync().unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_older_intact_snapshot_is_refused() {
+        let dir = compacted_dir();
+        let old = Snapshot {
+            index: 1,
+            term: 1,
+            data: b"s1".to_vec(),
+        };
+        let mut framed = Vec::new();
+        wal::frame(&bincode::serialize(&old).unwrap(), 0, 0, &mut framed);
+        fs::write(dir.path().join("snapshot.bin"), framed).unwrap();
+        let err = Storage::open(dir.path()).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        assert!(err.to_string().contains("older snapshot.bin"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_log_next_to_a_snapshot_is_refused() {
+        let dir = compacted_dir();
+        fs::remove_file(dir.path().join("wal.log")).unwrap();
+        let err = Storage::open(dir.path()).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+    }
+
+    #[test]
+    fn corruption_is_refused_and_trusted_without_checksums() {
+        let dir = compacted_dir();
+        let wal = dir.path().join("wal.log");
+        let mut bytes = fs::read(&wal).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        fs::write(&wal, &bytes).unwrap();
+        let err = Storage::open(dir.path()).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        // The no_checksum bug replays the damaged record as if it were good.
+        let (_, rec) = Storage::open_with(dir.path(), false).unwrap();
+        assert_eq!(rec.snapshot.map(|s| s.index), Some(2));
+        assert_eq!(rec.entries.first().map(|e| e.index), Some(3));
     }
 }

@@ -92,6 +92,11 @@ pub struct Bugs {
     /// The leader commits entries of earlier terms by counting replicas — the Figure 8
     /// mistake (§5.4.2): a "committed" entry can later be overwritten.
     pub commit_old_term: bool,
+    /// Storage trusts what it reads back: recovery ignores the checksums of `wal.log` and
+    /// `snapshot.bin` (and the log's synced-length header), so a corrupted file is replayed as
+    /// if it were good. A storage bug, not a core one: the host hands it to
+    /// [`crate::storage::Storage::open`]; the core ignores it.
+    pub no_checksum: bool,
 }
 
 impl Bugs {
@@ -102,6 +107,7 @@ impl Bugs {
             Bug::EarlyAck => self.early_ack = true,
             Bug::VolatileVote => self.volatile_vote = true,
             Bug::CommitOldTerm => self.commit_old_term = true,
+            Bug::NoChecksum => self.no_checksum = true,
         }
     }
 
@@ -131,6 +137,7 @@ impl Bugs {
                 Bug::EarlyAck => self.early_ack,
                 Bug::VolatileVote => self.volatile_vote,
                 Bug::CommitOldTerm => self.commit_old_term,
+                Bug::NoChecksum => self.no_checksum,
             })
             .collect()
     }
@@ -147,22 +154,26 @@ pub enum Bug {
     VolatileVote,
     /// `commit_old_term`: see [`Bugs::commit_old_term`].
     CommitOldTerm,
+    /// `no_checksum`: see [`Bugs::no_checksum`].
+    NoChecksum,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 5] = [
         Bug::StaleRead,
         Bug::EarlyAck,
         Bug::VolatileVote,
         Bug::CommitOldTerm,
+        Bug::NoChecksum,
     ];
     /// The accepted names, in [`Bug::ALL`] order. Parsing also accepts `-` for `_`.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "stale_read",
         "early_ack",
         "volatile_vote",
         "commit_old_term",
+        "no_checksum",
     ];
 
     /// The bug's canonical name.
@@ -172,6 +183,7 @@ impl Bug {
             Bug::EarlyAck => Self::NAMES[1],
             Bug::VolatileVote => Self::NAMES[2],
             Bug::CommitOldTerm => Self::NAMES[3],
+            Bug::NoChecksum => Self::NAMES[4],
         }
     }
 }
