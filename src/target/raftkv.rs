@@ -25,6 +25,25 @@ pub fn bug_flags() -> Vec<String> {
     Bug::ALL.iter().map(|b| bug_flag(*b)).collect()
 }
 
+/// The builtin nemesis made for a bug the default one cannot reach: `no-checksum` shows only
+/// when a data file is damaged (`file-corruption`). `None` for the bugs the default `mixed`
+/// hunts (partitions, kills, pauses).
+pub fn exposing_nemesis(bug: Bug) -> Option<&'static str> {
+    match bug {
+        Bug::NoChecksum => Some("file-corruption"),
+        _ => None,
+    }
+}
+
+/// The bugs the default nemesis is meant to find, as flags (the detection bench's rows).
+pub fn default_nemesis_bug_flags() -> Vec<String> {
+    Bug::ALL
+        .iter()
+        .filter(|b| exposing_nemesis(**b).is_none())
+        .map(|b| bug_flag(*b))
+        .collect()
+}
+
 /// Parses `--raftkv-bug NAME` (raftkv's own parser: `-` and `_` both work).
 pub fn parse_bug(name: &str) -> Result<Bug, String> {
     name.parse::<Bug>().map_err(|_| {
@@ -146,6 +165,16 @@ mod tests {
         );
         assert_eq!(parse_bug("stale-read"), Ok(Bug::StaleRead));
         assert_eq!(parse_bug("commit_old_term"), Ok(Bug::CommitOldTerm));
+        assert_eq!(
+            default_nemesis_bug_flags(),
+            [
+                "stale-read",
+                "early-ack",
+                "volatile-vote",
+                "commit-old-term"
+            ]
+        );
+        assert_eq!(exposing_nemesis(Bug::NoChecksum), Some("file-corruption"));
         let e = parse_bug("fast").unwrap_err();
         assert!(
             e.contains("unknown raftkv bug \"fast\"") && e.contains("early-ack"),
