@@ -1,8 +1,8 @@
 //! `--target maelstrom` end to end through the real binary, with the Python 3 test nodes of
 //! tests/fixtures/maelstrom/ (copied into a temp dir per test, so every node's command line
 //! names that dir and the test can check none is left behind): a correct lin-kv node is valid
-//! under partitions, kills and pauses; its stale-read variant is caught; a persisting g-set
-//! node is valid and its broken variant invalid; a node printing stray lines or exiting on its
+//! under partitions, kills and pauses; its stale-read variant is caught; persisting g-set and
+//! g-counter nodes are valid and their broken variants invalid; a node printing stray lines or exiting on its
 //! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
 
@@ -184,6 +184,31 @@ fn a_gossip_g_set_is_valid_and_its_lossy_variant_invalid() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("lost"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("g_counter.py");
+    let out = run_test(
+        &flags(&bin, "g-counter", &["--seed", "5"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(
+            &bin,
+            "pn-counter",
+            &["--seed", "5", "--nemesis", "none", "--bin-arg", "--broken"],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("counter-too-low"),
         "{}",
         text(&out)
     );

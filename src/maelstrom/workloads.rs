@@ -1,7 +1,7 @@
 //! Maelstrom's workload names as faultline workloads, embedded in the binary
 //! (`workloads/maelstrom/*.toml`). With `--target maelstrom`, `--workload NAME` first looks
 //! here, then among faultline's own built-ins and files (whose kind picks the message shapes,
-//! see [`super::shapes`]). Pure.
+//! see [`super::shapes`]); Maelstrom's `unique-ids` is faultline's own. Pure.
 
 /// The Maelstrom workloads, by their Maelstrom name.
 const WORKLOADS: &[(&str, &str)] = &[
@@ -12,6 +12,14 @@ const WORKLOADS: &[(&str, &str)] = &[
     (
         "g-set",
         include_str!("../../workloads/maelstrom/g-set.toml"),
+    ),
+    (
+        "g-counter",
+        include_str!("../../workloads/maelstrom/g-counter.toml"),
+    ),
+    (
+        "pn-counter",
+        include_str!("../../workloads/maelstrom/pn-counter.toml"),
     ),
 ];
 
