@@ -16,11 +16,8 @@ use crate::nemesis::{Nemesis, NemesisSpec};
 use crate::net::sim::{LatencyDist, SimConfig};
 use crate::node_control::NoLeader;
 use crate::rundir::{NetworkRecord, MESSAGES_FILE};
-use crate::seed::SeedTree;
+use crate::seed::{names, SeedTree};
 use crate::workload::WorkloadSpec;
-
-/// The sub-seed of the message network's draws.
-const NETWORK_SEED: &str = "network";
 
 /// The maelstrom target's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +86,7 @@ impl MaelstromTarget {
         let net = Network::new(
             self.net,
             &names,
-            SeedTree::new(ctx.seed).derive(NETWORK_SEED),
+            SeedTree::new(ctx.seed).derive(names::NETWORK),
             &ctx.dir.join(MESSAGES_FILE),
             Arc::clone(&ctx.log),
         )?;
