@@ -2,7 +2,8 @@
 //! tests/fixtures/maelstrom/ (copied into a temp dir per test, so every node's command line
 //! names that dir and the test can check none is left behind): a correct lin-kv node is valid
 //! under partitions, kills and pauses; its stale-read variant is caught; persisting g-set and
-//! g-counter nodes are valid and their broken variants invalid; a node printing stray lines or exiting on its
+//! g-counter nodes are valid and their broken variants invalid; a unique-ids node that does not
+//! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
 //! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
 
@@ -70,7 +71,8 @@ impl Drop for Nodes {
     }
 }
 
-/// A short maelstrom run's flags: `bin` (with `extra` flags) on 3 nodes for 10 s.
+/// A short maelstrom run's flags: `bin` (with `extra` flags) on 3 nodes for 10 s, a fault
+/// change every 1.5 s unless `extra` sets `--nemesis-interval`.
 fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut f = vec![
         "--target",
@@ -83,11 +85,12 @@ fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str>
         workload,
         "--time-limit",
         "10",
-        "--nemesis-interval",
-        "1.5",
         "--rate",
         "100",
     ];
+    if !extra.contains(&"--nemesis-interval") {
+        f.extend(["--nemesis-interval", "1.5"]);
+    }
     f.extend_from_slice(extra);
     f
 }
@@ -209,6 +212,42 @@ fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("counter-too-low"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_node_that_forgets_its_ids_across_a_kill_hands_them_out_twice() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("unique_ids.py");
+    let schedule = nodes.dir.path().join("kill-one.toml");
+    std::fs::write(
+        &schedule,
+        "description = \"kill a random node\"\n[[fault]]\nkind = \"kill\"\ntarget = \"one\"\n",
+    )
+    .expect("write the schedule");
+    let schedule = schedule.to_string_lossy().into_owned();
+    let out = run_test(
+        &flags(
+            &bin,
+            "unique-ids",
+            &[
+                "--seed",
+                "5",
+                "--nemesis",
+                &schedule,
+                "--nemesis-interval",
+                "3",
+                "--bin-arg",
+                "--broken",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("duplicate-id"),
         "{}",
         text(&out)
     );
