@@ -24,6 +24,8 @@
 //!   launcher (raftkv, etcd), external nodes' probes, and `cluster up|down|status`.
 //! - [`client`]: how a worker talks to a node: the `Client` trait, the error mapping
 //!   (ok / fail / info), the raftkv and etcd clients and the templated HTTP client (TOML).
+//! - [`maelstrom`]: Maelstrom-protocol stdio nodes: the wire format, the error table, the
+//!   message shapes, the in-process network, the node processes and their clients.
 //! - [`target`]: the systems under test, typed: one module per target owning its flags and
 //!   checks, starting its nodes, clients and nemesis.
 //!
@@ -50,6 +52,7 @@ pub mod generator;
 pub mod glob;
 pub mod history;
 pub mod journal;
+pub mod maelstrom;
 pub mod nemesis;
 pub mod net;
 pub mod node_addr;

@@ -15,6 +15,7 @@
 //! | `context` | the generator context (which free thread gets the next op) |
 //! | `faults` | the nemesis schedule (which fault, which nodes) |
 //! | `proxies` | the link-proxy mesh (per-link loss draws) |
+//! | `network` | `--target maelstrom`'s message network (every message's fate) |
 //! | `nodes` / `<node name>` | each raftkv node's `--seed` (election timeouts) |
 
 /// The names of the sub-seeds a test run draws, in one place (see the module table).
@@ -29,6 +30,8 @@ pub mod names {
     pub const FAULTS: &str = "faults";
     /// The link-proxy mesh.
     pub const PROXIES: &str = "proxies";
+    /// `--target maelstrom`'s message network.
+    pub const NETWORK: &str = "network";
     /// The child tree of per-node seeds (one sub-seed per node name).
     pub const NODES: &str = "nodes";
 }
@@ -92,6 +95,7 @@ mod tests {
             names::CONTEXT,
             names::FAULTS,
             names::PROXIES,
+            names::NETWORK,
             names::NODES,
         ];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|n| t.derive(n)).collect();

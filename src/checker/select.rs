@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::linear::{self, CheckError, LinearizabilityOptions, DEFAULT_MEMORY_LIMIT};
 use super::model::{ModelError, ModelKind, ModelOptions};
 use super::txn::{self, ConsistencyModel, TxnOptions, TxnWorkload};
-use super::workload::{self, BankOptions, SetFullOptions};
+use super::workload::{self, BankOptions, CounterOptions, SetFullOptions};
 use super::CheckResult;
 use crate::history::History;
 
@@ -131,6 +131,8 @@ pub struct CheckOptions {
     pub bank: BankOptions,
     /// What the set-full checker holds the set to (`--allow-stale`).
     pub set_full: SetFullOptions,
+    /// What the counter checker holds the counter to (`--allow-stale`).
+    pub counter: CounterOptions,
     /// The transactional consistency model (`--consistency-model`; list-append and
     /// rw-register only).
     pub consistency_model: ConsistencyModel,
@@ -148,6 +150,7 @@ impl CheckOptions {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             bank: BankOptions::default(),
             set_full: SetFullOptions::default(),
+            counter: CounterOptions::default(),
             consistency_model: ConsistencyModel::default(),
         }
     }
@@ -183,7 +186,7 @@ pub fn check_with(history: &History, opts: &CheckOptions) -> Result<CheckResult,
         // The workload checkers run in linear time: they ignore deadline and memory limit.
         CheckModel::SetFull => workload::set_full::check(history, &opts.set_full),
         CheckModel::Bank => workload::bank::check(history, &opts.bank),
-        CheckModel::Counter => workload::counter::check(history),
+        CheckModel::Counter => workload::counter::check(history, &opts.counter),
         CheckModel::UniqueIds => workload::unique_ids::check(history),
         CheckModel::ListAppend => Ok(txn::check(history, &opts.txn(TxnWorkload::ListAppend))?),
         CheckModel::RwRegister => Ok(txn::check(history, &opts.txn(TxnWorkload::RwRegister))?),

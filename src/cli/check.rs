@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::Outcome;
 use crate::checker::linear::LinearizationWitness;
 use crate::checker::txn::{self, ConsistencyModel};
-use crate::checker::workload::{BankOptions, SetFullOptions};
+use crate::checker::workload::{BankOptions, CounterOptions, SetFullOptions};
 use crate::checker::{
     check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
 };
@@ -88,7 +88,8 @@ pub struct CheckArgs {
     pub bank_accounts: Option<u32>,
 
     /// set-full: report stale elements (visible late) without making the history invalid
-    /// (Jepsen's default; for sets that do not promise linearizability).
+    /// (Jepsen's default; for sets that do not promise linearizability). counter: hold reads
+    /// to the lower bound only once every add is over (an eventually consistent counter).
     #[arg(long)]
     pub allow_stale: bool,
 
@@ -419,6 +420,9 @@ fn check_history(
             total: args.bank_total,
         },
         set_full: SetFullOptions {
+            linearizable: !args.allow_stale,
+        },
+        counter: CounterOptions {
             linearizable: !args.allow_stale,
         },
         consistency_model: args.consistency_model.unwrap_or_default(),

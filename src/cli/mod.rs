@@ -20,6 +20,8 @@ pub struct Cli {
 }
 
 /// The commands faultline understands.
+// Parsed once per process: the size of `test`'s flags costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decide whether recorded histories are linearizable, and explain why not.

@@ -8,12 +8,15 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::Outcome;
+use crate::maelstrom::NodeProgram;
 use crate::nemesis::NemesisSpec;
+use crate::net::sim::{LatencyDist, SimConfig};
 use crate::node_addr::parse_nodes;
 use crate::report::{self, RunFacts};
 use crate::runner::{self, Shutdown, TestConfig};
 use crate::target::etcd::EtcdTarget;
 use crate::target::http::HttpTarget;
+use crate::target::maelstrom::MaelstromTarget;
 use crate::target::raftkv::{self as raftkv_target, Bug, RaftkvTarget};
 use crate::target::{Nodes, Target};
 use crate::workload::WorkloadSpec;
@@ -27,6 +30,8 @@ pub enum TargetKind {
     Etcd,
     /// Your own HTTP service, through a --client spec.
     Http,
+    /// Your Maelstrom-protocol node binary (--bin), on faultline's message network.
+    Maelstrom,
 }
 
 /// `--cluster`: who runs the nodes.
@@ -36,6 +41,27 @@ pub enum ClusterKind {
     Local,
     /// Your nodes, given with --node.
     External,
+}
+
+/// `--latency-dist`: how message latencies spread around `--latency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatencyDistArg {
+    /// Exactly `--latency` every time.
+    Constant,
+    /// Uniform in 0..2×`--latency`.
+    Uniform,
+    /// Exponential with mean `--latency`.
+    Exponential,
+}
+
+impl From<LatencyDistArg> for LatencyDist {
+    fn from(d: LatencyDistArg) -> LatencyDist {
+        match d {
+            LatencyDistArg::Constant => LatencyDist::Constant,
+            LatencyDistArg::Uniform => LatencyDist::Uniform,
+            LatencyDistArg::Exponential => LatencyDist::Exponential,
+        }
+    }
 }
 
 /// Parses `--raftkv-bug` with raftkv's own list of bugs.
@@ -64,10 +90,12 @@ fn nemesis_help() -> String {
 #[derive(Debug, Clone, Args)]
 pub struct TestArgs {
     /// The system under test: `raftkv` (our own Raft store), `etcd` (over its v3 JSON
-    /// gateway; a local etcd cluster runs in network namespaces and needs root) or `http`
+    /// gateway; a local etcd cluster runs in network namespaces and needs root), `http`
     /// (your own HTTP service: needs --client SPEC.toml, and --db DB.toml for a local
     /// cluster or --cluster external --node URL...; see docs/http-target.md,
-    /// docs/db-spec.md). Default: http when --client is given, else raftkv.
+    /// docs/db-spec.md) or `maelstrom` (your Maelstrom node binary: needs --bin; see
+    /// docs/maelstrom.md). Default: http when --client is given, maelstrom when --bin is,
+    /// else raftkv.
     #[arg(long, value_enum)]
     pub target: Option<TargetKind>,
 
@@ -83,6 +111,35 @@ pub struct TestArgs {
     /// them in network namespaces (root only). Copied into the run directory as db.toml.
     #[arg(long, value_name = "DB.toml")]
     pub db: Option<PathBuf>,
+
+    /// --target maelstrom: your Maelstrom node binary (speaks Maelstrom's JSON protocol on
+    /// stdin/stdout); --nodes of it run as n0, n1, ...
+    #[arg(long, value_name = "PATH")]
+    pub bin: Option<PathBuf>,
+
+    /// --target maelstrom: an argument for --bin; repeatable, in order.
+    #[arg(long = "bin-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub bin_args: Vec<String>,
+
+    /// --target maelstrom: mean latency of every message, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub latency: Option<u64>,
+
+    /// --target maelstrom: how latencies spread around --latency.
+    #[arg(long, value_enum, value_name = "DIST")]
+    pub latency_dist: Option<LatencyDistArg>,
+
+    /// --target maelstrom: probability that a message between two nodes is lost.
+    #[arg(long, value_name = "P")]
+    pub net_loss: Option<f64>,
+
+    /// --target maelstrom: probability that a message between two nodes is delivered twice.
+    #[arg(long, value_name = "P")]
+    pub net_duplicate: Option<f64>,
+
+    /// --target maelstrom: probability that a message is held back so later ones overtake it.
+    #[arg(long, value_name = "P")]
+    pub net_reorder: Option<f64>,
 
     /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
     /// with --node; faults come from the nemesis file's [commands]).
@@ -168,12 +225,14 @@ pub struct TestArgs {
 }
 
 impl TestArgs {
-    /// The target: `--target`, else http when `--client` is given, else raftkv.
+    /// The target: `--target`, else http when `--client` is given, maelstrom when `--bin`
+    /// is, else raftkv.
     pub fn target_kind(&self) -> TargetKind {
-        match (self.target, &self.client) {
-            (Some(kind), _) => kind,
-            (None, Some(_)) => TargetKind::Http,
-            (None, None) => TargetKind::Raftkv,
+        match (self.target, &self.client, &self.bin) {
+            (Some(kind), _, _) => kind,
+            (None, Some(_), _) => TargetKind::Http,
+            (None, None, Some(_)) => TargetKind::Maelstrom,
+            (None, None, None) => TargetKind::Raftkv,
         }
     }
 
@@ -199,7 +258,30 @@ impl TestArgs {
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();
-        let foreign: [(&str, bool, TargetKind); 7] = [
+        let foreign: [(&str, bool, TargetKind); 14] = [
+            ("--bin", self.bin.is_some(), TargetKind::Maelstrom),
+            (
+                "--bin-arg",
+                !self.bin_args.is_empty(),
+                TargetKind::Maelstrom,
+            ),
+            ("--latency", self.latency.is_some(), TargetKind::Maelstrom),
+            (
+                "--latency-dist",
+                self.latency_dist.is_some(),
+                TargetKind::Maelstrom,
+            ),
+            ("--net-loss", self.net_loss.is_some(), TargetKind::Maelstrom),
+            (
+                "--net-duplicate",
+                self.net_duplicate.is_some(),
+                TargetKind::Maelstrom,
+            ),
+            (
+                "--net-reorder",
+                self.net_reorder.is_some(),
+                TargetKind::Maelstrom,
+            ),
             (
                 "--raftkv-bug",
                 !self.raftkv_bugs.is_empty(),
@@ -252,12 +334,33 @@ impl TestArgs {
                 )?,
                 db: self.db.clone(),
             }),
+            TargetKind::Maelstrom => Target::Maelstrom(MaelstromTarget {
+                program: NodeProgram {
+                    bin: self.bin.clone().ok_or(
+                        "--target maelstrom needs --bin PATH: your Maelstrom node binary (see docs/maelstrom.md)",
+                    )?,
+                    args: self.bin_args.clone(),
+                },
+                net: SimConfig {
+                    latency_ms: self.latency.unwrap_or(0),
+                    dist: self.latency_dist.map(LatencyDist::from).unwrap_or_default(),
+                    loss: self.net_loss.unwrap_or(0.0),
+                    duplicate: self.net_duplicate.unwrap_or(0.0),
+                    reorder: self.net_reorder.unwrap_or(0.0),
+                },
+            }),
+        };
+        // Maelstrom nodes cannot say who leads: the default schedule runs without its leader
+        // faults.
+        let nemesis = match (&target, self.nemesis.as_str()) {
+            (Target::Maelstrom(_), "mixed") => "mixed-no-leader".to_owned(),
+            _ => self.nemesis.clone(),
         };
         Ok(TestConfig {
             target,
             nodes,
             workload: self.workload.clone(),
-            nemesis: self.nemesis.clone(),
+            nemesis,
             nemesis_interval: self.nemesis_interval,
             concurrency: self.concurrency as usize,
             rate: (self.rate > 0.0).then_some(self.rate),

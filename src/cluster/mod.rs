@@ -39,7 +39,7 @@ pub mod external;
 pub mod generic;
 pub mod launcher;
 pub mod local;
-mod process;
+pub(crate) mod process;
 pub mod raftkv;
 pub mod state;
 

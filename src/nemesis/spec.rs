@@ -90,6 +90,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("pause", include_str!("../../nemesis/pause.toml")),
     ("mixed", include_str!("../../nemesis/mixed.toml")),
     (
+        "mixed-no-leader",
+        include_str!("../../nemesis/mixed-no-leader.toml"),
+    ),
+    (
         "isolated-restarts",
         include_str!("../../nemesis/isolated-restarts.toml"),
     ),

@@ -10,12 +10,15 @@
 //!   namespaces. Pure.
 //! - [`netns`]: a per-run private network of namespaces, veths and a bridge, planned purely,
 //!   then created and removed; and [`netns::run`], the one helper that runs a system command.
+//! - [`sim`]: the routing core of the in-process message network (`--target maelstrom`):
+//!   seeded latency, loss, duplication, reordering and partitions per message. Pure.
 
 pub mod cause;
 pub mod grudge;
 pub mod iptables;
 pub mod netns;
 pub mod proxy;
+pub mod sim;
 
 pub use grudge::{cut_links, grudge_nodes, Grudge};
 pub use netns::NetnsPlan;

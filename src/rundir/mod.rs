@@ -28,8 +28,8 @@ mod record;
 
 pub use dir::{RunDir, RunLog};
 pub use record::{
-    seed, validity, AvailabilityEvent, ConfigRecord, NemesisErrorRecord, OpCounts, ResultsRecord,
-    TestRecord,
+    seed, validity, AvailabilityEvent, ConfigRecord, LinkCounts, NemesisErrorRecord, NetworkRecord,
+    NodeExit, OpCounts, ResultsRecord, TestRecord,
 };
 
 use std::path::{Path, PathBuf};
@@ -58,6 +58,10 @@ pub const DB_SPEC_FILE: &str = "db.toml";
 pub const CLUSTER_STATE_FILE: &str = "cluster.json";
 /// `nodes/`: one directory per local node (`nodes/nI/`), holding its data and log.
 pub const NODES_DIR: &str = "nodes";
+/// `messages.jsonl`: every message of `--target maelstrom`'s network, one JSON object a line
+/// (`t` seconds since start, `event` send/recv/drop, `src`, `dest`, `body`, and a drop's
+/// `cause`).
+pub const MESSAGES_FILE: &str = "messages.jsonl";
 /// `latest`: the results root's symlink to the newest run.
 pub const LATEST_LINK: &str = "latest";
 

@@ -197,6 +197,9 @@ pub struct ResultsRecord<C> {
     /// availability events, not safety violations; they do not change the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub availability: Vec<AvailabilityEvent>,
+    /// The message network's counts (`--target maelstrom` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkRecord>,
     /// One entry per checker, in the workload's order.
     #[serde(default = "Vec::new")]
     pub checkers: Vec<C>,
@@ -216,6 +219,7 @@ impl<C> ResultsRecord<C> {
             run_error: None,
             nemesis_errors: Vec::new(),
             availability: Vec::new(),
+            network: None,
             checkers,
         }
     }
@@ -235,9 +239,59 @@ impl<C> ResultsRecord<C> {
             run_error: self.run_error.clone(),
             nemesis_errors: self.nemesis_errors.clone(),
             availability: self.availability.clone(),
+            network: self.network.clone(),
             checkers: self.checkers.iter().map(f).collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// Messages sent and received on one class of links, as Maelstrom counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinkCounts {
+    /// Messages put on the network.
+    pub sent: u64,
+    /// Messages delivered (a duplicate counts twice, a dropped one not at all).
+    pub received: u64,
+}
+
+/// A node that exited without the nemesis killing it (it stays down).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeExit {
+    /// The node's name.
+    pub node: String,
+    /// Its exit status, in words.
+    pub status: String,
+    /// Seconds since the network started.
+    pub at_secs: f64,
+}
+
+/// `results.json`'s `network`: what the in-process message network of `--target maelstrom`
+/// carried, and what went wrong on it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkRecord {
+    /// Messages to or from a client (`c1`, `c2`, ...).
+    pub clients: LinkCounts,
+    /// Messages between two server nodes.
+    pub servers: LinkCounts,
+    /// Server messages sent per client request (Maelstrom's msgs-per-op).
+    pub msgs_per_op: f64,
+    /// Messages a partition cut.
+    pub dropped_partition: u64,
+    /// Messages lost at random.
+    pub dropped_loss: u64,
+    /// Messages delivered twice.
+    pub duplicated: u64,
+    /// Messages for a node that was down or a name nobody has.
+    pub undeliverable: u64,
+    /// Lines a node printed that are not Maelstrom messages.
+    pub malformed_lines: u64,
+    /// Replies to a client request nobody was waiting for (late, or unknown `in_reply_to`).
+    pub unknown_replies: u64,
+    /// Nodes that exited on their own.
+    pub nodes_exited: Vec<NodeExit>,
 }
 
 /// Any JSON value as text: a string as itself, anything else as JSON.

@@ -76,8 +76,14 @@ impl TestConfig {
                 bail!("--rate must be a positive number of ops per second, got {rate}");
             }
         }
-        let workload = WorkloadSpec::load(&self.workload)
-            .with_context(|| format!("--workload {}", self.workload))?;
+        let workload = match self.target.own_workload(&self.workload) {
+            Some(text) => WorkloadSpec::from_toml(
+                text,
+                &format!("builtin:{}/{}", self.target.name(), self.workload),
+            ),
+            None => WorkloadSpec::load(&self.workload),
+        }
+        .with_context(|| format!("--workload {}", self.workload))?;
         let nemesis = NemesisSpec::load(&self.nemesis)
             .with_context(|| format!("--nemesis {}", self.nemesis))?;
         let (nemesis, client) = self.target.validate(&self.nodes, &workload, nemesis)?;

@@ -22,7 +22,7 @@ use crate::generator::{
     any, on_nemesis, phases, sleep, stagger, time_limit, BoxGen, Context as GenContext, Driver,
 };
 use crate::history::{read_history, Format};
-use crate::rundir::{NemesisErrorRecord, ResultsRecord, TestRecord, HISTORY_FILE};
+use crate::rundir::{NemesisErrorRecord, NetworkRecord, ResultsRecord, TestRecord, HISTORY_FILE};
 use crate::seed::{names, SeedTree};
 
 /// How long to let the cluster recover after the final heal, before the final reads.
@@ -157,13 +157,13 @@ fn run_started(
     // Give any task still finishing (clients past their timeout) a moment, then drop them.
     runtime.shutdown_timeout(Duration::from_secs(2));
 
-    let (summary, counts, run_error) = match phase {
-        Ok((summary, counts)) => (summary, counts, None),
+    let (summary, counts, network, run_error) = match phase {
+        Ok((summary, counts, network)) => (summary, counts, network, None),
         Err(PhaseError::Setup(e)) => {
             let e = not_started(run, log, test_record, config.seed, e);
             return Err(anyhow::Error::new(e));
         }
-        Err(PhaseError::During(e, counts)) => {
+        Err(PhaseError::During(e, counts, network)) => {
             eprintln!("faultline test: the run failed: {e:#}");
             log.line(format_args!("the run failed: {e:#}"));
             (
@@ -172,6 +172,7 @@ fn run_started(
                     abandoned: 0,
                 },
                 counts,
+                network,
                 Some(format!("{e:#}")),
             )
         }
@@ -231,6 +232,7 @@ fn run_started(
         counts: Some(counts),
         abandoned_ops: summary.abandoned as u64,
         run_error,
+        network,
         ..ResultsRecord::new(verdict, config.seed, checkers)
     };
     for r in &results.checkers {
@@ -287,7 +289,7 @@ enum PhaseError {
     /// Nothing ran: the cluster could not start (bad input or environment: exit 3).
     Setup(anyhow::Error),
     /// The run broke partway; the history so far is still checked.
-    During(anyhow::Error, OpCounts),
+    During(anyhow::Error, OpCounts, Option<NetworkRecord>),
 }
 
 /// Starts the cluster and runs every phase; tears everything down on every path.
@@ -296,7 +298,7 @@ async fn run_phases(
     run: &RunDir,
     log: &Arc<RunLog>,
     shutdown: Shutdown,
-) -> Result<(RunSummary, OpCounts), PhaseError> {
+) -> Result<(RunSummary, OpCounts, Option<NetworkRecord>), PhaseError> {
     let mut recorder = Recorder::create(&run.file(HISTORY_FILE)).map_err(PhaseError::Setup)?;
     // A shutdown during start-up ends the run right after it: the nodes it started are
     // then healed and stopped like any others.
@@ -330,11 +332,16 @@ async fn run_phases(
         Err(e) => log.line(format_args!("teardown: {e:#}")),
     }
     let counts = recorder.counts();
+    let network = system.network();
     let _ = recorder.flush();
     match (result, teardown) {
-        (Ok(summary), Ok(())) => Ok((summary, counts)),
-        (Err(e), _) => Err(PhaseError::During(e, counts)),
-        (Ok(_), Err(e)) => Err(PhaseError::During(e.context("tearing down"), counts)),
+        (Ok(summary), Ok(())) => Ok((summary, counts, network)),
+        (Err(e), _) => Err(PhaseError::During(e, counts, network)),
+        (Ok(_), Err(e)) => Err(PhaseError::During(
+            e.context("tearing down"),
+            counts,
+            network,
+        )),
     }
 }
 

@@ -17,6 +17,7 @@ pub fn config_record(c: &TestConfig) -> ConfigRecord {
         Target::Raftkv(t) => (Some(t), None, None),
         Target::Etcd(t) => (None, Some(t), None),
         Target::Http(t) => (None, None, Some(t.client.clone())),
+        Target::Maelstrom(_) => (None, None, None),
     };
     let node_urls = match &c.nodes {
         Nodes::Local { .. } => Vec::new(),

@@ -18,7 +18,8 @@ use crate::generator::GenOp;
 use crate::journal::JOURNAL_FILE;
 use crate::nemesis::Nemesis;
 use crate::net::netns::new_run_id;
-use crate::target::StartContext;
+use crate::rundir::NetworkRecord;
+use crate::target::{OwnProcesses, StartContext};
 
 /// A running system: its clients' factory, its nemesis and what to stop at the end.
 pub struct System {
@@ -26,6 +27,7 @@ pub struct System {
     factory: Box<dyn ClientFactory>,
     nemesis: Arc<Mutex<Nemesis>>,
     cluster: Option<LocalCluster>,
+    running: Option<Arc<dyn OwnProcesses>>,
 }
 
 impl System {
@@ -51,6 +53,7 @@ impl System {
             factory: started.factory,
             nemesis: Arc::new(Mutex::new(started.nemesis)),
             cluster: started.cluster,
+            running: started.running,
         })
     }
 
@@ -72,6 +75,11 @@ impl System {
             .collect()
     }
 
+    /// The message network's counts, for `results.json` (`--target maelstrom` only).
+    pub fn network(&self) -> Option<NetworkRecord> {
+        self.running.as_ref().and_then(|r| r.network())
+    }
+
     /// The nemesis task's handle on the nemesis.
     pub fn fault_runner(&self) -> Box<dyn FaultRunner> {
         Box::new(SharedNemesis(Arc::clone(&self.nemesis)))
@@ -91,6 +99,12 @@ impl System {
     /// called on every exit path.
     pub async fn teardown(&mut self) -> Result<()> {
         let healed = self.heal_all().await;
+        if let Some(running) = &self.running {
+            let left = running.stop();
+            if !left.is_empty() {
+                bail!("could not stop every node: {}", left.join("; "));
+            }
+        }
         if let Some(cluster) = &self.cluster {
             let left = cluster.stop();
             if !left.is_empty() {

@@ -91,6 +91,7 @@ impl HttpTarget {
             nodes: infos,
             nemesis,
             cluster: None,
+            running: None,
         })
     }
 }

@@ -8,10 +8,12 @@
 //! | raftkv | raftkv processes on 127.0.0.1, links through the proxy mesh | your nodes, faults by `[commands]` |
 //! | etcd | etcd in network namespaces, iptables faults, root only | your nodes, faults by `[commands]` |
 //! | http | the `--db` spec's binary in network namespaces, iptables faults, root only | your nodes through the `--client` spec, faults by `[commands]` |
+//! | maelstrom | your Maelstrom node binary on faultline's in-process message network | — |
 
 pub mod etcd;
 pub mod http;
 pub mod http_local;
+pub mod maelstrom;
 pub mod raftkv;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +40,8 @@ pub enum Target {
     Etcd(etcd::EtcdTarget),
     /// Your own HTTP service, through a client spec.
     Http(http::HttpTarget),
+    /// Your Maelstrom-protocol node binary, on faultline's message network.
+    Maelstrom(maelstrom::MaelstromTarget),
 }
 
 /// Who runs the nodes.
@@ -113,6 +117,21 @@ pub struct Started {
     pub nemesis: Nemesis,
     /// The cluster faultline started, `None` for external nodes.
     pub cluster: Option<LocalCluster>,
+    /// Processes faultline started outside a [`LocalCluster`] (Maelstrom's stdio nodes).
+    pub running: Option<Arc<dyn OwnProcesses>>,
+}
+
+/// What a target runs outside a [`LocalCluster`] (the stdio nodes of `--target maelstrom`
+/// and their network): stopped at teardown on every path, asked for its network counts for
+/// `results.json`.
+pub trait OwnProcesses: Send + Sync {
+    /// Stops every process; returns what could not be cleaned up.
+    fn stop(&self) -> Vec<String>;
+
+    /// The message network's counts, when the target has one.
+    fn network(&self) -> Option<crate::rundir::NetworkRecord> {
+        None
+    }
 }
 
 impl Target {
@@ -122,6 +141,17 @@ impl Target {
             Target::Raftkv(_) => "raftkv",
             Target::Etcd(_) => "etcd",
             Target::Http(_) => "http",
+            Target::Maelstrom(_) => "maelstrom",
+        }
+    }
+
+    /// The workload `--workload name` means for this target before faultline's own
+    /// built-ins and files: the TOML text of a Maelstrom workload (`lin-kv`, `g-set`, ...)
+    /// for `--target maelstrom`, nothing for the others.
+    pub fn own_workload(&self, name: &str) -> Option<&'static str> {
+        match self {
+            Target::Maelstrom(_) => crate::maelstrom::workloads::builtin(name),
+            _ => None,
         }
     }
 
@@ -157,6 +187,7 @@ impl Target {
             Target::Raftkv(t) => t.validate(nodes).map(|()| None),
             Target::Etcd(t) => t.validate(nodes, &nemesis).map(|()| None),
             Target::Http(t) => t.validate(nodes, workload, &nemesis).map(Some),
+            Target::Maelstrom(t) => t.validate(nodes, workload, &nemesis).map(|()| None),
         }?;
         Ok((nemesis, spec))
     }
@@ -185,7 +216,7 @@ impl Target {
         let (infix, suffix) = match self {
             Target::Raftkv(t) => (String::new(), t.name_suffix()),
             Target::Etcd(t) => (t.name_infix(), String::new()),
-            Target::Http(_) => (String::new(), String::new()),
+            Target::Http(_) | Target::Maelstrom(_) => (String::new(), String::new()),
         };
         format!("{name}{infix}-{workload}-{nemesis}{suffix}")
     }
@@ -196,6 +227,7 @@ impl Target {
             Target::Raftkv(t) => t.flags(),
             Target::Etcd(t) => t.flags(),
             Target::Http(t) => t.flags(),
+            Target::Maelstrom(t) => t.flags(),
         }
     }
 
@@ -223,12 +255,16 @@ impl Target {
                 let spec = spec.context("--target http: the client spec was not loaded")?;
                 t.start_local(*count, spec, ctx).await
             }
+            (Target::Maelstrom(t), Nodes::Local { count }) => t.start_local(*count, ctx).await,
+            (Target::Maelstrom(_), Nodes::External { .. }) => {
+                bail!("--target maelstrom runs its nodes itself (--cluster local)")
+            }
         }
     }
 }
 
 /// Every target's [`Target::name`] (a service named like one is told apart in run names).
-pub const TARGET_NAMES: &[&str] = &["raftkv", "etcd", "http"];
+pub const TARGET_NAMES: &[&str] = &["raftkv", "etcd", "http", "maelstrom"];
 
 /// Longest service name kept in a run directory's name.
 const MAX_SLUG: usize = 48;
@@ -349,6 +385,7 @@ pub fn started_local(
         nodes,
         nemesis,
         cluster: Some(local),
+        running: None,
     })
 }
 
@@ -369,6 +406,7 @@ pub async fn start_external(
         nodes: infos,
         nemesis,
         cluster: None,
+        running: None,
     })
 }
 

@@ -127,7 +127,11 @@ pub enum CheckerSpec {
         linearizable: bool,
     },
     /// Every counter read lies between the acknowledged and the attempted increments.
-    Counter,
+    Counter {
+        /// Whether every read owes the lower bound (default true); `false`: only reads after
+        /// the adds are over (an eventually consistent counter).
+        linearizable: bool,
+    },
     /// Every read of all balances keeps the total and has no negative balance.
     Bank {
         /// The number of accounts, named "0" .. "accounts-1".
@@ -157,7 +161,7 @@ impl CheckerSpec {
         match self {
             CheckerSpec::Linearizability { model, .. } => CheckModel::Linear(*model),
             CheckerSpec::SetFull { .. } => CheckModel::SetFull,
-            CheckerSpec::Counter => CheckModel::Counter,
+            CheckerSpec::Counter { .. } => CheckModel::Counter,
             CheckerSpec::Bank { .. } => CheckModel::Bank,
             CheckerSpec::UniqueIds => CheckModel::UniqueIds,
             CheckerSpec::ListAppend { .. } => CheckModel::ListAppend,
@@ -196,6 +200,7 @@ impl CheckerSpec {
         match self {
             CheckerSpec::Linearizability { options, .. } => opts.model_options = options.clone(),
             CheckerSpec::SetFull { linearizable } => opts.set_full.linearizable = *linearizable,
+            CheckerSpec::Counter { linearizable } => opts.counter.linearizable = *linearizable,
             CheckerSpec::Bank { accounts, total } => {
                 opts.bank = BankOptions {
                     accounts: Some(BankOptions::numbered(
@@ -210,7 +215,7 @@ impl CheckerSpec {
                     opts.consistency_model = *c;
                 }
             }
-            CheckerSpec::Counter | CheckerSpec::UniqueIds => {}
+            CheckerSpec::UniqueIds => {}
         }
         opts
     }
@@ -233,6 +238,12 @@ impl CheckerSpec {
             CheckerSpec::SetFull { linearizable } => {
                 m.insert("linearizable".into(), Value::from(*linearizable));
             }
+            // Written only when set, so the default counter's JSON stays as it always was.
+            CheckerSpec::Counter { linearizable } => {
+                if !linearizable {
+                    m.insert("linearizable".into(), Value::from(false));
+                }
+            }
             CheckerSpec::Bank { accounts, total } => {
                 m.insert("accounts".into(), Value::from(*accounts));
                 m.insert("total".into(), Value::from(*total));
@@ -243,7 +254,7 @@ impl CheckerSpec {
                     m.insert("consistency_model".into(), Value::from(c.name()));
                 }
             }
-            CheckerSpec::Counter | CheckerSpec::UniqueIds => {}
+            CheckerSpec::UniqueIds => {}
         }
         Value::Object(m)
     }

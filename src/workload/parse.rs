@@ -453,7 +453,9 @@ impl Validator<'_> {
             (CheckModel::SetFull, WorkloadKind::Set(_)) => CheckerSpec::SetFull {
                 linearizable: c.linearizable.unwrap_or(true),
             },
-            (CheckModel::Counter, WorkloadKind::Counter(_)) => CheckerSpec::Counter,
+            (CheckModel::Counter, WorkloadKind::Counter(_)) => CheckerSpec::Counter {
+                linearizable: c.linearizable.unwrap_or(true),
+            },
             (CheckModel::Bank, WorkloadKind::Bank(p)) => {
                 let accounts = self.count(&field("accounts"), c.accounts)?;
                 let total = match self.count(&field("total"), c.total)? {
@@ -502,7 +504,10 @@ impl Validator<'_> {
             }
         }
         let linear = matches!(spec, CheckerSpec::Linearizability { .. });
-        let set_full = matches!(spec, CheckerSpec::SetFull { .. });
+        let set_full = matches!(
+            spec,
+            CheckerSpec::SetFull { .. } | CheckerSpec::Counter { .. }
+        );
         let bank = matches!(spec, CheckerSpec::Bank { .. });
         let txn = matches!(
             spec,
@@ -520,7 +525,7 @@ impl Validator<'_> {
                 "linearizable",
                 c.linearizable.is_some(),
                 set_full,
-                "set-full",
+                "set-full and counter",
             ),
             ("accounts", c.accounts.is_some(), bank, "bank"),
             ("total", c.total.is_some(), bank, "bank"),
@@ -1074,7 +1079,7 @@ nil_reads_match_any = true
             ),
             (
                 bank.replace("model = \"bank\"", "model = \"bank\"\nlinearizable = true"),
-                r#"f: field "checkers[0].linearizable": only applies to the set-full checker"#,
+                r#"f: field "checkers[0].linearizable": only applies to the set-full and counter checker"#,
             ),
             (
                 "name = \"t\"\nkind = \"rw-register\"\nmin_txn_length = 5\nmax_txn_length = 2\n"
@@ -1158,7 +1163,7 @@ nil_reads_match_any = true
             ),
             (
                 "name = \"c\"\nkind = \"counter\"\n[mix]\nadd = 1\n[[checkers]]\nname = \"counter\"\n",
-                CheckerSpec::Counter,
+                CheckerSpec::Counter { linearizable: true },
             ),
             (
                 "name = \"b\"\nkind = \"bank\"\naccounts = 4\n[mix]\ntransfer = 1\n[[checkers]]\nmodel = \"bank\"\ntotal = 7\n",

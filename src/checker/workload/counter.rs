@@ -14,6 +14,13 @@
 //! anomaly: `counter-too-low` (it misses acknowledged increments) or `counter-too-high` (it
 //! counts increments nobody attempted yet). One sweep over the ops in history order after a
 //! sort of the completions.
+//!
+//! A counter that does not promise linearizability ([`CounterOptions::linearizable`]
+//! `false`: Maelstrom's g-counter and pn-counter, replicated by gossip) may read low while
+//! increments spread; its reads are held to the upper bound only, and to the lower bound
+//! once the adds and the faults are over: a read invoked after every add's last event and
+//! every nemesis event (in a test, the final reads: after the final heal and the recovery
+//! wait) must count every acknowledged increment.
 
 use std::time::Instant;
 
@@ -47,13 +54,43 @@ enum Step {
     ReadEnd(u32),
 }
 
+/// What the counter promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterOptions {
+    /// Every read is held to both bounds (default). `false`: an eventually consistent
+    /// counter, whose reads must reach the lower bound only once the adds are over.
+    pub linearizable: bool,
+}
+
+impl Default for CounterOptions {
+    fn default() -> CounterOptions {
+        CounterOptions { linearizable: true }
+    }
+}
+
 /// Checks a counter history (see the module doc).
-pub fn check(history: &History) -> Result<CheckResult, CheckError> {
+pub fn check(history: &History, opts: &CounterOptions) -> Result<CheckResult, CheckError> {
     let started = Instant::now();
     let groups = group_by_key(&history.ops);
     let mut reads = Vec::new();
     for group in &groups {
         bound_key(group, &mut reads)?;
+    }
+    if !opts.linearizable {
+        // Adds may still be spreading: only reads after the last add's last event and the
+        // last nemesis event (the final heal) owe the lower bound.
+        let last_add = history
+            .ops
+            .iter()
+            .filter(|op| f_name(op) == "add")
+            .map(|op| op.complete_index.unwrap_or(op.invoke_index));
+        let last_fault = history.nemesis.iter().map(|e| e.index);
+        let quiet_from = last_add.chain(last_fault).max().unwrap_or(0);
+        for r in &mut reads {
+            if r.op.invoke_index < quiet_from {
+                r.lower = r.lower.min(r.value);
+            }
+        }
     }
     let mut anomalies = Vec::new();
     let mut errors = Vec::new();
@@ -231,6 +268,52 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn an_eventual_counter_may_read_low_until_the_adds_are_over() {
+        let h = history(&[
+            (1, "invoke", "add", json!(2)),
+            (1, "ok", "add", json!(2)),
+            // Reads low while the add spreads: fine for an eventual counter only.
+            (0, "invoke", "read", json!(null)),
+            (0, "ok", "read", json!(0)),
+            (1, "invoke", "add", json!(3)),
+            (1, "ok", "add", json!(3)),
+            // After every add: the final read must count every acknowledged increment.
+            (0, "invoke", "read", json!(null)),
+            (0, "ok", "read", json!(5)),
+        ]);
+        let eventual = CounterOptions {
+            linearizable: false,
+        };
+        let r = check(&h, &eventual).unwrap();
+        assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
+        let r = check(&h, &CounterOptions::default()).unwrap();
+        assert_eq!(kinds(&r), ["counter-too-low"]);
+        let mut late_low = h.clone();
+        late_low.ops.last_mut().expect("read").value = json!(2);
+        let r = check(&late_low, &eventual).unwrap();
+        assert_eq!(kinds(&r), ["counter-too-low"]);
+        // A fault after the last read: that read was not yet after the faults, so it may be low.
+        let mut faulted = late_low.clone();
+        faulted.nemesis.push(crate::history::Event {
+            index: 100,
+            time: 100,
+            process: crate::history::Process::Nemesis,
+            kind: crate::history::EventType::Info,
+            f: "stop-partition".into(),
+            key: None,
+            value: Value::Null,
+            node: None,
+            error: None,
+        });
+        let r = check(&faulted, &eventual).unwrap();
+        assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
+        let mut high = h.clone();
+        high.ops[1].value = json!(9);
+        let r = check(&high, &eventual).unwrap();
+        assert_eq!(kinds(&r), ["counter-too-high"]);
+    }
+
     fn kinds(r: &CheckResult) -> Vec<&str> {
         r.anomalies.iter().map(|a| a.kind.as_str()).collect()
     }
@@ -247,7 +330,7 @@ mod tests {
             (0, "invoke", "read", json!(null)),
             (0, "ok", "read", json!(3)),
         ]);
-        let r = check(&h).unwrap();
+        let r = check(&h, &CounterOptions::default()).unwrap();
         assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
         assert_eq!(r.details.unwrap()["read_count"], json!(3));
     }
@@ -262,7 +345,7 @@ mod tests {
             (0, "invoke", "read", json!(null)),
             (0, "ok", "read", json!(2)),
         ]);
-        let r = check(&h).unwrap();
+        let r = check(&h, &CounterOptions::default()).unwrap();
         assert_eq!(kinds(&r), vec!["counter-too-low"]);
         assert_eq!(r.anomalies[0].ops, vec![4]);
         assert!(
@@ -287,7 +370,7 @@ mod tests {
             (1, "invoke", "add", json!(3)),
             (1, "ok", "add", json!(3)),
         ]);
-        let r = check(&h).unwrap();
+        let r = check(&h, &CounterOptions::default()).unwrap();
         assert_eq!(kinds(&r), vec!["counter-too-high"]);
         assert!(r.anomalies[0].explanation.contains("between 0 and 2"));
     }
@@ -302,9 +385,18 @@ mod tests {
                 (0, "ok", "read", json!(read)),
             ])
         };
-        assert_eq!(check(&events(0)).unwrap().valid, Validity::Valid);
-        assert_eq!(check(&events(4)).unwrap().valid, Validity::Valid);
-        assert_eq!(kinds(&check(&events(5)).unwrap()), vec!["counter-too-high"]);
+        assert_eq!(
+            check(&events(0), &CounterOptions::default()).unwrap().valid,
+            Validity::Valid
+        );
+        assert_eq!(
+            check(&events(4), &CounterOptions::default()).unwrap().valid,
+            Validity::Valid
+        );
+        assert_eq!(
+            kinds(&check(&events(5), &CounterOptions::default()).unwrap()),
+            vec!["counter-too-high"]
+        );
         // An info add invoked after the read ended cannot explain it.
         let late = history(&[
             (0, "invoke", "read", json!(null)),
@@ -312,7 +404,10 @@ mod tests {
             (1, "invoke", "add", json!(4)),
             (1, "info", "add", json!(4)),
         ]);
-        assert_eq!(kinds(&check(&late).unwrap()), vec!["counter-too-high"]);
+        assert_eq!(
+            kinds(&check(&late, &CounterOptions::default()).unwrap()),
+            vec!["counter-too-high"]
+        );
     }
 
     #[test]
@@ -323,7 +418,10 @@ mod tests {
             (0, "invoke", "read", json!(null)),
             (0, "ok", "read", json!(4)),
         ]);
-        assert_eq!(kinds(&check(&h).unwrap()), vec!["counter-too-high"]);
+        assert_eq!(
+            kinds(&check(&h, &CounterOptions::default()).unwrap()),
+            vec!["counter-too-high"]
+        );
     }
 
     #[test]
@@ -336,7 +434,7 @@ mod tests {
             (2, "invoke", "read", json!(null)),
             (2, "fail", "read", json!(99)),
         ]);
-        let r = check(&h).unwrap();
+        let r = check(&h, &CounterOptions::default()).unwrap();
         assert_eq!(r.valid, Validity::Valid);
         assert_eq!(r.details.unwrap()["read_count"], json!(0));
     }
@@ -349,7 +447,7 @@ mod tests {
             (0, "invoke", "read", json!("b"), json!(null)),
             (0, "ok", "read", json!("b"), json!(4)),
         ]);
-        let r = check(&h).unwrap();
+        let r = check(&h, &CounterOptions::default()).unwrap();
         assert_eq!(kinds(&r), vec!["counter-too-high"]);
         assert_eq!(r.anomalies[0].key, Some(json!("b")));
     }
@@ -378,7 +476,7 @@ mod tests {
             (vec![(0, "invoke", "transfer", json!(1))], 0, "add and read"),
         ];
         for (i, (events, index, text)) in cases.iter().enumerate() {
-            match check(&history(events)) {
+            match check(&history(events), &CounterOptions::default()) {
                 Err(CheckError::Malformed { index: got, reason }) => {
                     assert_eq!(got, *index, "case {i}");
                     assert!(reason.contains(text), "case {i}: {reason}");

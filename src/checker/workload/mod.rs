@@ -22,6 +22,7 @@ pub mod set_full;
 pub mod unique_ids;
 
 pub use bank::BankOptions;
+pub use counter::CounterOptions;
 pub use set_full::SetFullOptions;
 
 use std::fmt;

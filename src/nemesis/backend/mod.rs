@@ -3,7 +3,8 @@
 //!
 //! - Network faults ([`NetworkFaults`]): [`mesh::MeshFaults`] (the link-proxy mesh, no root),
 //!   [`iptables::IptablesFaults`] (rules inside node namespaces), [`command::CommandFaults`]
-//!   (the user's `[commands]`), [`NoFaults`].
+//!   (the user's `[commands]`), [`sim::SimFaults`] (the in-process message network of
+//!   `--target maelstrom`), [`NoFaults`].
 //! - Process faults ([`ProcessControl`], from the leaf [`crate::node_control`]): a local
 //!   cluster's own processes ([`crate::cluster::LocalCluster`] implements it),
 //!   [`command::CommandFaults`], [`NoFaults`].
@@ -18,6 +19,7 @@ pub mod command;
 pub mod files;
 pub mod iptables;
 pub mod mesh;
+pub mod sim;
 
 use super::fault::FaultKind;
 use super::NemesisError;
@@ -28,6 +30,7 @@ pub use command::CommandFaults;
 pub use files::FileFaults;
 pub use iptables::IptablesFaults;
 pub use mesh::MeshFaults;
+pub use sim::SimFaults;
 
 /// Network faults: partitions, link delay, packet loss. Each start call replaces the
 /// previous fault of its family (the nemesis heals it first); heals are idempotent. Delay and

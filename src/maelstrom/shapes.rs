@@ -1,0 +1,241 @@
+//! Each workload's messages, as Maelstrom's workload documentation (`doc/workloads.md` in
+//! jepsen-io/maelstrom) shapes them, and how a reply becomes a completion. Pure.
+//!
+//! | faultline profile | op | request body | ok reply |
+//! |---|---|---|---|
+//! | register (`lin-kv`) | read | `{"type":"read","key":k}` | `read_ok` `value` (error 20: ok, `null`) |
+//! | | write | `{"type":"write","key":k,"value":v}` | `write_ok` |
+//! | | cas | `{"type":"cas","key":k,"from":a,"to":b}` | `cas_ok` |
+//! | set (`g-set`) | add | `{"type":"add","element":e}` | `add_ok` |
+//! | | read | `{"type":"read"}` | `read_ok` `value` (a list) |
+//! | counter (`g-counter`, `pn-counter`) | add | `{"type":"add","delta":d}` | `add_ok` |
+//! | | read | `{"type":"read"}` | `read_ok` `value` (an integer) |
+//! | unique-ids | generate | `{"type":"generate"}` | `generate_ok` `id` |
+//!
+//! An `error` reply maps through [`super::errors`]; a reply of any other type, or an ok reply
+//! without the field the op needs, is an unknown outcome (`info` for an op with an effect).
+
+use serde_json::{json, Map, Value};
+
+use super::errors;
+use crate::client::{Completion, Invocation, Profile};
+use crate::history::Outcome;
+
+/// The message family of a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Maelstrom's `lin-kv`: read, write, cas on keys.
+    LinKv,
+    /// Maelstrom's `g-set`: add, read.
+    GSet,
+    /// Maelstrom's `g-counter` and `pn-counter`: add, read.
+    Counter,
+    /// Maelstrom's `unique-ids`: generate.
+    UniqueIds,
+}
+
+impl Shape {
+    /// The shape of a workload whose ops go through `profile` (`None`: registers); the
+    /// profiles Maelstrom has no messages for here are refused, naming them.
+    pub fn for_profile(profile: Option<Profile>) -> Result<Shape, String> {
+        match profile {
+            None => Ok(Shape::LinKv),
+            Some(Profile::Set) => Ok(Shape::GSet),
+            Some(Profile::Counter) => Ok(Shape::Counter),
+            Some(Profile::UniqueIds) => Ok(Shape::UniqueIds),
+            Some(p) => Err(format!(
+                "--target maelstrom has no message shapes for {p} workloads yet (it runs register/lin-kv, set/g-set, counter/g-counter/pn-counter and unique-ids workloads)"
+            )),
+        }
+    }
+
+    /// Whether op `f` can change the system (then an unknown outcome is `info`).
+    pub fn has_effect(self, f: &str) -> bool {
+        f != "read"
+    }
+
+    /// The request body of `op` (without `msg_id`); an op this shape has no message for is
+    /// an error (the op then fails, unsent).
+    pub fn request(self, op: &Invocation) -> Result<Map<String, Value>, String> {
+        let key = op.key.clone().unwrap_or_else(|| json!(0));
+        let body = match (self, op.f.as_str()) {
+            (Shape::LinKv, "read") => json!({"type": "read", "key": key}),
+            (Shape::LinKv, "write") => json!({"type": "write", "key": key, "value": op.value}),
+            (Shape::LinKv, "cas") => match op.value.as_array().map(Vec::as_slice) {
+                Some([from, to]) => json!({"type": "cas", "key": key, "from": from, "to": to}),
+                _ => return Err(format!("a cas needs [from, to], got {}", op.value)),
+            },
+            (Shape::GSet, "add") => json!({"type": "add", "element": op.value}),
+            (Shape::Counter, "add") => json!({"type": "add", "delta": op.value}),
+            (Shape::GSet | Shape::Counter, "read") => json!({"type": "read"}),
+            (Shape::UniqueIds, "generate") => json!({"type": "generate"}),
+            (_, f) => return Err(format!("no Maelstrom message for op {f:?} in {self:?}")),
+        };
+        match body {
+            Value::Object(m) => Ok(m),
+            _ => Err("internal: a body is always an object".into()),
+        }
+    }
+
+    /// The completion of `op` answered with `reply` (the reply's body).
+    pub fn complete(self, op: &Invocation, reply: &Map<String, Value>) -> Completion {
+        let effect = self.has_effect(&op.f);
+        let kind = reply.get("type").and_then(Value::as_str).unwrap_or("");
+        let done = |outcome, value, error: Option<String>| Completion {
+            outcome,
+            value,
+            error,
+            node: None,
+        };
+        if kind == "error" {
+            let code = reply.get("code").and_then(Value::as_i64);
+            let text = reply.get("text").and_then(Value::as_str);
+            return match code {
+                Some(errors::KEY_DOES_NOT_EXIST) if self == Shape::LinKv && op.f == "read" => {
+                    done(Outcome::Ok, Value::Null, None)
+                }
+                Some(code) => done(
+                    errors::outcome(code, effect),
+                    op.value.clone(),
+                    Some(errors::describe(code, text)),
+                ),
+                None => done(
+                    errors::no_reply(effect),
+                    op.value.clone(),
+                    Some(format!("an error reply without an integer code: {reply:?}")),
+                ),
+            };
+        }
+        let expected = format!("{}_ok", op.f);
+        if kind != expected {
+            return done(
+                errors::no_reply(effect),
+                op.value.clone(),
+                Some(format!(
+                    "expected {expected} or error, got {:?}",
+                    Value::Object(reply.clone()).to_string()
+                )),
+            );
+        }
+        let field = match (self, op.f.as_str()) {
+            (_, "read") => Some("value"),
+            (Shape::UniqueIds, "generate") => Some("id"),
+            _ => None,
+        };
+        match field {
+            None => done(Outcome::Ok, op.value.clone(), None),
+            Some(name) => match reply.get(name) {
+                Some(v) if name == "value" || !v.is_null() => done(Outcome::Ok, v.clone(), None),
+                _ => done(
+                    errors::no_reply(effect),
+                    op.value.clone(),
+                    Some(format!("{expected} without {name:?}")),
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(f: &str, key: Option<Value>, value: Value) -> Invocation {
+        Invocation {
+            f: f.into(),
+            key,
+            value,
+        }
+    }
+
+    fn body(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn lin_kv_requests_have_maelstroms_shapes() {
+        let s = Shape::LinKv;
+        let req = |op| Value::Object(s.request(&op).expect("request"));
+        assert_eq!(
+            req(inv("read", Some(json!(3)), Value::Null)),
+            json!({"type":"read","key":3})
+        );
+        assert_eq!(
+            req(inv("write", Some(json!(3)), json!(5))),
+            json!({"type":"write","key":3,"value":5})
+        );
+        assert_eq!(
+            req(inv("cas", None, json!([1, 2]))),
+            json!({"type":"cas","key":0,"from":1,"to":2})
+        );
+        assert!(s.request(&inv("cas", None, json!(1))).is_err());
+        assert!(s.request(&inv("add", None, json!(1))).is_err());
+    }
+
+    #[test]
+    fn lin_kv_replies_become_completions() {
+        let s = Shape::LinKv;
+        let read = inv("read", Some(json!(1)), Value::Null);
+        let cas = inv("cas", Some(json!(1)), json!([1, 2]));
+        let write = inv("write", Some(json!(1)), json!(7));
+        let c = s.complete(&read, &body(json!({"type":"read_ok","value":4})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!(4)));
+        let c = s.complete(&read, &body(json!({"type":"error","code":20})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, Value::Null));
+        let c = s.complete(&cas, &body(json!({"type":"error","code":20})));
+        assert_eq!(c.outcome, Outcome::Fail);
+        let c = s.complete(&cas, &body(json!({"type":"error","code":22,"text":"no"})));
+        assert_eq!(c.outcome, Outcome::Fail);
+        assert_eq!(
+            c.error.as_deref(),
+            Some("error 22 (precondition-failed): no")
+        );
+        let c = s.complete(&cas, &body(json!({"type":"error","code":13})));
+        assert_eq!(c.outcome, Outcome::Info);
+        let c = s.complete(&read, &body(json!({"type":"error","code":0})));
+        assert_eq!(c.outcome, Outcome::Fail);
+        let c = s.complete(&write, &body(json!({"type":"write_ok"})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!(7)));
+        let c = s.complete(&write, &body(json!({"type":"read_ok"})));
+        assert_eq!(c.outcome, Outcome::Info);
+        let c = s.complete(&write, &body(json!({"type":"error"})));
+        assert_eq!(c.outcome, Outcome::Info);
+    }
+
+    #[test]
+    fn set_counter_and_id_messages() {
+        let add = inv("add", None, json!(9));
+        let read = inv("read", None, Value::Null);
+        let gen = inv("generate", None, Value::Null);
+        assert_eq!(
+            Value::Object(Shape::GSet.request(&add).expect("add")),
+            json!({"type":"add","element":9})
+        );
+        assert_eq!(
+            Value::Object(Shape::Counter.request(&add).expect("add")),
+            json!({"type":"add","delta":9})
+        );
+        assert_eq!(
+            Value::Object(Shape::UniqueIds.request(&gen).expect("generate")),
+            json!({"type":"generate"})
+        );
+        let c = Shape::GSet.complete(&read, &body(json!({"type":"read_ok","value":[1,2]})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!([1, 2])));
+        let c = Shape::UniqueIds.complete(&gen, &body(json!({"type":"generate_ok","id":"a"})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!("a")));
+        let c = Shape::UniqueIds.complete(&gen, &body(json!({"type":"generate_ok"})));
+        assert_eq!(c.outcome, Outcome::Info);
+        let c = Shape::Counter.complete(&add, &body(json!({"type":"error","code":11})));
+        assert_eq!(c.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn profiles_without_messages_are_refused() {
+        assert_eq!(Shape::for_profile(None), Ok(Shape::LinKv));
+        let e = Shape::for_profile(Some(Profile::Bank)).unwrap_err();
+        assert!(e.contains("bank"), "{e}");
+    }
+}

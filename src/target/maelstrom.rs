@@ -1,0 +1,196 @@
+//! `--target maelstrom`: the user's Maelstrom node binary (`--bin`, `--bin-arg`), `--nodes`
+//! of it on faultline's in-process message network ([`crate::maelstrom`]). Local only; every
+//! network fault through [`SimFaults`], kill and pause through the node processes. No leader
+//! probe: faults aimed at "the leader" are refused before the run.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use super::{Nodes, StartContext, Started};
+use crate::client::NodeInfo;
+use crate::maelstrom::shapes::Shape;
+use crate::maelstrom::{MaelstromFactory, Network, NodeProgram, StdioNodes};
+use crate::nemesis::backend::SimFaults;
+use crate::nemesis::{Nemesis, NemesisSpec};
+use crate::net::sim::{LatencyDist, SimConfig};
+use crate::node_control::NoLeader;
+use crate::rundir::{NetworkRecord, MESSAGES_FILE};
+use crate::seed::{names, SeedTree};
+use crate::workload::WorkloadSpec;
+
+/// The maelstrom target's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaelstromTarget {
+    /// The node program and its arguments.
+    pub program: NodeProgram,
+    /// The network's standing settings (`--latency`, `--latency-dist`, `--net-*`).
+    pub net: SimConfig,
+}
+
+impl MaelstromTarget {
+    /// Local nodes only; a workload with message shapes; no leader faults; probabilities in
+    /// range.
+    pub fn validate(
+        &self,
+        nodes: &Nodes,
+        workload: &WorkloadSpec,
+        nemesis: &NemesisSpec,
+    ) -> Result<()> {
+        if !nodes.is_local() {
+            bail!("--target maelstrom runs its nodes itself: --cluster external is not supported (use --nodes N)");
+        }
+        self.net.validate().map_err(anyhow::Error::msg)?;
+        Shape::for_profile(workload.client_profile())
+            .map_err(|e| anyhow::anyhow!("--workload {}: {e}", workload.source))?;
+        if let Some(what) = super::leader_fault(nemesis) {
+            bail!(
+                "--nemesis {}: its {what} needs to know the leader, and --target maelstrom has no leader probe (a Maelstrom node does not say who leads); use a schedule without leader faults (e.g. partition-one, kill, pause, mixed)",
+                nemesis.source
+            );
+        }
+        Ok(())
+    }
+
+    /// The flags that reproduce these settings.
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = vec!["--bin".to_owned(), self.program.bin.display().to_string()];
+        for arg in &self.program.args {
+            flags.extend(["--bin-arg".to_owned(), arg.clone()]);
+        }
+        let n = &self.net;
+        if n.latency_ms > 0 {
+            flags.extend(["--latency".to_owned(), n.latency_ms.to_string()]);
+        }
+        if n.dist != LatencyDist::Constant {
+            flags.extend(["--latency-dist".to_owned(), n.dist.name().to_owned()]);
+        }
+        for (flag, p) in [
+            ("--net-loss", n.loss),
+            ("--net-duplicate", n.duplicate),
+            ("--net-reorder", n.reorder),
+        ] {
+            if p > 0.0 {
+                flags.extend([flag.to_owned(), p.to_string()]);
+            }
+        }
+        flags
+    }
+
+    /// Starts `count` nodes `n0` .. on a fresh network, initialises them, and builds the
+    /// clients and the nemesis.
+    pub async fn start_local(&self, count: usize, ctx: &StartContext<'_>) -> Result<Started> {
+        let names: Vec<String> = (0..count).map(|i| format!("n{i}")).collect();
+        let shape =
+            Shape::for_profile(ctx.workload.client_profile()).map_err(anyhow::Error::msg)?;
+        let net = Network::new(
+            self.net,
+            &names,
+            SeedTree::new(ctx.seed).derive(names::NETWORK),
+            &ctx.dir.join(MESSAGES_FILE),
+            Arc::clone(&ctx.log),
+        )?;
+        let nodes = StdioNodes::start(self.program.clone(), names.clone(), ctx.dir, net.clone())
+            .await
+            .context("starting the Maelstrom nodes")?;
+        (ctx.log)(&format!(
+            "maelstrom: {count} nodes of {} answered init",
+            self.program.bin.display()
+        ));
+        let nemesis = Nemesis::new(
+            names.clone(),
+            Box::new(SimFaults::new(net.routing())),
+            Arc::new(nodes.clone()),
+            Arc::new(NoLeader),
+            &ctx.journal,
+        )
+        .context("opening the fault journal")?;
+        let infos = names
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.clone(),
+                http: "stdio".into(),
+            })
+            .collect();
+        Ok(Started {
+            nodes: infos,
+            factory: Box::new(MaelstromFactory::new(net.clone(), shape)),
+            nemesis,
+            cluster: None,
+            running: Some(Arc::new(Running { nodes, net })),
+        })
+    }
+}
+
+/// The running nodes and their network, as the runner stops them and reads their counts.
+struct Running {
+    nodes: StdioNodes,
+    net: Network,
+}
+
+impl super::OwnProcesses for Running {
+    fn stop(&self) -> Vec<String> {
+        self.nodes.stop();
+        Vec::new()
+    }
+
+    fn network(&self) -> Option<NetworkRecord> {
+        Some(self.net.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> MaelstromTarget {
+        MaelstromTarget {
+            program: NodeProgram {
+                bin: "node.py".into(),
+                args: vec!["--fast".into()],
+            },
+            net: SimConfig::default(),
+        }
+    }
+
+    #[test]
+    fn leader_faults_and_external_nodes_are_refused() {
+        let workload = WorkloadSpec::from_toml(
+            crate::maelstrom::workloads::builtin("lin-kv").unwrap_or_default(),
+            "lin-kv",
+        )
+        .expect("workload");
+        let leader = NemesisSpec::load("partition-leader").expect("nemesis");
+        let e = target()
+            .validate(&Nodes::Local { count: 3 }, &workload, &leader)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no leader probe"), "{e}");
+        let mixed = NemesisSpec::load("partition-one").expect("nemesis");
+        assert!(target()
+            .validate(&Nodes::Local { count: 3 }, &workload, &mixed)
+            .is_ok());
+        let external = Nodes::External {
+            nodes: crate::node_addr::parse_nodes(&["127.0.0.1:1".to_string()]).expect("node"),
+        };
+        assert!(target().validate(&external, &workload, &mixed).is_err());
+        let bank = WorkloadSpec::load("bank").expect("bank");
+        let e = target()
+            .validate(&Nodes::Local { count: 3 }, &bank, &mixed)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no message shapes for bank"), "{e}");
+    }
+
+    #[test]
+    fn flags_reproduce_the_settings() {
+        let mut t = target();
+        t.net.latency_ms = 5;
+        t.net.dist = LatencyDist::Uniform;
+        t.net.loss = 0.1;
+        assert_eq!(
+            t.flags().join(" "),
+            "--bin node.py --bin-arg --fast --latency 5 --latency-dist uniform --net-loss 0.1"
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! `--target maelstrom` end to end through the real binary, with the Python 3 test nodes of
+//! tests/fixtures/maelstrom/ (copied into a temp dir per test, so every node's command line
+//! names that dir and the test can check none is left behind): a correct lin-kv node is valid
+//! under partitions, kills and pauses; its stale-read variant is caught; persisting g-set and
+//! g-counter nodes are valid and their broken variants invalid; a unique-ids node that does not
+//! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
+//! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
+//! naming the node.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{code, latest, processes_under, read_json, run_test, text};
+use serde_json::Value;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/maelstrom");
+
+/// A temp dir holding copies of the test nodes, and the results root under it.
+struct Nodes {
+    dir: tempfile::TempDir,
+}
+
+impl Nodes {
+    fn new() -> Nodes {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for entry in std::fs::read_dir(FIXTURES).expect("fixtures") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "py") {
+                let to = dir.path().join(path.file_name().expect("name"));
+                std::fs::copy(&path, &to).expect("copy a fixture");
+            }
+        }
+        Nodes { dir }
+    }
+
+    fn bin(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        // Every node faultline started must be gone once it exits (waits up to 15 s).
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = processes_under(".py", self.dir.path());
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                for line in &left {
+                    if let Some(pid) = line.split_whitespace().next() {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-9", pid])
+                            .status();
+                    }
+                }
+                if !std::thread::panicking() {
+                    panic!("node processes left behind: {left:?}");
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A short maelstrom run's flags: `bin` (with `extra` flags) on 3 nodes for 10 s, a fault
+/// change every 1.5 s unless `extra` sets `--nemesis-interval`.
+fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut f = vec![
+        "--target",
+        "maelstrom",
+        "--bin",
+        bin,
+        "--nodes",
+        "3",
+        "--workload",
+        workload,
+        "--time-limit",
+        "10",
+        "--rate",
+        "100",
+    ];
+    if !extra.contains(&"--nemesis-interval") {
+        f.extend(["--nemesis-interval", "1.5"]);
+    }
+    f.extend_from_slice(extra);
+    f
+}
+
+fn results_json(run: &Path) -> Value {
+    read_json(&run.join("results.json"))
+}
+
+fn network(run: &Path) -> Value {
+    results_json(run)["network"].clone()
+}
+
+#[test]
+fn a_correct_lin_kv_node_is_valid_under_partitions_kills_and_pauses() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("lin_kv.py");
+    let out = run_test(
+        &flags(
+            &bin,
+            "lin-kv",
+            &[
+                "--seed",
+                "11",
+                "--latency",
+                "2",
+                "--latency-dist",
+                "exponential",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let journal = std::fs::read_to_string(run.join("faults.journal")).expect("journal");
+    for kind in ["\"partition\"", "\"kill\"", "\"pause\""] {
+        assert!(
+            journal.contains(kind),
+            "seed 11 applies a {kind}: {journal}"
+        );
+    }
+    let net = network(&run);
+    assert!(net["servers"]["sent"].as_u64() > Some(0), "{net}");
+    assert!(net["clients"]["received"].as_u64() > Some(0), "{net}");
+    assert!(net["msgs_per_op"].as_f64() > Some(0.0), "{net}");
+    let messages = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
+    let first: Value =
+        serde_json::from_str(messages.lines().next().expect("a message")).expect("JSON");
+    for field in ["t", "event", "src", "dest", "body"] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+    // The killed node was started again with the same data directory.
+    assert!(run.join("nodes/n0/data").is_dir());
+}
+
+#[test]
+fn a_node_answering_reads_from_a_stale_copy_is_caught() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("lin_kv.py");
+    let out = run_test(
+        &flags(
+            &bin,
+            "lin-kv",
+            &[
+                "--bin-arg",
+                "--stale",
+                "--nemesis",
+                "partition-one",
+                "--seed",
+                "1",
+                "--test-count",
+                "3",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nonlinearizable"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_gossip_g_set_is_valid_and_its_lossy_variant_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("g_set.py");
+    let out = run_test(&flags(&bin, "g-set", &["--seed", "3"]), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(&bin, "g-set", &["--seed", "3", "--bin-arg", "--broken"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lost"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("g_counter.py");
+    let out = run_test(
+        &flags(&bin, "g-counter", &["--seed", "5"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(
+            &bin,
+            "pn-counter",
+            &["--seed", "5", "--nemesis", "none", "--bin-arg", "--broken"],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("counter-too-low"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_node_that_forgets_its_ids_across_a_kill_hands_them_out_twice() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("unique_ids.py");
+    let schedule = nodes.dir.path().join("kill-one.toml");
+    std::fs::write(
+        &schedule,
+        "description = \"kill a random node\"\n[[fault]]\nkind = \"kill\"\ntarget = \"one\"\n",
+    )
+    .expect("write the schedule");
+    let schedule = schedule.to_string_lossy().into_owned();
+    let out = run_test(
+        &flags(
+            &bin,
+            "unique-ids",
+            &[
+                "--seed",
+                "5",
+                "--nemesis",
+                &schedule,
+                "--nemesis-interval",
+                "3",
+                "--bin-arg",
+                "--broken",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("duplicate-id"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn stray_lines_and_a_node_that_exits_are_counted_and_the_run_goes_on() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("g_set.py");
+    let out = run_test(
+        &flags(
+            &bin,
+            "g-set",
+            &[
+                "--nemesis",
+                "none",
+                "--seed",
+                "4",
+                "--bin-arg",
+                "--noisy",
+                "--bin-arg",
+                "--exit-at",
+                "--bin-arg",
+                "3",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let net = network(&run);
+    assert!(net["malformed_lines"].as_u64() > Some(0), "{net}");
+    let exited = net["nodes_exited"].as_array().cloned().unwrap_or_default();
+    assert_eq!(exited.len(), 1, "{net}");
+    assert_eq!(exited[0]["node"], "n2", "{net}");
+    let log = std::fs::read_to_string(run.join("faultline.log")).expect("run log");
+    assert!(
+        log.contains("node n1: malformed line") && log.contains("debug: gossiping"),
+        "the run log names the node and quotes the line"
+    );
+    assert!(log.contains("node n2 exited on its own"), "{log}");
+}
+
+#[test]
+fn nodes_that_fail_at_init_exit_3_naming_the_node() {
+    let nodes = Nodes::new();
+    let bad = nodes.bin("bad_init.py");
+    let missing = nodes.bin("no-such-node");
+    let cases: [(Vec<&str>, &[&str]); 3] = [
+        (
+            vec!["--bin", &missing],
+            &["node n0", "no-such-node", "No such file"],
+        ),
+        (
+            vec!["--bin", &bad, "--bin-arg", "--exit"],
+            &["node n1", "exited before init_ok", "giving up on purpose"],
+        ),
+        (
+            vec!["--bin", &bad, "--bin-arg", "--garbage"],
+            &[
+                "node n1",
+                "not a Maelstrom message",
+                "hello, this is not json",
+            ],
+        ),
+    ];
+    for (i, (args, needles)) in cases.iter().enumerate() {
+        let mut all = vec!["--target", "maelstrom", "--nodes", "3", "--time-limit", "3"];
+        all.extend(args.iter().copied());
+        let out = run_test(&all, &nodes.results());
+        assert_eq!(code(&out), 3, "case {i}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for needle in *needles {
+            assert!(
+                stderr.contains(needle),
+                "case {i}: {needle:?} in {}",
+                text(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn flags_of_other_targets_and_leader_faults_are_refused() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("lin_kv.py");
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            vec![
+                "--target",
+                "maelstrom",
+                "--bin",
+                &bin,
+                "--raftkv-bug",
+                "stale-read",
+            ],
+            "--raftkv-bug needs --target raftkv",
+        ),
+        (vec!["--latency", "5"], "--latency needs --target maelstrom"),
+        (
+            vec![
+                "--target",
+                "maelstrom",
+                "--bin",
+                &bin,
+                "--nemesis",
+                "partition-leader",
+            ],
+            "no leader probe",
+        ),
+    ];
+    for (i, (args, needle)) in cases.iter().enumerate() {
+        let out = run_test(args, &nodes.results());
+        assert_eq!(code(&out), 3, "case {i}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "case {i}: {needle:?} in {}",
+            text(&out)
+        );
+    }
+}
