@@ -188,6 +188,33 @@ where
         .copied()
         .filter(|&i| search_ops[i as usize].call <= end)
         .collect();
+    // Prefer ops whose support is small: an op that relies on every write (etcd's failed
+    // compare, an append) pulls the whole key into each test. Try without them first.
+    let cheap: Vec<u32> = head
+        .iter()
+        .copied()
+        .filter(|&i| support.deps[i as usize] != Dependence::All)
+        .collect();
+    if !cheap.is_empty() && cheap.len() < head.len() {
+        if let Some(len) = shortest_failing_suffix(&cheap, &mut tester)? {
+            units = cheap[cheap.len() - len..].to_vec();
+            return finish(units, &support, search_ops, tester);
+        }
+    }
+    if let Some(len) = shortest_failing_suffix(&head, &mut tester)? {
+        units = head[head.len() - len..].to_vec();
+    }
+    finish(units, &support, search_ops, tester)
+}
+
+/// The length of the shortest suffix of `units` that fails, galloping then bisecting (not
+/// every length is tried, so it is short, not always the shortest); `None` when none does
+/// (or time ran out first).
+fn shortest_failing_suffix<M: Model, F: Fn() -> Result<M, ModelError>>(
+    units: &[u32],
+    tester: &mut Tester<'_, M, F>,
+) -> Option<Option<usize>> {
+    let head = units;
     let n = head.len();
     let mut found = None;
     let mut lo = 0; // the longest suffix known not to fail
@@ -212,8 +239,19 @@ where
                 lo = mid;
             }
         }
-        units = head[n - hi..].to_vec();
+        return Some(Some(hi));
     }
+    Some(None)
+}
+
+/// ddmin on the cut set, then the support's ops tried once each; the core is the support of
+/// what is left.
+fn finish<M: Model, F: Fn() -> Result<M, ModelError>>(
+    mut units: Vec<u32>,
+    support: &Support,
+    search_ops: &[SearchOp],
+    mut tester: Tester<'_, M, F>,
+) -> Option<Core> {
     let mut minimal = ddmin(&mut units, &mut tester)?;
     // ddmin makes the shrunk set small, not its support: a read kept in the set pulls in the
     // writes of its value. Try dropping each required op of the support too, reads first.

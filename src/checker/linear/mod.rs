@@ -62,6 +62,9 @@ pub struct LinearizabilityOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Give up with `Unknown` when the memo caches exceed this many bytes.
     pub memory_limit: u64,
+    /// Shrink an invalid key to its core for the explanation (default); `false` explains from
+    /// the search's longest prefix alone (for timing what shrinking costs).
+    pub explain_core: bool,
 }
 
 impl Default for LinearizabilityOptions {
@@ -73,6 +76,7 @@ impl Default for LinearizabilityOptions {
             deadline: None,
             cancel: None,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            explain_core: true,
         }
     }
 }
@@ -347,7 +351,7 @@ where
 }
 
 /// Shrinking gets as long as the search took, within these bounds (and `--timeout`).
-const CORE_MIN_TIME: Duration = Duration::from_millis(50);
+const CORE_MIN_TIME: Duration = Duration::from_millis(5);
 const CORE_MAX_TIME: Duration = Duration::from_secs(10);
 
 /// The anomaly of an invalid key: its core, the sentence, and the prefix witness.
@@ -380,7 +384,9 @@ where
         cancel: opts.cancel.as_deref(),
         memory_limit: opts.memory_limit / 4,
     };
-    let core = if t.key.is_none() && key.is_some() {
+    let core = if !opts.explain_core {
+        None
+    } else if t.key.is_none() && key.is_some() {
         // One map of every key: shrink the failing key's ops alone (by locality they fail on
         // their own; checked, not assumed).
         let positions: Vec<u32> = (0..t.ops.len() as u32)

@@ -306,10 +306,35 @@ fn overwritten(
         .collect();
     // Writes first (the stronger story), then the latest.
     candidates.sort_by_key(|x| (is_read(x), std::cmp::Reverse(x.complete_index)));
-    let x = *candidates.first()?;
+    // Or a read `y` of the core shows that a write of `u` came after every write of `v`: it
+    // began after they all completed, and every write of `u` that could precede it was
+    // acknowledged before `o` began.
+    let mut via: Option<&Op> = None;
+    let x = match candidates.first() {
+        Some(x) => *x,
+        None => {
+            let (y, x) = core.iter().copied().find_map(|y| {
+                if y.invoke_index == o.invoke_index || !is_read(y) || y.outcome != Outcome::Ok {
+                    return None;
+                }
+                let u = &y.value;
+                if u == v || !all_done_before(y) {
+                    return None;
+                }
+                let u_writers = writers_before(key_ops, u, y);
+                let acked = u_writers.iter().all(|w| {
+                    w.outcome == Outcome::Ok && w.complete_index.is_some_and(|c| c < o.invoke_index)
+                });
+                let x = u_writers.iter().max_by_key(|w| w.complete_index).copied()?;
+                acked.then_some((y, x))
+            })?;
+            via = Some(y);
+            x
+        }
+    };
     let u = left(x)?;
     let last = writers.iter().max_by_key(|w| w.complete_index).copied();
-    let before_x = if is_read(x) {
+    let before_x = if is_read(x) || via.is_some() {
         "before the read of"
     } else {
         "before the write of"
@@ -327,7 +352,17 @@ fn overwritten(
         None => format!("nothing wrote {}", show(v)),
     };
     let mut cited = vec![o.invoke_index, x.invoke_index];
+    cited.extend(via.map(|y| y.invoke_index));
     cited.extend(last.map(|w| w.invoke_index));
+    let history_of_v = match via {
+        Some(y) => format!(
+            "{} (invoked {}) shows it came after every write of {}: {history_of_v}",
+            cite_short(y),
+            invoked(y, clock),
+            show(v)
+        ),
+        None => history_of_v,
+    };
     let sentence = if is_cas(o) {
         format!(
             "Impossible cas: {} succeeded, but the register could not hold {} then: {} {} at {}, before the cas began, and {}.",
