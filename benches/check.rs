@@ -1,7 +1,9 @@
 //! `cargo bench --bench check`: times the linearizability checker on the Porcupine corpus
 //! (checking only; parsing is timed apart) and on a generated 1,000,000-op history, and
 //! prints a table. Medians of several runs. Pass group names to run only some:
-//! `etcd`, `kv`, `kv-map`, `c50-map`, `big`.
+//! `etcd`, `kv`, `kv-map`, `c50-map`, `big`. For `etcd` and `kv` it also times each file
+//! with the explanation's core shrinking turned off (`explain_core: false`, the checker as it
+//! was before cores) and prints both medians: shrinking must stay within 2x.
 
 use faultline::checker::{
     check, CheckResult, LinearizabilityOptions, ModelKind, ModelOptions, Validity,
@@ -28,6 +30,8 @@ struct Timed {
     verdict: Validity,
     secs: f64,
     states: u64,
+    /// The same check without shrinking an invalid key to its core, when timed.
+    secs_no_core: Option<f64>,
 }
 
 fn corpus() -> PathBuf {
@@ -246,6 +250,44 @@ fn generate(ops: usize, keys: usize, procs: usize, seed: u64) -> History {
     history
 }
 
+/// Checking time with and without the core, per group: medians over the group's files and
+/// over its invalid files (the only ones that shrink), and the ratio of the totals.
+fn core_table(rows: &[Timed]) {
+    println!("\ncore shrinking (explain_core) — median per file, seconds");
+    println!(
+        "{:<8} {:>6} {:>8} {:>12} {:>12} {:>14} {:>14} {:>8}",
+        "group", "files", "invalid", "with core", "without", "invalid with", "invalid w/o", "ratio"
+    );
+    for group in ["etcd", "kv"] {
+        let timed: Vec<(&Timed, f64)> = rows
+            .iter()
+            .filter(|r| r.group == group)
+            .filter_map(|r| r.secs_no_core.map(|n| (r, n)))
+            .collect();
+        if timed.is_empty() {
+            continue;
+        }
+        let invalid: Vec<&(&Timed, f64)> = timed
+            .iter()
+            .filter(|(r, _)| r.verdict == Validity::Invalid)
+            .collect();
+        let med = |xs: Vec<f64>| if xs.is_empty() { f64::NAN } else { median(xs) };
+        let with: f64 = timed.iter().map(|(r, _)| r.secs).sum();
+        let without: f64 = timed.iter().map(|(_, n)| n).sum();
+        println!(
+            "{:<8} {:>6} {:>8} {:>12.5} {:>12.5} {:>14.5} {:>14.5} {:>7.2}x",
+            group,
+            timed.len(),
+            invalid.len(),
+            med(timed.iter().map(|(r, _)| r.secs).collect()),
+            med(timed.iter().map(|(_, n)| *n).collect()),
+            med(invalid.iter().map(|(r, _)| r.secs).collect()),
+            med(invalid.iter().map(|(_, n)| *n).collect()),
+            with / without.max(1e-9),
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -272,6 +314,11 @@ fn main() {
                 5,
                 Duration::from_secs(60),
             );
+            let no_core = LinearizabilityOptions {
+                explain_core: false,
+                ..options(ModelKind::Etcd, ModelOptions::default(), true)
+            };
+            let (_, secs_no_core) = time_check(&h, &no_core, 5, Duration::from_secs(60));
             total += secs;
             n += 1;
             rows.push(Timed {
@@ -280,6 +327,7 @@ fn main() {
                 verdict: r.valid,
                 secs,
                 states: r.stats.states_explored,
+                secs_no_core: Some(secs_no_core),
             });
         }
         totals.push(("etcd logs (etcd model)", total, n, "< 0.25 s".into()));
@@ -318,6 +366,13 @@ fn main() {
                 runs,
                 Duration::from_secs(60),
             );
+            let secs_no_core = partition.then(|| {
+                let no_core = LinearizabilityOptions {
+                    explain_core: false,
+                    ..options(ModelKind::Kv, kv_mo.clone(), partition)
+                };
+                time_check(&h, &no_core, runs, Duration::from_secs(60)).1
+            });
             total += secs;
             n += 1;
             rows.push(Timed {
@@ -326,6 +381,7 @@ fn main() {
                 verdict: r.valid,
                 secs,
                 states: r.stats.states_explored,
+                secs_no_core,
             });
         }
         totals.push((label, total, n, target.into()));
@@ -347,6 +403,7 @@ fn main() {
             r.states
         );
     }
+    core_table(&rows);
     rows.sort_by(|a, b| b.secs.partial_cmp(&a.secs).expect("times are finite"));
     println!("\nten slowest files:");
     for r in rows.iter().take(10) {

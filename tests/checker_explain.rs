@@ -34,13 +34,17 @@ fn stale_read_explanation_names_the_op_the_state_and_the_writer() {
     let a = &r.anomalies[0];
     assert_eq!(a.kind, "nonlinearizable");
     assert_eq!(a.ops[0], 4, "the read's invoke index");
+    assert_eq!(
+        a.ops,
+        vec![4, 2, 0],
+        "the read, the write that replaced 2, the write of 2"
+    );
     for want in [
-        "process 3 read 2",
-        "invoked 0.050 s, completed 0.060 s",
-        "holds 4",
-        "process 5's write 4",
-        "completed 0.040 s",
-        "(2 ops)",
+        "Lost write",
+        "op 2 (process 5's write 4) was acknowledged at 0.040 s",
+        "no read ever returned 4",
+        "op 4 (process 3 read 2, invoked 0.050 s",
+        "op 0 (process 1's write 2), completed at 0.020 s",
     ] {
         assert!(
             a.explanation.contains(want),
@@ -51,6 +55,25 @@ fn stale_read_explanation_names_the_op_the_state_and_the_writer() {
     let Some(Witness::Linearization(w)) = &a.witness else {
         panic!("no witness")
     };
+    // The search's own view stays beside the core's sentence.
+    for want in [
+        "process 3 read 2",
+        "invoked 0.050 s, completed 0.060 s",
+        "holds 4",
+        "process 5's write 4",
+        "completed 0.040 s",
+        "(2 ops)",
+    ] {
+        assert!(
+            w.prefix_sentence.contains(want),
+            "missing {want:?} in: {}",
+            w.prefix_sentence
+        );
+    }
+    let core: Vec<u64> = w.core.iter().map(|o| o.index).collect();
+    assert_eq!(core, [0, 2, 4]);
+    assert!(w.core_minimal);
+    assert_eq!(w.pattern, "lost-write");
     assert_eq!(
         (w.op.process, w.op.f.as_str(), &w.op.value),
         (3, "read", &json!(2))
@@ -75,11 +98,14 @@ fn a_never_written_register_is_named_null_as_the_history_writes_it() {
     let r = run(&b, ModelKind::CasRegister, ModelOptions::default(), true);
     assert_eq!(r.valid, Validity::Invalid);
     let e = &r.anomalies[0].explanation;
-    assert!(e.contains("still holds its initial value null"), "{e}");
+    assert!(e.contains("it started as null"), "{e}");
     assert!(!e.contains("nil"), "{e}");
     let Some(Witness::Linearization(w)) = &r.anomalies[0].witness else {
         panic!("no witness")
     };
+    let p = &w.prefix_sentence;
+    assert!(p.contains("still holds its initial value null"), "{p}");
+    assert!(!p.contains("nil"), "{p}");
     assert_eq!(w.state, "null");
 }
 
@@ -97,7 +123,7 @@ fn without_times_explanations_cite_event_indexes() {
     let a = &r.anomalies[0];
     assert!(
         a.explanation
-            .contains("process 1 read 3 (invoked event 3, completed event 4)"),
+            .contains("op 3 (process 1 read 3, invoked event 3, completed event 4)"),
         "{}",
         a.explanation
     );
@@ -106,7 +132,11 @@ fn without_times_explanations_cite_event_indexes() {
     };
     assert_eq!(w.concurrent.len(), 1, "the write of 4 overlaps the read");
     assert_eq!(w.concurrent[0].value, json!(4));
-    assert_eq!(a.ops, vec![3, 2]);
+    assert_eq!(
+        a.ops,
+        vec![3],
+        "a read of a value never written needs nothing else"
+    );
 }
 
 #[test]
@@ -177,11 +207,17 @@ fn mutex_double_acquire_is_invalid_and_info_acquire_may_never_happen() {
     b.invoke(3, "acquire", None, Value::Null).ok_same(3);
     let r = run(&b, ModelKind::Mutex, ModelOptions::default(), true);
     assert_eq!(r.valid, Validity::Invalid);
+    let Some(Witness::Linearization(w)) = &r.anomalies[0].witness else {
+        panic!("no witness")
+    };
     assert!(
-        r.anomalies[0].explanation.contains("the mutex holds held"),
+        w.prefix_sentence.contains("the mutex holds held"),
         "{}",
-        r.anomalies[0].explanation
+        w.prefix_sentence
     );
+    let e = &r.anomalies[0].explanation;
+    assert!(e.contains("op 8 (process 3's acquire"), "{e}");
+    assert_eq!(w.pattern, "general");
 }
 
 #[test]
@@ -306,4 +342,185 @@ fn stats_count_ops_keys_and_states() {
     assert_eq!((r.stats.ops, r.stats.keys), (6, 3));
     assert!(r.stats.states_explored >= 6);
     assert!(r.stats.elapsed_secs >= 0.0);
+}
+
+/// One row of the pattern table: a hand-made history and what its explanation must say.
+struct PatternCase {
+    name: &'static str,
+    history: Builder,
+    pattern: &'static str,
+    /// The core, by invoke index.
+    core: Vec<u64>,
+    /// The first op cited (the op that went wrong).
+    first: u64,
+    /// Facts the sentence must state.
+    says: Vec<&'static str>,
+}
+
+fn pattern_cases() -> Vec<PatternCase> {
+    let mut cases = Vec::new();
+
+    // Stale read: 31 was replaced by 37 (acknowledged, and read by someone), then read again.
+    // Events: w31 0-1, w37 2-3, r37 4-5, noise w40 6 (concurrent with nothing that matters,
+    // invoked after the stale read completed), r31 7-8.
+    let mut b = Builder::new();
+    b.invoke(1, "write", None, json!(31)).ok_same(1);
+    b.invoke(2, "write", None, json!(37)).ok_same(2);
+    b.invoke(3, "read", None, Value::Null).ok(3, json!(37));
+    b.invoke(4, "read", None, Value::Null).ok(4, json!(31));
+    b.invoke(5, "write", None, json!(40)).ok_same(5);
+    cases.push(PatternCase {
+        name: "stale read",
+        history: b,
+        pattern: "stale-read",
+        core: vec![0, 2, 6],
+        first: 6,
+        says: vec![
+            "Stale read: op 6 (process 4 read 31",
+            "op 2 (process 2's write 37) had been acknowledged at 0.040 s",
+            "the last write of 31 that could precede it, op 0 (process 1's write 31), completed at 0.020 s",
+        ],
+    });
+
+    // A read of a value nothing wrote (the write of 9 starts only after the read).
+    let mut b = Builder::new();
+    b.invoke(1, "write", None, json!(1)).ok_same(1);
+    b.invoke(2, "read", None, Value::Null).ok(2, json!(9));
+    b.invoke(3, "write", None, json!(9)).ok_same(3);
+    cases.push(PatternCase {
+        name: "never written",
+        history: b,
+        pattern: "never-written",
+        core: vec![2, 4],
+        first: 2,
+        says: vec![
+            "op 2 (process 2 read 9",
+            "nothing had written 9 to the register by then (it started as null)",
+            "the first write of 9, op 4 by process 3, began only at 0.050 s",
+        ],
+    });
+
+    // Lost write: 2 is acknowledged, no read ever sees it, a later read sees the older 1.
+    let mut b = Builder::new();
+    b.invoke(1, "write", None, json!(1)).ok_same(1);
+    b.invoke(9, "read", None, Value::Null).ok(9, json!(1));
+    b.invoke(2, "write", None, json!(2)).ok_same(2);
+    b.invoke(3, "read", None, Value::Null).ok(3, json!(1));
+    cases.push(PatternCase {
+        name: "lost write",
+        history: b,
+        pattern: "lost-write",
+        core: vec![0, 4, 6],
+        first: 6,
+        says: vec![
+            "Lost write: op 4 (process 2's write 2) was acknowledged at 0.060 s",
+            "no read ever returned 2",
+            "op 6 (process 3 read 1, invoked 0.070 s",
+        ],
+    });
+
+    // A cas that succeeded on a value overwritten before it began.
+    let mut b = Builder::new();
+    b.invoke(1, "write", None, json!(1)).ok_same(1);
+    b.invoke(2, "write", None, json!(2)).ok_same(2);
+    b.invoke(3, "cas", None, json!([1, 3])).ok_same(3);
+    cases.push(PatternCase {
+        name: "impossible cas",
+        history: b,
+        pattern: "impossible-cas",
+        core: vec![0, 2, 4],
+        first: 4,
+        says: vec![
+            "Impossible cas: op 4 (process 3's cas [1,3]",
+            "the register could not hold 1 then",
+            "op 2 (process 2's write 2) was acknowledged at 0.040 s",
+        ],
+    });
+
+    // Non-monotonic reads: the write of 2 never completed, but one read saw it and a later
+    // one saw the older 1 again.
+    let mut b = Builder::new();
+    b.invoke(1, "write", None, json!(1)).ok_same(1);
+    b.invoke(2, "write", None, json!(2));
+    b.invoke(3, "read", None, Value::Null).ok(3, json!(2));
+    b.invoke(4, "read", None, Value::Null).ok(4, json!(1));
+    b.info(2);
+    cases.push(PatternCase {
+        name: "non-monotonic reads",
+        history: b,
+        pattern: "non-monotonic-reads",
+        core: vec![0, 2, 3, 5],
+        first: 5,
+        says: vec![
+            "Non-monotonic reads: op 3 (process 3 read 2), completed at 0.050 s",
+            "then op 5 (process 4 read 1, invoked 0.060 s",
+            "op 0 (process 1's write 1), completed at 0.020 s, before the read of 2 began",
+        ],
+    });
+
+    // No pattern: a mutex acquired twice (the general sentence lists the core).
+    let mut b = Builder::new();
+    b.invoke(0, "acquire", None, Value::Null).ok_same(0);
+    b.invoke(1, "acquire", None, Value::Null).ok_same(1);
+    cases.push(PatternCase {
+        name: "general",
+        history: b,
+        pattern: "general",
+        core: vec![0, 2],
+        first: 0,
+        says: vec![
+            "no order of these 2 ops is legal",
+            "op 0 (process 0's acquire",
+            "op 2 (process 1's acquire",
+        ],
+    });
+    cases
+}
+
+#[test]
+fn each_pattern_gets_its_core_and_its_sentence() {
+    for case in pattern_cases() {
+        let model = if case.pattern == "general" {
+            ModelKind::Mutex
+        } else {
+            ModelKind::CasRegister
+        };
+        let r = run(&case.history, model, ModelOptions::default(), true);
+        assert_eq!(r.valid, Validity::Invalid, "{}", case.name);
+        let a = &r.anomalies[0];
+        let Some(Witness::Linearization(w)) = &a.witness else {
+            panic!("{}: no witness", case.name)
+        };
+        let core: Vec<u64> = w.core.iter().map(|o| o.index).collect();
+        assert_eq!(
+            core, case.core,
+            "{}: core; sentence: {}",
+            case.name, a.explanation
+        );
+        assert!(w.core_minimal, "{}", case.name);
+        assert_eq!(w.pattern, case.pattern, "{}: {}", case.name, a.explanation);
+        assert_eq!(a.ops[0], case.first, "{}", case.name);
+        let mut cited = a.ops.clone();
+        cited.sort_unstable();
+        assert_eq!(
+            cited, case.core,
+            "{}: cites the core, only the core",
+            case.name
+        );
+        for want in &case.says {
+            assert!(
+                a.explanation.contains(want),
+                "{}: missing {want:?} in: {}",
+                case.name,
+                a.explanation
+            );
+        }
+        let j = serde_json::to_value(&r).unwrap();
+        let wj = &j["anomalies"][0]["witness"];
+        assert_eq!(wj["pattern"], case.pattern, "{}", case.name);
+        assert_eq!(
+            wj["core"].as_array().map(|c| c.len()),
+            Some(case.core.len())
+        );
+    }
 }

@@ -383,3 +383,50 @@ fn edn_parse_errors_exit_3_with_the_line() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("h.edn:2"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_long_prefix_prints_a_screenful_the_core_and_the_sentence_first() {
+    // 300 sequential writes and reads, then a read of a value overwritten long ago.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("long.jsonl");
+    let mut lines = Vec::new();
+    let mut index = 0u64;
+    let mut event = |lines: &mut Vec<String>, ty: &str, f: &str, value: Value| {
+        lines.push(format!(
+            r#"{{"index":{index},"time":{},"process":0,"type":"{ty}","f":"{f}","value":{value}}}"#,
+            (index + 1) * 1_000_000
+        ));
+        index += 1;
+    };
+    for v in 0..150 {
+        event(&mut lines, "invoke", "write", Value::from(v));
+        event(&mut lines, "ok", "write", Value::from(v));
+        event(&mut lines, "invoke", "read", Value::Null);
+        event(&mut lines, "ok", "read", Value::from(v));
+    }
+    event(&mut lines, "invoke", "read", Value::Null);
+    event(&mut lines, "ok", "read", Value::from(7));
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let out = run(&["check", &file.to_string_lossy()]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Stale read: op 600 (process 0 read 7"),
+        "{text}"
+    );
+    assert!(text.contains("core (3 ops, none can be dropped)"), "{text}");
+    assert!(
+        text.contains("ops left out (all of them in --json"),
+        "{text}"
+    );
+    assert!(text.lines().count() < 40, "a screenful: {text}");
+    let core_at = text.find("core (").expect("core");
+    let prefix_at = text.find("longest linearizable prefix").expect("prefix");
+    assert!(core_at < prefix_at, "the core before the prefix: {text}");
+    // --json keeps every stored step.
+    let out = run(&["check", "--json", &file.to_string_lossy()]);
+    let j: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let w = &j["files"][0]["result"]["anomalies"][0]["witness"];
+    assert_eq!(w["prefix"].as_array().map(|p| p.len()), Some(200), "{w}");
+    assert_eq!(w["core"].as_array().map(|c| c.len()), Some(3), "{w}");
+}

@@ -154,6 +154,26 @@ fn report_of_a_real_invalid_run_renders_in_headless_chromium() {
         dom_text.lines().take(5).collect::<Vec<_>>().join("\n")
     );
     assert!(!dom_text.contains(r#"data-report-status="error""#));
+    // The linearizability view shows the core, highlighted on its lanes, and no two labels of
+    // its bars overlap (the page measures their boxes: `data-label-overlaps`).
+    assert!(
+        dom_text.contains(r#"class="core""#),
+        "the core section is shown"
+    );
+    let attr = |name: &str| -> Option<u64> {
+        let at = dom_text.find(&format!("{name}=\""))? + name.len() + 2;
+        dom_text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .parse()
+            .ok()
+    };
+    assert!(
+        attr("data-core-ops").is_some_and(|n| n > 0),
+        "no core op drawn on the lanes"
+    );
+    assert_eq!(attr("data-label-overlaps"), Some(0), "bar labels overlap");
     // The error box stays empty (the script appends a <p> per error to it).
     let errors_at = dom_text
         .find(r#"id="report-errors""#)

@@ -168,7 +168,7 @@ fn check_writes_a_report_and_junit_for_an_invalid_history() {
         failure
             .attr("message")
             .unwrap()
-            .contains("no linearization allows"),
+            .contains("Stale read: op 215 (process 12 read 3"),
         "{:?}",
         failure.attr("message")
     );

@@ -68,6 +68,9 @@ pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 /// A std `HashMap` using [`FxHasher`].
 pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
 
+/// A std `HashSet` using [`FxHasher`].
+pub(crate) type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
+
 /// Hashes a slice of words (a memo key) in one pass.
 #[inline]
 pub(crate) fn hash_words(words: &[u64]) -> u64 {

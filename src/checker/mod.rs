@@ -55,7 +55,7 @@ pub struct Anomaly {
 #[non_exhaustive]
 pub enum Witness {
     /// Why a history (or one key of it) is not linearizable.
-    Linearization(linear::LinearizationWitness),
+    Linearization(Box<linear::LinearizationWitness>),
     /// A dependency cycle between transactions (G0, G1c, G-single, ...).
     Cycle(txn::TxnCycle),
 }

@@ -175,6 +175,7 @@ impl CheckOptions {
             deadline: self.deadline,
             cancel: self.cancel.clone(),
             memory_limit: self.memory_limit,
+            explain_core: true,
         }
     }
 }

@@ -623,32 +623,80 @@ fn print_human(report: &FileReport, several: bool) {
     }
 }
 
-/// The witness of a linearizability failure as a few indented lines.
+/// Prefix steps the terminal shows from the start of the stored prefix.
+pub const PREFIX_HEAD: usize = 5;
+/// Prefix steps the terminal shows from its end (nearest the failure).
+pub const PREFIX_TAIL: usize = 10;
+
+/// The witness of a linearizability failure as a few indented lines: the core first (the
+/// ops that prove it), then the search's view, with at most a screenful of the prefix (its
+/// first and last steps and how many are left out; all of them are in --json and the report).
 pub fn describe_witness(w: &LinearizationWitness) -> String {
     let mut s = String::new();
     if let Some(key) = &w.key {
         let _ = writeln!(s, "  key: {key}");
     }
+    if !w.core.is_empty() {
+        let _ = writeln!(
+            s,
+            "  core ({} op{}{}):",
+            w.core.len(),
+            if w.core.len() == 1 { "" } else { "s" },
+            if w.core_minimal {
+                ", none can be dropped"
+            } else {
+                ", shrinking stopped at its time bound"
+            }
+        );
+        for op in &w.core {
+            let _ = writeln!(s, "    {}", describe_op(op));
+        }
+    }
     let _ = writeln!(s, "  op that cannot be linearized: {}", describe_op(&w.op));
     let _ = writeln!(s, "  state before it: {}", w.state);
     let _ = writeln!(
         s,
-        "  longest linearizable prefix: {} op{}{}",
+        "  longest linearizable prefix: {} op{}",
         w.prefix_len,
         if w.prefix_len == 1 { "" } else { "s" },
-        if w.prefix_omitted > 0 {
-            format!(" (the first {} not shown)", w.prefix_omitted)
-        } else {
-            String::new()
-        }
     );
-    for step in &w.prefix {
-        let _ = writeln!(s, "    {:<48} -> {}", describe_op(&step.op), step.state);
+    let shown = w.prefix.len();
+    let head = if w.prefix_omitted > 0 || shown <= PREFIX_HEAD + PREFIX_TAIL {
+        // Everything fits, or the stored prefix already starts past its first steps.
+        if w.prefix_omitted > 0 {
+            0
+        } else {
+            shown
+        }
+    } else {
+        PREFIX_HEAD
+    };
+    let tail_from = shown.saturating_sub(PREFIX_TAIL).max(head);
+    let left_out = w.prefix_omitted + (tail_from - head);
+    let step = |s: &mut String, i: usize| {
+        let st = &w.prefix[i];
+        let _ = writeln!(s, "    {:<48} -> {}", describe_op(&st.op), st.state);
+    };
+    (0..head).for_each(|i| step(&mut s, i));
+    if left_out > 0 {
+        let _ = writeln!(
+            s,
+            "    ... {left_out} ops left out (all of them in --json and the report) ..."
+        );
     }
+    (tail_from..shown).for_each(|i| step(&mut s, i));
     if !w.concurrent.is_empty() {
-        let _ = writeln!(s, "  concurrent with it:");
-        for op in &w.concurrent {
+        let _ = writeln!(
+            s,
+            "  concurrent with it: {} op{}",
+            w.concurrent.len(),
+            if w.concurrent.len() == 1 { "" } else { "s" }
+        );
+        for op in w.concurrent.iter().take(PREFIX_TAIL) {
             let _ = writeln!(s, "    {}", describe_op(op));
+        }
+        if w.concurrent.len() > PREFIX_TAIL {
+            let _ = writeln!(s, "    ... and {} more", w.concurrent.len() - PREFIX_TAIL);
         }
     }
     s

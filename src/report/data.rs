@@ -107,6 +107,15 @@ pub struct LinearizationView {
     /// Ops overlapping the failing op.
     #[serde(default)]
     pub concurrent: Vec<OpView>,
+    /// The core: ops that cannot be linearized together (absent in older results).
+    #[serde(default)]
+    pub core: Vec<OpView>,
+    /// True when no op of the core can be dropped.
+    #[serde(default)]
+    pub core_minimal: bool,
+    /// The shape the core was recognised as.
+    #[serde(default)]
+    pub pattern: String,
 }
 
 /// One prefix step: the op and the state right after it.

@@ -330,22 +330,25 @@ fn availability_section(
     windows: &[super::faults::FaultWindow],
     end: u64,
 ) {
-    out.push_str(r#"<section id="availability"><h2>Availability per fault window</h2><table class="avail"><thead><tr><th>window</th><th>detail</th><th>from (s)</th><th>to (s)</th><th>ops invoked</th><th>ok</th><th>share ok</th></tr></thead><tbody>"#);
+    out.push_str(r#"<section id="availability"><h2>Availability per fault window</h2><table class="avail"><thead><tr><th>window</th><th>detail</th><th>from (s)</th><th>to (s)</th><th>ops invoked</th><th>ok</th><th>failed</th><th>no answer</th><th>share answered</th></tr></thead><tbody>"#);
     for r in plots::availability(history, windows, end) {
+        // A definite failure (a cas on a mismatched value) is an answer: the system was up.
         let share = if r.ops == 0 {
             "—".to_string()
         } else {
-            format!("{:.1} %", 100.0 * r.ok as f64 / r.ops as f64)
+            format!("{:.1} %", 100.0 * (r.ok + r.failed) as f64 / r.ops as f64)
         };
         let _ = write!(
             out,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{share}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{share}</td></tr>",
             html(&r.label),
             html(&crate::report::escape::truncate(&r.detail, 200)),
             r.start as f64 / 1e9,
             r.end as f64 / 1e9,
             r.ops,
-            r.ok
+            r.ok,
+            r.failed,
+            r.ops - r.ok - r.failed
         );
     }
     out.push_str("</tbody></table></section>\n");

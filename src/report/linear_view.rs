@@ -37,6 +37,29 @@ enum Role {
     Concurrent,
 }
 
+/// Approximate width of one character of the lanes' 11px labels, in SVG units.
+const CHAR_W: f64 = 7.5;
+
+/// The label of a bar, cut to fit inside it (the whole op is in its tooltip): labels never
+/// run into the next bar. Empty when not even one character fits.
+fn fit_label(text: &str, width: f64) -> String {
+    let room = ((width - 6.0) / CHAR_W).floor();
+    if room < 1.0 {
+        return String::new();
+    }
+    let room = room as usize;
+    let n = text.chars().count();
+    if n <= room {
+        text.to_string()
+    } else if room <= 1 {
+        String::new()
+    } else {
+        let mut cut: String = text.chars().take(room - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 /// The whole view as an HTML fragment.
 pub fn render(w: &LinearizationView) -> String {
     let mut out = String::new();
@@ -59,6 +82,32 @@ pub fn render(w: &LinearizationView) -> String {
         },
         html(&w.state)
     );
+    if !w.core.is_empty() {
+        let _ = write!(
+            out,
+            r#"<div class="core"><p><b>Core</b>: {} op{} that cannot be linearized together, as recorded, with every write they rely on{} (highlighted on the lanes below).</p><table class="core-ops"><thead><tr><th>op</th><th>what</th><th>invoked</th><th>completed</th></tr></thead><tbody>"#,
+            w.core.len(),
+            if w.core.len() == 1 { "" } else { "s" },
+            if w.core_minimal {
+                "; none can be dropped"
+            } else {
+                "; shrinking stopped at its time bound"
+            }
+        );
+        for o in &w.core {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                op_link(o.index),
+                html(&describe(o)),
+                seconds(o.invoke_time),
+                o.complete_time
+                    .map(seconds)
+                    .unwrap_or_else(|| "never".into())
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
     out.push_str(&lanes_svg(w));
     out.push_str(
         r#"<details open><summary>Longest linearizable prefix, in order</summary><div class="scroll"><table class="prefix"><thead><tr><th>#</th><th>op</th><th>what</th><th>state after</th></tr></thead><tbody>"#,
@@ -95,6 +144,10 @@ pub fn render(w: &LinearizationView) -> String {
     out
 }
 
+fn seconds(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
 /// The ops of the witness on per-process lanes, as SVG.
 fn lanes_svg(w: &LinearizationView) -> String {
     let mut ops: BTreeMap<u64, (&OpView, Role)> = BTreeMap::new();
@@ -106,7 +159,12 @@ fn lanes_svg(w: &LinearizationView) -> String {
     for o in &w.concurrent {
         ops.entry(o.index).or_insert((o, Role::Concurrent));
     }
+    // The core's ops are always drawn (and highlighted), wherever they are.
+    for o in &w.core {
+        ops.entry(o.index).or_insert((o, Role::Concurrent));
+    }
     ops.insert(w.op.index, (&w.op, Role::Failing));
+    let in_core = |i: u64| w.core.iter().any(|c| c.index == i);
     let t0 = ops.values().map(|(o, _)| o.invoke_time).min().unwrap_or(0);
     let t1 = ops
         .values()
@@ -163,19 +221,20 @@ fn lanes_svg(w: &LinearizationView) -> String {
                 Role::Failing => ("failing", "✗".to_string()),
                 Role::Concurrent => ("concurrent", String::new()),
             };
+            let core = if in_core(o.index) { " core" } else { "" };
+            let text = fit_label(
+                &format!("{label} {} {}", o.f, value_text(&o.value)),
+                x1 - x0,
+            );
             let _ = write!(
                 out,
-                r#"<g class="{class}" data-op="{}"><rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" rx="3"/><text x="{:.1}" y="{:.1}">{} {}</text><title>#{} {}</title></g>"#,
+                r#"<g class="{class}{core}" data-op="{}"><rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" rx="3"/><text x="{:.1}" y="{:.1}">{}</text><title>#{} {}</title></g>"#,
                 o.index,
                 x1 - x0,
                 LANE_H - 6.0,
                 x0 + 3.0,
                 y + LANE_H * 0.55,
-                xml(&label),
-                xml(&crate::report::escape::truncate(
-                    &format!("{} {}", o.f, value_text(&o.value)),
-                    40
-                )),
+                xml(text.trim_start()),
                 o.index,
                 xml(&describe(o))
             );
@@ -183,7 +242,7 @@ fn lanes_svg(w: &LinearizationView) -> String {
     }
     let _ = write!(
         out,
-        r#"<text x="{ML}" y="{:.1}" class="note">numbers: linearization order (the last {LANES_PREFIX} prefix ops) · ✗ cannot be placed · outlined: concurrent · {}</text></svg>"#,
+        r#"<text x="{ML}" y="{:.1}" class="note">numbers: linearization order (the last {LANES_PREFIX} prefix ops) · ✗ cannot be placed · outlined: concurrent · thick blue: the core · {}</text></svg>"#,
         h - 6.0,
         if timed { "x: time" } else { "x: event index" }
     );
@@ -228,8 +287,20 @@ mod tests {
                 },
             ],
             concurrent: vec![op(7, 3, "write", json!(3), 35)],
+            core: vec![
+                op(5, 1, "write", json!(2), 20),
+                op(9, 2, "read", json!("</script>"), 40),
+            ],
+            core_minimal: true,
+            pattern: "general".into(),
         };
         let html = render(&w);
+        // The core comes first, its ops highlighted on the lanes.
+        let core_at = html.find(r#"<div class="core">"#).expect("core section");
+        let prefix_at = html.find("Longest linearizable prefix").expect("prefix");
+        assert!(core_at < prefix_at);
+        assert!(html.contains(r#"class="prefix core""#), "{html}");
+        assert!(html.contains(r#"class="failing core""#), "{html}");
         assert!(!html.contains("</script>"), "{html}");
         assert!(html.contains("&lt;/script&gt;"));
         assert!(html.contains("k&lt;1&gt;"));
@@ -239,5 +310,14 @@ mod tests {
         }
         assert!(html.contains(r#"class="failing""#));
         assert!(html.contains(r#"class="concurrent""#));
+    }
+
+    #[test]
+    fn labels_are_cut_to_fit_their_bars() {
+        assert_eq!(fit_label("12 read 3", 200.0), "12 read 3");
+        let cut = fit_label("34 read [37,38,39]", 50.0);
+        assert!(cut.ends_with('…'), "{cut}");
+        assert!(cut.chars().count() as f64 * CHAR_W <= 50.0 - 6.0, "{cut}");
+        assert_eq!(fit_label("3 read 3", 8.0), "");
     }
 }

@@ -332,7 +332,28 @@ pub fn throughput_svg(h: &History, windows: &[FaultWindow], end: u64) -> String 
         .max()
         .unwrap_or(0) as f64
         / bucket_s;
-    let y_max = nice_step(max_rate.max(1.0) / 4.0) * 4.0;
+    // Scale to the main phase: a short burst (the final reads, all at once after the heal)
+    // would flatten everything else to the floor. The scale covers the busiest 95th percentile
+    // of non-empty buckets (with room); a bucket above it is drawn cut at the top and named.
+    let mut rates: Vec<u64> = buckets
+        .iter()
+        .flat_map(|b| b.iter())
+        .copied()
+        .filter(|&n| n > 0)
+        .collect();
+    rates.sort_unstable();
+    let p95 = rates
+        .get((rates.len() * 95 / 100).min(rates.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0) as f64
+        / bucket_s;
+    let scale_to = if max_rate > 2.0 * p95 {
+        p95 * 1.25
+    } else {
+        max_rate
+    };
+    let y_max = nice_step(scale_to.max(1.0) / 4.0) * 4.0;
+    let clipped = max_rate > y_max;
     let top = MT;
     let mut out = String::new();
     let _ = write!(
@@ -344,9 +365,17 @@ pub fn throughput_svg(h: &History, windows: &[FaultWindow], end: u64) -> String 
     );
     let _ = write!(
         out,
-        r#"<text class="title" x="{ML}" y="{}">completions per second ({} s buckets)</text>"#,
+        r#"<text class="title" x="{ML}" y="{}">completions per second ({} s buckets){}</text>"#,
         top - 7.0,
-        trim_num(bucket_s)
+        trim_num(bucket_s),
+        if clipped {
+            format!(
+                "; scaled to the main phase, a burst of {}/s cut at the top",
+                trim_num(max_rate.round())
+            )
+        } else {
+            String::new()
+        }
     );
     shade(&mut out, &fr, windows, top, TP_H);
     for i in 0..=4 {
@@ -368,7 +397,7 @@ pub fn throughput_svg(h: &History, windows: &[FaultWindow], end: u64) -> String 
         let mut pts = String::new();
         for (i, b) in buckets.iter().enumerate() {
             let x = ML + (i as f64 + 0.5) / TP_BUCKETS as f64 * W;
-            let y = top + TP_H - (b[o] as f64 / bucket_s) / y_max * TP_H;
+            let y = top + TP_H - ((b[o] as f64 / bucket_s) / y_max).min(1.0) * TP_H;
             let _ = write!(pts, "{x:.1},{y:.1} ");
         }
         let _ = write!(
@@ -399,29 +428,41 @@ pub struct Availability {
     pub ops: u64,
     /// Of which ok.
     pub ok: u64,
+    /// Of which failed definitely (the system answered no).
+    pub failed: u64,
 }
 
-/// Share of ops ok among those invoked in each fault window, outside every window, and over
-/// the whole run.
+/// Ops answered (ok, or a definite failure: the system did answer) among those invoked in
+/// each fault window, outside every window, and over the whole run; failures are counted
+/// apart from ops that got no answer (`info`: timeouts, lost connections).
 pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Availability> {
-    let mut times: Vec<(u64, bool)> = h
-        .ops
-        .iter()
-        .map(|o| (o.invoke_time, o.outcome == Outcome::Ok))
-        .collect();
+    let mut times: Vec<(u64, Outcome)> = h.ops.iter().map(|o| (o.invoke_time, o.outcome)).collect();
     times.sort_unstable_by_key(|t| t.0);
-    // ok_before[i]: ok ops among the first i.
+    // ok_before[i] / fail_before[i]: ok / failed ops among the first i.
     let mut ok_before = Vec::with_capacity(times.len() + 1);
+    let mut fail_before = Vec::with_capacity(times.len() + 1);
     ok_before.push(0u64);
-    for (_, ok) in &times {
-        let last = *ok_before.last().unwrap_or(&0);
-        ok_before.push(last + u64::from(*ok));
+    fail_before.push(0u64);
+    for (_, outcome) in &times {
+        let ok = *ok_before.last().unwrap_or(&0);
+        let fail = *fail_before.last().unwrap_or(&0);
+        ok_before.push(ok + u64::from(*outcome == Outcome::Ok));
+        fail_before.push(fail + u64::from(*outcome == Outcome::Fail));
     }
-    let range = |a: u64, b: u64| -> (u64, u64) {
+    let range3 = |a: u64, b: u64| -> (u64, u64, u64) {
         let i = times.partition_point(|t| t.0 < a);
         let j = times.partition_point(|t| t.0 < b);
-        ((j - i) as u64, ok_before[j] - ok_before[i])
+        (
+            (j - i) as u64,
+            ok_before[j] - ok_before[i],
+            fail_before[j] - fail_before[i],
+        )
     };
+    let range = |a: u64, b: u64| -> (u64, u64) {
+        let (n, ok, _) = range3(a, b);
+        (n, ok)
+    };
+    let failed_in = |a: u64, b: u64| range3(a, b).2;
     let mut rows = Vec::new();
     for w in windows {
         // A heal's own instant belongs to the window; include ops invoked at `end`.
@@ -433,6 +474,7 @@ pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Avail
             end: w.end,
             ops,
             ok,
+            failed: failed_in(w.start, w.end.saturating_add(1)),
         });
     }
     // Outside every window: sweep the merged windows.
@@ -444,11 +486,13 @@ pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Avail
         }
     }
     let (all_ops, all_ok) = (times.len() as u64, *ok_before.last().unwrap_or(&0));
-    let (mut in_ops, mut in_ok) = (0, 0);
+    let all_failed = *fail_before.last().unwrap_or(&0);
+    let (mut in_ops, mut in_ok, mut in_failed) = (0, 0, 0);
     for (a, b) in &merged {
         let (o, k) = range(*a, *b);
         in_ops += o;
         in_ok += k;
+        in_failed += failed_in(*a, *b);
     }
     if !windows.is_empty() {
         rows.push(Availability {
@@ -458,6 +502,7 @@ pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Avail
             end,
             ops: all_ops - in_ops,
             ok: all_ok - in_ok,
+            failed: all_failed - in_failed,
         });
     }
     rows.push(Availability {
@@ -467,6 +512,7 @@ pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Avail
         end,
         ops: all_ops,
         ok: all_ok,
+        failed: all_failed,
     });
     rows
 }
@@ -505,11 +551,40 @@ mod tests {
     }
 
     #[test]
+    fn throughput_is_scaled_to_the_main_phase_not_the_final_burst() {
+        // One op every 100 ms for 20 s, then 2000 final reads within 50 ms.
+        let mut ops: Vec<Op> = (0..200)
+            .map(|i| op(i, i * 100_000_000, Outcome::Ok, "write"))
+            .collect();
+        ops.extend(
+            (0..2000).map(|i| op(200 + i, 20_000_000_000 + i * 25_000, Outcome::Ok, "read")),
+        );
+        let h = History {
+            ops,
+            nemesis: vec![],
+            event_count: 4400,
+        };
+        let svg = throughput_svg(&h, &[], 20_100_000_000);
+        assert!(svg.contains("scaled to the main phase"), "{svg}");
+        // Without a burst nothing is cut.
+        let h = History {
+            ops: (0..200)
+                .map(|i| op(i, i * 100_000_000, Outcome::Ok, "write"))
+                .collect(),
+            nemesis: vec![],
+            event_count: 400,
+        };
+        assert!(!throughput_svg(&h, &[], 20_000_000_000).contains("cut at the top"));
+    }
+
+    #[test]
     fn availability_splits_ops_by_fault_window() {
         let ops = (0..10)
             .map(|i| {
-                let outcome = if (3..6).contains(&i) {
+                let outcome = if (3..5).contains(&i) {
                     Outcome::Info
+                } else if i == 5 {
+                    Outcome::Fail // answered: a definite failure is not unavailability
                 } else {
                     Outcome::Ok
                 };
@@ -526,16 +601,16 @@ mod tests {
             &[window("partition", 3_000_000_000, 5_500_000_000)],
             10e9 as u64,
         );
-        let got: Vec<(&str, u64, u64)> = rows
+        let got: Vec<(&str, u64, u64, u64)> = rows
             .iter()
-            .map(|r| (r.label.as_str(), r.ops, r.ok))
+            .map(|r| (r.label.as_str(), r.ops, r.ok, r.failed))
             .collect();
         assert_eq!(
             got,
             vec![
-                ("partition", 3, 0),
-                ("no fault active", 7, 7),
-                ("whole run", 10, 7)
+                ("partition", 3, 0, 1),
+                ("no fault active", 7, 7, 0),
+                ("whole run", 10, 7, 1)
             ]
         );
     }

@@ -2,7 +2,9 @@
 //! linearized, the longest linearizable prefix (with the state after each op), the ops
 //! concurrent with the failing one, and one sentence saying why.
 
+use super::core::Core;
 use super::search::{Failure, SearchOp};
+use super::sentence::{self, Pattern};
 use crate::checker::model::{Model, StateId};
 use crate::history::{Op, Outcome};
 use serde::Serialize;
@@ -81,6 +83,18 @@ pub struct LinearizationWitness {
     pub prefix: Vec<PrefixStep>,
     /// Ops whose intervals overlap the failing op's (by history index).
     pub concurrent: Vec<OpSummary>,
+    /// The core: a few ops that, as recorded, cannot be linearized together, with every op
+    /// that could have written a value they rely on (so they prove the key invalid by
+    /// themselves), in history order. Empty when shrinking could not run.
+    pub core: Vec<OpSummary>,
+    /// True when no op of the core could be dropped (shrinking finished within its time
+    /// bound); false when the core is proven but perhaps not the smallest.
+    pub core_minimal: bool,
+    /// The shape the core was recognised as (`stale-read`, `never-written`, `lost-write`,
+    /// `impossible-cas`, `non-monotonic-reads`, or `general`).
+    pub pattern: String,
+    /// The sentence from the longest linearizable prefix (the search's point of view).
+    pub prefix_sentence: String,
 }
 
 /// How times are written in sentences: seconds when the history has times, else event indexes.
@@ -90,7 +104,7 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    fn at(&self, index: u64, time: u64) -> String {
+    pub(crate) fn at(&self, index: u64, time: u64) -> String {
         if self.has_times {
             format!("{:.3} s", time as f64 / 1e9)
         } else {
@@ -98,7 +112,7 @@ impl Clock {
         }
     }
 
-    fn span(&self, op: &Op) -> String {
+    pub(crate) fn span(&self, op: &Op) -> String {
         match (op.complete_index, op.complete_time) {
             (Some(ci), Some(ct)) => format!(
                 "invoked {}, completed {}",
@@ -134,8 +148,19 @@ fn deed(op: &Op) -> String {
     }
 }
 
+/// What [`explain`] says about a failed key.
+pub(crate) struct Explained {
+    pub witness: LinearizationWitness,
+    /// The sentence: from the core when there is one, else from the prefix.
+    pub sentence: String,
+    /// The ops to cite, by invoke index, most relevant first.
+    pub ops: Vec<u64>,
+}
+
 /// Builds the witness and the one-sentence explanation for a failed search over `ops`
-/// (the key's ops, indexed by `SearchOp::source`).
+/// (the key's ops, indexed by `SearchOp::source`); `core` (positions in `ops`) when shrinking
+/// found one, `initial` the model's initial value.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn explain<M: Model>(
     model: &M,
     key: Option<Value>,
@@ -143,7 +168,9 @@ pub(crate) fn explain<M: Model>(
     search_ops: &[SearchOp],
     failure: &Failure,
     clock: Clock,
-) -> (LinearizationWitness, String) {
+    core: Option<&Core>,
+    initial: &Value,
+) -> Explained {
     let failing = ops[failure.failing as usize];
     let failing_input = search_ops
         .iter()
@@ -214,6 +241,27 @@ pub(crate) fn explain<M: Model>(
         held,
         others
     );
+    let mut cited = vec![failing.invoke_index];
+    cited.extend(concurrent.iter().map(|o| o.index));
+    let (core_ops, core_minimal) = match core {
+        Some(c) => (
+            c.ops.iter().map(|&i| ops[i as usize]).collect::<Vec<&Op>>(),
+            c.minimal,
+        ),
+        None => (Vec::new(), false),
+    };
+    let (pattern, text, ops_cited) = if core_ops.is_empty() {
+        (Pattern::General, sentence.clone(), cited)
+    } else {
+        let told = sentence::tell(&core_ops, ops, initial, clock);
+        let mut cited = told.cited;
+        for o in &core_ops {
+            if !cited.contains(&o.invoke_index) {
+                cited.push(o.invoke_index);
+            }
+        }
+        (told.pattern, told.sentence, cited)
+    };
     let witness = LinearizationWitness {
         key,
         op: OpSummary::of(failing),
@@ -222,6 +270,14 @@ pub(crate) fn explain<M: Model>(
         prefix_omitted: omitted,
         prefix,
         concurrent,
+        core: core_ops.iter().map(|o| OpSummary::of(o)).collect(),
+        core_minimal,
+        pattern: pattern.name().to_string(),
+        prefix_sentence: sentence,
     };
-    (witness, sentence)
+    Explained {
+        witness,
+        sentence: text,
+        ops: ops_cited,
+    }
 }

@@ -20,11 +20,13 @@
 //! assert_eq!(result.valid, Validity::Valid); // nothing to linearize
 //! ```
 
+mod core;
 mod explain;
 mod memo;
 #[cfg(test)]
 mod nogood_tests;
 mod search;
+mod sentence;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
 
@@ -40,7 +42,7 @@ use search::{KeySearch, Limits, SearchOp, Undecided, Verdict};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The default memory ceiling for the memo caches: 4 GiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
@@ -60,6 +62,9 @@ pub struct LinearizabilityOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Give up with `Unknown` when the memo caches exceed this many bytes.
     pub memory_limit: u64,
+    /// Shrink an invalid key to its core for the explanation (default); `false` explains from
+    /// the search's longest prefix alone (for timing what shrinking costs).
+    pub explain_core: bool,
 }
 
 impl Default for LinearizabilityOptions {
@@ -71,6 +76,7 @@ impl Default for LinearizabilityOptions {
             deadline: None,
             cancel: None,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            explain_core: true,
         }
     }
 }
@@ -246,6 +252,7 @@ where
     M: Model,
     F: Fn() -> Result<M, ModelError> + Sync,
 {
+    let started = Instant::now();
     let keys = groups.len() as u64;
     let mut prepared: Vec<(usize, PreparedGroup<M>)> = groups
         .into_par_iter()
@@ -290,6 +297,7 @@ where
     // on: a key that fails quickly is found quickly even when others are hard.
     let mut budget = FIRST_BUDGET;
     let mut outcomes = Vec::with_capacity(tasks.len());
+    let mut failed: Vec<Task<M>> = Vec::new();
     while !tasks.is_empty() {
         let run = |t: &mut Task<M>| {
             t.verdict = t.search.resume(&limits, budget);
@@ -306,16 +314,141 @@ where
         let (done, pending): (Vec<Task<M>>, Vec<Task<M>>) =
             tasks.into_iter().partition(|t| t.verdict.is_some());
         tasks = pending;
-        outcomes.extend(done.into_iter().map(|t| finish(t, clock)));
+        for t in done {
+            if matches!(t.verdict, Some(Verdict::NotLinearizable(_))) {
+                outcomes.push(GroupOutcome {
+                    order: t.order,
+                    verdict: Validity::Invalid,
+                    undecided: None,
+                    anomaly: None,
+                    states: t.search.stats().states,
+                    memo_bytes: t.search.stats().memo_bytes,
+                    ops: t.n_ops,
+                });
+                failed.push(t);
+            } else {
+                outcomes.push(finish(t));
+            }
+        }
         if stop.load(Ordering::Relaxed) {
             outcomes.extend(tasks.drain(..).map(|mut t| {
                 t.verdict = Some(Verdict::Undecided(Undecided::Stopped));
-                finish(t, clock)
+                finish(t)
             }));
         }
         budget = budget.saturating_mul(4);
     }
+    // Only the first invalid key (in group order) is explained: the others may have been cut
+    // short, and shrinking one key to its core is the costly part of an explanation.
+    if let Some(first) = failed.into_iter().min_by_key(|t| t.order) {
+        let order = first.order;
+        let anomaly = explain_invalid(first, make, opts, clock, started.elapsed());
+        if let Some(o) = outcomes.iter_mut().find(|o| o.order == order) {
+            o.anomaly = anomaly;
+        }
+    }
     Ok(merge(outcomes, keys, peak.load(Ordering::Relaxed)))
+}
+
+/// Shrinking gets as long as the search took, within these bounds (and `--timeout`).
+const CORE_MIN_TIME: Duration = Duration::from_millis(5);
+const CORE_MAX_TIME: Duration = Duration::from_secs(10);
+
+/// The anomaly of an invalid key: its core, the sentence, and the prefix witness.
+fn explain_invalid<M, F>(
+    t: Task<'_, M>,
+    make: &F,
+    opts: &LinearizabilityOptions,
+    clock: Clock,
+    search_time: Duration,
+) -> Option<Anomaly>
+where
+    M: Model,
+    F: Fn() -> Result<M, ModelError> + Sync,
+{
+    let Some(Verdict::NotLinearizable(failure)) = &t.verdict else {
+        return None;
+    };
+    // One map: name the key of the op that cannot be linearized (the key proven dead).
+    let key = t.key.clone().or_else(|| {
+        t.ops
+            .get(failure.failing as usize)
+            .and_then(|o| o.key.clone())
+    });
+    let mut deadline = Instant::now() + search_time.clamp(CORE_MIN_TIME, CORE_MAX_TIME);
+    if let Some(d) = opts.deadline {
+        deadline = deadline.min(d);
+    }
+    let limits = core::CoreLimits {
+        deadline,
+        cancel: opts.cancel.as_deref(),
+        memory_limit: opts.memory_limit / 4,
+    };
+    let core = if !opts.explain_core {
+        None
+    } else if t.key.is_none() && key.is_some() {
+        // One map of every key: shrink the failing key's ops alone (by locality they fail on
+        // their own; checked, not assumed).
+        let positions: Vec<u32> = (0..t.ops.len() as u32)
+            .filter(|&i| t.ops[i as usize].key == key)
+            .collect();
+        let sub_ops: Vec<&Op> = positions.iter().map(|&i| t.ops[i as usize]).collect();
+        let mut back = vec![u32::MAX; t.ops.len()];
+        for (j, &i) in positions.iter().enumerate() {
+            back[i as usize] = j as u32;
+        }
+        let sub_search: Vec<SearchOp> = t
+            .search_ops
+            .iter()
+            .filter(|s| back[s.source as usize] != u32::MAX)
+            .map(|s| SearchOp {
+                source: back[s.source as usize],
+                ..*s
+            })
+            .collect();
+        core::find_core(
+            make,
+            t.search.model(),
+            &sub_ops,
+            &sub_search,
+            back[failure.failing as usize],
+            true,
+            &limits,
+        )
+        .map(|mut c| {
+            for i in &mut c.ops {
+                *i = positions[*i as usize];
+            }
+            c
+        })
+    } else {
+        core::find_core(
+            make,
+            t.search.model(),
+            &t.ops,
+            &t.search_ops,
+            failure.failing,
+            false,
+            &limits,
+        )
+    };
+    let told = explain::explain(
+        t.search.model(),
+        key.clone(),
+        &t.ops,
+        &t.search_ops,
+        failure,
+        clock,
+        core.as_ref(),
+        &opts.model_options.initial,
+    );
+    Some(Anomaly {
+        kind: "nonlinearizable".to_string(),
+        key,
+        ops: told.ops,
+        explanation: told.sentence,
+        witness: Some(Witness::Linearization(Box::new(told.witness))),
+    })
 }
 
 /// Steps every key gets in the first round of the scheduler.
@@ -332,7 +465,7 @@ struct Task<'h, M: Model> {
     n_ops: u64,
 }
 
-fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
+fn finish<M: Model>(t: Task<'_, M>) -> GroupOutcome {
     let stats = t.search.stats();
     let mut out = GroupOutcome {
         order: t.order,
@@ -343,38 +476,9 @@ fn finish<M: Model>(t: Task<'_, M>, clock: Clock) -> GroupOutcome {
         memo_bytes: stats.memo_bytes,
         ops: t.n_ops,
     };
-    match t.verdict {
-        None | Some(Verdict::Linearizable) => {}
-        Some(Verdict::Undecided(u)) => {
-            out.verdict = Validity::Unknown;
-            out.undecided = Some(u);
-        }
-        Some(Verdict::NotLinearizable(failure)) => {
-            // One map: name the key of the op that cannot be linearized (the key proven dead).
-            let key = t.key.clone().or_else(|| {
-                t.ops
-                    .get(failure.failing as usize)
-                    .and_then(|o| o.key.clone())
-            });
-            let (witness, sentence) = explain::explain(
-                t.search.model(),
-                key.clone(),
-                &t.ops,
-                &t.search_ops,
-                &failure,
-                clock,
-            );
-            let mut ops = vec![witness.op.index];
-            ops.extend(witness.concurrent.iter().map(|o| o.index));
-            out.verdict = Validity::Invalid;
-            out.anomaly = Some(Anomaly {
-                kind: "nonlinearizable".to_string(),
-                key,
-                ops,
-                explanation: sentence,
-                witness: Some(Witness::Linearization(witness)),
-            });
-        }
+    if let Some(Verdict::Undecided(u)) = t.verdict {
+        out.verdict = Validity::Unknown;
+        out.undecided = Some(u);
     }
     out
 }

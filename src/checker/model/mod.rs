@@ -82,6 +82,18 @@ pub trait Model: Send {
     fn component_state(&self, _state: StateId, _component: u32) -> Option<StateId> {
         None
     }
+    /// What `input` needs from the state before it, for shrinking an invalid history to a
+    /// small core (`linear::core`): a core must keep every op that could have produced the
+    /// state its ops rely on. The default, [`Dependence::All`], is always sound.
+    fn dependence(&self, _input: InputId) -> Dependence {
+        Dependence::All
+    }
+    /// The state a state-changing `input` always leaves, whatever the state before it (a
+    /// write of v, a cas to v), or `None` when that depends on the state before (an append),
+    /// which makes every op that relies on a state depend on it.
+    fn produces(&self, _input: InputId) -> Option<StateId> {
+        None
+    }
     /// A short human-readable rendering of `state`, for explanations.
     fn describe_state(&self, state: StateId) -> String;
     /// Renders the part of `state` that `input` looks at (the whole state by default).
@@ -90,6 +102,17 @@ pub trait Model: Send {
     }
     /// What the model calls the object in sentences ("the register", "the mutex").
     fn noun(&self) -> &'static str;
+}
+
+/// What an op needs from the state before it (see [`Model::dependence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependence {
+    /// Legal in every state (a blind write).
+    Nothing,
+    /// Legal only in exactly this state (a read, a cas from this value).
+    State(StateId),
+    /// Depends on every state-changing op before it.
+    All,
 }
 
 /// Which sequential specification to check against (`--model`).

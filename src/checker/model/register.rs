@@ -4,8 +4,8 @@
 //! functions they accept and what a failed cas means.
 
 use super::{
-    bad_value, fname, show, InputId, InputTable, Model, ModelError, ModelOptions, Prepared,
-    StateId, ValueTable,
+    bad_value, fname, show, Dependence, InputId, InputTable, Model, ModelError, ModelOptions,
+    Prepared, StateId, ValueTable,
 };
 use crate::checker::hash::FxHashMap;
 use crate::history::{Op, Outcome};
@@ -196,6 +196,21 @@ impl Model for RegisterModel {
             (Value::String(s), Value::String(w)) => w.starts_with(s.as_str()),
             (Value::Array(s), Value::Array(w)) => w.starts_with(s),
             _ => false,
+        }
+    }
+
+    fn dependence(&self, input: InputId) -> Dependence {
+        match *self.inputs.get(input) {
+            Input::Read(v) | Input::Cas(v, _) => Dependence::State(v),
+            Input::Write(_) => Dependence::Nothing,
+            Input::CasFailed(_) | Input::Append(_) => Dependence::All,
+        }
+    }
+
+    fn produces(&self, input: InputId) -> Option<StateId> {
+        match *self.inputs.get(input) {
+            Input::Write(v) | Input::Cas(_, v) => Some(v),
+            Input::Read(_) | Input::CasFailed(_) | Input::Append(_) => None,
         }
     }
 

@@ -465,8 +465,34 @@
     draw();
   }
 
+  // Self-check of the linearizability view, read by the browser test: how many core ops are
+  // drawn, and how many pairs of bar labels overlap (measured boxes; must be none).
+  function measureLanes() {
+    var overlaps = 0;
+    var core = 0;
+    Array.prototype.forEach.call(document.querySelectorAll(".linview svg.lanes"), function (svg) {
+      core += svg.querySelectorAll("g.core").length;
+      var boxes = [];
+      Array.prototype.forEach.call(svg.querySelectorAll("g > text"), function (t) {
+        if (!t.textContent) return;
+        var r = t.getBoundingClientRect();
+        if (r.width > 0 && r.height > 0) boxes.push(r);
+      });
+      for (var i = 0; i < boxes.length; i++) {
+        for (var j = i + 1; j < boxes.length; j++) {
+          var a = boxes[i], b = boxes[j];
+          if (a.left < b.right - 0.5 && b.left < a.right - 0.5 &&
+              a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) overlaps++;
+        }
+      }
+    });
+    root.setAttribute("data-core-ops", String(core));
+    root.setAttribute("data-label-overlaps", String(overlaps));
+  }
+
   try {
     main();
+    measureLanes();
     if (!failed) root.setAttribute("data-report-status", "rendered");
   } catch (e) {
     recordError(e && e.stack ? e.stack : String(e));
