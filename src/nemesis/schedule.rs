@@ -451,6 +451,7 @@ mod tests {
                             FaultKind::Pause => "pause",
                             FaultKind::Delay => "start-delay",
                             FaultKind::Drop => "start-drop",
+                            FaultKind::FileCorruption => "corrupt-file",
                         },
                     })
                     .collect();
