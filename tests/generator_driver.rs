@@ -135,7 +135,8 @@ fn crashed_processes_never_run_again_in_a_runner_loop() {
         }
     }
     assert_eq!(crashed.len(), 200);
-    // 4 threads in 2 groups, 500 ops per group at 100 per key: each group used 5 keys and
-    // took a sixth as soon as its fifth was spent.
-    assert_eq!(gens.keys.get(), 12);
+    // 4 threads in 2 groups, 500 ops per group at 300 per key, group 0's first key staggered
+    // to 150: group 0 took keys at its ops 0, 150 and 450, group 1 at 0 and 300.
+    assert_eq!(spec.ops_per_key, 300);
+    assert_eq!(gens.keys.get(), 5);
 }
