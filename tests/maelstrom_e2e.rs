@@ -103,6 +103,16 @@ fn network(run: &Path) -> Value {
     results_json(run)["network"].clone()
 }
 
+/// The run exited 1 (invalid) and its summary names `anomaly`.
+fn assert_caught(out: &std::process::Output, anomaly: &str) {
+    assert_eq!(code(out), 1, "{}", text(out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(anomaly),
+        "{anomaly} not named: {}",
+        text(out)
+    );
+}
+
 #[test]
 fn a_correct_lin_kv_node_is_valid_under_partitions_kills_and_pauses() {
     let nodes = Nodes::new();
@@ -166,12 +176,7 @@ fn a_node_answering_reads_from_a_stale_copy_is_caught() {
         ),
         &nodes.results(),
     );
-    assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("nonlinearizable"),
-        "{}",
-        text(&out)
-    );
+    assert_caught(&out, "nonlinearizable");
 }
 
 #[test]
@@ -184,12 +189,7 @@ fn a_gossip_g_set_is_valid_and_its_lossy_variant_invalid() {
         &flags(&bin, "g-set", &["--seed", "3", "--bin-arg", "--broken"]),
         &nodes.results(),
     );
-    assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("lost"),
-        "{}",
-        text(&out)
-    );
+    assert_caught(&out, "lost");
 }
 
 #[test]
@@ -209,12 +209,7 @@ fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
         ),
         &nodes.results(),
     );
-    assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("counter-too-low"),
-        "{}",
-        text(&out)
-    );
+    assert_caught(&out, "counter-too-low");
 }
 
 #[test]
@@ -245,12 +240,7 @@ fn a_node_that_forgets_its_ids_across_a_kill_hands_them_out_twice() {
         ),
         &nodes.results(),
     );
-    assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("duplicate-id"),
-        "{}",
-        text(&out)
-    );
+    assert_caught(&out, "duplicate-id");
 }
 
 #[test]
