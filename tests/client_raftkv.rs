@@ -6,7 +6,6 @@
 //! not available here; it is found next to this test binary (`target/<profile>/raftkv`). CI
 //! builds the whole workspace first; by hand, run `cargo build -p raftkv` (same profile).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use faultline::client::{
 };
 use faultline::history::Outcome;
 use serde_json::{json, Value};
+
+mod common;
 
 /// The raftkv binary built in the same profile as this test.
 fn raftkv_binary() -> PathBuf {
@@ -38,8 +39,7 @@ fn raftkv_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    common::free_ports(1)[0]
 }
 
 /// One member of a raftkv cluster: id, client address, peer address.

@@ -178,16 +178,15 @@ impl Launcher for RaftkvLauncher {
     }
 }
 
-/// Free loopback ports: bound together (so distinct), released just before the nodes bind.
+/// Free loopback ports for the nodes, below the ephemeral range (see [`crate::net::ports`]), so
+/// a node restarted by the nemesis finds its ports still free.
 fn free_addrs(n: usize) -> Result<Vec<SocketAddr>, ClusterError> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<Result<_, _>>()
-        .map_err(ClusterError::io("127.0.0.1:0"))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map_err(ClusterError::io("127.0.0.1:0")))
-        .collect()
+    let ports = crate::net::ports::free_loopback_ports(n)
+        .map_err(ClusterError::io("127.0.0.1 (free ports)"))?;
+    Ok(ports
+        .into_iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .collect())
 }
 
 /// The address a "bind ... Address already in use" line in a log names, if any.
@@ -206,9 +205,9 @@ fn port_in_use(tail: &str) -> Option<String> {
 /// Starts the cluster and waits until a leader is elected. Needs a tokio runtime (the
 /// proxies run on it). On error every process already started is stopped.
 ///
-/// Free ports are found by binding port 0 and releasing it just before a node binds, so
-/// another process (a parallel test, a proxy) can take one in between; with free ports a
-/// start that fails on a port in use is retried on fresh ports and fresh data dirs.
+/// Free ports are probed and released just before the nodes bind, so another process can
+/// still take one in between; with free ports a start that fails on a port in use is retried
+/// on fresh ports and fresh data dirs.
 pub async fn start(opts: ClusterOptions) -> Result<RaftkvCluster, ClusterError> {
     const ATTEMPTS: usize = 4;
     let mut attempt = 1;

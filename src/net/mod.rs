@@ -10,6 +10,8 @@
 //!   namespaces. Pure.
 //! - [`netns`]: a per-run private network of namespaces, veths and a bridge, planned purely,
 //!   then created and removed; and [`netns::run`], the one helper that runs a system command.
+//! - [`ports`]: free loopback ports for local nodes, chosen below the ephemeral range so a
+//!   killed node's port is not taken by a connection's source port before it restarts.
 //! - [`sim`]: the routing core of the in-process message network (`--target maelstrom`):
 //!   seeded latency, loss, duplication, reordering and partitions per message. Pure.
 
@@ -17,6 +19,7 @@ pub mod cause;
 pub mod grudge;
 pub mod iptables;
 pub mod netns;
+pub mod ports;
 pub mod proxy;
 pub mod sim;
 

@@ -293,15 +293,11 @@ pub fn assert_no_nodes_left(dir: &Path) {
     }
 }
 
-/// `n` free TCP ports on 127.0.0.1 (bound together, then released, so they differ).
+/// `n` distinct free TCP ports on 127.0.0.1 for nodes a test starts itself, from below the
+/// ephemeral range (see `faultline::net::ports`), so nothing binding port 0 or connecting out
+/// takes one before its node binds it.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
+    faultline::net::ports::free_loopback_ports(n).expect("free loopback ports")
 }
 
 /// The pids in `dir/n1.pid` .. `dir/nN.pid` (the start scripts of tests that run their own

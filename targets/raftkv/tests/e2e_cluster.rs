@@ -18,12 +18,24 @@ use serde_json::{json, Value};
 /// How long to wait for an election or for a node to catch up.
 const SETTLE: Duration = Duration::from_secs(30);
 
+/// A free port for a node, from below the kernel's ephemeral range (32768 and up), handed out
+/// once per test process. A node keeps its ports across restarts and some nodes start long
+/// after the cluster is laid out, so a port from `bind(0)` could meanwhile be taken by a proxy
+/// or client binding port 0, or be handed out twice; ports from this range cannot.
 fn free_port() -> u16 {
-    // Bind port 0 and release it; the node binds it right after.
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let offset = (std::process::id() % 97) * 120;
+    for _ in 0..SPAN {
+        let k = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (LOW + (offset + k) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{LOW}..{}", LOW + SPAN)
 }
 
 /// One node's fixed identity: ports and data directory survive restarts.
