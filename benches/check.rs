@@ -9,6 +9,7 @@ use faultline::checker::{
     check, CheckResult, LinearizabilityOptions, ModelKind, ModelOptions, Validity,
 };
 use faultline::history::{porcupine, read_jsonl, History, HistoryWriter, Op, Outcome};
+use faultline::procmem::{peak_rss_bytes, rss_bytes};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::BufReader;
@@ -107,20 +108,6 @@ fn name(p: &Path) -> String {
             .map(|f| f.to_string_lossy().to_string())
             .unwrap_or_default()
     )
-}
-
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// A 1,000,000-op history: `keys` registers, `procs` clients, ~5% of ops indeterminate (half

@@ -128,18 +128,7 @@ fn results_json(n: usize) -> Value {
 /// CPU seconds this thread has used (user + system, from /proc; 10 ms resolution). The bench
 /// box is shared, so the table shows CPU time beside wall-clock time.
 fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    faultline::procmem::thread_cpu_secs().unwrap_or(0.0)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

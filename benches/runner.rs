@@ -69,10 +69,7 @@ impl MemClient {
 }
 
 fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    faultline::procmem::peak_rss_bytes().map(|b| b as f64 / (1024.0 * 1024.0))
 }
 
 fn run_once(workers: usize, secs: u64, dir: &std::path::Path) -> (u64, f64) {

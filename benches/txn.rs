@@ -160,37 +160,22 @@ fn generate(txns: usize, seed: u64, workload: TxnWorkload) -> History {
 }
 
 fn peak_rss_mib() -> f64 {
-    status_mib("VmHWM:")
+    mib(faultline::procmem::peak_rss_bytes())
 }
 
 /// Resident memory now.
 fn rss_mib() -> f64 {
-    status_mib("VmRSS:")
+    mib(faultline::procmem::rss_bytes())
 }
 
-/// A memory line of /proc/self/status, in MiB.
-fn status_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+/// Bytes as MiB (0 where /proc is unreadable).
+fn mib(bytes: Option<u64>) -> f64 {
+    bytes.map_or(0.0, |b| b as f64 / (1024.0 * 1024.0))
 }
 
-/// CPU seconds this process has used (all threads), from /proc/self/stat.
+/// CPU seconds this process has used (all threads).
 fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    f.iter().sum::<f64>() / 100.0
+    faultline::procmem::cpu_secs().unwrap_or(0.0)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

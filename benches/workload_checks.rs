@@ -238,34 +238,15 @@ impl System for IdSystem {
     }
 }
 
-/// CPU seconds this process has used (user + system, all threads), from /proc/self/stat;
-/// 0 where that file is unreadable. Beside wall time it shows how much a busy machine slowed
-/// a run down.
+/// CPU seconds this process has used (user + system, all threads); 0 where /proc is
+/// unreadable. Beside wall time it shows how much a busy machine slowed a run down.
 fn cpu_secs() -> f64 {
-    proc_stat_secs(11, 12)
+    faultline::procmem::cpu_secs().unwrap_or(0.0)
 }
 
 /// CPU seconds used by this process's children that have been waited for.
 fn child_cpu_secs() -> f64 {
-    proc_stat_secs(13, 14)
-}
-
-/// The sum of two clock-tick fields of /proc/self/stat (counted from the state field), in
-/// seconds.
-fn proc_stat_secs(a: usize, b: usize) -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Counting from the state field (field 3) as index 0: utime is index 11, stime 12,
-    // cutime 13, cstime 14.
-    (ticks(a) + ticks(b)) / 100.0
+    faultline::procmem::children_cpu_secs().unwrap_or(0.0)
 }
 
 /// Runs `bin check FILE --model M` 3 times; medians of wall and child CPU seconds.

@@ -39,6 +39,7 @@
 //!   run's facts and history.
 //! - [`cli`]: the `faultline` commands (`check`, `test`, `cluster`, `report`, `serve`) over the
 //!   parts above.
+//! - [`procmem`]: this process's peak memory and CPU time (`check --json`, the benches).
 //! - [`detection`]: the pure half of the detection bench (`cargo bench --bench detection`):
 //!   verdicts, time to the first anomalous op, the table.
 #![warn(missing_docs)]
@@ -58,6 +59,7 @@ pub mod net;
 pub mod node_addr;
 pub mod node_control;
 pub mod placeholders;
+pub mod procmem;
 pub mod report;
 pub mod rundir;
 pub mod runner;

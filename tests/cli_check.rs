@@ -260,7 +260,24 @@ fn json_and_out_carry_the_verdict_and_the_explanation() {
     assert_eq!(printed, written);
     assert_eq!(printed["valid"], Value::Bool(false));
     assert_eq!(printed["exit_code"], 1);
+    // Memory and time are results too: the whole command's peak memory and CPU, and each
+    // file's phases.
+    assert!(
+        printed["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{printed}"
+    );
+    assert!(printed["cpu_secs"].as_f64().is_some(), "{printed}");
     let file = &printed["files"][0];
+    for phase in ["parse_secs", "check_secs"] {
+        assert!(
+            file[phase].as_f64().is_some_and(|s| s >= 0.0),
+            "{phase}: {file}"
+        );
+    }
+    assert!(
+        file["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{file}"
+    );
     assert_eq!(file["model"], "cas-register");
     let anomaly = &file["result"]["anomalies"][0];
     assert_eq!(anomaly["kind"], "nonlinearizable");

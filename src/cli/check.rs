@@ -139,6 +139,13 @@ pub struct CheckReport {
     pub exit_code: u8,
     /// One entry per file, in the order given.
     pub files: Vec<FileReport>,
+    /// This process's peak resident memory over the whole command (reading, checking,
+    /// reporting), bytes; absent where the OS does not say (not Linux).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// CPU seconds the whole command used, all threads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_secs: Option<f64>,
 }
 
 /// The verdict for one file, or why it could not be checked.
@@ -166,6 +173,14 @@ pub struct FileReport {
     /// Seconds spent reading and importing the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_secs: Option<f64>,
+    /// Seconds spent checking the history once read (the checker's own figure is in
+    /// `result.stats`; this one is wall time around the whole check, model guess included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_secs: Option<f64>,
+    /// The process's peak resident memory when this file was done, bytes (a running maximum
+    /// over the files checked so far).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
     /// The checker's full result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<CheckResult>,
@@ -257,6 +272,8 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         },
         exit_code: overall.as_u8(),
         files,
+        peak_rss_bytes: crate::procmem::peak_rss_bytes(),
+        cpu_secs: crate::procmem::cpu_secs(),
     };
     let json = serde_json::to_string_pretty(&report).context("serializing the verdict")?;
     if args.json {
@@ -309,6 +326,8 @@ fn check_file(
         valid: Value::from("error"),
         error: None,
         parse_secs: None,
+        check_secs: None,
+        peak_rss_bytes: None,
         result: None,
         dot_files: Vec::new(),
     };
@@ -323,7 +342,11 @@ fn check_file(
     report.parse_secs = Some(parse_started.elapsed().as_secs_f64());
     report.format = Some(format.name().to_string());
     report.format_guessed = Some(guessed);
-    match check_history(&history, format, args, initial) {
+    let check_started = Instant::now();
+    let checked = check_history(&history, format, args, initial);
+    report.check_secs = Some(check_started.elapsed().as_secs_f64());
+    report.peak_rss_bytes = crate::procmem::peak_rss_bytes();
+    match checked {
         Ok((model, model_guessed, result)) => {
             report.model = Some(model.name().to_string());
             report.model_guessed = Some(model_guessed);
