@@ -163,6 +163,7 @@ where
         limits,
         tests: 0,
         out_of_time: false,
+        seen: FxHashMap::default(),
         _model: std::marker::PhantomData,
     };
     // Units: the required ops, by invoke.
@@ -342,6 +343,8 @@ struct Tester<'a, M, F> {
     limits: &'a CoreLimits<'a>,
     tests: u32,
     out_of_time: bool,
+    /// Verdicts of the closures searched so far.
+    seen: FxHashMap<Vec<u32>, bool>,
     _model: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -353,11 +356,23 @@ impl<M: Model, F: Fn() -> Result<M, ModelError>> Tester<'_, M, F> {
             self.out_of_time = true;
             return Some(false);
         }
-        self.tests += 1;
         let closure = self.support.closure(set);
+        // ddmin and the support pass often ask about sets whose closures coincide: a set's
+        // verdict depends only on its closure, so each closure is searched once.
+        if let Some(&known) = self.seen.get(&closure) {
+            return Some(known);
+        }
+        self.tests += 1;
+        let verdict = self.search(&closure)?;
+        self.seen.insert(closure, verdict);
+        Some(verdict)
+    }
+
+    /// Searches the ops of `closure` (search-op positions) on their own.
+    fn search(&mut self, closure: &[u32]) -> Option<bool> {
         let mut model = (self.make)().ok()?;
         let mut sub = Vec::with_capacity(closure.len());
-        for &i in &closure {
+        for &i in closure {
             let s = self.search_ops[i as usize];
             let op = self.ops[s.source as usize];
             let Prepared::Input(input) = model.prepare(op).ok()? else {
