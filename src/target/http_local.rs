@@ -88,6 +88,7 @@ impl HttpTarget {
             dir: ctx.dir.to_path_buf(),
             run_id: ctx.run_id.clone(),
             seed: ctx.seed,
+            fake_clocks: ctx.nemesis.kinds().contains(&FaultKind::Clock),
         })
         .await
         .with_context(|| {
