@@ -121,6 +121,7 @@ impl HttpTarget {
         )
         .context("opening the fault journal")?
         .with_files(Arc::new(cluster.cluster().clone()));
+        let nemesis = super::with_clocks(nemesis, cluster.cluster());
         super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
             Ok(Box::new(factory(
                 spec,

@@ -371,10 +371,16 @@ pub fn local_nemesis(
     )
     .context("opening the fault journal")?
     .with_files(Arc::new(local.clone()));
-    Ok(match local.clock_files() {
+    Ok(with_clocks(nemesis, local))
+}
+
+/// `nemesis`, able to skew the clocks of `local`'s nodes when they run under libfaketime
+/// (the schedule has clock faults).
+pub fn with_clocks(nemesis: Nemesis, local: &LocalCluster) -> Nemesis {
+    match local.clock_files() {
         Some(files) => nemesis.with_clocks(ClockFaults::new(files)),
         None => nemesis,
-    })
+    }
 }
 
 /// A started local cluster with its clients' `nodes`, clients from `factory`, and `nemesis`.
