@@ -12,10 +12,12 @@
 //!   into client and final-read generators and checker settings.
 //! - [`seed`]: the seed tree: every random choice of a run draws a sub-seed derived by name
 //!   from `--seed`, here and nowhere else.
-//! - [`net`], [`journal`], [`node_control`], [`node_addr`], [`placeholders`], [`glob`]: the plumbing at
+//! - [`net`], [`journal`], [`node_control`], [`node_addr`], [`placeholders`], [`glob`],
+//!   [`fakeclock`]: the plumbing at
 //!   the bottom, used by both the cluster and the nemesis (which never import each other): the
 //!   proxy mesh, iptables rules and namespace plans; the fault journal; the process-control
-//!   and leader traits; external node addresses; the `{name}` lexer of user templates.
+//!   and leader traits; external node addresses; the `{name}` lexer of user templates; a
+//!   node's libfaketime control file.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
 //!   seeded schedule), one generic [`nemesis::Nemesis`] that journals and dispatches every
 //!   fault, and its backends, split by what they touch (network: proxy mesh, iptables,
@@ -49,6 +51,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod detection;
+pub mod fakeclock;
 pub mod generator;
 pub mod glob;
 pub mod history;

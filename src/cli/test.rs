@@ -202,6 +202,12 @@ pub struct TestArgs {
     #[arg(long = "raftkv-bug", value_name = "NAME", value_parser = parse_raftkv_bug)]
     pub raftkv_bugs: Vec<Bug>,
 
+    /// How raftkv leaders serve reads: read-index (the default: a quorum round per read) or
+    /// lease (locally while a lease measured on the leader's wall clock lasts, Raft thesis
+    /// §6.4; stale reads once that clock runs slow or jumps back: try --nemesis clock).
+    #[arg(long = "raftkv-read-mode", value_name = "MODE", value_parser = ["read-index", "lease"])]
+    pub raftkv_read_mode: Option<String>,
+
     /// Where runs are stored: DIR/<test>/<timestamp>/, with DIR/latest pointing at the newest.
     #[arg(long, default_value = "results", value_name = "DIR")]
     pub results: PathBuf,
@@ -258,7 +264,7 @@ impl TestArgs {
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();
-        let foreign: [(&str, bool, TargetKind); 14] = [
+        let foreign: [(&str, bool, TargetKind); 15] = [
             ("--bin", self.bin.is_some(), TargetKind::Maelstrom),
             (
                 "--bin-arg",
@@ -292,6 +298,11 @@ impl TestArgs {
                 self.raftkv_bin.is_some(),
                 TargetKind::Raftkv,
             ),
+            (
+                "--raftkv-read-mode",
+                self.raftkv_read_mode.is_some(),
+                TargetKind::Raftkv,
+            ),
             ("--base-port", self.base_port.is_some(), TargetKind::Raftkv),
             (
                 "--etcd-serializable-reads",
@@ -323,6 +334,7 @@ impl TestArgs {
                 bugs: self.raftkv_bugs.clone(),
                 bin: self.raftkv_bin.clone(),
                 base_port: self.base_port,
+                lease_reads: self.raftkv_read_mode.as_deref() == Some("lease"),
             }),
             TargetKind::Etcd => Target::Etcd(EtcdTarget {
                 serializable_reads: self.etcd_serializable_reads,

@@ -32,6 +32,9 @@ pub struct GenericOptions {
     pub run_id: String,
     /// The run's seed (each node's `{seed}` derives from it by name).
     pub seed: u64,
+    /// Run every node under libfaketime with its own clock control file (a schedule with
+    /// clock faults; see [`crate::fakeclock`]).
+    pub fake_clocks: bool,
 }
 
 /// A running cluster of a db spec's nodes and the private network they live in.
@@ -312,7 +315,13 @@ pub async fn start(opts: GenericOptions) -> Result<GenericCluster, ClusterError>
         run: plan.prefix.clone(),
         http,
     };
-    let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, spec.startup_timeout).await?;
+    let cluster = LocalCluster::start_with_clocks(
+        Box::new(launcher),
+        &opts.dir,
+        spec.startup_timeout,
+        opts.fake_clocks,
+    )
+    .await?;
     wait_healthy(&cluster, spec, &log_name).await?;
     Ok(Wired::new(cluster, plan))
 }

@@ -41,6 +41,8 @@ struct Inner {
     procs: Procs,
     detached: AtomicBool,
     stopped: AtomicBool,
+    /// Each node's libfaketime control file, when the nodes run with faked clocks.
+    clocks: Option<Vec<PathBuf>>,
 }
 
 /// A running local cluster. Cloning gives another handle to the same processes.
@@ -59,6 +61,20 @@ impl LocalCluster {
         dir: &Path,
         startup_timeout: Duration,
     ) -> Result<LocalCluster, ClusterError> {
+        Self::start_with_clocks(launcher, dir, startup_timeout, false).await
+    }
+
+    /// [`LocalCluster::start`], with every node's clock faked through libfaketime when
+    /// `fake_clocks` (a schedule with clock faults): each node runs with
+    /// [`crate::fakeclock::env`] and its control file `<run>/nodes/<name>/faketime.rc`,
+    /// written at real time before the first start. Refused before anything starts when
+    /// libfaketime is missing or cannot skew the node program (static, Go).
+    pub async fn start_with_clocks(
+        launcher: Box<dyn Launcher>,
+        dir: &Path,
+        startup_timeout: Duration,
+        fake_clocks: bool,
+    ) -> Result<LocalCluster, ClusterError> {
         let n = launcher.nodes().len();
         if n == 0 || n > 99 {
             return Err(ClusterError::Options(format!(
@@ -73,6 +89,20 @@ impl LocalCluster {
         for node in launcher.nodes() {
             std::fs::create_dir_all(&node.data_dir).map_err(ClusterError::io(&node.data_dir))?;
         }
+        let clocks = if fake_clocks {
+            crate::fakeclock::check_skewable(launcher.program()).map_err(ClusterError::Options)?;
+            let mut files = Vec::with_capacity(n);
+            for node in launcher.nodes() {
+                let node_dir = node.data_dir.parent().unwrap_or(&node.data_dir);
+                let file = crate::fakeclock::control_file(node_dir);
+                crate::fakeclock::write_state(&file, Default::default())
+                    .map_err(ClusterError::io(&file))?;
+                files.push(file);
+            }
+            Some(files)
+        } else {
+            None
+        };
         let cluster = LocalCluster {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -80,6 +110,7 @@ impl LocalCluster {
                 launcher,
                 detached: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
+                clocks,
             }),
         };
         // Recorded before anything is created; from here on an error drops `cluster`, which
@@ -108,8 +139,12 @@ impl LocalCluster {
     fn spawn(&self, i: usize) -> Result<Child, ClusterError> {
         let launcher = &self.inner.launcher;
         let node = &launcher.nodes()[i];
+        let mut command = launcher.command(i);
+        if let Some(files) = &self.inner.clocks {
+            command.envs(crate::fakeclock::env(&files[i]));
+        }
         spawn_logged(
-            launcher.command(i),
+            command,
             &node.name,
             &launcher.describe(i),
             launcher.program(),
@@ -164,6 +199,17 @@ impl LocalCluster {
     /// The node called `name`.
     pub fn node(&self, name: &str) -> Result<&NodeLayout, ClusterError> {
         Ok(&self.layout()[self.index(name)?])
+    }
+
+    /// Each node's clock control file, by name, when the nodes run with faked clocks.
+    pub fn clock_files(&self) -> Option<Vec<(String, PathBuf)>> {
+        let files = self.inner.clocks.as_ref()?;
+        Some(
+            self.names()
+                .into_iter()
+                .zip(files.iter().cloned())
+                .collect(),
+        )
     }
 
     /// The cluster directory.

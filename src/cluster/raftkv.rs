@@ -49,6 +49,9 @@ pub struct ClusterOptions {
     pub startup_timeout: Duration,
     /// Extra raftkv flags for every node (e.g. `--tick-ms 10`).
     pub extra_args: Vec<String>,
+    /// Run every node under libfaketime with its own clock control file (a schedule with
+    /// clock faults; see [`crate::fakeclock`]).
+    pub fake_clocks: bool,
 }
 
 impl ClusterOptions {
@@ -65,6 +68,7 @@ impl ClusterOptions {
             base_port: None,
             startup_timeout: Duration::from_secs(30),
             extra_args: Vec::new(),
+            fake_clocks: false,
         }
     }
 }
@@ -346,7 +350,13 @@ async fn start_once(opts: &ClusterOptions) -> Result<RaftkvCluster, ClusterError
         data_files: RAFTKV_DATA_FILES.map(String::from).to_vec(),
         _mesh: mesh.clone(),
     };
-    let cluster = LocalCluster::start(Box::new(launcher), &opts.dir, opts.startup_timeout).await?;
+    let cluster = LocalCluster::start_with_clocks(
+        Box::new(launcher),
+        &opts.dir,
+        opts.startup_timeout,
+        opts.fake_clocks,
+    )
+    .await?;
     Ok(Wired::new(cluster, mesh))
 }
 

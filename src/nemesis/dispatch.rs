@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::backend::{FileFaults, NetworkFaults};
+use super::backend::{ClockFaults, FileFaults, NetworkFaults};
+use super::clock::ClockFault;
 use super::corruption::{node_seed, CorruptMode};
 use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
 use super::partition::{complete_grudge, majority, one_way_grudge, split_one, Grudge};
@@ -125,6 +126,8 @@ pub struct Nemesis {
     /// Nodes that did not start again after their files were damaged: down for good (an
     /// availability event), never faulted again.
     damaged: BTreeSet<String>,
+    /// Clock faults, when the cluster runs its nodes under libfaketime.
+    clocks: Option<ClockFaults>,
 }
 
 impl Nemesis {
@@ -149,7 +152,15 @@ impl Nemesis {
             files: None,
             corrupted: BTreeSet::new(),
             damaged: BTreeSet::new(),
+            clocks: None,
         })
+    }
+
+    /// The same nemesis, able to skew its nodes' clocks through `clocks` (a local cluster
+    /// started under libfaketime).
+    pub fn with_clocks(mut self, clocks: ClockFaults) -> Nemesis {
+        self.clocks = Some(clocks);
+        self
     }
 
     /// The same nemesis, able to damage the data files `files` lists (a local cluster's).
@@ -300,7 +311,53 @@ impl Nemesis {
             FaultOp::Resume => self.undo(FaultKind::Pause).await,
             FaultOp::CorruptFile { mode, nodes, seed } => self.corrupt(mode, &nodes, seed).await,
             FaultOp::RestartCorrupted => self.restart_corrupted().await,
+            FaultOp::Clock { fault, nodes } => self.skew(fault, &nodes).await,
+            FaultOp::ClockReset => {
+                let Some(clocks) = self.clocks.as_mut() else {
+                    return Ok(json!({ "reset": [] }));
+                };
+                let reset = clocks.reset().await;
+                self.book.healed(FaultKind::Clock)?;
+                Ok(json!({ "reset": reset? }))
+            }
         }
+    }
+
+    /// `clock-bump` / `clock-strobe` / `clock-rate`: journals the fault with its parameters
+    /// and each chosen node's process id, then rewrites the nodes' clock control files (a
+    /// node that is down gets the skewed clock when it starts again).
+    async fn skew(
+        &mut self,
+        fault: ClockFault,
+        choice: &NodeChoice,
+    ) -> Result<Value, NemesisError> {
+        if self.clocks.is_none() {
+            return Err(super::backend::unsupported(FaultKind::Clock));
+        }
+        let names = self.resolve(choice).await?;
+        let op = FaultOp::Clock {
+            fault,
+            nodes: NodeChoice::Nodes(names.clone()),
+        };
+        let mut detail = op.value();
+        detail["pids"] = json!(names
+            .iter()
+            .map(|n| self.processes.pid(n))
+            .collect::<Vec<_>>());
+        self.book.applying(FaultKind::Clock, &names, detail)?;
+        let mut clocks_now = Vec::new();
+        for n in &names {
+            let uptime = self
+                .processes
+                .pid(n)
+                .and_then(super::backend::clock::process_uptime_ms)
+                .unwrap_or(0);
+            let clocks = self.clocks.as_mut().expect("checked above");
+            clocks_now.push(clocks.apply(n, fault, uptime).await?);
+        }
+        let mut value = op.value();
+        value["clocks"] = json!(clocks_now);
+        Ok(value)
     }
 
     /// `corrupt-file`: kill -9 each chosen node (if running), damage one of its data files
@@ -492,6 +549,9 @@ impl Drop for Nemesis {
         self.network.heal_now();
         for n in &self.paused {
             self.processes.resume_now(n);
+        }
+        if let Some(clocks) = self.clocks.as_mut() {
+            clocks.reset_now();
         }
     }
 }

@@ -12,10 +12,15 @@
 //! | `stop-delay` / `stop-drop` | `null` |
 //! | `corrupt-file` | `{"mode": "bitflip", "nodes": ["n2"], "seed": 7}` or `"nodes": "leader"`: kill the nodes, damage their data files (the plan drawn from `seed`, see [`super::corruption`]), leave them down |
 //! | `restart-corrupted` | `null` (restarts every node `corrupt-file` took down; one that refuses to start is an availability event) |
+//! | `clock-bump` | `{"ms": -2000, "nodes": ["n2"]}` or `"nodes": "leader"`: jump the nodes' faked clocks |
+//! | `clock-strobe` | `{"ms": -500, "period_ms": 200, "duration_ms": 3000, "nodes": ...}`: flip the clocks back and forth |
+//! | `clock-rate` | `{"factor": 0.1, "nodes": ...}`: run the clocks at a factor from now on |
+//! | `clock-reset` | `null` (every faked clock back to real time, strobes stopped) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::clock::ClockFault;
 use super::corruption::CorruptMode;
 use super::partition::Grudge;
 
@@ -74,15 +79,18 @@ pub enum FaultKind {
     Drop,
     /// Damaged data files while the node is down, healed by restarting it (it may refuse).
     FileCorruption,
+    /// Skewed node clocks (libfaketime), healed by resetting them to real time.
+    Clock,
 }
 
 impl FaultKind {
     /// Every kind, in the order a heal-everything pass visits them (network first, so restarted
     /// and resumed nodes come back to a healed network).
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Partition,
         FaultKind::Delay,
         FaultKind::Drop,
+        FaultKind::Clock,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::FileCorruption,
@@ -97,6 +105,7 @@ impl FaultKind {
             FaultKind::Delay => "delay",
             FaultKind::Drop => "drop",
             FaultKind::FileCorruption => "file-corruption",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -109,6 +118,7 @@ impl FaultKind {
             FaultKind::Delay => FaultOp::StopDelay,
             FaultKind::Drop => FaultOp::StopDrop,
             FaultKind::FileCorruption => FaultOp::RestartCorrupted,
+            FaultKind::Clock => FaultOp::ClockReset,
         }
     }
 }
@@ -174,6 +184,15 @@ pub enum FaultOp {
     },
     /// Restart every node `CorruptFile` took down.
     RestartCorrupted,
+    /// Skew these nodes' clocks (`clock-bump`, `clock-strobe` or `clock-rate`).
+    Clock {
+        /// What to do to the clocks.
+        fault: ClockFault,
+        /// Which nodes.
+        nodes: NodeChoice,
+    },
+    /// Every faked clock back to real time.
+    ClockReset,
 }
 
 /// A nemesis op that does not decode.
@@ -198,6 +217,7 @@ impl FaultOp {
             FaultOp::StartDelay { .. } | FaultOp::StopDelay => FaultKind::Delay,
             FaultOp::StartDrop { .. } | FaultOp::StopDrop => FaultKind::Drop,
             FaultOp::CorruptFile { .. } | FaultOp::RestartCorrupted => FaultKind::FileCorruption,
+            FaultOp::Clock { .. } | FaultOp::ClockReset => FaultKind::Clock,
         }
     }
 
@@ -211,6 +231,7 @@ impl FaultOp {
                 | FaultOp::StartDelay { .. }
                 | FaultOp::StartDrop { .. }
                 | FaultOp::CorruptFile { .. }
+                | FaultOp::Clock { .. }
         )
     }
 
@@ -229,6 +250,12 @@ impl FaultOp {
             FaultOp::StopDrop => "stop-drop",
             FaultOp::CorruptFile { .. } => "corrupt-file",
             FaultOp::RestartCorrupted => "restart-corrupted",
+            FaultOp::Clock { fault, .. } => match fault {
+                ClockFault::Bump { .. } => "clock-bump",
+                ClockFault::Strobe { .. } => "clock-strobe",
+                ClockFault::Rate { .. } => "clock-rate",
+            },
+            FaultOp::ClockReset => "clock-reset",
         }
     }
 
@@ -271,7 +298,21 @@ impl FaultOp {
             FaultOp::CorruptFile { mode, nodes, seed } => {
                 json!({ "mode": mode.name(), "nodes": choice(nodes), "seed": seed })
             }
+            FaultOp::Clock { fault, nodes } => {
+                let mut v = match fault {
+                    ClockFault::Bump { ms } => json!({ "ms": ms }),
+                    ClockFault::Strobe {
+                        ms,
+                        period_ms,
+                        duration_ms,
+                    } => json!({ "ms": ms, "period_ms": period_ms, "duration_ms": duration_ms }),
+                    ClockFault::Rate { factor } => json!({ "factor": factor }),
+                };
+                v["nodes"] = choice(nodes);
+                v
+            }
             FaultOp::StopPartition
+            | FaultOp::ClockReset
             | FaultOp::RestartCorrupted
             | FaultOp::Start
             | FaultOp::Resume
@@ -372,6 +413,40 @@ impl FaultOp {
                     .ok_or_else(|| err("\"seed\" must be a whole number".into()))?;
                 FaultOp::CorruptFile { mode, nodes, seed }
             }
+            "clock-bump" | "clock-strobe" | "clock-rate" => {
+                let nodes = choice(value.get("nodes").unwrap_or(&Value::Null))?;
+                let ms = || {
+                    value
+                        .get("ms")
+                        .and_then(Value::as_i64)
+                        .filter(|ms| *ms != 0)
+                        .ok_or_else(|| err("\"ms\" must be a non-zero whole number".into()))
+                };
+                let positive = |name: &str| {
+                    value
+                        .get(name)
+                        .and_then(Value::as_u64)
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| err(format!("\"{name}\" must be a positive whole number")))
+                };
+                let fault = match f {
+                    "clock-bump" => ClockFault::Bump { ms: ms()? },
+                    "clock-strobe" => ClockFault::Strobe {
+                        ms: ms()?,
+                        period_ms: positive("period_ms")?,
+                        duration_ms: positive("duration_ms")?,
+                    },
+                    _ => ClockFault::Rate {
+                        factor: value
+                            .get("factor")
+                            .and_then(Value::as_f64)
+                            .filter(|f| f.is_finite() && *f > 0.0)
+                            .ok_or_else(|| err("\"factor\" must be a number above 0".into()))?,
+                    },
+                };
+                FaultOp::Clock { fault, nodes }
+            }
+            "clock-reset" => FaultOp::ClockReset,
             "restart-corrupted" => FaultOp::RestartCorrupted,
             "stop-partition" => FaultOp::StopPartition,
             "start" => FaultOp::Start,
@@ -429,6 +504,23 @@ mod tests {
                 seed: 0,
             },
             FaultOp::RestartCorrupted,
+            FaultOp::Clock {
+                fault: ClockFault::Bump { ms: -2500 },
+                nodes: NodeChoice::Leader,
+            },
+            FaultOp::Clock {
+                fault: ClockFault::Strobe {
+                    ms: 300,
+                    period_ms: 100,
+                    duration_ms: 2000,
+                },
+                nodes: NodeChoice::Nodes(vec!["n1".into()]),
+            },
+            FaultOp::Clock {
+                fault: ClockFault::Rate { factor: 0.25 },
+                nodes: NodeChoice::Nodes(vec!["n2".into(), "n3".into()]),
+            },
+            FaultOp::ClockReset,
         ];
         for (i, op) in ops.iter().enumerate() {
             let back = FaultOp::parse(op.f(), &op.value());
@@ -459,6 +551,17 @@ mod tests {
                 "corrupt-file",
                 json!({"mode": "bitflip", "nodes": ["n1"]}),
                 "\"seed\"",
+            ),
+            ("clock-bump", json!({"ms": 0, "nodes": ["n1"]}), "non-zero"),
+            (
+                "clock-rate",
+                json!({"factor": -1.0, "nodes": "leader"}),
+                "above 0",
+            ),
+            (
+                "clock-strobe",
+                json!({"ms": 5, "period_ms": 10, "nodes": "leader"}),
+                "\"duration_ms\"",
             ),
         ];
         for (i, (f, v, want)) in cases.into_iter().enumerate() {

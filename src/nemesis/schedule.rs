@@ -154,11 +154,15 @@ impl Schedule {
             Slot::Pattern(i) => {
                 let pattern = self.patterns[i].clone();
                 let gap = pattern.interval.map_or(self.interval_ns, nanos);
-                let mut ops = pattern.steps.iter().map(|step| self.resolve(step));
+                let mut ops = pattern
+                    .steps
+                    .iter()
+                    .zip(&pattern.gaps)
+                    .map(|(step, own)| (own.map_or(gap, nanos), self.resolve(step)));
                 // A pattern has at least one step (checked when parsed).
-                let first = ops.next().expect("a pattern has a step");
-                let rest: Vec<FaultOp> = ops.collect();
-                self.pending.extend(rest.into_iter().map(|op| (gap, op)));
+                let (_, first) = ops.next().expect("a pattern has a step");
+                let rest: Vec<(u64, FaultOp)> = ops.collect();
+                self.pending.extend(rest);
                 first
             }
         }
@@ -246,6 +250,10 @@ impl Schedule {
                 mode,
                 nodes: choose(target, shuffled),
                 seed: self.rng.random(),
+            },
+            FaultSpec::Clock { fault, target } => FaultOp::Clock {
+                fault,
+                nodes: self.choose(target, shuffled),
             },
             FaultSpec::Heal(kind) => kind.stop_op(),
         }
@@ -452,6 +460,7 @@ mod tests {
                             FaultKind::Delay => "start-delay",
                             FaultKind::Drop => "start-drop",
                             FaultKind::FileCorruption => "corrupt-file",
+                            FaultKind::Clock => "clock",
                         },
                     })
                     .collect();
@@ -513,6 +522,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_pattern_step_waits_its_own_gap() {
+        let spec = NemesisSpec::from_builtin("clock").expect("clock");
+        let ops: Vec<TimedFault> = Schedule::new(&spec, &names(3), Duration::from_secs(3), 7)
+            .take(60)
+            .collect();
+        let mut seen = 0;
+        for w in ops.windows(2) {
+            let pair = (w[0].op.f(), w[1].op.f());
+            if pair == ("start-partition", "clock-bump")
+                || pair == ("clock-rate", "start-partition")
+            {
+                let gap = w[1].time - w[0].time;
+                // 50 ms ± 25%.
+                assert!((37_500_000..=62_500_000).contains(&gap), "{pair:?}: {gap}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "both patterns ran: {seen}");
     }
 
     #[test]

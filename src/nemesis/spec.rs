@@ -29,13 +29,29 @@
 //! kind = "file-corruption"  # kill, damage the data files, leave down; healed by restarting
 //! mode = "bitflip"          # truncate | bitflip | copy | restore
 //! target = "one"            # one | leader | minority | majority | all (capped: see docs/faults.md)
+//!
+//! [[fault]]
+//! kind = "clock-bump"       # jump the faked clock (libfaketime); healed by clock-reset
+//! ms = -2000                # signed milliseconds
+//! target = "leader"         # as for kill/pause
+//!
+//! [[fault]]
+//! kind = "clock-strobe"     # flip the clock ms off and back every half period, for a while
+//! ms = -500
+//! period-ms = 200
+//! duration-ms = 3000
+//!
+//! [[fault]]
+//! kind = "clock-rate"       # run the clock at a factor from now on
+//! factor = 0.1
 //! ```
 //!
 //! No `[[fault]]` at all is the `none` schedule.
 //!
 //! A `[[pattern]]` is a named sequence of steps (faults and heals) that overlap in a set way,
 //! run as one slot of each round, one step per pattern `interval`; it must heal every family
-//! it starts:
+//! it starts. A step may set the gap before it with `after = SECONDS` (default: the
+//! pattern's interval), so a fault can follow another within milliseconds and still last:
 //!
 //! ```toml
 //! [[pattern]]
@@ -62,6 +78,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::clock::ClockFault;
 use super::command::{CommandTemplates, RawCommands};
 use super::corruption::CorruptMode;
 use super::fault::{FaultKind, PartitionMode};
@@ -101,6 +118,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
         "file-corruption",
         include_str!("../../nemesis/file-corruption.toml"),
     ),
+    ("clock", include_str!("../../nemesis/clock.toml")),
 ];
 
 /// The schedule `faultline test` uses without `--nemesis`.
@@ -187,6 +205,13 @@ pub enum FaultSpec {
         /// Which nodes.
         target: ProcessTarget,
     },
+    /// Skew node clocks (libfaketime), reset at the stop op.
+    Clock {
+        /// What to do to the clocks.
+        fault: ClockFault,
+        /// Which nodes.
+        target: ProcessTarget,
+    },
     /// A script step that heals every fault of one family (its stop op).
     Heal(FaultKind),
 }
@@ -201,6 +226,7 @@ impl FaultSpec {
             FaultSpec::Delay { .. } => FaultKind::Delay,
             FaultSpec::Drop { .. } => FaultKind::Drop,
             FaultSpec::FileCorruption { .. } => FaultKind::FileCorruption,
+            FaultSpec::Clock { .. } => FaultKind::Clock,
             FaultSpec::Heal(kind) => *kind,
         }
     }
@@ -228,6 +254,9 @@ pub struct Pattern {
     pub interval: Option<Duration>,
     /// The steps, in order; heal steps end a family.
     pub steps: Vec<FaultSpec>,
+    /// Per step, the gap before it when the step sets one (`after = SECONDS`), else the
+    /// pattern's interval; the first step's is always `None` (it starts the slot).
+    pub gaps: Vec<Option<Duration>>,
 }
 
 /// A validated nemesis schedule: which faults, how often each, at what pace.
@@ -314,6 +343,10 @@ struct RawFault {
     probability: Option<f64>,
     weight: Option<i64>,
     family: Option<String>,
+    after: Option<f64>,
+    factor: Option<f64>,
+    period_ms: Option<i64>,
+    duration_ms: Option<i64>,
 }
 
 impl NemesisSpec {
@@ -380,8 +413,16 @@ impl NemesisSpec {
         let script = order == Order::Script;
         let mut faults = Vec::with_capacity(raw.fault.len());
         for (i, f) in raw.fault.iter().enumerate() {
+            if f.after.is_some() {
+                return Err(field(
+                    format!("fault[{i}].after"),
+                    "only a [[pattern]] step (not its first) may set its own gap".into(),
+                ));
+            }
             let (spec, weight) = parse_fault(f, &format!("fault[{i}]"), script, &field)?;
-            if let FaultSpec::Kill(t) | FaultSpec::Pause(t) = spec {
+            if let FaultSpec::Kill(t) | FaultSpec::Pause(t) | FaultSpec::Clock { target: t, .. } =
+                spec
+            {
                 if t.is_side() {
                     return Err(field(
                         format!("fault[{i}].target"),
@@ -483,6 +524,9 @@ fn parse_fault(
             ("ms", f.ms.is_some()),
             ("probability", f.probability.is_some()),
             ("family", f.family.is_some()),
+            ("factor", f.factor.is_some()),
+            ("period-ms", f.period_ms.is_some()),
+            ("duration-ms", f.duration_ms.is_some()),
         ];
         match present.iter().find(|(n, set)| *set && !names.contains(n)) {
             Some((n, _)) => Err(field(
@@ -608,6 +652,67 @@ fn parse_fault(
                 })?;
             FaultSpec::FileCorruption { mode, target }
         }
+        "clock-bump" | "clock-strobe" | "clock-rate" => {
+            let target = parse_target(f.target.as_deref().unwrap_or("one")).ok_or_else(|| {
+                field(
+                    at("target"),
+                    format!(
+                        "unknown target {:?}; expected one, leader, minority, majority, all, majority-side or minority-side",
+                        f.target.as_deref().unwrap_or_default()
+                    ),
+                )
+            })?;
+            let signed_ms = |name: &str, v: Option<i64>| match v {
+                Some(ms) if ms != 0 && ms.abs() <= 3_600_000 => Ok(ms),
+                Some(ms) => Err(field(
+                    at(name),
+                    format!("must be a non-zero number of milliseconds within ±3600000, got {ms}"),
+                )),
+                None => Err(field(at(name), format!("is required for a {}", f.kind))),
+            };
+            let span_ms = |name: &str, v: Option<i64>, min: i64| match v {
+                Some(ms) if (min..=3_600_000).contains(&ms) => Ok(ms as u64),
+                Some(ms) => Err(field(
+                    at(name),
+                    format!("must be in {min}..=3600000 milliseconds, got {ms}"),
+                )),
+                None => Err(field(at(name), format!("is required for a {}", f.kind))),
+            };
+            let fault = match f.kind.as_str() {
+                "clock-bump" => {
+                    allow(&["ms", "target"])?;
+                    ClockFault::Bump {
+                        ms: signed_ms("ms", f.ms)?,
+                    }
+                }
+                "clock-strobe" => {
+                    allow(&["ms", "period-ms", "duration-ms", "target"])?;
+                    ClockFault::Strobe {
+                        ms: signed_ms("ms", f.ms)?,
+                        period_ms: span_ms("period-ms", f.period_ms, 10)?,
+                        duration_ms: span_ms("duration-ms", f.duration_ms, 1)?,
+                    }
+                }
+                _ => {
+                    allow(&["factor", "target"])?;
+                    match f.factor {
+                        Some(x) if (0.01..=100.0).contains(&x) && x != 1.0 => {
+                            ClockFault::Rate { factor: x }
+                        }
+                        Some(x) => {
+                            return Err(field(
+                                at("factor"),
+                                format!("must be in [0.01, 100] and not 1, got {x}"),
+                            ))
+                        }
+                        None => {
+                            return Err(field(at("factor"), "is required for a clock-rate".into()))
+                        }
+                    }
+                }
+            };
+            FaultSpec::Clock { fault, target }
+        }
         "heal" => {
             allow(&["family"])?;
             if !steps {
@@ -635,7 +740,7 @@ fn parse_fault(
             return Err(field(
                 at("kind"),
                 format!(
-                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop, file-corruption or heal"
+                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop, file-corruption, clock-bump, clock-strobe, clock-rate or heal"
                 ),
             ))
         }
@@ -662,15 +767,29 @@ fn parse_pattern(
         ));
     }
     let mut steps = Vec::with_capacity(p.step.len());
+    let mut gaps = Vec::with_capacity(p.step.len());
     let mut active: Vec<FaultKind> = Vec::new();
     let mut sided = false;
     for (j, raw) in p.step.iter().enumerate() {
         let (spec, _) = parse_fault(raw, &format!("pattern[{i}].step[{j}]"), true, field)?;
+        let gap =
+            match raw.after {
+                Some(_) if j == 0 => return Err(field(
+                    format!("pattern[{i}].step[0].after"),
+                    "the first step starts the pattern's slot; only later steps may set their gap"
+                        .into(),
+                )),
+                after => parse_interval(after)
+                    .map_err(|m| field(format!("pattern[{i}].step[{j}].after"), m))?,
+            };
+        gaps.push(gap);
         match spec {
             FaultSpec::Partition { mode, .. } => {
                 sided = matches!(mode, PartitionMode::Halves | PartitionMode::One)
             }
-            FaultSpec::Kill(t) | FaultSpec::Pause(t) if t.is_side() && !sided => {
+            FaultSpec::Kill(t) | FaultSpec::Pause(t) | FaultSpec::Clock { target: t, .. }
+                if t.is_side() && !sided =>
+            {
                 return Err(field(
                     format!("pattern[{i}].step[{j}].target"),
                     "a side of a partition needs an earlier step of this pattern that partitions with mode \"halves\" or \"one\"".into(),
@@ -700,6 +819,7 @@ fn parse_pattern(
         name: p.name.clone(),
         interval,
         steps,
+        gaps,
     })
 }
 
@@ -740,6 +860,36 @@ fn parse_link_target(s: &str) -> Option<LinkTarget> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_faults_parse_with_their_parameters_and_steps_their_own_gaps() {
+        let spec = NemesisSpec::from_builtin("clock").expect("clock");
+        assert_eq!(spec.kinds(), [FaultKind::Partition, FaultKind::Clock]);
+        let p = &spec.patterns[0];
+        assert_eq!(
+            p.steps[1],
+            FaultSpec::Clock {
+                fault: ClockFault::Bump { ms: -5000 },
+                target: ProcessTarget::Leader
+            }
+        );
+        assert_eq!(p.gaps, [None, Some(Duration::from_millis(50)), None, None]);
+        assert!(spec.faults.iter().any(|(f, _)| matches!(
+            f,
+            FaultSpec::Clock {
+                fault: ClockFault::Strobe {
+                    ms: -400,
+                    period_ms: 200,
+                    duration_ms: 2500
+                },
+                target: ProcessTarget::One
+            }
+        )));
+        assert!(!NemesisSpec::from_builtin("mixed")
+            .expect("mixed")
+            .kinds()
+            .contains(&FaultKind::Clock));
+    }
 
     #[test]
     fn every_builtin_parses() {
@@ -816,6 +966,17 @@ mod tests {
             ),
             ("[[fault]]\nkind = \"file-corruption\"\nmode = \"shred\"\n", "fault[0].mode: unknown mode \"shred\"; expected one of truncate"),
             ("[[fault]]\nkind = \"file-corruption\"\nms = 3\n", "fault[0].ms: does not apply"),
+            ("[[fault]]\nkind = \"clock-bump\"\n", "fault[0].ms: is required for a clock-bump"),
+            ("[[fault]]\nkind = \"clock-bump\"\nms = 0\n", "fault[0].ms: must be a non-zero"),
+            ("[[fault]]\nkind = \"clock-bump\"\nms = 5\nfactor = 2.0\n", "fault[0].factor: does not apply"),
+            ("[[fault]]\nkind = \"clock-rate\"\nfactor = 1.0\n", "fault[0].factor: must be in [0.01, 100] and not 1"),
+            ("[[fault]]\nkind = \"clock-strobe\"\nms = 5\nperiod-ms = 2\nduration-ms = 10\n", "fault[0].period-ms: must be in 10..=3600000"),
+            ("[[fault]]\nkind = \"clock-strobe\"\nms = 5\nperiod-ms = 20\n", "fault[0].duration-ms: is required"),
+            ("[[fault]]\nkind = \"kill\"\nafter = 1\n", "fault[0].after: only a [[pattern]] step"),
+            (
+                "[[pattern]]\nname = \"p\"\nstep = [{ kind = \"kill\", after = 1 }, { kind = \"heal\", family = \"kill\" }]\n",
+                "pattern[0].step[0].after: the first step",
+            ),
         ];
         for (i, (text, want)) in cases.into_iter().enumerate() {
             let e = NemesisSpec::from_toml(text, "x.toml")

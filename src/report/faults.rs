@@ -45,6 +45,8 @@ fn role(f: &str, kill_open: bool) -> Option<Role> {
         "resume" => Some(Role::Stop("pause".into())),
         "corrupt-file" => Some(Role::Start("file-corruption".into())),
         "restart-corrupted" => Some(Role::Stop("file-corruption".into())),
+        "clock-bump" | "clock-strobe" | "clock-rate" => Some(Role::Start("clock".into())),
+        "clock-reset" => Some(Role::Stop("clock".into())),
         "start" if kill_open => Some(Role::Stop("kill".into())),
         "start" => Some(Role::Start("fault".into())),
         "stop" => Some(Role::Stop("fault".into())),

@@ -47,6 +47,7 @@ pub fn fault_colour(kind: &str) -> &'static str {
         "pause" => "#1e88e5",
         "delay" => "#00897b",
         "drop" => "#8d6e63",
+        "clock" => "#f4511e",
         _ => "#9e9d24",
     }
 }

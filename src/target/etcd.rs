@@ -40,6 +40,11 @@ impl EtcdTarget {
                 FaultKind::Delay,
                 "link delay is not available for --target etcd (packet loss, partitions, kills and pauses are)",
             )?;
+            refuse_kind(
+                nemesis,
+                FaultKind::Clock,
+                "clock faults cannot skew etcd: a Go binary reads the clock through the vDSO, not libc, so libfaketime cannot reach it",
+            )?;
         }
         Ok(())
     }

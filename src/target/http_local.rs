@@ -88,6 +88,7 @@ impl HttpTarget {
             dir: ctx.dir.to_path_buf(),
             run_id: ctx.run_id.clone(),
             seed: ctx.seed,
+            fake_clocks: ctx.nemesis.kinds().contains(&FaultKind::Clock),
         })
         .await
         .with_context(|| {
@@ -120,6 +121,7 @@ impl HttpTarget {
         )
         .context("opening the fault journal")?
         .with_files(Arc::new(cluster.cluster().clone()));
+        let nemesis = super::with_clocks(nemesis, cluster.cluster());
         super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
             Ok(Box::new(factory(
                 spec,

@@ -43,6 +43,11 @@ impl MaelstromTarget {
         self.net.validate().map_err(anyhow::Error::msg)?;
         Shape::for_profile(workload.client_profile())
             .map_err(|e| anyhow::anyhow!("--workload {}: {e}", workload.source))?;
+        super::refuse_kind(
+            nemesis,
+            crate::nemesis::FaultKind::Clock,
+            "clock faults are not available for --target maelstrom (its stdio nodes are not started under libfaketime)",
+        )?;
         if let Some(what) = super::leader_fault(nemesis) {
             bail!(
                 "--nemesis {}: its {what} needs to know the leader, and --target maelstrom has no leader probe (a Maelstrom node does not say who leads); use a schedule without leader faults (e.g. partition-one, kill, pause, mixed)",

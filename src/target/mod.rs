@@ -24,7 +24,7 @@ use anyhow::{bail, Context, Result};
 use crate::client::{ClientFactory, NodeInfo};
 use crate::cluster::external::{ExternalLeader, Protocol};
 use crate::cluster::LocalCluster;
-use crate::nemesis::backend::{CommandFaults, NetworkFaults, NoFaults};
+use crate::nemesis::backend::{ClockFaults, CommandFaults, NetworkFaults, NoFaults};
 use crate::nemesis::spec::{FaultSpec, ProcessTarget};
 use crate::nemesis::{FaultKind, Nemesis, NemesisSpec, PartitionMode};
 use crate::node_addr::ExternalNode;
@@ -362,7 +362,7 @@ pub fn local_nemesis(
     network: Box<dyn NetworkFaults>,
     journal: &Path,
 ) -> Result<Nemesis> {
-    Ok(Nemesis::new(
+    let nemesis = Nemesis::new(
         local.names(),
         network,
         Arc::new(local.clone()),
@@ -370,7 +370,17 @@ pub fn local_nemesis(
         journal,
     )
     .context("opening the fault journal")?
-    .with_files(Arc::new(local.clone())))
+    .with_files(Arc::new(local.clone()));
+    Ok(with_clocks(nemesis, local))
+}
+
+/// `nemesis`, able to skew the clocks of `local`'s nodes when they run under libfaketime
+/// (the schedule has clock faults).
+pub fn with_clocks(nemesis: Nemesis, local: &LocalCluster) -> Nemesis {
+    match local.clock_files() {
+        Some(files) => nemesis.with_clocks(ClockFaults::new(files)),
+        None => nemesis,
+    }
 }
 
 /// A started local cluster with its clients' `nodes`, clients from `factory`, and `nemesis`.
@@ -456,6 +466,7 @@ mod tests {
             bugs: Vec::new(),
             bin: None,
             base_port: None,
+            lease_reads: false,
         });
         assert_eq!(
             raftkv.test_name(&Nodes::Local { count: 3 }, "register", "none", Some("x")),

@@ -12,7 +12,7 @@ use super::{Nodes, StartContext, Started};
 use crate::client::{ClientFactory, NodeInfo, RaftkvFactory, RaftkvOptions};
 use crate::cluster::{locate_raftkv, raftkv as raftkv_cluster, ClusterOptions, RaftkvCluster};
 use crate::nemesis::backend::{MeshFaults, NetworkFaults, NoFaults};
-use crate::nemesis::Nemesis;
+use crate::nemesis::{FaultKind, Nemesis};
 pub use raftkv::raft::Bug;
 
 /// A raftkv bug as faultline's flags and test names spell it (`stale-read`).
@@ -64,6 +64,10 @@ pub struct RaftkvTarget {
     /// Fixed ports for a local cluster: node i's client API on BASE+i-1, its peer port on
     /// BASE+N+i-1; `None` picks free ports.
     pub base_port: Option<u16>,
+    /// Leader lease reads (`raftkv --read-mode lease`, Raft thesis §6.4) instead of
+    /// ReadIndex: correct while clocks drift within raftkv's bound, stale once a leader's
+    /// clock runs slow or jumps back (the clock nemesis).
+    pub lease_reads: bool,
 }
 
 impl RaftkvTarget {
@@ -76,24 +80,35 @@ impl RaftkvTarget {
             if self.base_port.is_some() {
                 bail!("--base-port is for a local raftkv cluster");
             }
+            if self.lease_reads {
+                bail!("--raftkv-read-mode needs a local raftkv cluster (--cluster local)");
+            }
         }
         Ok(())
     }
 
     /// `-bug-NAME` per bug, for the test name.
     pub fn name_suffix(&self) -> String {
-        self.bugs
+        let lease = if self.lease_reads { "-lease" } else { "" };
+        let bugs: String = self
+            .bugs
             .iter()
             .map(|b| format!("-bug-{}", bug_flag(*b)))
-            .collect()
+            .collect();
+        format!("{lease}{bugs}")
     }
 
     /// The flags that reproduce these settings (the binary and ports are the machine's).
     pub fn flags(&self) -> Vec<String> {
-        self.bugs
+        let mut flags: Vec<String> = self
+            .bugs
             .iter()
             .flat_map(|b| ["--raftkv-bug".to_owned(), bug_flag(*b)])
-            .collect()
+            .collect();
+        if self.lease_reads {
+            flags.extend(["--raftkv-read-mode".to_owned(), "lease".to_owned()]);
+        }
+        flags
     }
 
     /// Clients for `nodes`, through the workload's profile.
@@ -118,6 +133,11 @@ impl RaftkvTarget {
         opts.bugs = self.bugs.iter().map(|b| bug_flag(*b)).collect();
         opts.seed = ctx.seed;
         opts.base_port = self.base_port;
+        if self.lease_reads {
+            opts.extra_args
+                .extend(["--read-mode".to_owned(), "lease".to_owned()]);
+        }
+        opts.fake_clocks = ctx.nemesis.kinds().contains(&FaultKind::Clock);
         let cluster = raftkv_cluster::start(opts)
             .await
             .context("starting the local raftkv cluster")?;

@@ -12,9 +12,13 @@
 //! - File faults: [`files::FileFaults`] damages a down node's data files (listed by a
 //!   [`crate::node_control::DataFiles`]: a local cluster).
 //!
+//! - Clock faults: [`clock::ClockFaults`] rewrites the libfaketime control files of a local
+//!   cluster's nodes.
+//!
 //! A new backend (SSH hosts, a simulated message network) is one new module here
 //! implementing one or both traits.
 
+pub mod clock;
 pub mod command;
 pub mod files;
 pub mod iptables;
@@ -26,6 +30,7 @@ use super::NemesisError;
 use crate::net::Grudge;
 use crate::node_control::{ControlError, ProcessControl};
 
+pub use clock::ClockFaults;
 pub use command::CommandFaults;
 pub use files::FileFaults;
 pub use iptables::IptablesFaults;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::node::NodeConfig;
-use crate::raft::{Bug, Bugs, NodeId};
+use crate::raft::{Bug, Bugs, NodeId, ReadMode};
 
 const BUG_HELP: &str = "Switch on a deliberate, classic Raft bug (repeatable; all off by default):
   stale-read       a node that believes it is leader serves reads from local state without
@@ -73,6 +73,17 @@ pub struct Args {
     /// Snapshot the state machine and compact the log every N applied entries.
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_entries: u64,
+    /// How the leader confirms reads: read-index (a quorum heartbeat round per batch of
+    /// reads) or lease (locally while a lease on the leader's wall clock lasts, thesis §6.4:
+    /// election timeout, less one tick of rounding, less --lease-drift-ms).
+    #[arg(long, value_name = "MODE", default_value = "read-index", value_parser = ["read-index", "lease"])]
+    pub read_mode: String,
+
+    /// Lease mode: the clock drift the lease leaves room for, in milliseconds (default: a
+    /// tenth of the minimum election timeout).
+    #[arg(long, value_name = "MS")]
+    pub lease_drift_ms: Option<u64>,
+
     /// Milliseconds a client request may wait before it is answered 504.
     #[arg(long, default_value_t = 3000)]
     pub request_timeout_ms: u64,
@@ -105,6 +116,16 @@ pub enum ConfigError {
     /// A zero duration.
     #[error("--{0} must be at least 1")]
     Zero(&'static str),
+    /// A drift bound that leaves no lease.
+    #[error(
+        "--lease-drift-ms {drift} leaves no lease: the election timeout less one tick is {room} ms"
+    )]
+    NoLease {
+        /// The drift bound asked for.
+        drift: u64,
+        /// Election timeout minus one tick, in ms.
+        room: u64,
+    },
 }
 
 impl Args {
@@ -131,7 +152,27 @@ impl Args {
         if self.request_timeout_ms == 0 {
             return Err(ConfigError::Zero("request-timeout-ms"));
         }
+        let read_mode = if self.read_mode == "lease" {
+            // A follower that acknowledged a round waits at least election_ticks - 1 whole
+            // ticks (its timer may be reset just before a tick) before it votes for another.
+            let room = self
+                .election_ticks
+                .saturating_sub(1)
+                .saturating_mul(self.tick_ms);
+            let drift = self
+                .lease_drift_ms
+                .unwrap_or(self.election_ticks.saturating_mul(self.tick_ms) / 10);
+            if drift >= room {
+                return Err(ConfigError::NoLease { drift, room });
+            }
+            ReadMode::Lease {
+                lease_us: (room - drift) * 1000,
+            }
+        } else {
+            ReadMode::ReadIndex
+        };
         Ok(NodeConfig {
+            read_mode,
             id: self.id,
             peers,
             data_dir: self.data_dir.clone(),

@@ -35,8 +35,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::raft::{
-    Bugs, Config, Entry, EntryId, Index, Message, NodeId, Payload, RaftError, RaftNode, Ready,
-    Recovered, Role, Term,
+    Bugs, Config, Entry, EntryId, Index, Message, NodeId, Payload, RaftError, RaftNode, ReadMode,
+    Ready, Recovered, Role, Term,
 };
 use crate::state_machine::{Kv, Op, Outcome, ReadAnswer, ReadQuery};
 use crate::storage::{Storage, StorageError};
@@ -72,6 +72,8 @@ pub struct NodeConfig {
     pub peer_queue: usize,
     /// Bound of the event queue into the Raft thread.
     pub event_queue: usize,
+    /// ReadIndex or lease reads (handed to the core).
+    pub read_mode: ReadMode,
 }
 
 /// Why a request was not (or not knowingly) carried out.
@@ -291,6 +293,7 @@ pub fn start(cfg: NodeConfig) -> Result<(NodeHandle, JoinHandle<()>), NodeError>
     config.heartbeat_ticks = cfg.heartbeat_ticks;
     config.max_entries_per_append = cfg.max_entries_per_append;
     config.bugs = cfg.bugs;
+    config.read_mode = cfg.read_mode;
     let bug_names = cfg.bugs.enabled().iter().map(|b| b.to_string()).collect();
     tracing::info!(
         id = cfg.id,
@@ -388,6 +391,7 @@ impl Host {
             }
             let now = Instant::now();
             if now >= next_tick {
+                self.core.set_clock(self.clock_us());
                 self.core.tick();
                 next_tick += tick;
                 if next_tick < now {
@@ -404,6 +408,17 @@ impl Host {
         }
     }
 
+    /// The core's clock for lease reads: the wall clock (`SystemTime`), in microseconds since
+    /// 1970, as many lease implementations measure it. Lease reads trust it: a wall clock
+    /// that runs slow or steps back on the leader (NTP gone wrong, or faultline's clock
+    /// nemesis) makes the lease outlast the followers' election timeouts, which run on the
+    /// monotonic clock. 0 if the clock reads before 1970.
+    fn clock_us(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Peer(msg) => self.core.step(msg),
@@ -418,6 +433,8 @@ impl Host {
             Event::Client(Request::Read { query, reply }) => {
                 let id = self.next_read;
                 self.next_read += 1;
+                // The lease is checked against the clock read now, after the request arrived.
+                self.core.set_clock(self.clock_us());
                 match self.core.read_index(id) {
                     Ok(()) => {
                         self.reads.insert(id, (query, reply));
@@ -582,6 +599,7 @@ mod tests {
             snapshot_entries: 25,
             peer_queue: 16,
             event_queue: 1024,
+            read_mode: ReadMode::ReadIndex,
         }
     }
 

@@ -26,6 +26,25 @@ pub struct Config {
     pub max_append_burst: usize,
     /// Deliberate bugs, all off by default.
     pub bugs: Bugs,
+    /// How the leader confirms a read: ReadIndex (default) or a clock lease.
+    pub read_mode: ReadMode,
+}
+
+/// How a leader makes sure it still leads before it answers a read (thesis §6.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// A quorum heartbeat round per batch of reads: no clock involved.
+    #[default]
+    ReadIndex,
+    /// Serve locally while a lease lasts: `lease_us` microseconds of the host clock
+    /// ([`crate::raft::RaftNode::set_clock`]) from the send time of the latest heartbeat round
+    /// a quorum acknowledged. Safe only while `lease_us` stays below the time a follower that
+    /// acknowledged waits before voting for another node (its election timeout, minus one
+    /// tick of rounding, less the clocks' drift): the host picks it so.
+    Lease {
+        /// The lease, in microseconds of the leader's clock.
+        lease_us: u64,
+    },
 }
 
 impl Config {
@@ -40,6 +59,7 @@ impl Config {
             max_entries_per_append: 64,
             max_append_burst: 8,
             bugs: Bugs::default(),
+            read_mode: ReadMode::ReadIndex,
         }
     }
 
@@ -69,6 +89,9 @@ impl Config {
         }
         if self.max_append_burst == 0 {
             return bad("max_append_burst must be at least 1, got 0".to_string());
+        }
+        if self.read_mode == (ReadMode::Lease { lease_us: 0 }) {
+            return bad("a read lease must last longer than 0 µs".to_string());
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The pure Raft core: elections with pre-vote, log replication with fast back-off, the
-//! commit rule, ReadIndex reads, and snapshots with log compaction.
+//! commit rule, ReadIndex or leader-lease reads, and snapshots with log compaction.
 //!
 //! **No I/O here**: no sockets, no clock, no threads, no ambient randomness. The host (the
 //! server, or the deterministic simulation in [`crate::sim`]) feeds the core ticks, messages
@@ -93,7 +93,7 @@ mod testnet;
 mod tests;
 mod types;
 
-pub use config::{Bug, Bugs, Config};
+pub use config::{Bug, Bugs, Config, ReadMode};
 pub use error::RaftError;
 pub use node::RaftNode;
 pub use ready::{Ready, Recovered};

@@ -784,3 +784,143 @@ fn restart_rejects_a_log_with_a_gap() {
         "{err}"
     );
 }
+
+// ----- Lease reads (thesis §6.4.1) -------------------------------------------------------------
+
+/// One tick of the hosts' clocks in these tests, in microseconds.
+const TICK_US: u64 = 20_000;
+
+/// The lease a host picks for 10-tick election timeouts: (10 - 1) ticks less a 20 ms drift
+/// bound.
+const LEASE_US: u64 = 9 * TICK_US - 20_000;
+
+/// Three nodes in lease mode, run until one leads and has committed an entry of its term;
+/// returns the net and the leader.
+fn lease_cluster() -> (Net, u64) {
+    let mut config = Config::new(1, vec![1, 2, 3]);
+    config.read_mode = super::ReadMode::Lease { lease_us: LEASE_US };
+    let mut net = Net::with_logs(config, &vec![Recovered::default(); 3]);
+    net.tick_all(40);
+    let leader = (1..=3)
+        .find(|&id| net.node(id).role() == Role::Leader)
+        .expect("a leader within 40 ticks");
+    net.propose(leader, b"w");
+    (net, leader)
+}
+
+/// Ticks the leader with its clock at `now` and delivers: it stamps its heartbeat rounds with
+/// `now`, and a quorum's acknowledgements start its lease there.
+fn leader_tick_at(net: &mut Net, leader: u64, now: u64) {
+    net.node(leader).set_clock(now);
+    net.node(leader).tick();
+    net.deliver();
+}
+
+/// Asks `node` for read `id` with its clock at `now`; true when it answers at once, without
+/// a heartbeat round (a lease read).
+fn served_locally(net: &mut Net, node: u64, id: u64, now: u64) -> bool {
+    let before = net.reads[&node].len();
+    net.node(node).set_clock(now);
+    if net.node(node).read_index(id).is_err() {
+        return false;
+    }
+    net.drain(node);
+    net.reads[&node].len() > before
+}
+
+#[test]
+fn a_lease_serves_reads_locally_until_it_expires_thesis_6_4_1() {
+    let (mut net, leader) = lease_cluster();
+    let t0 = 1_000_000;
+    leader_tick_at(&mut net, leader, t0);
+    leader_tick_at(&mut net, leader, t0);
+    assert!(served_locally(&mut net, leader, 1, t0 + LEASE_US - 1));
+    assert!(
+        !served_locally(&mut net, leader, 2, t0 + LEASE_US),
+        "expired"
+    );
+    net.deliver();
+    let ids: Vec<u64> = net.reads[&leader].iter().map(|r| r.id).collect();
+    assert_eq!(ids, [1, 2], "the expired read took the ReadIndex path");
+    // The ReadIndex round renewed the lease from its send time.
+    assert!(served_locally(&mut net, leader, 3, t0 + LEASE_US + 1));
+}
+
+/// Cuts the leader off right after a quorum acknowledged a round sent at `t0`, then runs the
+/// other nodes' clocks tick by tick while the leader's clock runs at `rate` times theirs; at
+/// every tick the old leader is asked for a read. Returns whether it served one locally while
+/// another node led (a read that may be stale).
+fn lease_read_while_another_leads(rate: f64) -> bool {
+    let (mut net, leader) = lease_cluster();
+    let t0 = 5_000_000;
+    leader_tick_at(&mut net, leader, t0);
+    leader_tick_at(&mut net, leader, t0);
+    net.isolate(leader);
+    let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+    for k in 1..=60u64 {
+        net.tick_only(&others, 1);
+        let other_leads = others.iter().any(|&id| net.node(id).role() == Role::Leader);
+        let now = t0 + (k as f64 * TICK_US as f64 * rate) as u64;
+        if served_locally(&mut net, leader, 100 + k, now) && other_leads {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_cut_off_leaders_lease_ends_before_another_leader_is_elected_thesis_6_4_1() {
+    // Clocks in step, or the leader's up to the drift bound slow: never two leaders serving.
+    assert!(!lease_read_while_another_leads(1.0));
+    assert!(!lease_read_while_another_leads(0.9));
+    // Faster on the leader is always safe.
+    assert!(!lease_read_while_another_leads(3.0));
+}
+
+#[test]
+fn a_slow_leader_clock_makes_lease_reads_stale() {
+    // The leader's clock at a third of its followers' speed: its lease outlasts their wait.
+    assert!(lease_read_while_another_leads(0.3));
+}
+
+#[test]
+fn a_restarted_node_grants_no_vote_for_an_election_timeout_in_lease_mode() {
+    let (mut net, leader) = lease_cluster();
+    let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+    let (restarted, candidate) = (others[0], others[1]);
+    leader_tick_at(&mut net, leader, 1_000_000);
+    net.isolate(leader);
+    // `restarted` acknowledged the round, then crashes and comes back at once.
+    net.restart(restarted);
+    net.campaign(candidate);
+    assert_ne!(
+        net.node(candidate).role(),
+        Role::Leader,
+        "refused while quiet"
+    );
+    // After an election timeout of its own clock it votes again.
+    net.tick_only(&others, 40);
+    assert!(
+        others.iter().any(|&id| net.node(id).role() == Role::Leader),
+        "no new leader after the quiet start"
+    );
+}
+
+#[test]
+fn a_cut_off_leader_steps_down_once_its_lease_is_over() {
+    let (mut net, leader) = lease_cluster();
+    let t0 = 1_000_000;
+    leader_tick_at(&mut net, leader, t0);
+    leader_tick_at(&mut net, leader, t0);
+    net.isolate(leader);
+    // Its clock stands still (a wall clock stepped back): the lease holds, it keeps leading.
+    for _ in 0..40 {
+        leader_tick_at(&mut net, leader, t0);
+    }
+    assert_eq!(net.node(leader).role(), Role::Leader);
+    // Once the clock passes the lease, the next quorum check deposes it.
+    for _ in 0..20 {
+        leader_tick_at(&mut net, leader, t0 + LEASE_US);
+    }
+    assert_ne!(net.node(leader).role(), Role::Leader);
+}

@@ -57,6 +57,7 @@ impl RaftNode {
     pub(super) fn in_lease(&self) -> bool {
         self.role == Role::Leader
             || (self.leader.is_some() && self.election_elapsed < self.config.election_ticks)
+            || self.startup_quiet > 0
     }
 
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -136,6 +137,7 @@ impl RaftNode {
         self.election_elapsed = 0;
         self.committed_in_term = false;
         self.read_round = 0;
+        self.drop_lease();
         let next = self.log.last_index() + 1;
         self.progress = self
             .peers()
@@ -229,7 +231,10 @@ impl RaftNode {
         // that serves reads locally and never checks its quorum, a deposed leader cut off by a
         // partition keeps believing it leads, so it keeps serving stale reads until it hears
         // of a higher term.
-        if active < self.quorum && !self.config.bugs.stale_read {
+        // Lease mode: a leader whose lease holds keeps leading until it ends (no other leader
+        // can be elected meanwhile, if its clock is right); it steps down at the first check
+        // after.
+        if active < self.quorum && !self.config.bugs.stale_read && !self.lease_holds() {
             self.become_follower(self.term, None);
         }
     }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rand_chacha::ChaCha8Rng;
 
-use super::config::Config;
+use super::config::{Config, ReadMode};
 use super::error::RaftError;
 use super::log::RaftLog;
 use super::ready::{Ready, Recovered};
@@ -88,6 +88,17 @@ pub struct RaftNode {
     broadcast_due: bool,
 
     read_round: u64,
+    /// Lease mode: the host clock (µs) as last told by [`RaftNode::set_clock`].
+    clock_us: Option<u64>,
+    /// Lease mode, leader only: heartbeat rounds not yet acknowledged by a quorum, with the
+    /// host clock when each was sent.
+    lease_rounds: VecDeque<(u64, u64)>,
+    /// Lease mode, leader only: send time of the latest round a quorum acknowledged.
+    lease_start: Option<u64>,
+    /// Lease mode: ticks left of the quiet start, during which a restarted node grants no
+    /// vote, as if it had just heard from a leader (it may have acknowledged a lease round
+    /// just before it went down).
+    startup_quiet: u64,
     pending_reads: VecDeque<PendingRead>,
     confirmed_reads: VecDeque<ReadState>,
     failed_reads: Vec<u64>,
@@ -162,6 +173,13 @@ impl RaftNode {
             committed_in_term: false,
             broadcast_due: false,
             read_round: 0,
+            clock_us: None,
+            lease_rounds: VecDeque::new(),
+            lease_start: None,
+            startup_quiet: match config.read_mode {
+                ReadMode::Lease { .. } => config.election_ticks,
+                ReadMode::ReadIndex => 0,
+            },
             pending_reads: VecDeque::new(),
             confirmed_reads: VecDeque::new(),
             failed_reads: Vec::new(),
@@ -274,6 +292,7 @@ impl RaftNode {
     /// leaders send heartbeats and check they still hear from a quorum.
     pub fn tick(&mut self) {
         self.election_elapsed += 1;
+        self.startup_quiet = self.startup_quiet.saturating_sub(1);
         if self.role == Role::Leader {
             for progress in self.progress.values_mut() {
                 progress.snapshot_cooldown = progress.snapshot_cooldown.saturating_sub(1);
@@ -350,16 +369,27 @@ impl RaftNode {
         Ok(id)
     }
 
+    /// Tells the core the host's monotonic clock, in microseconds (lease mode only: the
+    /// core stamps heartbeat rounds with it and checks the read lease against it). Call it
+    /// before [`RaftNode::tick`] (rounds are stamped with it: an older value only shortens
+    /// the lease) and with the current time right before [`RaftNode::read_index`].
+    pub fn set_clock(&mut self, now_us: u64) {
+        self.clock_us = Some(now_us);
+    }
+
     /// Starts a linearizable read (ReadIndex, thesis §6.4). Once leadership is confirmed by a
     /// quorum heartbeat round — after the leader has committed an entry of its term — and the
     /// read index is applied, a [`ReadState`] with this `request` id appears in a Ready. If the
-    /// node loses leadership first, the id appears in [`Ready::failed_reads`].
+    /// node loses leadership first, the id appears in [`Ready::failed_reads`]. In lease mode a
+    /// leader whose lease holds at the clock last set confirms the read at once (it still
+    /// waits for its index to be applied); otherwise the read takes the ReadIndex path.
     pub fn read_index(&mut self, request: u64) -> Result<(), RaftError> {
         if self.role != Role::Leader {
             return Err(self.not_leader());
         }
-        if self.config.bugs.stale_read {
-            // BUG stale_read: trust our belief that we lead; no quorum round.
+        if self.config.bugs.stale_read || self.lease_holds() {
+            // BUG stale_read: trust our belief that we lead; no quorum round. Lease mode: a
+            // quorum promised not to elect anyone else while the lease lasts.
             self.confirmed_reads.push_back(ReadState {
                 id: request,
                 index: self.commit,

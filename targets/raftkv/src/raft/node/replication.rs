@@ -293,6 +293,7 @@ impl RaftNode {
     }
 
     pub(super) fn broadcast_heartbeat(&mut self) {
+        self.next_lease_round();
         for peer in self.peers() {
             let matched = self.progress.get(&peer).map_or(0, |p| p.matched);
             self.msgs.push(Message {
@@ -325,6 +326,7 @@ impl RaftNode {
             progress.next = progress.matched + 1;
             self.send_append(from);
         }
+        self.renew_lease();
         self.confirm_reads();
     }
 }
