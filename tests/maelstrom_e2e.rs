@@ -2,7 +2,10 @@
 //! tests/fixtures/maelstrom/ (copied into a temp dir per test, so every node's command line
 //! names that dir and the test can check none is left behind): a correct lin-kv node is valid
 //! under partitions, kills and pauses; its stale-read variant is caught; persisting g-set and
-//! g-counter nodes are valid and their broken variants invalid; a unique-ids node that does not
+//! g-counter nodes are valid and their broken variants invalid; a counter on the seq-kv
+//! service is valid with a cas loop and invalid with blind writes; a txn node on the lin-kv
+//! service is valid (list-append, and rw-register under --consistency-model) and its
+//! stale-read variant is reported as G-single-item-realtime; a unique-ids node that does not
 //! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
 //! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
@@ -72,7 +75,7 @@ impl Drop for Nodes {
 }
 
 /// A short maelstrom run's flags: `bin` (with `extra` flags) on 3 nodes for 10 s, a fault
-/// change every 1.5 s unless `extra` sets `--nemesis-interval`.
+/// change every 1.5 s, unless `extra` sets `--time-limit` or `--nemesis-interval`.
 fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut f = vec![
         "--target",
@@ -83,11 +86,12 @@ fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str>
         "3",
         "--workload",
         workload,
-        "--time-limit",
-        "10",
         "--rate",
         "100",
     ];
+    if !extra.contains(&"--time-limit") {
+        f.extend(["--time-limit", "10"]);
+    }
     if !extra.contains(&"--nemesis-interval") {
         f.extend(["--nemesis-interval", "1.5"]);
     }
@@ -213,6 +217,84 @@ fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
 }
 
 #[test]
+fn a_counter_on_seq_kv_with_cas_is_valid_and_one_with_blind_writes_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("seq_counter.py");
+    let out = run_test(
+        &flags(&bin, "g-counter", &["--seed", "5"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let messages = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
+    assert!(
+        messages.contains(r#""dest":"seq-kv""#) && messages.contains(r#""src":"seq-kv""#),
+        "the nodes' requests to seq-kv and its replies go through the network"
+    );
+    let net = network(&run);
+    assert!(net["msgs_per_op"].as_f64() > Some(1.0), "{net}");
+    let out = run_test(
+        &flags(&bin, "g-counter", &["--seed", "5", "--bin-arg", "--broken"]),
+        &nodes.results(),
+    );
+    assert_caught(&out, "counter-too-low");
+}
+
+#[test]
+fn a_txn_node_on_lin_kv_is_valid_and_its_stale_read_variant_names_the_elle_anomaly() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("txn.py");
+    let out = run_test(
+        &flags(&bin, "txn-list-append", &["--seed", "7"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(
+            &bin,
+            "txn-rw-register",
+            &[
+                "--seed",
+                "7",
+                "--time-limit",
+                "5",
+                "--consistency-model",
+                "serializable",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let results = results_json(&latest(&nodes.results()));
+    assert!(
+        results
+            .to_string()
+            .contains(r#""consistency-model":"serializable""#),
+        "--consistency-model reaches the checker: {results}"
+    );
+    let out = run_test(
+        &flags(
+            &bin,
+            "txn-list-append",
+            &["--seed", "7", "--bin-arg", "--stale"],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let results = results_json(&latest(&nodes.results()));
+    let kinds: Vec<String> = results["checkers"][0]["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["kind"].as_str().map(String::from))
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "G-single-item-realtime"),
+        "a read-only txn served from a stale copy misses a write that completed before it began: {kinds:?}"
+    );
+}
+
+#[test]
 fn a_node_that_forgets_its_ids_across_a_kill_hands_them_out_twice() {
     let nodes = Nodes::new();
     let bin = nodes.bin("unique_ids.py");
@@ -324,7 +406,7 @@ fn nodes_that_fail_at_init_exit_3_naming_the_node() {
 fn flags_of_other_targets_and_leader_faults_are_refused() {
     let nodes = Nodes::new();
     let bin = nodes.bin("lin_kv.py");
-    let cases: [(Vec<&str>, &str); 3] = [
+    let cases: [(Vec<&str>, &str); 4] = [
         (
             vec![
                 "--target",
@@ -337,6 +419,19 @@ fn flags_of_other_targets_and_leader_faults_are_refused() {
             "--raftkv-bug needs --target raftkv",
         ),
         (vec!["--latency", "5"], "--latency needs --target maelstrom"),
+        (
+            vec![
+                "--target",
+                "maelstrom",
+                "--bin",
+                &bin,
+                "--workload",
+                "lin-kv",
+                "--consistency-model",
+                "serializable",
+            ],
+            "--consistency-model is for transactional workloads",
+        ),
         (
             vec![
                 "--target",

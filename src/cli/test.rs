@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::Outcome;
+use crate::checker::txn::ConsistencyModel;
 use crate::maelstrom::NodeProgram;
 use crate::nemesis::NemesisSpec;
 use crate::net::sim::{LatencyDist, SimConfig};
@@ -84,6 +85,10 @@ fn nemesis_help() -> String {
         "The fault schedule: a built-in name ({}) or a TOML file (see docs/running-tests.md).",
         NemesisSpec::builtin_names().join(", ")
     )
+}
+
+fn parse_consistency_model(s: &str) -> Result<ConsistencyModel, String> {
+    s.parse::<ConsistencyModel>().map_err(|e| e.to_string())
 }
 
 /// Arguments of `faultline test`.
@@ -218,6 +223,12 @@ pub struct TestArgs {
     /// Seconds the checker may take before the verdict is unknown.
     #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub check_timeout: Duration,
+
+    /// For transactional workloads (list-append, rw-register, txn-list-append,
+    /// txn-rw-register): the consistency model to check against instead of the workload's
+    /// own (e.g. serializable, snapshot-isolation, read-committed; see docs/transactions.md).
+    #[arg(long, value_name = "NAME", value_parser = parse_consistency_model)]
+    pub consistency_model: Option<ConsistencyModel>,
 
     /// Also write JUnit XML here: one test suite per run, one test case per checker.
     #[arg(long, value_name = "FILE")]
@@ -368,6 +379,7 @@ impl TestArgs {
             seed,
             results: self.results.clone(),
             check_timeout: self.check_timeout,
+            consistency_model: self.consistency_model,
         })
     }
 }

@@ -9,6 +9,8 @@
 //! - [`network`]: the in-process network over [`crate::net::sim`]'s seeded routing: delivery,
 //!   counts (`results.json`'s `network`) and the message log (`messages.jsonl`).
 //! - [`nodes`]: the node processes, their init, and kill/restart/pause/resume.
+//! - [`services`] (pure): Maelstrom's services (`lin-kv`, `seq-kv`, `lww-kv`, `lin-tso`),
+//!   which the network answers for in-process.
 //! - [`client`]: the clients `c1`, `c2`, ... that turn ops into requests.
 //!
 //! Maelstrom's own documentation (jepsen-io/maelstrom: `doc/protocol.md`,
@@ -20,6 +22,7 @@ pub mod errors;
 pub mod network;
 pub mod nodes;
 pub mod protocol;
+pub mod services;
 pub mod shapes;
 pub mod workloads;
 

@@ -11,6 +11,12 @@
 //! | counter (`g-counter`, `pn-counter`) | add | `{"type":"add","delta":d}` | `add_ok` |
 //! | | read | `{"type":"read"}` | `read_ok` `value` (an integer) |
 //! | unique-ids | generate | `{"type":"generate"}` | `generate_ok` `id` |
+//! | txn (`txn-list-append`, `txn-rw-register`) | txn | `{"type":"txn","txn":[["r",k,null],["append",k,v],["w",k,v]]}` | `txn_ok` `txn` (the same micro-ops, reads filled in) |
+//!
+//! Transaction keys are the workload's decimal strings sent as integers, as Maelstrom's own
+//! txn workloads send them; a `txn_ok` is mapped back onto the invocation's micro-ops (its
+//! keys, its writes), taking only each read's value from the reply, and a reply whose
+//! micro-ops do not match the request's (count, function, key) is an unknown outcome.
 //!
 //! An `error` reply maps through [`super::errors`]; a reply of any other type, or an ok reply
 //! without the field the op needs, is an unknown outcome (`info` for an op with an effect).
@@ -32,6 +38,8 @@ pub enum Shape {
     Counter,
     /// Maelstrom's `unique-ids`: generate.
     UniqueIds,
+    /// Maelstrom's `txn-list-append` and `txn-rw-register`: txn.
+    Txn,
 }
 
 impl Shape {
@@ -43,8 +51,9 @@ impl Shape {
             Some(Profile::Set) => Ok(Shape::GSet),
             Some(Profile::Counter) => Ok(Shape::Counter),
             Some(Profile::UniqueIds) => Ok(Shape::UniqueIds),
+            Some(Profile::Txn) => Ok(Shape::Txn),
             Some(p) => Err(format!(
-                "--target maelstrom has no message shapes for {p} workloads yet (it runs register/lin-kv, set/g-set, counter/g-counter/pn-counter and unique-ids workloads)"
+                "--target maelstrom has no message shapes for {p} workloads yet (it runs register/lin-kv, set/g-set, counter/g-counter/pn-counter, unique-ids and list-append/rw-register (txn-list-append, txn-rw-register) workloads)"
             )),
         }
     }
@@ -69,6 +78,7 @@ impl Shape {
             (Shape::Counter, "add") => json!({"type": "add", "delta": op.value}),
             (Shape::GSet | Shape::Counter, "read") => json!({"type": "read"}),
             (Shape::UniqueIds, "generate") => json!({"type": "generate"}),
+            (Shape::Txn, "txn") => json!({"type": "txn", "txn": txn_request(&op.value)?}),
             (_, f) => return Err(format!("no Maelstrom message for op {f:?} in {self:?}")),
         };
         match body {
@@ -117,6 +127,12 @@ impl Shape {
                 )),
             );
         }
+        if self == Shape::Txn {
+            return match txn_reply(&op.value, reply.get("txn")) {
+                Ok(value) => done(Outcome::Ok, value, None),
+                Err(e) => done(errors::no_reply(effect), op.value.clone(), Some(e)),
+            };
+        }
         let field = match (self, op.f.as_str()) {
             (_, "read") => Some("value"),
             (Shape::UniqueIds, "generate") => Some("id"),
@@ -134,6 +150,68 @@ impl Shape {
             },
         }
     }
+}
+
+/// A key as Maelstrom's txn workloads send it: an integer when the workload's key is a
+/// decimal string.
+fn wire_key(key: &Value) -> Value {
+    match key.as_str().and_then(|k| k.parse::<i64>().ok()) {
+        Some(n) => json!(n),
+        None => key.clone(),
+    }
+}
+
+/// A transaction's micro-ops (`[f, k, v]`) with wire keys.
+fn txn_request(ops: &Value) -> Result<Value, String> {
+    let ops = ops
+        .as_array()
+        .ok_or_else(|| format!("a txn needs a list of micro-ops, got {ops}"))?;
+    ops.iter()
+        .map(|m| match m.as_array().map(Vec::as_slice) {
+            Some([f, k, v]) => Ok(json!([f, wire_key(k), v])),
+            _ => Err(format!("a micro-op is [f, key, value], got {m}")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+/// The invocation's micro-ops `invoked` with each read's value taken from the reply's
+/// `txn`; an error when the reply's micro-ops are not the request's.
+fn txn_reply(invoked: &Value, reply: Option<&Value>) -> Result<Value, String> {
+    let (Some(invoked), Some(got)) = (invoked.as_array(), reply.and_then(Value::as_array)) else {
+        return Err("txn_ok without a \"txn\" list".into());
+    };
+    if invoked.len() != got.len() {
+        return Err(format!(
+            "txn_ok has {} micro-ops for a txn of {}",
+            got.len(),
+            invoked.len()
+        ));
+    }
+    invoked
+        .iter()
+        .zip(got)
+        .map(|(mine, theirs)| {
+            let (Some([f, k, v]), Some([gf, gk, gv])) = (
+                mine.as_array().map(Vec::as_slice),
+                theirs.as_array().map(Vec::as_slice),
+            ) else {
+                return Err(format!("txn_ok micro-op {theirs} is not [f, key, value]"));
+            };
+            if f != gf || wire_key(k) != wire_key(gk) {
+                return Err(format!(
+                    "txn_ok micro-op {theirs} does not answer {}",
+                    json!([f, wire_key(k), v])
+                ));
+            }
+            Ok(if f == "r" {
+                json!([f, k, gv])
+            } else {
+                mine.clone()
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
 }
 
 #[cfg(test)]
@@ -230,6 +308,45 @@ mod tests {
         assert_eq!(c.outcome, Outcome::Info);
         let c = Shape::Counter.complete(&add, &body(json!({"type":"error","code":11})));
         assert_eq!(c.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn txn_messages_use_integer_keys_and_replies_fill_in_reads() {
+        let op = inv(
+            "txn",
+            None,
+            json!([["r", "3", null], ["append", "3", 1], ["w", "x", 2]]),
+        );
+        assert_eq!(
+            Value::Object(Shape::Txn.request(&op).expect("txn")),
+            json!({"type":"txn","txn":[["r",3,null],["append",3,1],["w","x",2]]})
+        );
+        let c = Shape::Txn.complete(
+            &op,
+            &body(json!({"type":"txn_ok","txn":[["r",3,[1,2]],["append",3,1],["w","x",2]]})),
+        );
+        assert_eq!(c.outcome, Outcome::Ok);
+        assert_eq!(
+            c.value,
+            json!([["r", "3", [1, 2]], ["append", "3", 1], ["w", "x", 2]])
+        );
+        for bad in [
+            json!({"type":"txn_ok"}),
+            json!({"type":"txn_ok","txn":[["r",3,null]]}),
+            json!({"type":"txn_ok","txn":[["r",4,null],["append",3,1],["w","x",2]]}),
+            json!({"type":"txn_ok","txn":[["w",3,null],["append",3,1],["w","x",2]]}),
+        ] {
+            let c = Shape::Txn.complete(&op, &body(bad.clone()));
+            assert_eq!(c.outcome, Outcome::Info, "{bad}");
+            assert_eq!(c.value, op.value);
+        }
+        let c = Shape::Txn.complete(&op, &body(json!({"type":"error","code":30})));
+        assert_eq!(c.outcome, Outcome::Fail);
+        let c = Shape::Txn.complete(&op, &body(json!({"type":"error","code":13})));
+        assert_eq!(c.outcome, Outcome::Info);
+        assert!(Shape::Txn
+            .request(&inv("txn", None, json!([["r", 1]])))
+            .is_err());
     }
 
     #[test]

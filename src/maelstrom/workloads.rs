@@ -21,6 +21,14 @@ const WORKLOADS: &[(&str, &str)] = &[
         "pn-counter",
         include_str!("../../workloads/maelstrom/pn-counter.toml"),
     ),
+    (
+        "txn-list-append",
+        include_str!("../../workloads/maelstrom/txn-list-append.toml"),
+    ),
+    (
+        "txn-rw-register",
+        include_str!("../../workloads/maelstrom/txn-rw-register.toml"),
+    ),
 ];
 
 /// The TOML text of the Maelstrom workload `name`, if there is one.

@@ -87,6 +87,7 @@ impl MaelstromTarget {
             self.net,
             &names,
             SeedTree::new(ctx.seed).derive(names::NETWORK),
+            SeedTree::new(ctx.seed).derive(names::SERVICES),
             &ctx.dir.join(MESSAGES_FILE),
             Arc::clone(&ctx.log),
         )?;

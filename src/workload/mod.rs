@@ -286,6 +286,21 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
+    /// Makes every transactional checker (list-append, rw-register) judge against `model`
+    /// (`faultline test --consistency-model`); false when the spec has none.
+    pub fn set_consistency_model(&mut self, model: ConsistencyModel) -> bool {
+        let mut any = false;
+        for checker in &mut self.checkers {
+            if let CheckerSpec::ListAppend { consistency_model }
+            | CheckerSpec::RwRegister { consistency_model } = checker
+            {
+                *consistency_model = Some(model);
+                any = true;
+            }
+        }
+        any
+    }
+
     /// The spec as JSON in the TOML file's shape (for test.json: the whole resolved config).
     /// `initial` is left out when it is `null`, as TOML has no null.
     pub fn to_json(&self) -> Value {
