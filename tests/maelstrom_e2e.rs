@@ -5,7 +5,10 @@
 //! g-counter nodes are valid and their broken variants invalid; a counter on the seq-kv
 //! service is valid with a cas loop and invalid with blind writes; a txn node on the lin-kv
 //! service is valid (list-append, and rw-register under --consistency-model) and its
-//! stale-read variant is reported as G-single-item-realtime; a unique-ids node that does not
+//! stale-read variant is reported as G-single-item-realtime; an echo node is valid and one
+//! echoing the wrong payload caught; a broadcast node with anti-entropy is valid under loss,
+//! partitions, kills and pauses on the grid topology, and one that never retries loses
+//! messages on a tree; a unique-ids node that does not
 //! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
 //! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
@@ -75,25 +78,26 @@ impl Drop for Nodes {
 }
 
 /// A short maelstrom run's flags: `bin` (with `extra` flags) on 3 nodes for 10 s, a fault
-/// change every 1.5 s, unless `extra` sets `--time-limit` or `--nemesis-interval`.
+/// change every 1.5 s, unless `extra` sets `--nodes`, `--time-limit` or `--nemesis-interval`.
 fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut f = vec![
         "--target",
         "maelstrom",
         "--bin",
         bin,
-        "--nodes",
-        "3",
         "--workload",
         workload,
         "--rate",
         "100",
     ];
-    if !extra.contains(&"--time-limit") {
-        f.extend(["--time-limit", "10"]);
-    }
-    if !extra.contains(&"--nemesis-interval") {
-        f.extend(["--nemesis-interval", "1.5"]);
+    for (flag, default) in [
+        ("--nodes", "3"),
+        ("--time-limit", "10"),
+        ("--nemesis-interval", "1.5"),
+    ] {
+        if !extra.contains(&flag) {
+            f.extend([flag, default]);
+        }
     }
     f.extend_from_slice(extra);
     f
@@ -292,6 +296,68 @@ fn a_txn_node_on_lin_kv_is_valid_and_its_stale_read_variant_names_the_elle_anoma
         kinds.iter().any(|k| k == "G-single-item-realtime"),
         "a read-only txn served from a stale copy misses a write that completed before it began: {kinds:?}"
     );
+}
+
+#[test]
+fn an_echo_node_is_valid_and_one_echoing_another_payload_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("echo.py");
+    let short = ["--seed", "1", "--time-limit", "3", "--nemesis", "none"];
+    let out = run_test(&flags(&bin, "echo", &short), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let mut broken = short.to_vec();
+    broken.extend(["--bin-arg", "--broken"]);
+    let out = run_test(&flags(&bin, "echo", &broken), &nodes.results());
+    assert_caught(&out, "mismatched echo");
+}
+
+/// Whether the run's message log has a message sent from `src` to `dest`.
+fn sent(run: &Path, src: &str, dest: &str) -> bool {
+    let log = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
+    log.lines().any(|l| {
+        let m: Value = serde_json::from_str(l).expect("a JSON line");
+        m["event"] == "send" && m["src"] == src && m["dest"] == dest
+    })
+}
+
+#[test]
+fn a_gossiping_broadcast_node_is_valid_under_loss_and_faults_and_one_without_retries_loses_messages(
+) {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("broadcast.py");
+    let lossy = [
+        "--seed",
+        "2",
+        "--nodes",
+        "5",
+        "--net-loss",
+        "0.05",
+        "--latency",
+        "5",
+    ];
+    let out = run_test(&flags(&bin, "broadcast", &lossy), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let results = results_json(&run);
+    assert!(
+        results["checkers"][0]["details"]["stable_latencies_ms"]["0.5"].is_number(),
+        "stable latencies reported: {results}"
+    );
+    assert!(
+        results["network"]["msgs_per_op"].as_f64() > Some(1.0),
+        "{results}"
+    );
+    // The default topology is Maelstrom's grid: 5 nodes as n0 n1 n2 / n3 n4.
+    assert!(sent(&run, "n2", "n1") && sent(&run, "n1", "n4"));
+    assert!(!sent(&run, "n2", "n3") && !sent(&run, "n0", "n4"));
+    let mut broken = lossy.to_vec();
+    broken.extend(["--topology", "tree2", "--bin-arg", "--broken"]);
+    let out = run_test(&flags(&bin, "broadcast", &broken), &nodes.results());
+    assert_caught(&out, "lost");
+    // tree2: n0 over n1 and n2, n1 over n3 and n4.
+    let run = latest(&nodes.results());
+    assert!(sent(&run, "n1", "n3") && sent(&run, "n2", "n0"));
+    assert!(!sent(&run, "n2", "n1") && !sent(&run, "n0", "n3"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::Outcome;
 use crate::checker::txn::ConsistencyModel;
+use crate::maelstrom::topology::Topology;
 use crate::maelstrom::NodeProgram;
 use crate::nemesis::NemesisSpec;
 use crate::net::sim::{LatencyDist, SimConfig};
@@ -87,6 +88,15 @@ fn nemesis_help() -> String {
     )
 }
 
+fn parse_topology(s: &str) -> Result<Topology, String> {
+    Topology::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown topology {s:?}; expected one of: {}",
+            Topology::NAMES.join(", ")
+        )
+    })
+}
+
 fn parse_consistency_model(s: &str) -> Result<ConsistencyModel, String> {
     s.parse::<ConsistencyModel>().map_err(|e| e.to_string())
 }
@@ -133,6 +143,11 @@ pub struct TestArgs {
     /// --target maelstrom: how latencies spread around --latency.
     #[arg(long, value_enum, value_name = "DIST")]
     pub latency_dist: Option<LatencyDistArg>,
+
+    /// --target maelstrom, broadcast workload: the topology each node is told after init
+    /// (grid, line, total, tree2, tree3, tree4; default grid).
+    #[arg(long, value_name = "SHAPE", value_parser = parse_topology)]
+    pub topology: Option<Topology>,
 
     /// --target maelstrom: probability that a message between two nodes is lost.
     #[arg(long, value_name = "P")]
@@ -269,7 +284,8 @@ impl TestArgs {
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();
-        let foreign: [(&str, bool, TargetKind); 14] = [
+        let foreign: [(&str, bool, TargetKind); 15] = [
+            ("--topology", self.topology.is_some(), TargetKind::Maelstrom),
             ("--bin", self.bin.is_some(), TargetKind::Maelstrom),
             (
                 "--bin-arg",
@@ -359,6 +375,7 @@ impl TestArgs {
                     duplicate: self.net_duplicate.unwrap_or(0.0),
                     reorder: self.net_reorder.unwrap_or(0.0),
                 },
+                topology: self.topology,
             }),
         };
         // Maelstrom nodes cannot say who leads: the default schedule runs without its leader

@@ -4,6 +4,7 @@
 //! - [`protocol`] (pure): the wire format (one JSON message a line) and `init`.
 //! - [`errors`] (pure): Maelstrom's error codes, definite or not, and the outcome of each.
 //! - [`shapes`] (pure): each workload's request and reply bodies, and replies as completions.
+//! - [`topology`] (pure): the broadcast workload's `topology` message (`--topology`).
 //! - [`workloads`] (pure): the Maelstrom workload names (`lin-kv`, `g-set`, ...) as
 //!   faultline workloads.
 //! - [`network`]: the in-process network over [`crate::net::sim`]'s seeded routing: delivery,
@@ -24,6 +25,7 @@ pub mod nodes;
 pub mod protocol;
 pub mod services;
 pub mod shapes;
+pub mod topology;
 pub mod workloads;
 
 pub use client::MaelstromFactory;

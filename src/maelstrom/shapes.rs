@@ -11,6 +11,9 @@
 //! | counter (`g-counter`, `pn-counter`) | add | `{"type":"add","delta":d}` | `add_ok` |
 //! | | read | `{"type":"read"}` | `read_ok` `value` (an integer) |
 //! | unique-ids | generate | `{"type":"generate"}` | `generate_ok` `id` |
+//! | set (`broadcast`) | add | `{"type":"broadcast","message":m}` | `broadcast_ok` |
+//! | | read | `{"type":"read"}` | `read_ok` `messages` (a list) |
+//! | unique-ids (`echo`) | generate | `{"type":"echo","echo":p}` (`p` unique: the client and `msg_id`) | `echo_ok` `echo` (the op's id: a wrong echo repeats some other op's) |
 //! | txn (`txn-list-append`, `txn-rw-register`) | txn | `{"type":"txn","txn":[["r",k,null],["append",k,v],["w",k,v]]}` | `txn_ok` `txn` (the same micro-ops, reads filled in) |
 //!
 //! Transaction keys are the workload's decimal strings sent as integers, as Maelstrom's own
@@ -40,6 +43,12 @@ pub enum Shape {
     UniqueIds,
     /// Maelstrom's `txn-list-append` and `txn-rw-register`: txn.
     Txn,
+    /// Maelstrom's `broadcast`: a set whose adds are `broadcast` and whose reads answer
+    /// `messages`.
+    Broadcast,
+    /// Maelstrom's `echo`: each request carries a unique payload that must come back; the
+    /// echoed payloads are checked as unique ids.
+    Echo,
 }
 
 impl Shape {
@@ -78,6 +87,10 @@ impl Shape {
             (Shape::Counter, "add") => json!({"type": "add", "delta": op.value}),
             (Shape::GSet | Shape::Counter, "read") => json!({"type": "read"}),
             (Shape::UniqueIds, "generate") => json!({"type": "generate"}),
+            (Shape::Broadcast, "add") => json!({"type": "broadcast", "message": op.value}),
+            (Shape::Broadcast, "read") => json!({"type": "read"}),
+            // The client adds the payload, which names the request (see `echo_payload`).
+            (Shape::Echo, "generate") => json!({"type": "echo"}),
             (Shape::Txn, "txn") => json!({"type": "txn", "txn": txn_request(&op.value)?}),
             (_, f) => return Err(format!("no Maelstrom message for op {f:?} in {self:?}")),
         };
@@ -116,7 +129,11 @@ impl Shape {
                 ),
             };
         }
-        let expected = format!("{}_ok", op.f);
+        let expected = match (self, op.f.as_str()) {
+            (Shape::Broadcast, "add") => "broadcast_ok".to_owned(),
+            (Shape::Echo, _) => "echo_ok".to_owned(),
+            (_, f) => format!("{f}_ok"),
+        };
         if kind != expected {
             return done(
                 errors::no_reply(effect),
@@ -134,14 +151,16 @@ impl Shape {
             };
         }
         let field = match (self, op.f.as_str()) {
+            (Shape::Broadcast, "read") => Some("messages"),
             (_, "read") => Some("value"),
             (Shape::UniqueIds, "generate") => Some("id"),
+            (Shape::Echo, _) => Some("echo"),
             _ => None,
         };
         match field {
             None => done(Outcome::Ok, op.value.clone(), None),
             Some(name) => match reply.get(name) {
-                Some(v) if name == "value" || !v.is_null() => done(Outcome::Ok, v.clone(), None),
+                Some(v) if op.f == "read" || !v.is_null() => done(Outcome::Ok, v.clone(), None),
                 _ => done(
                     errors::no_reply(effect),
                     op.value.clone(),
@@ -150,6 +169,12 @@ impl Shape {
             },
         }
     }
+}
+
+/// The payload of echo request `msg_id` from `client`: unique in the run, so an echo that
+/// is not its own request's shows up as an id handed out twice.
+pub fn echo_payload(client: &str, msg_id: u64) -> Value {
+    json!(format!("{client} #{msg_id}"))
 }
 
 /// A key as Maelstrom's txn workloads send it: an integer when the workload's key is a
@@ -347,6 +372,40 @@ mod tests {
         assert!(Shape::Txn
             .request(&inv("txn", None, json!([["r", 1]])))
             .is_err());
+    }
+
+    #[test]
+    fn broadcast_and_echo_messages() {
+        let add = inv("add", None, json!(4));
+        let read = inv("read", None, Value::Null);
+        let gen = inv("generate", None, Value::Null);
+        let b = Shape::Broadcast;
+        assert_eq!(
+            Value::Object(b.request(&add).expect("add")),
+            json!({"type":"broadcast","message":4})
+        );
+        assert_eq!(
+            b.complete(&add, &body(json!({"type":"broadcast_ok"})))
+                .outcome,
+            Outcome::Ok
+        );
+        assert_eq!(
+            b.complete(&add, &body(json!({"type":"add_ok"}))).outcome,
+            Outcome::Info
+        );
+        let c = b.complete(&read, &body(json!({"type":"read_ok","messages":[4,1]})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!([4, 1])));
+        let c = b.complete(&read, &body(json!({"type":"read_ok","value":[4]})));
+        assert_eq!(c.outcome, Outcome::Fail, "a read_ok without messages");
+        assert_eq!(
+            Value::Object(Shape::Echo.request(&gen).expect("echo")),
+            json!({"type":"echo"})
+        );
+        assert_eq!(echo_payload("c2", 7), json!("c2 #7"));
+        let c = Shape::Echo.complete(&gen, &body(json!({"type":"echo_ok","echo":"c2 #7"})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!("c2 #7")));
+        let c = Shape::Echo.complete(&gen, &body(json!({"type":"echo_ok"})));
+        assert_eq!(c.outcome, Outcome::Info);
     }
 
     #[test]
