@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::protocol::Message;
@@ -240,18 +239,23 @@ impl Network {
         stats
     }
 
+    /// Appends one line to the message log, serialising straight into it (no intermediate
+    /// JSON value: this runs twice per message).
     fn log_event(&self, event: &str, msg: &Message, cause: Option<&str>) {
-        let mut line = json!({
-            "t": (self.elapsed().as_secs_f64() * 1e6).round() / 1e6,
-            "event": event,
-            "src": msg.src,
-            "dest": msg.dest,
-            "body": Value::Object(msg.body.clone()),
-        });
-        if let (Some(cause), Some(obj)) = (cause, line.as_object_mut()) {
-            obj.insert("cause".into(), json!(cause));
-        }
+        let t = (self.elapsed().as_secs_f64() * 1e6).round() / 1e6;
         let mut log = lock(&self.inner.log);
-        let _ = writeln!(log, "{line}");
+        let w = &mut *log;
+        let _ = (|| -> std::io::Result<()> {
+            write!(w, "{{\"t\":{t},\"event\":\"{event}\",\"src\":")?;
+            serde_json::to_writer(&mut *w, &msg.src)?;
+            w.write_all(b",\"dest\":")?;
+            serde_json::to_writer(&mut *w, &msg.dest)?;
+            w.write_all(b",\"body\":")?;
+            serde_json::to_writer(&mut *w, &msg.body)?;
+            if let Some(cause) = cause {
+                write!(w, ",\"cause\":\"{cause}\"")?;
+            }
+            w.write_all(b"}\n")
+        })();
     }
 }
