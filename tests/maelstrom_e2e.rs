@@ -237,6 +237,16 @@ fn a_counter_on_seq_kv_with_cas_is_valid_and_one_with_blind_writes_invalid() {
     );
     let net = network(&run);
     assert!(net["msgs_per_op"].as_f64() > Some(1.0), "{net}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("network: messages: clients sent/received"),
+        "the summary counts messages: {}",
+        text(&out)
+    );
+    let report = std::fs::read_to_string(run.join("report.html")).expect("report");
+    assert!(
+        report.contains("messages per op"),
+        "the report counts messages"
+    );
     let out = run_test(
         &flags(&bin, "g-counter", &["--seed", "5", "--bin-arg", "--broken"]),
         &nodes.results(),
