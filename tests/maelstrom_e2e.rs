@@ -8,7 +8,8 @@
 //! stale-read variant is reported as G-single-item-realtime; an echo node is valid and one
 //! echoing the wrong payload caught; a broadcast node with anti-entropy is valid under loss,
 //! partitions, kills and pauses on the grid topology, and one that never retries loses
-//! messages on a tree; a unique-ids node that does not
+//! messages on a tree; a kafka node on lin-kv is valid and one keeping node-local logs
+//! caught; a unique-ids node that does not
 //! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
 //! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
@@ -368,6 +369,25 @@ fn a_gossiping_broadcast_node_is_valid_under_loss_and_faults_and_one_without_ret
     let run = latest(&nodes.results());
     assert!(sent(&run, "n1", "n3") && sent(&run, "n2", "n0"));
     assert!(!sent(&run, "n2", "n1") && !sent(&run, "n0", "n3"));
+}
+
+#[test]
+fn a_kafka_node_on_lin_kv_is_valid_and_one_with_node_local_logs_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("kafka.py");
+    let out = run_test(&flags(&bin, "kafka", &["--seed", "3"]), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(&bin, "kafka", &["--seed", "3", "--bin-arg", "--local"]),
+        &nodes.results(),
+    );
+    assert_caught(&out, "inconsistent-offset");
+    // Kafka is Maelstrom's only.
+    let out = run_test(
+        &["--target", "raftkv", "--workload", "kafka", "--nodes", "3"],
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 3, "{}", text(&out));
 }
 
 #[test]

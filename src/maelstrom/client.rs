@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::errors;
+use super::kafka::KafkaClient;
 use super::network::Network;
 use super::protocol::Message;
 use super::shapes::{self, Shape};
@@ -53,6 +54,7 @@ impl ClientFactory for MaelstromFactory {
             shape: self.shape,
             inbox: rx,
             next_id: 0,
+            kafka: KafkaClient::default(),
         }))
     }
 }
@@ -64,13 +66,19 @@ struct MaelstromClient {
     shape: Shape,
     inbox: mpsc::UnboundedReceiver<Message>,
     next_id: u64,
+    /// The kafka workload's positions (unused by other shapes).
+    kafka: KafkaClient,
 }
 
 #[async_trait]
 impl Client for MaelstromClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         let node = Some(self.node.clone());
-        let mut body = match self.shape.request(op) {
+        let request = match self.shape {
+            Shape::Kafka => self.kafka.request(op),
+            _ => self.shape.request(op),
+        };
+        let mut body = match request {
             Ok(body) => body,
             Err(e) => {
                 return Completion {
@@ -101,7 +109,10 @@ impl Client for MaelstromClient {
         loop {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(reply)) if reply.in_reply_to() == Some(msg_id) => {
-                    let mut done = self.shape.complete(op, &reply.body);
+                    let mut done = match self.shape {
+                        Shape::Kafka => self.kafka.complete(op, &reply.body),
+                        _ => self.shape.complete(op, &reply.body),
+                    };
                     done.node = node;
                     if payload.is_some_and(|p| done.outcome == Outcome::Ok && done.value != p) {
                         // Not this request's payload: every such echo is the same id, so two

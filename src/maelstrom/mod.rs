@@ -3,6 +3,7 @@
 //!
 //! - [`protocol`] (pure): the wire format (one JSON message a line) and `init`.
 //! - [`errors`] (pure): Maelstrom's error codes, definite or not, and the outcome of each.
+//! - [`kafka`] (pure): the kafka workload's messages and each client's log positions.
 //! - [`shapes`] (pure): each workload's request and reply bodies, and replies as completions.
 //! - [`topology`] (pure): the broadcast workload's `topology` message (`--topology`).
 //! - [`workloads`] (pure): the Maelstrom workload names (`lin-kv`, `g-set`, ...) as
@@ -20,6 +21,7 @@
 
 pub mod client;
 pub mod errors;
+pub mod kafka;
 pub mod network;
 pub mod nodes;
 pub mod protocol;

@@ -49,6 +49,8 @@ pub enum Shape {
     /// Maelstrom's `echo`: each request carries a unique payload that must come back; the
     /// echoed payloads are checked as unique ids.
     Echo,
+    /// Maelstrom's `kafka`: its messages and client state are in [`super::kafka`].
+    Kafka,
 }
 
 impl Shape {
@@ -61,6 +63,7 @@ impl Shape {
             Some(Profile::Counter) => Ok(Shape::Counter),
             Some(Profile::UniqueIds) => Ok(Shape::UniqueIds),
             Some(Profile::Txn) => Ok(Shape::Txn),
+            Some(Profile::Kafka) => Ok(Shape::Kafka),
             Some(p) => Err(format!(
                 "--target maelstrom has no message shapes for {p} workloads yet (it runs register/lin-kv, set/g-set, counter/g-counter/pn-counter, unique-ids and list-append/rw-register (txn-list-append, txn-rw-register) workloads)"
             )),
@@ -69,7 +72,10 @@ impl Shape {
 
     /// Whether op `f` can change the system (then an unknown outcome is `info`).
     pub fn has_effect(self, f: &str) -> bool {
-        f != "read"
+        match self {
+            Shape::Kafka => super::kafka::has_effect(f),
+            _ => f != "read",
+        }
     }
 
     /// The request body of `op` (without `msg_id`); an op this shape has no message for is

@@ -34,6 +34,10 @@ const WORKLOADS: &[(&str, &str)] = &[
     ),
     ("echo", include_str!("../../workloads/maelstrom/echo.toml")),
     (
+        "kafka",
+        include_str!("../../workloads/maelstrom/kafka.toml"),
+    ),
+    (
         "txn-list-append",
         include_str!("../../workloads/maelstrom/txn-list-append.toml"),
     ),
@@ -87,6 +91,7 @@ mod tests {
         assert_eq!(shape_of(&load("echo")), Ok(Shape::Echo));
         assert_eq!(shape_of(&load("g-set")), Ok(Shape::GSet));
         assert_eq!(shape_of(&load("txn-list-append")), Ok(Shape::Txn));
-        assert_eq!(builtin("kafka"), None);
+        assert_eq!(shape_of(&load("kafka")), Ok(Shape::Kafka));
+        assert_eq!(builtin("lin-tso"), None);
     }
 }

@@ -208,31 +208,45 @@ pub fn check(history: &History) -> Result<CheckResult, CheckError> {
             }
         }
     }
-    // Committed offsets never go back.
+    // Committed offsets never go back: each list against the highest offset per key any
+    // list that ended before it began showed (a sweep over the completions).
     lists.sort_by_key(|(op, _)| op.invoke_time);
-    for (i, (op, offsets)) in lists.iter().enumerate() {
-        for (earlier, theirs) in &lists[..i] {
+    let mut ended: Vec<&(&Op, BTreeMap<String, i64>)> = lists
+        .iter()
+        .filter(|(op, _)| op.complete_time.is_some())
+        .collect();
+    ended.sort_by_key(|(op, _)| op.complete_time);
+    let mut highest: BTreeMap<&str, (i64, &Op)> = BTreeMap::new();
+    let mut next = 0;
+    for (op, offsets) in &lists {
+        while let Some((earlier, theirs)) = ended.get(next) {
             if earlier
                 .complete_time
                 .is_none_or(|end| end >= op.invoke_time)
             {
-                continue;
+                break;
             }
-            for (key, was) in theirs {
-                let now = offsets.get(key);
-                if now.is_none_or(|n| n < was) {
-                    anomalies.push(anomaly(
-                        "committed-offset-regression",
-                        Some(key),
-                        &[earlier, op],
-                        format!(
-                            "list_committed_offsets #{} showed key {key} committed at {was}; #{}, which began after it ended, shows {}",
-                            earlier.invoke_index,
-                            op.invoke_index,
-                            now.map_or("nothing".to_owned(), |n| n.to_string())
-                        ),
-                    ));
+            for (key, off) in theirs {
+                if highest.get(key.as_str()).is_none_or(|(h, _)| off > h) {
+                    highest.insert(key, (*off, earlier));
                 }
+            }
+            next += 1;
+        }
+        for (key, (was, earlier)) in &highest {
+            let now = offsets.get(*key);
+            if now.is_none_or(|n| n < was) {
+                anomalies.push(anomaly(
+                    "committed-offset-regression",
+                    Some(key),
+                    &[earlier, op],
+                    format!(
+                        "list_committed_offsets #{} showed key {key} committed at {was}; #{}, which began after it ended, shows {}",
+                        earlier.invoke_index,
+                        op.invoke_index,
+                        now.map_or("nothing".to_owned(), |n| n.to_string())
+                    ),
+                ));
             }
         }
     }
