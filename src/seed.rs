@@ -32,6 +32,8 @@ pub mod names {
     pub const PROXIES: &str = "proxies";
     /// `--target maelstrom`'s message network.
     pub const NETWORK: &str = "network";
+    /// `--target maelstrom`'s services (seq-kv's stale states, lww-kv's replicas).
+    pub const SERVICES: &str = "services";
     /// The child tree of per-node seeds (one sub-seed per node name).
     pub const NODES: &str = "nodes";
 }
@@ -96,6 +98,7 @@ mod tests {
             names::FAULTS,
             names::PROXIES,
             names::NETWORK,
+            names::SERVICES,
             names::NODES,
         ];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|n| t.derive(n)).collect();

@@ -2,7 +2,14 @@
 //! tests/fixtures/maelstrom/ (copied into a temp dir per test, so every node's command line
 //! names that dir and the test can check none is left behind): a correct lin-kv node is valid
 //! under partitions, kills and pauses; its stale-read variant is caught; persisting g-set and
-//! g-counter nodes are valid and their broken variants invalid; a unique-ids node that does not
+//! g-counter nodes are valid and their broken variants invalid; a counter on the seq-kv
+//! service is valid with a cas loop and invalid with blind writes; a txn node on the lin-kv
+//! service is valid (list-append, and rw-register under --consistency-model) and its
+//! stale-read variant is reported as G-single-item-realtime; an echo node is valid and one
+//! echoing the wrong payload caught; a broadcast node with anti-entropy is valid under loss,
+//! partitions, kills and pauses on the grid topology, and one that never retries loses
+//! messages on a tree; a kafka node on lin-kv is valid and one keeping node-local logs
+//! caught; a unique-ids node that does not
 //! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
 //! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
@@ -72,24 +79,26 @@ impl Drop for Nodes {
 }
 
 /// A short maelstrom run's flags: `bin` (with `extra` flags) on 3 nodes for 10 s, a fault
-/// change every 1.5 s unless `extra` sets `--nemesis-interval`.
+/// change every 1.5 s, unless `extra` sets `--nodes`, `--time-limit` or `--nemesis-interval`.
 fn flags<'a>(bin: &'a str, workload: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut f = vec![
         "--target",
         "maelstrom",
         "--bin",
         bin,
-        "--nodes",
-        "3",
         "--workload",
         workload,
-        "--time-limit",
-        "10",
         "--rate",
         "100",
     ];
-    if !extra.contains(&"--nemesis-interval") {
-        f.extend(["--nemesis-interval", "1.5"]);
+    for (flag, default) in [
+        ("--nodes", "3"),
+        ("--time-limit", "10"),
+        ("--nemesis-interval", "1.5"),
+    ] {
+        if !extra.contains(&flag) {
+            f.extend([flag, default]);
+        }
     }
     f.extend_from_slice(extra);
     f
@@ -213,6 +222,175 @@ fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
 }
 
 #[test]
+fn a_counter_on_seq_kv_with_cas_is_valid_and_one_with_blind_writes_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("seq_counter.py");
+    let out = run_test(
+        &flags(&bin, "g-counter", &["--seed", "5"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let messages = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
+    assert!(
+        messages.contains(r#""dest":"seq-kv""#) && messages.contains(r#""src":"seq-kv""#),
+        "the nodes' requests to seq-kv and its replies go through the network"
+    );
+    let net = network(&run);
+    assert!(net["msgs_per_op"].as_f64() > Some(1.0), "{net}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("network: messages: clients sent/received"),
+        "the summary counts messages: {}",
+        text(&out)
+    );
+    let report = std::fs::read_to_string(run.join("report.html")).expect("report");
+    assert!(
+        report.contains("messages per op"),
+        "the report counts messages"
+    );
+    let out = run_test(
+        &flags(&bin, "g-counter", &["--seed", "5", "--bin-arg", "--broken"]),
+        &nodes.results(),
+    );
+    assert_caught(&out, "counter-too-low");
+}
+
+#[test]
+fn a_txn_node_on_lin_kv_is_valid_and_its_stale_read_variant_names_the_elle_anomaly() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("txn.py");
+    let out = run_test(
+        &flags(&bin, "txn-list-append", &["--seed", "7"]),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(
+            &bin,
+            "txn-rw-register",
+            &[
+                "--seed",
+                "7",
+                "--time-limit",
+                "5",
+                "--consistency-model",
+                "serializable",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let results = results_json(&latest(&nodes.results()));
+    assert!(
+        results
+            .to_string()
+            .contains(r#""consistency-model":"serializable""#),
+        "--consistency-model reaches the checker: {results}"
+    );
+    let out = run_test(
+        &flags(
+            &bin,
+            "txn-list-append",
+            &["--seed", "7", "--bin-arg", "--stale"],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let results = results_json(&latest(&nodes.results()));
+    let kinds: Vec<String> = results["checkers"][0]["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["kind"].as_str().map(String::from))
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "G-single-item-realtime"),
+        "a read-only txn served from a stale copy misses a write that completed before it began: {kinds:?}"
+    );
+}
+
+#[test]
+fn an_echo_node_is_valid_and_one_echoing_another_payload_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("echo.py");
+    let short = ["--seed", "1", "--time-limit", "3", "--nemesis", "none"];
+    let out = run_test(&flags(&bin, "echo", &short), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let mut broken = short.to_vec();
+    broken.extend(["--bin-arg", "--broken"]);
+    let out = run_test(&flags(&bin, "echo", &broken), &nodes.results());
+    assert_caught(&out, "mismatched echo");
+}
+
+/// Whether the run's message log has a message sent from `src` to `dest`.
+fn sent(run: &Path, src: &str, dest: &str) -> bool {
+    let log = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
+    log.lines().any(|l| {
+        let m: Value = serde_json::from_str(l).expect("a JSON line");
+        m["event"] == "send" && m["src"] == src && m["dest"] == dest
+    })
+}
+
+#[test]
+fn a_gossiping_broadcast_node_is_valid_under_loss_and_faults_and_one_without_retries_loses_messages(
+) {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("broadcast.py");
+    let lossy = [
+        "--seed",
+        "2",
+        "--nodes",
+        "5",
+        "--net-loss",
+        "0.05",
+        "--latency",
+        "5",
+    ];
+    let out = run_test(&flags(&bin, "broadcast", &lossy), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let results = results_json(&run);
+    assert!(
+        results["checkers"][0]["details"]["stable_latencies_ms"]["0.5"].is_number(),
+        "stable latencies reported: {results}"
+    );
+    assert!(
+        results["network"]["msgs_per_op"].as_f64() > Some(1.0),
+        "{results}"
+    );
+    // The default topology is Maelstrom's grid: 5 nodes as n0 n1 n2 / n3 n4.
+    assert!(sent(&run, "n2", "n1") && sent(&run, "n1", "n4"));
+    assert!(!sent(&run, "n2", "n3") && !sent(&run, "n0", "n4"));
+    let mut broken = lossy.to_vec();
+    broken.extend(["--topology", "tree2", "--bin-arg", "--broken"]);
+    let out = run_test(&flags(&bin, "broadcast", &broken), &nodes.results());
+    assert_caught(&out, "lost");
+    // tree2: n0 over n1 and n2, n1 over n3 and n4.
+    let run = latest(&nodes.results());
+    assert!(sent(&run, "n1", "n3") && sent(&run, "n2", "n0"));
+    assert!(!sent(&run, "n2", "n1") && !sent(&run, "n0", "n3"));
+}
+
+#[test]
+fn a_kafka_node_on_lin_kv_is_valid_and_one_with_node_local_logs_invalid() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("kafka.py");
+    let out = run_test(&flags(&bin, "kafka", &["--seed", "3"]), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = run_test(
+        &flags(&bin, "kafka", &["--seed", "3", "--bin-arg", "--local"]),
+        &nodes.results(),
+    );
+    assert_caught(&out, "inconsistent-offset");
+    // Kafka is Maelstrom's only.
+    let out = run_test(
+        &["--target", "raftkv", "--workload", "kafka", "--nodes", "3"],
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 3, "{}", text(&out));
+}
+
+#[test]
 fn a_node_that_forgets_its_ids_across_a_kill_hands_them_out_twice() {
     let nodes = Nodes::new();
     let bin = nodes.bin("unique_ids.py");
@@ -324,7 +502,7 @@ fn nodes_that_fail_at_init_exit_3_naming_the_node() {
 fn flags_of_other_targets_and_leader_faults_are_refused() {
     let nodes = Nodes::new();
     let bin = nodes.bin("lin_kv.py");
-    let cases: [(Vec<&str>, &str); 3] = [
+    let cases: [(Vec<&str>, &str); 4] = [
         (
             vec![
                 "--target",
@@ -337,6 +515,19 @@ fn flags_of_other_targets_and_leader_faults_are_refused() {
             "--raftkv-bug needs --target raftkv",
         ),
         (vec!["--latency", "5"], "--latency needs --target maelstrom"),
+        (
+            vec![
+                "--target",
+                "maelstrom",
+                "--bin",
+                &bin,
+                "--workload",
+                "lin-kv",
+                "--consistency-model",
+                "serializable",
+            ],
+            "--consistency-model is for transactional workloads",
+        ),
         (
             vec![
                 "--target",

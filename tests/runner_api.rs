@@ -30,6 +30,7 @@ fn config(nemesis: &str, seed: u64, results: PathBuf, time_limit: Duration) -> T
         seed,
         results,
         check_timeout: Duration::from_secs(60),
+        consistency_model: None,
     }
 }
 

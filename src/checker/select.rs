@@ -35,6 +35,8 @@ pub enum CheckModel {
     ListAppend,
     /// Transactional isolation of read-write register txns (Elle's rw-register).
     RwRegister,
+    /// Maelstrom's kafka logs: sends, polls and committed offsets.
+    Kafka,
 }
 
 /// The whole-history workload checkers, in the order the CLI lists them.
@@ -56,6 +58,7 @@ impl CheckModel {
             CheckModel::UniqueIds => "unique-ids",
             CheckModel::ListAppend => TxnWorkload::ListAppend.name(),
             CheckModel::RwRegister => TxnWorkload::RwRegister.name(),
+            CheckModel::Kafka => workload::kafka::CHECKER,
         }
     }
 
@@ -64,7 +67,11 @@ impl CheckModel {
         let linear = ModelKind::ALL.iter().map(|k| k.name());
         linear
             .chain(WORKLOAD_MODELS.iter().map(|m| m.name()))
-            .chain([CheckModel::ListAppend.name(), CheckModel::RwRegister.name()])
+            .chain([
+                CheckModel::ListAppend.name(),
+                CheckModel::RwRegister.name(),
+                CheckModel::Kafka.name(),
+            ])
             .collect()
     }
 
@@ -77,7 +84,8 @@ impl CheckModel {
             | CheckModel::Counter
             | CheckModel::UniqueIds
             | CheckModel::ListAppend
-            | CheckModel::RwRegister => None,
+            | CheckModel::RwRegister
+            | CheckModel::Kafka => None,
         }
     }
 }
@@ -100,6 +108,7 @@ impl FromStr for CheckModel {
         match s {
             "list-append" => return Ok(CheckModel::ListAppend),
             "rw-register" => return Ok(CheckModel::RwRegister),
+            "kafka" => return Ok(CheckModel::Kafka),
             _ => {}
         }
         Err(ModelError::UnknownModel(s.to_string()))
@@ -191,6 +200,7 @@ pub fn check_with(history: &History, opts: &CheckOptions) -> Result<CheckResult,
         CheckModel::UniqueIds => workload::unique_ids::check(history),
         CheckModel::ListAppend => Ok(txn::check(history, &opts.txn(TxnWorkload::ListAppend))?),
         CheckModel::RwRegister => Ok(txn::check(history, &opts.txn(TxnWorkload::RwRegister))?),
+        CheckModel::Kafka => workload::kafka::check(history),
     }
 }
 

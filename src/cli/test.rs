@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::Outcome;
+use crate::checker::txn::ConsistencyModel;
+use crate::maelstrom::topology::Topology;
 use crate::maelstrom::NodeProgram;
 use crate::nemesis::NemesisSpec;
 use crate::net::sim::{LatencyDist, SimConfig};
@@ -86,6 +88,19 @@ fn nemesis_help() -> String {
     )
 }
 
+fn parse_topology(s: &str) -> Result<Topology, String> {
+    Topology::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown topology {s:?}; expected one of: {}",
+            Topology::NAMES.join(", ")
+        )
+    })
+}
+
+fn parse_consistency_model(s: &str) -> Result<ConsistencyModel, String> {
+    s.parse::<ConsistencyModel>().map_err(|e| e.to_string())
+}
+
 /// Arguments of `faultline test`.
 #[derive(Debug, Clone, Args)]
 pub struct TestArgs {
@@ -128,6 +143,11 @@ pub struct TestArgs {
     /// --target maelstrom: how latencies spread around --latency.
     #[arg(long, value_enum, value_name = "DIST")]
     pub latency_dist: Option<LatencyDistArg>,
+
+    /// --target maelstrom, broadcast workload: the topology each node is told after init
+    /// (grid, line, total, tree2, tree3, tree4; default grid).
+    #[arg(long, value_name = "SHAPE", value_parser = parse_topology)]
+    pub topology: Option<Topology>,
 
     /// --target maelstrom: probability that a message between two nodes is lost.
     #[arg(long, value_name = "P")]
@@ -225,6 +245,12 @@ pub struct TestArgs {
     #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub check_timeout: Duration,
 
+    /// For transactional workloads (list-append, rw-register, txn-list-append,
+    /// txn-rw-register): the consistency model to check against instead of the workload's
+    /// own (e.g. serializable, snapshot-isolation, read-committed; see docs/transactions.md).
+    #[arg(long, value_name = "NAME", value_parser = parse_consistency_model)]
+    pub consistency_model: Option<ConsistencyModel>,
+
     /// Also write JUnit XML here: one test suite per run, one test case per checker.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -264,7 +290,8 @@ impl TestArgs {
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();
-        let foreign: [(&str, bool, TargetKind); 15] = [
+        let foreign: [(&str, bool, TargetKind); 16] = [
+            ("--topology", self.topology.is_some(), TargetKind::Maelstrom),
             ("--bin", self.bin.is_some(), TargetKind::Maelstrom),
             (
                 "--bin-arg",
@@ -360,6 +387,7 @@ impl TestArgs {
                     duplicate: self.net_duplicate.unwrap_or(0.0),
                     reorder: self.net_reorder.unwrap_or(0.0),
                 },
+                topology: self.topology,
             }),
         };
         // Maelstrom nodes cannot say who leads: the default schedule runs without its leader
@@ -380,6 +408,7 @@ impl TestArgs {
             seed,
             results: self.results.clone(),
             check_timeout: self.check_timeout,
+            consistency_model: self.consistency_model,
         })
     }
 }

@@ -22,6 +22,9 @@ pub enum Profile {
     UniqueIds,
     /// `txn` of list-append or rw-register micro-ops.
     Txn,
+    /// Maelstrom's kafka: `send`, `poll`, `commit_offsets`, `list_committed_offsets`
+    /// (`--target maelstrom` only; not in [`Profile::ALL`], which a client spec may name).
+    Kafka,
 }
 
 impl Profile {
@@ -42,6 +45,7 @@ impl Profile {
             Profile::Bank => "bank",
             Profile::UniqueIds => "unique-ids",
             Profile::Txn => "txn",
+            Profile::Kafka => "kafka",
         }
     }
 

@@ -11,14 +11,18 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::errors;
+use super::kafka::KafkaClient;
 use super::network::Network;
 use super::protocol::Message;
-use super::shapes::Shape;
+use super::shapes::{self, Shape};
 use crate::client::{Client, ClientError, ClientFactory, Completion, Invocation, NodeInfo};
 use crate::history::Outcome;
 
 /// How long a client waits for a reply before the op's outcome is unknown.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The value of an echo that did not return its own request's payload.
+pub const MISMATCHED_ECHO: &str = "mismatched echo";
 
 /// Opens clients `c1`, `c2`, ... on the network.
 pub struct MaelstromFactory {
@@ -50,6 +54,7 @@ impl ClientFactory for MaelstromFactory {
             shape: self.shape,
             inbox: rx,
             next_id: 0,
+            kafka: KafkaClient::default(),
         }))
     }
 }
@@ -61,13 +66,19 @@ struct MaelstromClient {
     shape: Shape,
     inbox: mpsc::UnboundedReceiver<Message>,
     next_id: u64,
+    /// The kafka workload's positions (unused by other shapes).
+    kafka: KafkaClient,
 }
 
 #[async_trait]
 impl Client for MaelstromClient {
     async fn invoke(&mut self, op: &Invocation) -> Completion {
         let node = Some(self.node.clone());
-        let mut body = match self.shape.request(op) {
+        let request = match self.shape {
+            Shape::Kafka => self.kafka.request(op),
+            _ => self.shape.request(op),
+        };
+        let mut body = match request {
             Ok(body) => body,
             Err(e) => {
                 return Completion {
@@ -85,6 +96,10 @@ impl Client for MaelstromClient {
         self.next_id += 1;
         let msg_id = self.next_id;
         body.insert("msg_id".into(), json!(msg_id));
+        let payload = (self.shape == Shape::Echo).then(|| shapes::echo_payload(&self.name, msg_id));
+        if let Some(p) = &payload {
+            body.insert("echo".into(), p.clone());
+        }
         self.net.send(Message {
             src: self.name.clone(),
             dest: self.node.clone(),
@@ -94,8 +109,16 @@ impl Client for MaelstromClient {
         loop {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(reply)) if reply.in_reply_to() == Some(msg_id) => {
-                    let mut done = self.shape.complete(op, &reply.body);
+                    let mut done = match self.shape {
+                        Shape::Kafka => self.kafka.complete(op, &reply.body),
+                        _ => self.shape.complete(op, &reply.body),
+                    };
                     done.node = node;
+                    if payload.is_some_and(|p| done.outcome == Outcome::Ok && done.value != p) {
+                        // Not this request's payload: every such echo is the same id, so two
+                        // of them are an id handed out twice.
+                        done.value = json!(MISMATCHED_ECHO);
+                    }
                     return done;
                 }
                 Ok(Some(other)) => self.net.unknown_reply(&self.name, &other),

@@ -28,6 +28,9 @@ const TABLE: &[(i64, &str, bool)] = &[
 /// Maelstrom's code 20, key-does-not-exist: a read of such a key is an ok read of nothing.
 pub const KEY_DOES_NOT_EXIST: i64 = 20;
 
+/// Maelstrom's code 22, precondition-failed: a cas whose `from` is not the value.
+pub const PRECONDITION_FAILED: i64 = 22;
+
 /// The name of `code` in Maelstrom's table, if it has one.
 pub fn name(code: i64) -> Option<&'static str> {
     TABLE

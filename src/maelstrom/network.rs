@@ -1,8 +1,12 @@
 //! The in-process message network the nodes of `--target maelstrom` talk through: every line
 //! a node prints and every client request is a [`Message`] handed to [`Network::send`], which
 //! asks the seeded routing core ([`crate::net::sim`]) for its fate, delivers it after its
-//! delay (to a node's stdin, or to a client's inbox), counts it, and logs it to
-//! `messages.jsonl`.
+//! delay (to a node's stdin, a client's inbox, or one of Maelstrom's services, which answer
+//! in-process through [`Services`]), counts it, and logs it to `messages.jsonl`.
+//!
+//! Counting follows Maelstrom's: a message to or from a client (`c1`, ...) is a client
+//! message; every other one (node to node, node to service) a server message. Services, like
+//! clients, are never partitioned and meet latency only.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,12 +17,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::protocol::Message;
+use super::services::{self, Services};
 use crate::net::sim::{DropCause, Fate, Routing, SharedRouting, SimConfig};
 use crate::rundir::{NetworkRecord, NodeExit};
+
+/// Whether `name` is a client: neither a server node nor a service.
+fn is_client(routing: &Routing, name: &str) -> bool {
+    !routing.is_server(name) && !services::is_service(name)
+}
 
 /// Where a message for a name goes.
 type Inboxes<T> = Mutex<HashMap<String, UnboundedSender<T>>>;
@@ -39,6 +48,8 @@ struct Inner {
     stats: Mutex<NetworkRecord>,
     /// Messages clients sent (the ops of msgs-per-op).
     requests: AtomicU64,
+    /// Maelstrom's services, answering the messages sent to them.
+    services: Mutex<Services>,
     /// The run log (one line per call), for malformed lines and unknown replies.
     run_log: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -51,12 +62,13 @@ pub struct Network {
 }
 
 impl Network {
-    /// A network among `servers` with `config`, its draws seeded by `seed`, logging every
-    /// message to `messages` and notes to `run_log`.
+    /// A network among `servers` with `config`, its draws seeded by `seed` (the services'
+    /// by `services_seed`), logging every message to `messages` and notes to `run_log`.
     pub fn new(
         config: SimConfig,
         servers: &[String],
         seed: u64,
+        services_seed: u64,
         messages: &Path,
         run_log: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Network> {
@@ -71,6 +83,7 @@ impl Network {
                 log: Mutex::new(BufWriter::new(file)),
                 stats: Mutex::new(NetworkRecord::default()),
                 requests: AtomicU64::new(0),
+                services: Mutex::new(Services::new(services_seed)),
                 run_log,
             }),
         })
@@ -101,15 +114,16 @@ impl Network {
     pub fn send(&self, msg: Message) {
         let fate = {
             let mut routing = lock(&self.inner.routing);
-            let between_servers = routing.is_server(&msg.src) && routing.is_server(&msg.dest);
+            let client_src = is_client(&routing, &msg.src);
+            let client_msg = client_src || is_client(&routing, &msg.dest);
             let mut stats = lock(&self.inner.stats);
-            let counts = if between_servers {
-                &mut stats.servers
-            } else {
+            let counts = if client_msg {
                 &mut stats.clients
+            } else {
+                &mut stats.servers
             };
             counts.sent += 1;
-            if !routing.is_server(&msg.src) {
+            if client_src {
                 self.inner.requests.fetch_add(1, Ordering::Relaxed);
             }
             routing.route(&msg.src, &msg.dest)
@@ -146,12 +160,21 @@ impl Network {
         }
     }
 
-    /// Hands `msg` to its destination now, if it is there.
+    /// Hands `msg` to its destination now, if it is there; a service answers at once.
     fn deliver(&self, msg: Message) {
-        let between_servers = {
+        let client_msg = {
             let routing = lock(&self.inner.routing);
-            routing.is_server(&msg.src) && routing.is_server(&msg.dest)
+            is_client(&routing, &msg.src) || is_client(&routing, &msg.dest)
         };
+        if services::is_service(&msg.dest) {
+            lock(&self.inner.stats).servers.received += 1;
+            self.log_event("recv", &msg, None);
+            let reply = lock(&self.inner.services).handle(&msg);
+            if let Some(reply) = reply {
+                self.send(reply);
+            }
+            return;
+        }
         let delivered = match lock(&self.inner.nodes).get(&msg.dest) {
             Some(stdin) => stdin.send(msg.to_line()).is_ok(),
             None => false,
@@ -161,10 +184,10 @@ impl Network {
         };
         {
             let mut stats = lock(&self.inner.stats);
-            match (delivered, between_servers) {
+            match (delivered, client_msg) {
                 (false, _) => stats.undeliverable += 1,
-                (true, true) => stats.servers.received += 1,
-                (true, false) => stats.clients.received += 1,
+                (true, false) => stats.servers.received += 1,
+                (true, true) => stats.clients.received += 1,
             }
         }
         if delivered {
@@ -216,18 +239,23 @@ impl Network {
         stats
     }
 
+    /// Appends one line to the message log, serialising straight into it (no intermediate
+    /// JSON value: this runs twice per message).
     fn log_event(&self, event: &str, msg: &Message, cause: Option<&str>) {
-        let mut line = json!({
-            "t": (self.elapsed().as_secs_f64() * 1e6).round() / 1e6,
-            "event": event,
-            "src": msg.src,
-            "dest": msg.dest,
-            "body": Value::Object(msg.body.clone()),
-        });
-        if let (Some(cause), Some(obj)) = (cause, line.as_object_mut()) {
-            obj.insert("cause".into(), json!(cause));
-        }
+        let t = (self.elapsed().as_secs_f64() * 1e6).round() / 1e6;
         let mut log = lock(&self.inner.log);
-        let _ = writeln!(log, "{line}");
+        let w = &mut *log;
+        let _ = (|| -> std::io::Result<()> {
+            write!(w, "{{\"t\":{t},\"event\":\"{event}\",\"src\":")?;
+            serde_json::to_writer(&mut *w, &msg.src)?;
+            w.write_all(b",\"dest\":")?;
+            serde_json::to_writer(&mut *w, &msg.dest)?;
+            w.write_all(b",\"body\":")?;
+            serde_json::to_writer(&mut *w, &msg.body)?;
+            if let Some(cause) = cause {
+                write!(w, ",\"cause\":\"{cause}\"")?;
+            }
+            w.write_all(b"}\n")
+        })();
     }
 }

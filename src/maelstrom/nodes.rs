@@ -2,7 +2,8 @@
 //! its stdin and stdout wired to the [`Network`] and its stderr appended to
 //! `nodes/NAME/stderr.log` in the run directory. Each starts in a process group of its own
 //! with `FAULTLINE_DATA_DIR=nodes/NAME/data` (kept across restarts), receives `init` and must
-//! answer `init_ok` within [`INIT_TIMEOUT`]. The nemesis drives them through
+//! answer `init_ok` within [`INIT_TIMEOUT`]; for the broadcast workload it then receives the
+//! `topology` and must answer `topology_ok` within the same time (also after a restart). The nemesis drives them through
 //! [`ProcessControl`]: kill (SIGKILL to the group; the node is restarted and initialised
 //! again when the nemesis heals it), pause and resume (SIGSTOP, SIGCONT). A node that exits
 //! on its own stays down, and the network's record says so.
@@ -18,6 +19,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,6 +64,8 @@ struct Inner {
     slots: Mutex<Vec<Slot>>,
     next_msg_id: AtomicU64,
     stopping: std::sync::atomic::AtomicBool,
+    /// The `topology` body every node receives after `init_ok`, if the workload sends one.
+    topology: Option<Value>,
 }
 
 impl Drop for Inner {
@@ -91,13 +95,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl StdioNodes {
-    /// Starts every node of `names` at once and waits for each one's `init_ok`; on any
+    /// Starts every node of `names` at once and waits for each one's `init_ok` (and
+    /// `topology_ok`, when `topology` is a `topology` body to send after init); on any
     /// failure stops them all and says which node failed and why, quoting its stderr.
     pub async fn start(
         program: NodeProgram,
         names: Vec<String>,
         run_dir: &Path,
         net: Network,
+        topology: Option<Value>,
     ) -> Result<StdioNodes> {
         check_program(&program.bin)?;
         let nodes = StdioNodes {
@@ -109,6 +115,7 @@ impl StdioNodes {
                 net,
                 next_msg_id: AtomicU64::new(1),
                 stopping: false.into(),
+                topology,
             }),
         };
         let mut waits = Vec::new();
@@ -237,6 +244,7 @@ impl StdioNodes {
             i,
             generation,
             init_id,
+            topology_id: None,
             init: Some(init_tx),
             stdin: Some(tx),
         };
@@ -300,6 +308,8 @@ struct Reader {
     i: usize,
     generation: u64,
     init_id: u64,
+    /// The `msg_id` of the `topology` sent after `init_ok`, while its answer is awaited.
+    topology_id: Option<u64>,
     init: Option<oneshot::Sender<Result<(), String>>>,
     stdin: Option<mpsc::UnboundedSender<String>>,
 }
@@ -352,26 +362,52 @@ impl Reader {
     }
 
     fn init_reply(&mut self, name: &str, msg: &Message) {
-        let ok = msg.kind() == "init_ok" && msg.in_reply_to() == Some(self.init_id);
-        match (self.init.take(), ok) {
-            (Some(init), true) => {
-                if let Some(stdin) = self.stdin.take() {
-                    self.nodes.inner.net.attach_node(name, stdin);
-                }
-                let _ = init.send(Ok(()));
-            }
-            (Some(init), false) => {
-                let _ = init.send(Err(format!(
-                    "it answered init with {} instead of init_ok in reply to msg_id {}",
-                    protocol::quote(&msg.to_line()),
-                    self.init_id
-                )));
-            }
-            (None, _) => self.nodes.inner.net.malformed(
+        let inner = Arc::clone(&self.nodes.inner);
+        let expected = match self.topology_id {
+            Some(id) => ("topology_ok", id),
+            None => ("init_ok", self.init_id),
+        };
+        let ok = msg.kind() == expected.0 && msg.in_reply_to() == Some(expected.1);
+        let Some(init) = self.init.take() else {
+            inner.net.malformed(
                 name,
                 &format!("a message for {INIT_SENDER} after init: {}", msg.to_line()),
-            ),
+            );
+            return;
+        };
+        if !ok {
+            let _ = init.send(Err(format!(
+                "it answered {} with {} instead of {} in reply to msg_id {}",
+                if self.topology_id.is_some() {
+                    "topology"
+                } else {
+                    "init"
+                },
+                protocol::quote(&msg.to_line()),
+                expected.0,
+                expected.1
+            )));
+            return;
         }
+        if let (None, Some(body), Some(stdin)) = (self.topology_id, &inner.topology, &self.stdin) {
+            // Init is done; the topology comes next, and only its answer ends start-up.
+            let id = inner.next_msg_id.fetch_add(1, Ordering::Relaxed);
+            let mut body = body.as_object().cloned().unwrap_or_default();
+            body.insert("msg_id".into(), json!(id));
+            let topology = Message {
+                src: INIT_SENDER.into(),
+                dest: name.to_owned(),
+                body,
+            };
+            let _ = stdin.send(topology.to_line());
+            self.topology_id = Some(id);
+            self.init = Some(init);
+            return;
+        }
+        if let Some(stdin) = self.stdin.take() {
+            inner.net.attach_node(name, stdin);
+        }
+        let _ = init.send(Ok(()));
     }
 }
 

@@ -11,6 +11,15 @@
 //! | counter (`g-counter`, `pn-counter`) | add | `{"type":"add","delta":d}` | `add_ok` |
 //! | | read | `{"type":"read"}` | `read_ok` `value` (an integer) |
 //! | unique-ids | generate | `{"type":"generate"}` | `generate_ok` `id` |
+//! | set (`broadcast`) | add | `{"type":"broadcast","message":m}` | `broadcast_ok` |
+//! | | read | `{"type":"read"}` | `read_ok` `messages` (a list) |
+//! | unique-ids (`echo`) | generate | `{"type":"echo","echo":p}` (`p` unique: the client and `msg_id`) | `echo_ok` `echo` (the op's id: a wrong echo repeats some other op's) |
+//! | txn (`txn-list-append`, `txn-rw-register`) | txn | `{"type":"txn","txn":[["r",k,null],["append",k,v],["w",k,v]]}` | `txn_ok` `txn` (the same micro-ops, reads filled in) |
+//!
+//! Transaction keys are the workload's decimal strings sent as integers, as Maelstrom's own
+//! txn workloads send them; a `txn_ok` is mapped back onto the invocation's micro-ops (its
+//! keys, its writes), taking only each read's value from the reply, and a reply whose
+//! micro-ops do not match the request's (count, function, key) is an unknown outcome.
 //!
 //! An `error` reply maps through [`super::errors`]; a reply of any other type, or an ok reply
 //! without the field the op needs, is an unknown outcome (`info` for an op with an effect).
@@ -32,6 +41,16 @@ pub enum Shape {
     Counter,
     /// Maelstrom's `unique-ids`: generate.
     UniqueIds,
+    /// Maelstrom's `txn-list-append` and `txn-rw-register`: txn.
+    Txn,
+    /// Maelstrom's `broadcast`: a set whose adds are `broadcast` and whose reads answer
+    /// `messages`.
+    Broadcast,
+    /// Maelstrom's `echo`: each request carries a unique payload that must come back; the
+    /// echoed payloads are checked as unique ids.
+    Echo,
+    /// Maelstrom's `kafka`: its messages and client state are in [`super::kafka`].
+    Kafka,
 }
 
 impl Shape {
@@ -43,15 +62,20 @@ impl Shape {
             Some(Profile::Set) => Ok(Shape::GSet),
             Some(Profile::Counter) => Ok(Shape::Counter),
             Some(Profile::UniqueIds) => Ok(Shape::UniqueIds),
+            Some(Profile::Txn) => Ok(Shape::Txn),
+            Some(Profile::Kafka) => Ok(Shape::Kafka),
             Some(p) => Err(format!(
-                "--target maelstrom has no message shapes for {p} workloads yet (it runs register/lin-kv, set/g-set, counter/g-counter/pn-counter and unique-ids workloads)"
+                "--target maelstrom has no message shapes for {p} workloads yet (it runs register/lin-kv, set/g-set, counter/g-counter/pn-counter, unique-ids and list-append/rw-register (txn-list-append, txn-rw-register) workloads)"
             )),
         }
     }
 
     /// Whether op `f` can change the system (then an unknown outcome is `info`).
     pub fn has_effect(self, f: &str) -> bool {
-        f != "read"
+        match self {
+            Shape::Kafka => super::kafka::has_effect(f),
+            _ => f != "read",
+        }
     }
 
     /// The request body of `op` (without `msg_id`); an op this shape has no message for is
@@ -69,6 +93,11 @@ impl Shape {
             (Shape::Counter, "add") => json!({"type": "add", "delta": op.value}),
             (Shape::GSet | Shape::Counter, "read") => json!({"type": "read"}),
             (Shape::UniqueIds, "generate") => json!({"type": "generate"}),
+            (Shape::Broadcast, "add") => json!({"type": "broadcast", "message": op.value}),
+            (Shape::Broadcast, "read") => json!({"type": "read"}),
+            // The client adds the payload, which names the request (see `echo_payload`).
+            (Shape::Echo, "generate") => json!({"type": "echo"}),
+            (Shape::Txn, "txn") => json!({"type": "txn", "txn": txn_request(&op.value)?}),
             (_, f) => return Err(format!("no Maelstrom message for op {f:?} in {self:?}")),
         };
         match body {
@@ -106,7 +135,11 @@ impl Shape {
                 ),
             };
         }
-        let expected = format!("{}_ok", op.f);
+        let expected = match (self, op.f.as_str()) {
+            (Shape::Broadcast, "add") => "broadcast_ok".to_owned(),
+            (Shape::Echo, _) => "echo_ok".to_owned(),
+            (_, f) => format!("{f}_ok"),
+        };
         if kind != expected {
             return done(
                 errors::no_reply(effect),
@@ -117,15 +150,23 @@ impl Shape {
                 )),
             );
         }
+        if self == Shape::Txn {
+            return match txn_reply(&op.value, reply.get("txn")) {
+                Ok(value) => done(Outcome::Ok, value, None),
+                Err(e) => done(errors::no_reply(effect), op.value.clone(), Some(e)),
+            };
+        }
         let field = match (self, op.f.as_str()) {
+            (Shape::Broadcast, "read") => Some("messages"),
             (_, "read") => Some("value"),
             (Shape::UniqueIds, "generate") => Some("id"),
+            (Shape::Echo, _) => Some("echo"),
             _ => None,
         };
         match field {
             None => done(Outcome::Ok, op.value.clone(), None),
             Some(name) => match reply.get(name) {
-                Some(v) if name == "value" || !v.is_null() => done(Outcome::Ok, v.clone(), None),
+                Some(v) if op.f == "read" || !v.is_null() => done(Outcome::Ok, v.clone(), None),
                 _ => done(
                     errors::no_reply(effect),
                     op.value.clone(),
@@ -134,6 +175,74 @@ impl Shape {
             },
         }
     }
+}
+
+/// The payload of echo request `msg_id` from `client`: unique in the run, so an echo that
+/// is not its own request's shows up as an id handed out twice.
+pub fn echo_payload(client: &str, msg_id: u64) -> Value {
+    json!(format!("{client} #{msg_id}"))
+}
+
+/// A key as Maelstrom's txn workloads send it: an integer when the workload's key is a
+/// decimal string.
+fn wire_key(key: &Value) -> Value {
+    match key.as_str().and_then(|k| k.parse::<i64>().ok()) {
+        Some(n) => json!(n),
+        None => key.clone(),
+    }
+}
+
+/// A transaction's micro-ops (`[f, k, v]`) with wire keys.
+fn txn_request(ops: &Value) -> Result<Value, String> {
+    let ops = ops
+        .as_array()
+        .ok_or_else(|| format!("a txn needs a list of micro-ops, got {ops}"))?;
+    ops.iter()
+        .map(|m| match m.as_array().map(Vec::as_slice) {
+            Some([f, k, v]) => Ok(json!([f, wire_key(k), v])),
+            _ => Err(format!("a micro-op is [f, key, value], got {m}")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+/// The invocation's micro-ops `invoked` with each read's value taken from the reply's
+/// `txn`; an error when the reply's micro-ops are not the request's.
+fn txn_reply(invoked: &Value, reply: Option<&Value>) -> Result<Value, String> {
+    let (Some(invoked), Some(got)) = (invoked.as_array(), reply.and_then(Value::as_array)) else {
+        return Err("txn_ok without a \"txn\" list".into());
+    };
+    if invoked.len() != got.len() {
+        return Err(format!(
+            "txn_ok has {} micro-ops for a txn of {}",
+            got.len(),
+            invoked.len()
+        ));
+    }
+    invoked
+        .iter()
+        .zip(got)
+        .map(|(mine, theirs)| {
+            let (Some([f, k, v]), Some([gf, gk, gv])) = (
+                mine.as_array().map(Vec::as_slice),
+                theirs.as_array().map(Vec::as_slice),
+            ) else {
+                return Err(format!("txn_ok micro-op {theirs} is not [f, key, value]"));
+            };
+            if f != gf || wire_key(k) != wire_key(gk) {
+                return Err(format!(
+                    "txn_ok micro-op {theirs} does not answer {}",
+                    json!([f, wire_key(k), v])
+                ));
+            }
+            Ok(if f == "r" {
+                json!([f, k, gv])
+            } else {
+                mine.clone()
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
 }
 
 #[cfg(test)]
@@ -230,6 +339,79 @@ mod tests {
         assert_eq!(c.outcome, Outcome::Info);
         let c = Shape::Counter.complete(&add, &body(json!({"type":"error","code":11})));
         assert_eq!(c.outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn txn_messages_use_integer_keys_and_replies_fill_in_reads() {
+        let op = inv(
+            "txn",
+            None,
+            json!([["r", "3", null], ["append", "3", 1], ["w", "x", 2]]),
+        );
+        assert_eq!(
+            Value::Object(Shape::Txn.request(&op).expect("txn")),
+            json!({"type":"txn","txn":[["r",3,null],["append",3,1],["w","x",2]]})
+        );
+        let c = Shape::Txn.complete(
+            &op,
+            &body(json!({"type":"txn_ok","txn":[["r",3,[1,2]],["append",3,1],["w","x",2]]})),
+        );
+        assert_eq!(c.outcome, Outcome::Ok);
+        assert_eq!(
+            c.value,
+            json!([["r", "3", [1, 2]], ["append", "3", 1], ["w", "x", 2]])
+        );
+        for bad in [
+            json!({"type":"txn_ok"}),
+            json!({"type":"txn_ok","txn":[["r",3,null]]}),
+            json!({"type":"txn_ok","txn":[["r",4,null],["append",3,1],["w","x",2]]}),
+            json!({"type":"txn_ok","txn":[["w",3,null],["append",3,1],["w","x",2]]}),
+        ] {
+            let c = Shape::Txn.complete(&op, &body(bad.clone()));
+            assert_eq!(c.outcome, Outcome::Info, "{bad}");
+            assert_eq!(c.value, op.value);
+        }
+        let c = Shape::Txn.complete(&op, &body(json!({"type":"error","code":30})));
+        assert_eq!(c.outcome, Outcome::Fail);
+        let c = Shape::Txn.complete(&op, &body(json!({"type":"error","code":13})));
+        assert_eq!(c.outcome, Outcome::Info);
+        assert!(Shape::Txn
+            .request(&inv("txn", None, json!([["r", 1]])))
+            .is_err());
+    }
+
+    #[test]
+    fn broadcast_and_echo_messages() {
+        let add = inv("add", None, json!(4));
+        let read = inv("read", None, Value::Null);
+        let gen = inv("generate", None, Value::Null);
+        let b = Shape::Broadcast;
+        assert_eq!(
+            Value::Object(b.request(&add).expect("add")),
+            json!({"type":"broadcast","message":4})
+        );
+        assert_eq!(
+            b.complete(&add, &body(json!({"type":"broadcast_ok"})))
+                .outcome,
+            Outcome::Ok
+        );
+        assert_eq!(
+            b.complete(&add, &body(json!({"type":"add_ok"}))).outcome,
+            Outcome::Info
+        );
+        let c = b.complete(&read, &body(json!({"type":"read_ok","messages":[4,1]})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!([4, 1])));
+        let c = b.complete(&read, &body(json!({"type":"read_ok","value":[4]})));
+        assert_eq!(c.outcome, Outcome::Fail, "a read_ok without messages");
+        assert_eq!(
+            Value::Object(Shape::Echo.request(&gen).expect("echo")),
+            json!({"type":"echo"})
+        );
+        assert_eq!(echo_payload("c2", 7), json!("c2 #7"));
+        let c = Shape::Echo.complete(&gen, &body(json!({"type":"echo_ok","echo":"c2 #7"})));
+        assert_eq!((c.outcome, c.value), (Outcome::Ok, json!("c2 #7")));
+        let c = Shape::Echo.complete(&gen, &body(json!({"type":"echo_ok"})));
+        assert_eq!(c.outcome, Outcome::Info);
     }
 
     #[test]

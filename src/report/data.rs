@@ -222,6 +222,9 @@ impl RunFacts {
                 config.push((format!("ops {k}"), v.to_string()));
             }
         }
+        if let Some(net) = results.and_then(|r| r.network.as_ref()) {
+            config.extend(net.rows());
+        }
         RunFacts {
             name,
             started_at,

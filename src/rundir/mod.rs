@@ -167,6 +167,33 @@ mod tests {
     use crate::checker::Validity;
     use serde_json::{json, Value};
 
+    #[test]
+    fn network_rows_name_every_count_and_skip_the_zero_faults() {
+        let mut net = NetworkRecord {
+            msgs_per_op: 2.5,
+            dropped_loss: 3,
+            ..NetworkRecord::default()
+        };
+        net.clients.sent = 10;
+        net.clients.received = 9;
+        net.nodes_exited.push(NodeExit {
+            node: "n2".into(),
+            status: "exit status: 1".into(),
+            at_secs: 3.5,
+        });
+        let rows: Vec<String> = net.rows().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            rows,
+            [
+                "messages: clients sent/received=10/9",
+                "messages: servers sent/received=0/0",
+                "messages per op=2.50",
+                "messages: lost=3",
+                "node n2 exited on its own=exit status: 1 at 3.5 s",
+            ]
+        );
+    }
+
     /// Above 2^53: a double cannot hold it (the nearest is 18446744073709551616).
     const BIG_SEED: u64 = 18_446_744_073_709_551_557;
 

@@ -274,7 +274,7 @@ pub struct NodeExit {
 pub struct NetworkRecord {
     /// Messages to or from a client (`c1`, `c2`, ...).
     pub clients: LinkCounts,
-    /// Messages between two server nodes.
+    /// Messages between two server nodes, or a node and a service (`lin-kv`, ...).
     pub servers: LinkCounts,
     /// Server messages sent per client request (Maelstrom's msgs-per-op).
     pub msgs_per_op: f64,
@@ -292,6 +292,45 @@ pub struct NetworkRecord {
     pub unknown_replies: u64,
     /// Nodes that exited on their own.
     pub nodes_exited: Vec<NodeExit>,
+}
+
+impl NetworkRecord {
+    /// The counts as (name, value) rows, for the run summary and the report.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let mut rows = vec![
+            (
+                "messages: clients sent/received".to_owned(),
+                format!("{}/{}", self.clients.sent, self.clients.received),
+            ),
+            (
+                "messages: servers sent/received".to_owned(),
+                format!("{}/{}", self.servers.sent, self.servers.received),
+            ),
+            (
+                "messages per op".to_owned(),
+                format!("{:.2}", self.msgs_per_op),
+            ),
+        ];
+        for (name, n) in [
+            ("messages: cut by partitions", self.dropped_partition),
+            ("messages: lost", self.dropped_loss),
+            ("messages: duplicated", self.duplicated),
+            ("messages: undeliverable", self.undeliverable),
+            ("node lines: malformed", self.malformed_lines),
+            ("replies nobody waited for", self.unknown_replies),
+        ] {
+            if n > 0 {
+                rows.push((name.to_owned(), n.to_string()));
+            }
+        }
+        for exit in &self.nodes_exited {
+            rows.push((
+                format!("node {} exited on its own", exit.node),
+                format!("{} at {:.1} s", exit.status, exit.at_secs),
+            ));
+        }
+        rows
+    }
 }
 
 /// Any JSON value as text: a string as itself, anything else as JSON.

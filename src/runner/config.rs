@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::checker::txn::ConsistencyModel;
 use crate::client::HttpSpec;
 use crate::nemesis::NemesisSpec;
 use crate::target::{Nodes, Target};
@@ -39,6 +40,9 @@ pub struct TestConfig {
     pub results: PathBuf,
     /// Time the checker may take.
     pub check_timeout: Duration,
+    /// `--consistency-model`: the model the transactional checkers (list-append,
+    /// rw-register) judge against, instead of the workload's own.
+    pub consistency_model: Option<ConsistencyModel>,
 }
 
 /// The config with its workload and nemesis files read and validated against the target.
@@ -76,7 +80,7 @@ impl TestConfig {
                 bail!("--rate must be a positive number of ops per second, got {rate}");
             }
         }
-        let workload = match self.target.own_workload(&self.workload) {
+        let mut workload = match self.target.own_workload(&self.workload) {
             Some(text) => WorkloadSpec::from_toml(
                 text,
                 &format!("builtin:{}/{}", self.target.name(), self.workload),
@@ -84,6 +88,14 @@ impl TestConfig {
             None => WorkloadSpec::load(&self.workload),
         }
         .with_context(|| format!("--workload {}", self.workload))?;
+        if let Some(model) = self.consistency_model {
+            if !workload.set_consistency_model(model) {
+                bail!(
+                    "--consistency-model is for transactional workloads (list-append, rw-register, txn-list-append, txn-rw-register); --workload {} has no transaction checker",
+                    self.workload
+                );
+            }
+        }
         let nemesis = NemesisSpec::load(&self.nemesis)
             .with_context(|| format!("--nemesis {}", self.nemesis))?;
         let (nemesis, client) = self.target.validate(&self.nodes, &workload, nemesis)?;
@@ -146,6 +158,9 @@ impl TestConfig {
         ]);
         if let Some(i) = self.nemesis_interval {
             cmd.extend(["--nemesis-interval".into(), i.as_secs_f64().to_string()]);
+        }
+        if let Some(m) = self.consistency_model {
+            cmd.extend(["--consistency-model".into(), m.name().into()]);
         }
         cmd.extend([
             "--rate".into(),

@@ -451,6 +451,14 @@ fn print_summary(results: &ResultsRecord<CheckResult>, run: &RunDir, outcome: Ou
             ""
         }
     );
+    if let Some(net) = &results.network {
+        let rows: Vec<String> = net
+            .rows()
+            .into_iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("network: {}", rows.join("; "));
+    }
     for r in &results.checkers {
         println!(
             "{}: {} ({} ops, {} keys, {:.2} s){}",

@@ -208,6 +208,8 @@ pub fn self_test_family(workload: &WorkloadSpec) -> Family {
         WorkloadKind::UniqueIds => Family::UniqueIds,
         WorkloadKind::ListAppend(_) => Family::ListAppend,
         WorkloadKind::RwRegister(_) => Family::RwRegister,
+        // Refused before any self-test (`Target::validate`: kafka is Maelstrom's only).
+        WorkloadKind::Kafka => Family::UniqueIds,
     }
 }
 

@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use super::{Nodes, StartContext, Started};
 use crate::client::NodeInfo;
 use crate::maelstrom::shapes::Shape;
+use crate::maelstrom::topology::Topology;
+use crate::maelstrom::workloads;
 use crate::maelstrom::{MaelstromFactory, Network, NodeProgram, StdioNodes};
 use crate::nemesis::backend::SimFaults;
 use crate::nemesis::{Nemesis, NemesisSpec};
@@ -26,6 +28,8 @@ pub struct MaelstromTarget {
     pub program: NodeProgram,
     /// The network's standing settings (`--latency`, `--latency-dist`, `--net-*`).
     pub net: SimConfig,
+    /// `--topology`, for the broadcast workload (default: grid).
+    pub topology: Option<Topology>,
 }
 
 impl MaelstromTarget {
@@ -41,13 +45,20 @@ impl MaelstromTarget {
             bail!("--target maelstrom runs its nodes itself: --cluster external is not supported (use --nodes N)");
         }
         self.net.validate().map_err(anyhow::Error::msg)?;
-        Shape::for_profile(workload.client_profile())
+        let shape = workloads::shape_of(workload)
             .map_err(|e| anyhow::anyhow!("--workload {}: {e}", workload.source))?;
         super::refuse_kind(
             nemesis,
             crate::nemesis::FaultKind::Clock,
             "clock faults are not available for --target maelstrom (its stdio nodes are not started under libfaketime)",
         )?;
+        if let (Some(t), false) = (self.topology, shape == Shape::Broadcast) {
+            bail!(
+                "--topology {} is for the broadcast workload (the only one whose nodes are told a topology), not --workload {}",
+                t.name(),
+                workload.name
+            );
+        }
         if let Some(what) = super::leader_fault(nemesis) {
             bail!(
                 "--nemesis {}: its {what} needs to know the leader, and --target maelstrom has no leader probe (a Maelstrom node does not say who leads); use a schedule without leader faults (e.g. partition-one, kill, pause, mixed)",
@@ -70,6 +81,9 @@ impl MaelstromTarget {
         if n.dist != LatencyDist::Constant {
             flags.extend(["--latency-dist".to_owned(), n.dist.name().to_owned()]);
         }
+        if let Some(t) = self.topology {
+            flags.extend(["--topology".to_owned(), t.name()]);
+        }
         for (flag, p) in [
             ("--net-loss", n.loss),
             ("--net-duplicate", n.duplicate),
@@ -86,18 +100,26 @@ impl MaelstromTarget {
     /// clients and the nemesis.
     pub async fn start_local(&self, count: usize, ctx: &StartContext<'_>) -> Result<Started> {
         let names: Vec<String> = (0..count).map(|i| format!("n{i}")).collect();
-        let shape =
-            Shape::for_profile(ctx.workload.client_profile()).map_err(anyhow::Error::msg)?;
+        let shape = workloads::shape_of(ctx.workload).map_err(anyhow::Error::msg)?;
+        let topology =
+            (shape == Shape::Broadcast).then(|| self.topology.unwrap_or_default().message(&names));
         let net = Network::new(
             self.net,
             &names,
             SeedTree::new(ctx.seed).derive(names::NETWORK),
+            SeedTree::new(ctx.seed).derive(names::SERVICES),
             &ctx.dir.join(MESSAGES_FILE),
             Arc::clone(&ctx.log),
         )?;
-        let nodes = StdioNodes::start(self.program.clone(), names.clone(), ctx.dir, net.clone())
-            .await
-            .context("starting the Maelstrom nodes")?;
+        let nodes = StdioNodes::start(
+            self.program.clone(),
+            names.clone(),
+            ctx.dir,
+            net.clone(),
+            topology,
+        )
+        .await
+        .context("starting the Maelstrom nodes")?;
         (ctx.log)(&format!(
             "maelstrom: {count} nodes of {} answered init",
             self.program.bin.display()
@@ -155,6 +177,7 @@ mod tests {
                 args: vec!["--fast".into()],
             },
             net: SimConfig::default(),
+            topology: None,
         }
     }
 
@@ -185,6 +208,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no message shapes for bank"), "{e}");
+        let mut grid = target();
+        grid.topology = Some(Topology::Tree(3));
+        let e = grid
+            .validate(&Nodes::Local { count: 3 }, &workload, &mixed)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--topology tree3 is for the broadcast workload"),
+            "{e}"
+        );
     }
 
     #[test]

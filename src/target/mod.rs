@@ -183,6 +183,14 @@ impl Target {
                 }
             }
         }
+        if workload.kind == crate::workload::WorkloadKind::Kafka
+            && !matches!(self, Target::Maelstrom(_))
+        {
+            bail!(
+                "--workload {}: kafka workloads run only on --target maelstrom (its nodes speak Maelstrom's kafka messages)",
+                workload.source
+            );
+        }
         let spec = match self {
             Target::Raftkv(t) => t.validate(nodes).map(|()| None),
             Target::Etcd(t) => t.validate(nodes, &nemesis).map(|()| None),

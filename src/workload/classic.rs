@@ -6,13 +6,16 @@
 //! - bank: `transfer` `{"from": a, "to": b, "amount": n}` between two different accounts, or a
 //!   `read` of every balance.
 //! - unique-ids: `generate` (value `null`; the id arrives on the completion).
+//! - kafka: `send` of the next integer (unique across the test) to a key of
+//!   [`KAFKA_KEYS`], `poll`, `commit_offsets` or `list_committed_offsets` (value `null`: the
+//!   client knows its positions, see `crate::maelstrom::kafka`), weighted 5:3:1:1.
 //!
 //! None of these ops carries a key: the client profile knows where each lives.
 
 use rand::RngExt;
 use serde_json::{json, Value};
 
-use super::kind::{BankParams, CounterParams, SetParams};
+use super::kind::{BankParams, CounterParams, SetParams, KAFKA_KEYS};
 use crate::generator::{from_fn, BoxGen, OpTemplate, Rng};
 
 /// `a` with weight `wa`, else `b` (weights non-negative, not both zero).
@@ -72,6 +75,28 @@ pub fn bank_ops(p: BankParams) -> BoxGen {
 pub fn unique_id_ops() -> BoxGen {
     Box::new(from_fn(|_rng| {
         Some(OpTemplate::new("generate", Value::Null))
+    }))
+}
+
+/// Kafka sends, polls and offset commits and lists, endless.
+pub fn kafka_ops() -> BoxGen {
+    let mut next = 0i64;
+    Box::new(from_fn(move |rng| {
+        let pick = rng.random_range(0..10);
+        Some(match pick {
+            0..=4 => {
+                next += 1;
+                let key = KAFKA_KEYS[rng.random_range(0..KAFKA_KEYS.len())];
+                OpTemplate {
+                    f: "send".into(),
+                    key: Some(Value::from(key)),
+                    value: Value::from(next),
+                }
+            }
+            5..=7 => OpTemplate::new("poll", Value::Null),
+            8 => OpTemplate::new("commit_offsets", Value::Null),
+            _ => OpTemplate::new("list_committed_offsets", Value::Null),
+        })
     }))
 }
 

@@ -27,7 +27,13 @@ pub enum WorkloadKind {
     ListAppend(TxnParams),
     /// Transactions of writes and reads of registers (Elle's rw-register).
     RwRegister(TxnParams),
+    /// Maelstrom's kafka: sends to, polls of and committed offsets of logs on
+    /// [`KAFKA_KEYS`] keys (`--target maelstrom` only).
+    Kafka,
 }
+
+/// The kafka workload's keys.
+pub const KAFKA_KEYS: [&str; 3] = ["0", "1", "2"];
 
 /// Op weights of the set workload.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,6 +126,7 @@ impl WorkloadKind {
             WorkloadKind::UniqueIds => "unique-ids",
             WorkloadKind::ListAppend(_) => "list-append",
             WorkloadKind::RwRegister(_) => "rw-register",
+            WorkloadKind::Kafka => "kafka",
         }
     }
 
@@ -132,6 +139,7 @@ impl WorkloadKind {
         "unique-ids",
         "list-append",
         "rw-register",
+        "kafka",
     ];
 
     /// The checker that judges this kind's histories; `None` for the register family, which
@@ -145,6 +153,7 @@ impl WorkloadKind {
             WorkloadKind::UniqueIds => Some(CheckModel::UniqueIds),
             WorkloadKind::ListAppend(_) => Some(CheckModel::ListAppend),
             WorkloadKind::RwRegister(_) => Some(CheckModel::RwRegister),
+            WorkloadKind::Kafka => Some(CheckModel::Kafka),
         }
     }
 
@@ -157,13 +166,14 @@ impl WorkloadKind {
             WorkloadKind::Bank(_) => Some(Profile::Bank),
             WorkloadKind::UniqueIds => Some(Profile::UniqueIds),
             WorkloadKind::ListAppend(_) | WorkloadKind::RwRegister(_) => Some(Profile::Txn),
+            WorkloadKind::Kafka => Some(Profile::Kafka),
         }
     }
 
     /// The kind's own fields as JSON in the TOML file's shape (empty for the register family).
     pub fn params_json(&self) -> serde_json::Map<String, Value> {
         let value = match self {
-            WorkloadKind::Register | WorkloadKind::UniqueIds => json!({}),
+            WorkloadKind::Register | WorkloadKind::UniqueIds | WorkloadKind::Kafka => json!({}),
             WorkloadKind::Set(p) => json!({ "mix": { "add": p.add, "read": p.read } }),
             WorkloadKind::Counter(p) => json!({
                 "max_increment": p.max_increment,

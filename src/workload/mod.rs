@@ -38,7 +38,9 @@ mod parse;
 mod txn;
 
 pub use error::WorkloadError;
-pub use kind::{BankParams, CounterParams, KeyDistribution, SetParams, TxnParams, WorkloadKind};
+pub use kind::{
+    BankParams, CounterParams, KeyDistribution, SetParams, TxnParams, WorkloadKind, KAFKA_KEYS,
+};
 pub use ops::{RegisterOps, RECENT};
 pub use parse::DEFAULT_OPS_PER_KEY;
 pub use txn::{TxnOps, TxnStyle};
@@ -141,6 +143,9 @@ pub enum CheckerSpec {
     },
     /// No id handed out twice.
     UniqueIds,
+    /// Maelstrom's kafka logs: no lost, reordered or conflicting offsets, committed offsets
+    /// never going back.
+    Kafka,
     /// Elle's list-append: the transactions' dependency graph has no cycle the model forbids.
     ListAppend {
         /// The consistency model to check (`None`: the checker's default,
@@ -164,6 +169,7 @@ impl CheckerSpec {
             CheckerSpec::Counter { .. } => CheckModel::Counter,
             CheckerSpec::Bank { .. } => CheckModel::Bank,
             CheckerSpec::UniqueIds => CheckModel::UniqueIds,
+            CheckerSpec::Kafka => CheckModel::Kafka,
             CheckerSpec::ListAppend { .. } => CheckModel::ListAppend,
             CheckerSpec::RwRegister { .. } => CheckModel::RwRegister,
         }
@@ -215,7 +221,7 @@ impl CheckerSpec {
                     opts.consistency_model = *c;
                 }
             }
-            CheckerSpec::UniqueIds => {}
+            CheckerSpec::UniqueIds | CheckerSpec::Kafka => {}
         }
         opts
     }
@@ -254,7 +260,7 @@ impl CheckerSpec {
                     m.insert("consistency_model".into(), Value::from(c.name()));
                 }
             }
-            CheckerSpec::UniqueIds => {}
+            CheckerSpec::UniqueIds | CheckerSpec::Kafka => {}
         }
         Value::Object(m)
     }
@@ -286,6 +292,21 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
+    /// Makes every transactional checker (list-append, rw-register) judge against `model`
+    /// (`faultline test --consistency-model`); false when the spec has none.
+    pub fn set_consistency_model(&mut self, model: ConsistencyModel) -> bool {
+        let mut any = false;
+        for checker in &mut self.checkers {
+            if let CheckerSpec::ListAppend { consistency_model }
+            | CheckerSpec::RwRegister { consistency_model } = checker
+            {
+                *consistency_model = Some(model);
+                any = true;
+            }
+        }
+        any
+    }
+
     /// The spec as JSON in the TOML file's shape (for test.json: the whole resolved config).
     /// `initial` is left out when it is `null`, as TOML has no null.
     pub fn to_json(&self) -> Value {
@@ -434,6 +455,7 @@ impl WorkloadSpec {
             WorkloadKind::Counter(p) => Some(classic::counter_ops(*p)),
             WorkloadKind::Bank(p) => Some(classic::bank_ops(*p)),
             WorkloadKind::UniqueIds => Some(classic::unique_id_ops()),
+            WorkloadKind::Kafka => Some(classic::kafka_ops()),
             WorkloadKind::ListAppend(p) => Some(Box::new(TxnOps::new(*p, TxnStyle::Append))),
             WorkloadKind::RwRegister(p) => Some(Box::new(TxnOps::new(*p, TxnStyle::Write))),
         };

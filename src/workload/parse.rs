@@ -40,6 +40,9 @@ pub(super) fn parse(text: &str, file: &str) -> Result<WorkloadSpec, WorkloadErro
         "counter" => v.read::<RawCounter>(doc)?.validate(&v),
         "bank" => v.read::<RawBank>(doc)?.validate(&v),
         "unique-ids" => v.read::<RawUniqueIds>(doc)?.validate(&v),
+        "kafka" => v
+            .read::<RawUniqueIds>(doc)?
+            .validate_as(&v, WorkloadKind::Kafka),
         "list-append" => v
             .read::<RawTxn>(doc)?
             .validate(&v, WorkloadKind::ListAppend),
@@ -468,6 +471,7 @@ impl Validator<'_> {
                 }
             }
             (CheckModel::UniqueIds, WorkloadKind::UniqueIds) => CheckerSpec::UniqueIds,
+            (CheckModel::Kafka, WorkloadKind::Kafka) => CheckerSpec::Kafka,
             (CheckModel::ListAppend, WorkloadKind::ListAppend(_)) => CheckerSpec::ListAppend {
                 consistency_model: consistency_model()?,
             },
@@ -727,8 +731,17 @@ impl RawBank {
 
 impl RawUniqueIds {
     fn validate(self, v: &Validator<'_>) -> Result<WorkloadSpec, WorkloadError> {
+        self.validate_as(v, WorkloadKind::UniqueIds)
+    }
+
+    /// A workload of `kind`, whose file has only names and checkers (unique-ids, kafka).
+    fn validate_as(
+        self,
+        v: &Validator<'_>,
+        kind: WorkloadKind,
+    ) -> Result<WorkloadSpec, WorkloadError> {
         let names = v.names(self.name, self.description)?;
-        other_kind(v, names, WorkloadKind::UniqueIds, false, self.checkers)
+        other_kind(v, names, kind, false, self.checkers)
     }
 }
 

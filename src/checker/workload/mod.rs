@@ -10,6 +10,8 @@
 //! - [`counter`]: every read lies between the increments acknowledged before it began and
 //!   those invoked (ok or info) before it ended.
 //! - [`unique_ids`]: no id is handed out twice.
+//! - [`kafka`]: Maelstrom's kafka logs: no lost, reordered or conflicting offsets, sends'
+//!   offsets rising in real time, committed offsets never going back (not yet a workload).
 //!
 //! The history shapes they read are in `docs/workload-checkers.md`. A value of the wrong shape
 //! is [`CheckError::Malformed`] naming the op's history index, never a guess. Nemesis events
@@ -18,6 +20,7 @@
 
 pub mod bank;
 pub mod counter;
+pub mod kafka;
 pub mod set_full;
 pub mod unique_ids;
 
