@@ -41,6 +41,8 @@ pub enum ClusterKind {
     Local,
     /// Your nodes, given with --node.
     External,
+    /// faultline runs the --db spec's nodes on your hosts over SSH (--host).
+    Ssh,
 }
 
 /// `--latency-dist`: how message latencies spread around `--latency`.
@@ -141,8 +143,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "P")]
     pub net_reorder: Option<f64>,
 
-    /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
-    /// with --node; faults come from the nemesis file's [commands]).
+    /// Who runs the nodes: `local` (faultline starts them), `external` (your nodes, given
+    /// with --node; faults come from the nemesis file's [commands]) or `ssh` (faultline
+    /// starts the --db spec's nodes on your hosts, given with --host, over SSH; see
+    /// docs/remote.md).
     #[arg(long, value_enum, default_value_t = ClusterKind::Local)]
     pub cluster: ClusterKind,
 
@@ -154,6 +158,31 @@ pub struct TestArgs {
     /// repeatable.
     #[arg(long = "node", value_name = "[NAME=]URL")]
     pub node_urls: Vec<String>,
+
+    /// --cluster ssh: a host to run one node on, `HOST` (named n1, n2, ... in order) or
+    /// `NAME=HOST`; a host name or an IP address; repeatable. The node's {host} is its IPv4
+    /// address.
+    #[arg(long = "host", value_name = "[NAME=]HOST")]
+    pub hosts: Vec<String>,
+
+    /// --cluster ssh: the remote user (default: OpenSSH's; root, or a user who may
+    /// `sudo -n iptables`).
+    #[arg(long, value_name = "USER")]
+    pub ssh_user: Option<String>,
+
+    /// --cluster ssh: the private key to log in with (ssh -i, IdentitiesOnly=yes).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// --cluster ssh: the SSH port (default: OpenSSH's).
+    #[arg(long, value_name = "PORT")]
+    pub ssh_port: Option<u16>,
+
+    /// --cluster ssh: an OpenSSH option, passed as `-o OPTION` (e.g.
+    /// UserKnownHostsFile=FILE); repeatable. Host keys are checked as OpenSSH does unless
+    /// an option says otherwise.
+    #[arg(long = "ssh-option", value_name = "KEY=VALUE")]
+    pub ssh_options: Vec<String>,
 
     /// etcd: read with `"serializable": true` (answered by the node alone, possibly stale),
     /// to reproduce etcd's stale-read anomaly on purpose.
@@ -240,6 +269,18 @@ impl TestArgs {
     /// [`Target`] and [`Nodes`], and where a flag that does not belong to the chosen target or
     /// cluster is refused, naming it.
     pub fn config(&self, seed: u64) -> Result<TestConfig, String> {
+        if self.cluster != ClusterKind::Ssh {
+            let ssh_flags = [
+                ("--host", !self.hosts.is_empty()),
+                ("--ssh-user", self.ssh_user.is_some()),
+                ("--ssh-key", self.ssh_key.is_some()),
+                ("--ssh-port", self.ssh_port.is_some()),
+                ("--ssh-option", !self.ssh_options.is_empty()),
+            ];
+            if let Some((flag, _)) = ssh_flags.iter().find(|(_, given)| *given) {
+                return Err(format!("{flag} is for --cluster ssh"));
+            }
+        }
         let nodes = match self.cluster {
             ClusterKind::Local => {
                 if !self.node_urls.is_empty() {
@@ -255,6 +296,24 @@ impl TestArgs {
             ClusterKind::External => Nodes::External {
                 nodes: parse_nodes(&self.node_urls)?,
             },
+            ClusterKind::Ssh => {
+                if !self.node_urls.is_empty() {
+                    return Err(
+                        "--node is for --cluster external; an SSH cluster's nodes are its --host values"
+                            .into(),
+                    );
+                }
+                crate::ssh::args::check_options(&self.ssh_options)?;
+                Nodes::Ssh {
+                    hosts: crate::ssh::parse_hosts(&self.hosts)?,
+                    ssh: crate::ssh::SshOptions {
+                        user: self.ssh_user.clone(),
+                        key: self.ssh_key.clone(),
+                        port: self.ssh_port,
+                        options: self.ssh_options.clone(),
+                    },
+                }
+            }
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();

@@ -330,12 +330,7 @@ impl RemoteCluster {
                 .map_err(ssh_err)?;
             inner
                 .client
-                .upload(
-                    host,
-                    &inner.binary,
-                    &node.binary(&inner.binary_name),
-                    0o755,
-                )
+                .upload(host, &inner.binary, &node.binary(&inner.binary_name), 0o755)
                 .map_err(ssh_err)?;
             Ok(sudo)
         });
@@ -573,7 +568,7 @@ fn clean_hosts(
             }
         }
         let mut teardown = script::iptables_best_effort(&record.chains.teardown());
-        teardown.push_str(&script::remove_run_root(&record.run_id));
+        teardown.push_str(&script::remove_node_dir(node));
         teardown.push('\n');
         if let Err(e) = client.check(host, &teardown, "removing this run's chains and directory") {
             left.push(e.to_string());

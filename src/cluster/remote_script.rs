@@ -6,6 +6,8 @@
 //! process group) with `FAULTLINE_NODE=<run id>/<name>` in its environment: every signal
 //! first checks that marker in `/proc/PID/environ`, so a recycled pid is never signalled.
 
+use std::path::Path;
+
 use crate::ssh::quote::{quote, quote_all};
 
 /// One node's place on its host.
@@ -167,9 +169,18 @@ pub fn iptables_best_effort(rules: &[Vec<String>]) -> String {
     s
 }
 
-/// Removes the run's directory on a host.
-pub fn remove_run_root(run_id: &str) -> String {
-    format!("rm -rf {}", quote(&run_root(run_id)))
+/// Removes the node's directory on its host, then the run's directory if no other node of
+/// the run lives there (two nodes may share a host, or a file system).
+pub fn remove_node_dir(node: &RemoteNode) -> String {
+    let root = Path::new(&node.dir)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "rm -rf {} && {{ rmdir {} 2>/dev/null || true; }}",
+        quote(&node.dir),
+        quote(&root)
+    )
 }
 
 #[cfg(test)]
@@ -188,6 +199,10 @@ mod tests {
         assert_eq!(n.log, "/tmp/faultline-abc123/n2/raftkv.log");
         assert_eq!(n.binary("raftkv"), "/tmp/faultline-abc123/n2/bin/raftkv");
         assert_eq!(n.marker, "abc123/n2");
+        assert_eq!(
+            remove_node_dir(&n),
+            "rm -rf /tmp/faultline-abc123/n2 && { rmdir /tmp/faultline-abc123 2>/dev/null || true; }"
+        );
     }
 
     #[test]

@@ -116,7 +116,8 @@ impl SshClient {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);
-        let out = run_with_deadline(
+        // The master keeps the stderr it was given: a file, never a pipe we would wait on.
+        let out = wait_with_deadline(
             cmd,
             None,
             COMMAND_TIMEOUT + Duration::from_secs(5),
@@ -292,10 +293,21 @@ fn create_private_dir(dir: &Path) -> Result<(), SshError> {
     }
 }
 
-/// Runs `cmd` (stdin from `input` or closed, stdout and stderr captured unless set) and
-/// waits at most `timeout`; past it the process is killed and the error names `host` and
-/// `what`.
+/// Runs `cmd` (stdin from `input` or closed, stdout and stderr captured) and waits at most
+/// `timeout`; past it the process is killed and the error names `host` and `what`.
 fn run_with_deadline(
+    mut cmd: Command,
+    input: Option<File>,
+    timeout: Duration,
+    host: &str,
+    what: &str,
+) -> Result<Output, SshError> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    wait_with_deadline(cmd, input, timeout, host, what)
+}
+
+/// [`run_with_deadline`] with `cmd`'s stdout and stderr as the caller set them.
+fn wait_with_deadline(
     mut cmd: Command,
     input: Option<File>,
     timeout: Duration,
@@ -306,11 +318,7 @@ fn run_with_deadline(
         Some(f) => cmd.stdin(f),
         None => cmd.stdin(Stdio::null()),
     };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(SshError::Spawn)?;
+    let mut child = cmd.spawn().map_err(SshError::Spawn)?;
     let pid = child.id();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
