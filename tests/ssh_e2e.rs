@@ -309,12 +309,13 @@ fn a_wrong_key_an_unknown_host_key_or_an_unreachable_host_exit_3_naming_the_host
     assert_refused_fast(&hosts, &dead, &with_dead[2], "cannot reach host");
 }
 
-/// `faultline test --db db/etcd.toml --client CLIENT` on the hosts.
+/// `faultline test --db db/etcd.toml --client CLIENT` on the hosts: `count` runs from
+/// `seed`, stopping at the first that is not valid.
 fn etcd_on_hosts(
     hosts: &SshHosts,
     client: &str,
     nemesis: &str,
-    seed: &str,
+    (seed, count): (&str, &str),
     results: &Path,
 ) -> std::process::Output {
     let args = args_of(&[
@@ -328,7 +329,7 @@ fn etcd_on_hosts(
             "--rate",
             "200",
         ]),
-        &strs(&["--nemesis", nemesis, "--seed", seed, "--test-count", "2"]),
+        &strs(&["--nemesis", nemesis, "--seed", seed, "--test-count", count]),
     ]);
     run_test(&refs(&args), results)
 }
@@ -360,7 +361,7 @@ fn etcd_on_ssh_hosts_is_valid_under_the_mixed_nemesis_and_caught_with_serializab
         &hosts,
         &repo("examples/http/etcd-v3.toml"),
         "mixed",
-        "1",
+        ("1", "1"),
         &results,
     );
     let run = latest(&results);
@@ -385,7 +386,7 @@ fn etcd_on_ssh_hosts_is_valid_under_the_mixed_nemesis_and_caught_with_serializab
         &hosts,
         &client.display().to_string(),
         "partition-leader",
-        "2",
+        ("2", "3"),
         &results,
     );
     let run = latest(&results);

@@ -10,6 +10,12 @@ use super::netns::{self, NetnsPlan};
 pub trait HostShell: Send + Sync {
     /// Runs `argv` on `node`'s host; an error says what failed, naming the node or host.
     fn run(&self, node: &str, argv: &[String]) -> Result<(), String>;
+
+    /// Runs several commands on `node`'s host, in order, stopping at the first failure.
+    /// Default: one [`HostShell::run`] each; a remote shell sends them in one round trip.
+    fn run_all(&self, node: &str, argvs: &[Vec<String>]) -> Result<(), String> {
+        argvs.iter().try_for_each(|a| self.run(node, a))
+    }
 }
 
 /// Runs one command (program and arguments) on this machine; an error says what failed.

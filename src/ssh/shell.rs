@@ -24,23 +24,37 @@ impl SshShell {
 /// The script that runs `argv` on a host: with `/usr/sbin` and `/sbin` on `PATH` (a
 /// non-login SSH session may lack them) and through `sudo -n` when `sudo` is set. Pure.
 pub fn command_script(argv: &[String], sudo: bool) -> String {
-    format!(
-        "PATH=\"$PATH:/usr/sbin:/sbin\"; {}{}",
-        if sudo { "sudo -n " } else { "" },
-        quote_all(argv)
-    )
+    commands_script(std::slice::from_ref(&argv.to_vec()), sudo)
+}
+
+/// The script that runs each of `argvs` in order, stopping at the first failure. Pure.
+pub fn commands_script(argvs: &[Vec<String>], sudo: bool) -> String {
+    let sudo = if sudo { "sudo -n " } else { "" };
+    let cmds: Vec<String> = argvs
+        .iter()
+        .map(|a| format!("{sudo}{}", quote_all(a)))
+        .collect();
+    format!("PATH=\"$PATH:/usr/sbin:/sbin\"; {}", cmds.join(" && "))
 }
 
 impl HostShell for SshShell {
     fn run(&self, node: &str, argv: &[String]) -> Result<(), String> {
+        self.run_all(node, std::slice::from_ref(&argv.to_vec()))
+    }
+
+    fn run_all(&self, node: &str, argvs: &[Vec<String>]) -> Result<(), String> {
         let (host, sudo) = self
             .hosts
             .get(node)
             .ok_or_else(|| format!("node {node:?} is not in this cluster"))?;
-        let what = argv.join(" ");
+        let what = argvs
+            .iter()
+            .map(|a| a.join(" "))
+            .collect::<Vec<_>>()
+            .join("; ");
         let out = self
             .client
-            .run(host, &command_script(argv, *sudo), &what, COMMAND_TIMEOUT)
+            .run(host, &commands_script(argvs, *sudo), &what, COMMAND_TIMEOUT)
             .map_err(|e| format!("{node}: {e}"))?;
         if out.status.success() {
             Ok(())
@@ -69,5 +83,10 @@ mod tests {
             "PATH=\"$PATH:/usr/sbin:/sbin\"; iptables -w -F FL-P-abc"
         );
         assert!(command_script(&argv, true).contains("; sudo -n iptables"));
+        let two = commands_script(&[argv.clone(), argv], false);
+        assert!(
+            two.ends_with("iptables -w -F FL-P-abc && iptables -w -F FL-P-abc"),
+            "{two}"
+        );
     }
 }

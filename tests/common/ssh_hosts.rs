@@ -8,6 +8,8 @@
 //! [`SshHosts`] is a drop guard: it kills every process left in the namespaces (the nodes a
 //! test's faultline started are daemons there, not children of anyone here), the sshds, and
 //! removes the network and the keys.
+//!
+//! Standalone (benches/ssh_faults.rs includes it by path too).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faultline::net::netns::{self, NetnsPlan};
+
+/// Where `tool` is on `PATH`, if it is.
+pub fn on_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
 
 /// Why SSH test hosts cannot be built here, if they cannot.
 pub fn missing_prerequisite() -> Option<String> {
@@ -27,7 +37,7 @@ pub fn missing_prerequisite() -> Option<String> {
         }
     }
     for tool in ["ip", "iptables", "ssh"] {
-        if super::etcd::on_path(tool).is_none() {
+        if on_path(tool).is_none() {
             return Some(format!("{tool} is not installed"));
         }
     }

@@ -51,32 +51,57 @@ impl IptablesFaults {
         IptablesFaults { ips, shell, chains }
     }
 
-    /// Runs `iptables -w RULE` where `node` lives.
-    fn iptables(&self, node: &str, rule: &[String]) -> Result<(), NemesisError> {
-        if !self.ips.contains_key(node) {
-            return Err(NemesisError::UnknownNode(node.to_owned()));
-        }
-        let mut cmd: Vec<String> = vec!["iptables".into(), "-w".into()];
-        cmd.extend(rule.iter().cloned());
-        self.shell.run(node, &cmd).map_err(NemesisError::Network)
-    }
-
-    /// Empties `chain` on every node; every node is tried, the first error returned.
+    /// Empties `chain` on every node (hosts in parallel); every node is tried, the first
+    /// error returned.
     fn flush_everywhere(&self, chain: &str) -> Result<(), NemesisError> {
-        let mut first = None;
-        for n in self.ips.keys() {
-            if let Err(e) = self.iptables(n, &iptables::flush(chain)) {
-                first.get_or_insert(e);
-            }
-        }
-        first.map_or(Ok(()), Err)
+        let mut cmd: Vec<String> = vec!["iptables".into(), "-w".into()];
+        cmd.extend(iptables::flush(chain));
+        let per_node = self
+            .ips
+            .keys()
+            .map(|n| (n.clone(), vec![cmd.clone()]))
+            .collect();
+        self.run_per_node(per_node)
     }
 
+    /// Runs each node's commands through its shell, nodes in parallel (one round trip per
+    /// remote host, all at once); every node is tried, the first error returned.
+    fn run_per_node(
+        &self,
+        per_node: BTreeMap<String, Vec<Vec<String>>>,
+    ) -> Result<(), NemesisError> {
+        let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = per_node
+                .iter()
+                .map(|(node, cmds)| s.spawn(move || self.shell.run_all(node, cmds)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a fault thread panicked".into()))
+                })
+                .collect()
+        });
+        results
+            .into_iter()
+            .find_map(Result::err)
+            .map_or(Ok(()), |e| Err(NemesisError::Network(e)))
+    }
+
+    /// Adds `rules`, all of one node's in one call to its shell (one round trip to a
+    /// remote host).
     fn install(&self, rules: Vec<(String, Vec<String>)>) -> Result<(), NemesisError> {
+        let mut by_node: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
         for (node, rule) in rules {
-            self.iptables(&node, &rule)?;
+            if !self.ips.contains_key(&node) {
+                return Err(NemesisError::UnknownNode(node));
+            }
+            let mut cmd: Vec<String> = vec!["iptables".into(), "-w".into()];
+            cmd.extend(rule);
+            by_node.entry(node).or_default().push(cmd);
         }
-        Ok(())
+        self.run_per_node(by_node)
     }
 }
 
