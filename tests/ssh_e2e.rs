@@ -21,8 +21,8 @@ use faultline::checker::Validity;
 mod common;
 use common::ssh_hosts::{can_run, SshHosts};
 use common::{
-    cluster_down, code, fault_journaled, latest, nemesis_fs, read_results, read_test_record,
-    run_test, spawn_test, text, wait_for_run, ClusterDown, SHORT_PARTITION_RUN,
+    cluster_down, code, fault_journaled, interrupt, latest, nemesis_fs, read_results,
+    read_test_record, run_test, spawn_test, text, wait_for_run, ClusterDown, SHORT_PARTITION_RUN,
 };
 
 /// One cluster at a time.
@@ -235,6 +235,58 @@ fn kill_9_mid_partition_then_cluster_down_leaves_nothing_on_the_hosts() {
     let open = faultline::journal::Journal::open_faults(&run.join(faultline::rundir::JOURNAL_FILE))
         .expect("journal");
     assert!(open.is_empty(), "{open:?}");
+}
+
+#[test]
+fn sigint_mid_partition_leaves_no_rule_and_no_process_on_the_hosts() {
+    if !can_run("sigint_mid_partition_leaves_no_rule_and_no_process_on_the_hosts") {
+        return;
+    }
+    let _one = serial();
+    let hosts = SshHosts::create(3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let args = args_of(&[
+        &strs(&[
+            "--db",
+            &repo("db/raftkv.toml"),
+            "--client",
+            &repo("examples/http/raftkv.toml"),
+        ]),
+        &hosts.flags(),
+        &strs(&[
+            "--nemesis",
+            "partition-halves",
+            "--nemesis-interval",
+            "1",
+            "--time-limit",
+            "60",
+            "--seed",
+            "5",
+        ]),
+    ]);
+    let mut child = spawn_test(&refs(&args), &results, false);
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(90),
+        "journaled partition",
+        fault_journaled,
+    );
+    let _down = ClusterDown(run.clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(0..3).any(|i| hosts.our_rules(i).iter().any(|r| r.contains("DROP"))) {
+        assert!(Instant::now() < deadline, "no DROP rule ever appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = interrupt(&mut child, Duration::from_secs(60));
+    assert!(
+        status.code().is_some(),
+        "faultline ended by a signal: {status}"
+    );
+    hosts.assert_clean();
+    assert_no_remote_dir(&run);
+    assert!(run.join("nodes/n2/raftkv.log").is_file(), "logs downloaded");
 }
 
 /// `faultline test --cluster ssh` with `flags` must exit 3 within `limit`, its stderr naming
