@@ -639,6 +639,67 @@ fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
 mod tests {
     use super::*;
 
+    fn test_args(words: &[&str]) -> TestArgs {
+        use clap::Parser;
+        let mut argv = vec!["faultline", "test"];
+        argv.extend(words);
+        match crate::cli::Cli::try_parse_from(argv) {
+            Ok(crate::cli::Cli {
+                command: crate::cli::Command::Test(args),
+                ..
+            }) => args,
+            other => panic!("not a test command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ssh_flags_make_an_ssh_cluster_and_only_with_cluster_ssh() {
+        let args = test_args(&[
+            "--client",
+            "c.toml",
+            "--db",
+            "d.toml",
+            "--cluster",
+            "ssh",
+            "--host",
+            "10.0.0.1",
+            "--host",
+            "db2=10.0.0.2",
+            "--ssh-user",
+            "fl",
+            "--ssh-port",
+            "2222",
+            "--ssh-option",
+            "StrictHostKeyChecking=accept-new",
+        ]);
+        let config = args.config(1).expect("config");
+        let Nodes::Ssh { hosts, ssh } = &config.nodes else {
+            panic!("{:?}", config.nodes)
+        };
+        assert_eq!(hosts.len(), 2);
+        assert_eq!(hosts[1].name, "db2");
+        assert_eq!(ssh.port, Some(2222));
+        assert_eq!(config.nodes.cluster_flag(), "ssh");
+        let reproduce = config.reproduce_command();
+        assert!(
+            reproduce
+                .contains("--cluster ssh --host n1=10.0.0.1 --host db2=10.0.0.2 --ssh-user fl"),
+            "{reproduce}"
+        );
+        for (words, needle) in [
+            (&["--host", "10.0.0.1"][..], "--host is for --cluster ssh"),
+            (&["--ssh-key", "k"][..], "--ssh-key is for --cluster ssh"),
+            (&["--cluster", "ssh"][..], "at least one --host"),
+            (
+                &["--cluster", "ssh", "--host", "a", "--ssh-option=-v"][..],
+                "KEY=VALUE",
+            ),
+        ] {
+            let e = test_args(words).config(1).expect_err("refused");
+            assert!(e.contains(needle), "{words:?}: {e}");
+        }
+    }
+
     #[test]
     fn an_early_stop_says_after_which_test_and_why() {
         let dir = PathBuf::from("results/t/1");
