@@ -18,6 +18,8 @@
 //!   proxy mesh, iptables rules and namespace plans; the fault journal; the process-control
 //!   and leader traits; external node addresses; the `{name}` lexer of user templates; a
 //!   node's libfaketime control file.
+//! - [`ssh`]: the OpenSSH client under `--cluster ssh`: shell quoting, `ssh` argument lists,
+//!   one multiplexing master per host, commands, uploads and downloads with typed errors.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
 //!   seeded schedule), one generic [`nemesis::Nemesis`] that journals and dispatches every
 //!   fault, and its backends, split by what they touch (network: proxy mesh, iptables,
@@ -67,5 +69,6 @@ pub mod report;
 pub mod rundir;
 pub mod runner;
 pub mod seed;
+pub mod ssh;
 pub mod target;
 pub mod workload;

@@ -43,6 +43,8 @@ pub enum ClusterKind {
     Local,
     /// Your nodes, given with --node.
     External,
+    /// faultline runs the --db spec's nodes on your hosts over SSH (--host).
+    Ssh,
 }
 
 /// `--latency-dist`: how message latencies spread around `--latency`.
@@ -161,8 +163,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "P")]
     pub net_reorder: Option<f64>,
 
-    /// Who runs the nodes: `local` (faultline starts them) or `external` (your nodes, given
-    /// with --node; faults come from the nemesis file's [commands]).
+    /// Who runs the nodes: `local` (faultline starts them), `external` (your nodes, given
+    /// with --node; faults come from the nemesis file's [commands]) or `ssh` (faultline
+    /// starts the --db spec's nodes on your hosts, given with --host, over SSH; see
+    /// docs/remote.md).
     #[arg(long, value_enum, default_value_t = ClusterKind::Local)]
     pub cluster: ClusterKind,
 
@@ -174,6 +178,31 @@ pub struct TestArgs {
     /// repeatable.
     #[arg(long = "node", value_name = "[NAME=]URL")]
     pub node_urls: Vec<String>,
+
+    /// --cluster ssh: a host to run one node on, `HOST` (named n1, n2, ... in order) or
+    /// `NAME=HOST`; a host name or an IP address; repeatable. The node's {host} is its IPv4
+    /// address.
+    #[arg(long = "host", value_name = "[NAME=]HOST")]
+    pub hosts: Vec<String>,
+
+    /// --cluster ssh: the remote user (default: OpenSSH's; root, or a user who may
+    /// `sudo -n iptables`).
+    #[arg(long, value_name = "USER")]
+    pub ssh_user: Option<String>,
+
+    /// --cluster ssh: the private key to log in with (ssh -i, IdentitiesOnly=yes).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// --cluster ssh: the SSH port (default: OpenSSH's).
+    #[arg(long, value_name = "PORT")]
+    pub ssh_port: Option<u16>,
+
+    /// --cluster ssh: an OpenSSH option, passed as `-o OPTION` (e.g.
+    /// UserKnownHostsFile=FILE); repeatable. Host keys are checked as OpenSSH does unless
+    /// an option says otherwise.
+    #[arg(long = "ssh-option", value_name = "KEY=VALUE")]
+    pub ssh_options: Vec<String>,
 
     /// etcd: read with `"serializable": true` (answered by the node alone, possibly stale),
     /// to reproduce etcd's stale-read anomaly on purpose.
@@ -272,6 +301,18 @@ impl TestArgs {
     /// [`Target`] and [`Nodes`], and where a flag that does not belong to the chosen target or
     /// cluster is refused, naming it.
     pub fn config(&self, seed: u64) -> Result<TestConfig, String> {
+        if self.cluster != ClusterKind::Ssh {
+            let ssh_flags = [
+                ("--host", !self.hosts.is_empty()),
+                ("--ssh-user", self.ssh_user.is_some()),
+                ("--ssh-key", self.ssh_key.is_some()),
+                ("--ssh-port", self.ssh_port.is_some()),
+                ("--ssh-option", !self.ssh_options.is_empty()),
+            ];
+            if let Some((flag, _)) = ssh_flags.iter().find(|(_, given)| *given) {
+                return Err(format!("{flag} is for --cluster ssh"));
+            }
+        }
         let nodes = match self.cluster {
             ClusterKind::Local => {
                 if !self.node_urls.is_empty() {
@@ -287,6 +328,24 @@ impl TestArgs {
             ClusterKind::External => Nodes::External {
                 nodes: parse_nodes(&self.node_urls)?,
             },
+            ClusterKind::Ssh => {
+                if !self.node_urls.is_empty() {
+                    return Err(
+                        "--node is for --cluster external; an SSH cluster's nodes are its --host values"
+                            .into(),
+                    );
+                }
+                crate::ssh::args::check_options(&self.ssh_options)?;
+                Nodes::Ssh {
+                    hosts: crate::ssh::parse_hosts(&self.hosts)?,
+                    ssh: crate::ssh::SshOptions {
+                        user: self.ssh_user.clone(),
+                        key: self.ssh_key.clone(),
+                        port: self.ssh_port,
+                        options: self.ssh_options.clone(),
+                    },
+                }
+            }
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();
@@ -620,6 +679,67 @@ fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_args(words: &[&str]) -> TestArgs {
+        use clap::Parser;
+        let mut argv = vec!["faultline", "test"];
+        argv.extend(words);
+        match crate::cli::Cli::try_parse_from(argv) {
+            Ok(crate::cli::Cli {
+                command: crate::cli::Command::Test(args),
+                ..
+            }) => args,
+            other => panic!("not a test command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ssh_flags_make_an_ssh_cluster_and_only_with_cluster_ssh() {
+        let args = test_args(&[
+            "--client",
+            "c.toml",
+            "--db",
+            "d.toml",
+            "--cluster",
+            "ssh",
+            "--host",
+            "10.0.0.1",
+            "--host",
+            "db2=10.0.0.2",
+            "--ssh-user",
+            "fl",
+            "--ssh-port",
+            "2222",
+            "--ssh-option",
+            "StrictHostKeyChecking=accept-new",
+        ]);
+        let config = args.config(1).expect("config");
+        let Nodes::Ssh { hosts, ssh } = &config.nodes else {
+            panic!("{:?}", config.nodes)
+        };
+        assert_eq!(hosts.len(), 2);
+        assert_eq!(hosts[1].name, "db2");
+        assert_eq!(ssh.port, Some(2222));
+        assert_eq!(config.nodes.cluster_flag(), "ssh");
+        let reproduce = config.reproduce_command();
+        assert!(
+            reproduce
+                .contains("--cluster ssh --host n1=10.0.0.1 --host db2=10.0.0.2 --ssh-user fl"),
+            "{reproduce}"
+        );
+        for (words, needle) in [
+            (&["--host", "10.0.0.1"][..], "--host is for --cluster ssh"),
+            (&["--ssh-key", "k"][..], "--ssh-key is for --cluster ssh"),
+            (&["--cluster", "ssh"][..], "at least one --host"),
+            (
+                &["--cluster", "ssh", "--host", "a", "--ssh-option=-v"][..],
+                "KEY=VALUE",
+            ),
+        ] {
+            let e = test_args(words).config(1).expect_err("refused");
+            assert!(e.contains(needle), "{words:?}: {e}");
+        }
+    }
 
     #[test]
     fn an_early_stop_says_after_which_test_and_why() {

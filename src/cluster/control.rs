@@ -127,6 +127,24 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
         return Ok(report);
     };
     report.found = true;
+    if let Some(remote) = &state.ssh {
+        // Remote pids mean nothing here: the hosts are asked, over SSH.
+        let (nodes, left) = super::remote::down(dir, remote);
+        if !left.is_empty() {
+            return Err(ClusterError::Options(format!(
+                "could not clean up every host: {}",
+                left.join("; ")
+            )));
+        }
+        report.stopped = nodes;
+        if !open.is_empty() {
+            Journal::append_cleared(&journal_path, &open, "cluster down")
+                .map_err(ClusterError::io(&journal_path))?;
+            report.healed_faults = open.len();
+        }
+        ClusterState::remove(dir)?;
+        return Ok(report);
+    }
     let paused: Vec<String> = open
         .iter()
         .filter(|e| e.kind == "pause")
@@ -219,9 +237,10 @@ pub async fn status(
     };
     let mut out = Vec::new();
     for node in &state.nodes {
-        let alive = node
-            .pid
-            .is_some_and(|p| is_ours(p, node, namespace_of(&state, node)) && !is_gone(p));
+        // A remote node's pid is on its host: trust the record and let the probe answer.
+        let alive = node.pid.is_some_and(|p| {
+            state.ssh.is_some() || (is_ours(p, node, namespace_of(&state, node)) && !is_gone(p))
+        });
         let status = if alive {
             match http
                 .get(format!("http://{}/{path}", node.http))

@@ -91,57 +91,90 @@ impl GenericLauncher {
     }
 
     async fn probe(&self, i: usize) -> Result<(), String> {
-        let node = &self.plan.nodes[i];
-        let addr = format!("{}:{}", node.ip, self.spec.client_port);
-        let timeout = self.spec.health_timeout;
-        match &self.spec.health {
-            Health::Http(path) => {
-                let url = format!("http://{addr}{path}");
-                let resp = self
-                    .http
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|e| format!("GET {url}: {}", crate::net::cause::http(e)))?;
-                if resp.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("GET {url} answered {}", resp.status()))
-                }
-            }
-            Health::Tcp => {
-                match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(format!("TCP connect to {addr}: {e}")),
-                    Err(_) => Err(format!("TCP connect to {addr}: no answer in {timeout:?}")),
-                }
-            }
-            Health::Command(template) => {
-                let vars = self.spec.node_vars(&self.facts, i, &self.run);
-                let command = template.render(&vars);
-                let child = tokio::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(&command)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| format!("health command {command:?}: {e}"))?;
-                match tokio::time::timeout(timeout, child.wait_with_output()).await {
-                    Ok(Ok(out)) if out.status.success() => Ok(()),
-                    Ok(Ok(out)) => Err(format!(
-                        "health command {command:?} {}: {}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    )),
-                    Ok(Err(e)) => Err(format!("health command {command:?}: {e}")),
-                    Err(_) => Err(format!(
-                        "health command {command:?}: no exit in {timeout:?}"
-                    )),
-                }
+        let ip = self.plan.nodes[i].ip.to_string();
+        probe_health(&self.spec, &self.http, &ip, &self.facts, i, &self.run).await
+    }
+}
+
+/// Node `i`'s health probe as the spec says (HTTP GET, TCP connect, or a command on this
+/// machine), the node at `ip`: `Ok` when it passes, else why not. Shared by the namespace
+/// and the SSH clusters.
+pub(crate) async fn probe_health(
+    spec: &DbSpec,
+    http: &reqwest::Client,
+    ip: &str,
+    facts: &[NodeFacts],
+    i: usize,
+    run: &str,
+) -> Result<(), String> {
+    let addr = format!("{ip}:{}", spec.client_port);
+    let timeout = spec.health_timeout;
+    match &spec.health {
+        Health::Http(path) => {
+            let url = format!("http://{addr}{path}");
+            let resp = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {}", crate::net::cause::http(e)))?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("GET {url} answered {}", resp.status()))
             }
         }
+        Health::Tcp => {
+            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("TCP connect to {addr}: {e}")),
+                Err(_) => Err(format!("TCP connect to {addr}: no answer in {timeout:?}")),
+            }
+        }
+        Health::Command(template) => {
+            let vars = spec.node_vars(facts, i, run);
+            let command = template.render(&vars);
+            let child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("health command {command:?}: {e}"))?;
+            match tokio::time::timeout(timeout, child.wait_with_output()).await {
+                Ok(Ok(out)) if out.status.success() => Ok(()),
+                Ok(Ok(out)) => Err(format!(
+                    "health command {command:?} {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Ok(Err(e)) => Err(format!("health command {command:?}: {e}")),
+                Err(_) => Err(format!(
+                    "health command {command:?}: no exit in {timeout:?}"
+                )),
+            }
+        }
+    }
+}
+
+/// Whether a restarted node at `ip` is up: with an HTTP health probe, any HTTP answer (a
+/// node that cannot reach a majority yet, e.g. behind a partition, answers but is not
+/// healthy); otherwise the probe passes.
+pub(crate) async fn answers_at(
+    spec: &DbSpec,
+    http: &reqwest::Client,
+    ip: &str,
+    facts: &[NodeFacts],
+    i: usize,
+    run: &str,
+) -> bool {
+    match &spec.health {
+        Health::Http(path) => {
+            let url = format!("http://{ip}:{}{path}", spec.client_port);
+            http.get(url).send().await.is_ok()
+        }
+        _ => probe_health(spec, http, ip, facts, i, run).await.is_ok(),
     }
 }
 
@@ -185,14 +218,8 @@ impl Launcher for GenericLauncher {
     /// that cannot reach a majority yet, e.g. behind a partition, answers but is not
     /// healthy); otherwise the probe passes.
     async fn answers(&self, i: usize) -> bool {
-        match &self.spec.health {
-            Health::Http(path) => {
-                let node = &self.plan.nodes[i];
-                let url = format!("http://{}:{}{path}", node.ip, self.spec.client_port);
-                self.http.get(url).send().await.is_ok()
-            }
-            _ => self.probe(i).await.is_ok(),
-        }
+        let ip = self.plan.nodes[i].ip.to_string();
+        answers_at(&self.spec, &self.http, &ip, &self.facts, i, &self.run).await
     }
 
     /// The launcher knows no leader (the client spec's `[leader]` does).

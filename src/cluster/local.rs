@@ -182,6 +182,7 @@ impl LocalCluster {
                 })
                 .collect(),
             netns: launcher.network().cloned(),
+            ssh: None,
         };
         state.write(&self.inner.dir)
     }

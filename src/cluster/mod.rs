@@ -12,6 +12,9 @@
 //! - [`db_spec`] and [`generic`]: any binary as a local cluster, described by a db spec
 //!   (`--db DB.toml`, or one a built-in target embeds), each node in its own network
 //!   namespace (root only).
+//! - [`remote`] and [`remote_script`]: `--cluster ssh`, a db spec's nodes on remote hosts
+//!   over SSH (binary uploaded once, daemons with pid files, faults as iptables rules in the
+//!   run's own chains, logs downloaded at the end); the scripts it runs there are pure.
 //! - [`external`]: nodes faultline does not start (`--cluster external`): reachability,
 //!   leader lookup.
 //! - [`state`]: the state file (`cluster.json`) naming every process faultline started, so a
@@ -41,6 +44,8 @@ pub mod launcher;
 pub mod local;
 pub(crate) mod process;
 pub mod raftkv;
+pub mod remote;
+pub mod remote_script;
 pub mod state;
 
 use std::path::PathBuf;

@@ -29,6 +29,10 @@ pub struct ClusterState {
     /// `cluster down` removes exactly it; absent for raftkv clusters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<crate::net::NetnsPlan>,
+    /// An SSH cluster's hosts, options, chains and remote layout (`--cluster ssh`), recorded
+    /// before anything is made on a host so `cluster down` can reconnect and clean up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<super::remote::RemoteRecord>,
 }
 
 /// One node's process and addresses.
@@ -118,6 +122,7 @@ mod tests {
                 log: "/tmp/x/nodes/n1/raftkv.log".into(),
             }],
             netns: None,
+            ssh: None,
         };
         state.write(dir.path()).unwrap();
         assert_eq!(ClusterState::read(dir.path()).unwrap(), Some(state));

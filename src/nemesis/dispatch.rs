@@ -29,6 +29,8 @@ pub(crate) struct FaultBook {
     journal: Journal,
     /// Journal entries applied and not yet healed: (seq, kind, nodes).
     open: Vec<(u64, FaultKind, Vec<String>)>,
+    /// Each node's host, when nodes live on remote hosts (journaled with every fault).
+    hosts: std::collections::BTreeMap<String, String>,
 }
 
 impl FaultBook {
@@ -41,6 +43,7 @@ impl FaultBook {
         Ok(FaultBook {
             journal,
             open: Vec::new(),
+            hosts: std::collections::BTreeMap::new(),
         })
     }
 
@@ -56,8 +59,15 @@ impl FaultBook {
         &mut self,
         kind: FaultKind,
         nodes: &[String],
-        detail: Value,
+        mut detail: Value,
     ) -> Result<(), NemesisError> {
+        if let (false, Some(map)) = (self.hosts.is_empty(), detail.as_object_mut()) {
+            let hosts: Map<String, Value> = nodes
+                .iter()
+                .filter_map(|n| self.hosts.get(n).map(|h| (n.clone(), json!(h))))
+                .collect();
+            map.insert("hosts".into(), Value::Object(hosts));
+        }
         let seq = self
             .journal
             .applying(kind.name(), nodes, detail)
@@ -166,6 +176,13 @@ impl Nemesis {
     /// The same nemesis, able to damage the data files `files` lists (a local cluster's).
     pub fn with_files(mut self, files: Arc<dyn DataFiles>) -> Nemesis {
         self.files = Some(FileFaults::new(files));
+        self
+    }
+
+    /// The same nemesis, journaling each fault with the hosts of the nodes it touches
+    /// (`detail.hosts`: node → host), for a cluster on remote hosts.
+    pub fn with_hosts(mut self, hosts: std::collections::BTreeMap<String, String>) -> Nemesis {
+        self.book.hosts = hosts;
         self
     }
 

@@ -12,6 +12,8 @@
 //!   then created and removed; and [`netns::run`], the one helper that runs a system command.
 //! - [`ports`]: free loopback ports for local nodes, chosen below the ephemeral range so a
 //!   killed node's port is not taken by a connection's source port before it restarts.
+//! - [`shell`]: [`shell::HostShell`], "run this command where node X lives" (its namespace,
+//!   its SSH host): what the iptables fault backend is written against.
 //! - [`sim`]: the routing core of the in-process message network (`--target maelstrom`):
 //!   seeded latency, loss, duplication, reordering and partitions per message. Pure.
 
@@ -21,6 +23,7 @@ pub mod iptables;
 pub mod netns;
 pub mod ports;
 pub mod proxy;
+pub mod shell;
 pub mod sim;
 
 pub use grudge::{cut_links, grudge_nodes, Grudge};

@@ -38,6 +38,13 @@ pub struct ConfigRecord {
     pub nodes: u64,
     /// `--node [NAME=]URL` of an external cluster, in order.
     pub node_urls: Vec<String>,
+    /// `--host NAME=HOST` of an SSH cluster, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The `--ssh-user`, `--ssh-key`, `--ssh-port` and `--ssh-option` flags of an SSH
+    /// cluster, as given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ssh_flags: Vec<String>,
     /// `--etcd-serializable-reads`.
     pub etcd_serializable_reads: bool,
     /// `--etcd-bin`, when given.

@@ -143,6 +143,13 @@ impl TestConfig {
                     cmd.extend(["--node".into(), format!("{}={}", node.name, node.url)]);
                 }
             }
+            Nodes::Ssh { hosts, ssh } => {
+                cmd.extend(["--cluster".into(), self.nodes.cluster_flag().into()]);
+                for h in hosts {
+                    cmd.extend(["--host".into(), format!("{}={}", h.name, h.host)]);
+                }
+                cmd.extend(ssh.flags());
+            }
         }
         cmd.extend([
             "--workload".into(),

@@ -20,13 +20,25 @@ pub fn config_record(c: &TestConfig) -> ConfigRecord {
         Target::Maelstrom(_) => (None, None, None),
     };
     let node_urls = match &c.nodes {
-        Nodes::Local { .. } => Vec::new(),
+        Nodes::Local { .. } | Nodes::Ssh { .. } => Vec::new(),
         Nodes::External { nodes } => nodes
             .iter()
             .map(|n| format!("{}={}", n.name, n.url))
             .collect(),
     };
+    let (hosts, ssh_flags) = match &c.nodes {
+        Nodes::Ssh { hosts, ssh } => (
+            hosts
+                .iter()
+                .map(|h| format!("{}={}", h.name, h.host))
+                .collect(),
+            ssh.flags(),
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
     ConfigRecord {
+        hosts,
+        ssh_flags,
         target: c.target.name().to_owned(),
         cluster: c.nodes.cluster_flag().to_owned(),
         nodes: c.nodes.len() as u64,

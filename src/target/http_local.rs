@@ -25,7 +25,17 @@ impl HttpTarget {
     /// A local cluster needs `--db` (and the spec must parse; no link delay in namespaces);
     /// external nodes take no `--db`.
     pub fn validate_db(&self, nodes: &Nodes, nemesis: &NemesisSpec) -> Result<()> {
-        match (&self.db, nodes.is_local()) {
+        if let (None, Nodes::Ssh { .. }) = (&self.db, nodes) {
+            bail!("--cluster ssh needs --db DB.toml: how to run one node of your service on each host (see docs/remote.md; db/raftkv.toml and db/etcd.toml are examples)");
+        }
+        if let Nodes::Ssh { .. } = nodes {
+            refuse_kind(
+                nemesis,
+                FaultKind::FileCorruption,
+                "file corruption is not available on SSH hosts yet (partitions, packet loss, kills and pauses are)",
+            )?;
+        }
+        match (&self.db, nodes.runs_nodes()) {
             (None, true) => bail!(NEEDS_EXTERNAL),
             (Some(db), false) => bail!(
                 "--db {} is for a local cluster (faultline starts the nodes); with --cluster external you run them yourself",
@@ -148,7 +158,7 @@ pub fn store_db(path: &Path, dir: &Path) -> Result<PathBuf> {
 
 /// Waits (bounded by `timeout`) until the `[leader]` probe names a leader, so the first
 /// leader fault finds one; logs and goes on when none is named in time.
-async fn wait_for_leader(
+pub(super) async fn wait_for_leader(
     probe: &dyn crate::node_control::LeaderProbe,
     timeout: Duration,
     ctx: &StartContext<'_>,

@@ -13,6 +13,7 @@
 pub mod etcd;
 pub mod http;
 pub mod http_local;
+pub mod http_ssh;
 pub mod maelstrom;
 pub mod raftkv;
 
@@ -57,6 +58,13 @@ pub enum Nodes {
         /// The nodes, in `--node` order.
         nodes: Vec<ExternalNode>,
     },
+    /// faultline runs a db spec's nodes on these hosts over SSH, one node per host.
+    Ssh {
+        /// The hosts, in `--host` order.
+        hosts: Vec<crate::ssh::SshHost>,
+        /// How to reach them.
+        ssh: crate::ssh::SshOptions,
+    },
 }
 
 impl Nodes {
@@ -65,6 +73,7 @@ impl Nodes {
         match self {
             Nodes::Local { count } => *count,
             Nodes::External { nodes } => nodes.len(),
+            Nodes::Ssh { hosts, .. } => hosts.len(),
         }
     }
 
@@ -78,12 +87,18 @@ impl Nodes {
         match self {
             Nodes::Local { .. } => "local",
             Nodes::External { .. } => "external",
+            Nodes::Ssh { .. } => "ssh",
         }
     }
 
     /// Whether faultline runs them.
     pub fn is_local(&self) -> bool {
         matches!(self, Nodes::Local { .. })
+    }
+
+    /// Whether faultline starts the nodes, here or on SSH hosts.
+    pub fn runs_nodes(&self) -> bool {
+        matches!(self, Nodes::Local { .. } | Nodes::Ssh { .. })
     }
 }
 
@@ -191,6 +206,11 @@ impl Target {
                 workload.source
             );
         }
+        if let (Nodes::Ssh { .. }, false) = (nodes, matches!(self, Target::Http(_))) {
+            bail!(
+                "--cluster ssh runs a db spec on the hosts: use --target http --db DB.toml --client SPEC.toml (db/raftkv.toml with examples/http/raftkv.toml, db/etcd.toml with examples/http/etcd-v3.toml; see docs/remote.md)"
+            );
+        }
         let spec = match self {
             Target::Raftkv(t) => t.validate(nodes).map(|()| None),
             Target::Etcd(t) => t.validate(nodes, &nemesis).map(|()| None),
@@ -218,8 +238,10 @@ impl Target {
             (Target::Http(_), Some(slug)) => slug,
             _ => self.name().to_owned(),
         };
-        if !nodes.is_local() {
-            name.push_str("-external");
+        match nodes {
+            Nodes::Local { .. } => {}
+            Nodes::External { .. } => name.push_str("-external"),
+            Nodes::Ssh { .. } => name.push_str("-ssh"),
         }
         let (infix, suffix) = match self {
             Target::Raftkv(t) => (String::new(), t.name_suffix()),
@@ -267,6 +289,11 @@ impl Target {
             (Target::Maelstrom(_), Nodes::External { .. }) => {
                 bail!("--target maelstrom runs its nodes itself (--cluster local)")
             }
+            (Target::Http(t), Nodes::Ssh { hosts, ssh }) => {
+                let spec = spec.context("--target http: the client spec was not loaded")?;
+                t.start_ssh(hosts, ssh, spec, ctx).await
+            }
+            (_, Nodes::Ssh { .. }) => bail!("--cluster ssh needs --target http and --db"),
         }
     }
 }

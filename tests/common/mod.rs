@@ -19,6 +19,7 @@ use faultline::rundir::{
 use serde_json::Value;
 
 pub mod etcd;
+pub mod ssh_hosts;
 
 /// The built faultline binary, with the progress line off.
 pub fn faultline() -> Command {
