@@ -32,6 +32,16 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The lock and 3 fresh hosts for the test `name`; `None` (the test passes, having said why)
+/// when this machine cannot build hosts.
+fn three_hosts(name: &str) -> Option<(std::sync::MutexGuard<'static, ()>, SshHosts)> {
+    if !can_run(name) {
+        return None;
+    }
+    let one = serial();
+    Some((one, SshHosts::create(3)))
+}
+
 /// A file of the repository.
 fn repo(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,6 +52,61 @@ fn repo(path: &str) -> String {
 
 fn args_of(parts: &[&[String]]) -> Vec<String> {
     parts.concat()
+}
+
+/// `--db DB --client examples/http/raftkv.toml`, then `host_flags`, then `rest`: a db spec's
+/// nodes on the hosts, driven through raftkv's HTTP client spec.
+fn db_run(db: &str, host_flags: &[String], rest: &[String]) -> Vec<String> {
+    let client = repo("examples/http/raftkv.toml");
+    args_of(&[
+        &strs(&["--db", &repo(db), "--client", &client]),
+        host_flags,
+        rest,
+    ])
+}
+
+/// Starts a 60 s raftkv run on `hosts` with a partition every second (its output piped when
+/// `capture`), and returns once a partition is journaled and one of its DROP rules is in
+/// place on a host: (temp dir, the child, its run directory).
+fn start_partitioned_run(
+    hosts: &SshHosts,
+    capture: bool,
+) -> (tempfile::TempDir, std::process::Child, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let args = db_run(
+        "db/raftkv.toml",
+        &hosts.flags(),
+        &strs(&[
+            "--nemesis",
+            "partition-halves",
+            "--nemesis-interval",
+            "1",
+            "--time-limit",
+            "60",
+            "--seed",
+            "5",
+        ]),
+    );
+    let mut child = spawn_test(&refs(&args), &results, capture);
+    let run = wait_for_run(
+        &mut child,
+        &results,
+        Duration::from_secs(90),
+        "journaled partition",
+        fault_journaled,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(0..3).any(|i| hosts.our_rules(i).iter().any(|r| r.contains("DROP"))) {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = cluster_down(&run);
+            panic!("no DROP rule ever appeared");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (dir, child, run)
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -69,20 +134,14 @@ fn assert_no_remote_dir(run: &Path) {
 
 #[test]
 fn raftkv_on_ssh_hosts_is_valid_under_the_mixed_nemesis() {
-    if !can_run("raftkv_on_ssh_hosts_is_valid_under_the_mixed_nemesis") {
+    let Some((_one, hosts)) = three_hosts("raftkv_on_ssh_hosts_is_valid_under_the_mixed_nemesis")
+    else {
         return;
-    }
-    let _one = serial();
-    let hosts = SshHosts::create(3);
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let args = args_of(&[
-        &strs(&[
-            "--db",
-            &repo("db/raftkv.toml"),
-            "--client",
-            &repo("examples/http/raftkv.toml"),
-        ]),
+    let args = db_run(
+        "db/raftkv.toml",
         &hosts.flags(),
         &strs(&[
             "--nemesis",
@@ -94,7 +153,7 @@ fn raftkv_on_ssh_hosts_is_valid_under_the_mixed_nemesis() {
             "--seed",
             "8",
         ]),
-    ]);
+    );
     let out = run_test(&refs(&args), &results);
     let run = latest(&results);
     let _down = ClusterDown(run.clone());
@@ -133,11 +192,9 @@ fn raftkv_on_ssh_hosts_is_valid_under_the_mixed_nemesis() {
 
 #[test]
 fn raftkvs_stale_read_is_caught_on_ssh_hosts() {
-    if !can_run("raftkvs_stale_read_is_caught_on_ssh_hosts") {
+    let Some((_one, hosts)) = three_hosts("raftkvs_stale_read_is_caught_on_ssh_hosts") else {
         return;
-    }
-    let _one = serial();
-    let hosts = SshHosts::create(3);
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
     let short: Vec<String> = SHORT_PARTITION_RUN
@@ -145,14 +202,7 @@ fn raftkvs_stale_read_is_caught_on_ssh_hosts() {
         .skip(2) // --nodes 3: an SSH cluster has one node per --host
         .map(|s| (*s).to_owned())
         .collect();
-    let args = args_of(&[
-        &strs(&[
-            "--db",
-            &repo("db/raftkv-stale-read.toml"),
-            "--client",
-            &repo("examples/http/raftkv.toml"),
-        ]),
-        &hosts.flags(),
+    let rest = args_of(&[
         &short,
         &strs(&[
             "--nemesis",
@@ -163,6 +213,7 @@ fn raftkvs_stale_read_is_caught_on_ssh_hosts() {
             "3",
         ]),
     ]);
+    let args = db_run("db/raftkv-stale-read.toml", &hosts.flags(), &rest);
     let out = run_test(&refs(&args), &results);
     let run = latest(&results);
     let _down = ClusterDown(run.clone());
@@ -173,46 +224,13 @@ fn raftkvs_stale_read_is_caught_on_ssh_hosts() {
 
 #[test]
 fn kill_9_mid_partition_then_cluster_down_leaves_nothing_on_the_hosts() {
-    if !can_run("kill_9_mid_partition_then_cluster_down_leaves_nothing_on_the_hosts") {
+    let Some((_one, hosts)) =
+        three_hosts("kill_9_mid_partition_then_cluster_down_leaves_nothing_on_the_hosts")
+    else {
         return;
-    }
-    let _one = serial();
-    let hosts = SshHosts::create(3);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let results = dir.path().join("results");
-    let args = args_of(&[
-        &strs(&[
-            "--db",
-            &repo("db/raftkv.toml"),
-            "--client",
-            &repo("examples/http/raftkv.toml"),
-        ]),
-        &hosts.flags(),
-        &strs(&[
-            "--nemesis",
-            "partition-halves",
-            "--nemesis-interval",
-            "1",
-            "--time-limit",
-            "60",
-            "--seed",
-            "5",
-        ]),
-    ]);
-    let mut child = spawn_test(&refs(&args), &results, true);
-    let run = wait_for_run(
-        &mut child,
-        &results,
-        Duration::from_secs(90),
-        "journaled partition",
-        fault_journaled,
-    );
+    };
     // A partition is in place (rules in our chains) when faultline dies.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(0..3).any(|i| hosts.our_rules(i).iter().any(|r| r.contains("DROP"))) {
-        assert!(Instant::now() < deadline, "no DROP rule ever appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_dir, mut child, run) = start_partitioned_run(&hosts, true);
     child.kill().expect("kill -9 faultline");
     let _ = child.wait();
     let _down = ClusterDown(run.clone());
@@ -239,46 +257,13 @@ fn kill_9_mid_partition_then_cluster_down_leaves_nothing_on_the_hosts() {
 
 #[test]
 fn sigint_mid_partition_leaves_no_rule_and_no_process_on_the_hosts() {
-    if !can_run("sigint_mid_partition_leaves_no_rule_and_no_process_on_the_hosts") {
+    let Some((_one, hosts)) =
+        three_hosts("sigint_mid_partition_leaves_no_rule_and_no_process_on_the_hosts")
+    else {
         return;
-    }
-    let _one = serial();
-    let hosts = SshHosts::create(3);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let results = dir.path().join("results");
-    let args = args_of(&[
-        &strs(&[
-            "--db",
-            &repo("db/raftkv.toml"),
-            "--client",
-            &repo("examples/http/raftkv.toml"),
-        ]),
-        &hosts.flags(),
-        &strs(&[
-            "--nemesis",
-            "partition-halves",
-            "--nemesis-interval",
-            "1",
-            "--time-limit",
-            "60",
-            "--seed",
-            "5",
-        ]),
-    ]);
-    let mut child = spawn_test(&refs(&args), &results, false);
-    let run = wait_for_run(
-        &mut child,
-        &results,
-        Duration::from_secs(90),
-        "journaled partition",
-        fault_journaled,
-    );
+    };
+    let (_dir, mut child, run) = start_partitioned_run(&hosts, false);
     let _down = ClusterDown(run.clone());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(0..3).any(|i| hosts.our_rules(i).iter().any(|r| r.contains("DROP"))) {
-        assert!(Instant::now() < deadline, "no DROP rule ever appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let status = interrupt(&mut child, Duration::from_secs(60));
     assert!(
         status.code().is_some(),
@@ -294,16 +279,11 @@ fn sigint_mid_partition_leaves_no_rule_and_no_process_on_the_hosts() {
 fn assert_refused_fast(hosts: &SshHosts, flags: &[String], host: &str, cause: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("results");
-    let args = args_of(&[
-        &strs(&[
-            "--db",
-            &repo("db/raftkv.toml"),
-            "--client",
-            &repo("examples/http/raftkv.toml"),
-        ]),
+    let args = db_run(
+        "db/raftkv.toml",
         flags,
         &strs(&["--nemesis", "mixed", "--time-limit", "10"]),
-    ]);
+    );
     let started = Instant::now();
     let out = run_test(&refs(&args), &results);
     let took = started.elapsed();
@@ -320,11 +300,11 @@ fn assert_refused_fast(hosts: &SshHosts, flags: &[String], host: &str, cause: &s
 
 #[test]
 fn a_wrong_key_an_unknown_host_key_or_an_unreachable_host_exit_3_naming_the_host() {
-    if !can_run("a_wrong_key_an_unknown_host_key_or_an_unreachable_host_exit_3_naming_the_host") {
+    let Some((_one, hosts)) = three_hosts(
+        "a_wrong_key_an_unknown_host_key_or_an_unreachable_host_exit_3_naming_the_host",
+    ) else {
         return;
-    }
-    let _one = serial();
-    let hosts = SshHosts::create(3);
+    };
     let ips: Vec<String> = hosts.ips().iter().map(|ip| ip.to_string()).collect();
     let host_flags = |list: &[String]| -> Vec<String> {
         let mut f = strs(&["--cluster", "ssh"]);

@@ -113,15 +113,13 @@ impl HttpTarget {
             "network {}: bridge {} at {}",
             plan.prefix, plan.bridge, plan.gateway
         ));
-        let nodes: Vec<NodeInfo> = generic::client_urls(&cluster, &db)
-            .into_iter()
-            .map(|(name, http)| NodeInfo { name, http })
-            .collect();
-        let leader = leader_probe(spec, &nodes)?;
-        if spec.leader.is_some() {
-            wait_for_leader(leader.as_ref(), db.startup_timeout, ctx).await;
-        }
-        super::http::check_spec_fits(spec, &nodes, ctx).await?;
+        let (nodes, leader) = ready_nodes(
+            spec,
+            generic::client_urls(&cluster, &db),
+            db.startup_timeout,
+            ctx,
+        )
+        .await?;
         let nemesis = Nemesis::new(
             cluster.names(),
             Box::new(IptablesFaults::new(plan.clone())),
@@ -154,6 +152,27 @@ pub fn store_db(path: &Path, dir: &Path) -> Result<PathBuf> {
     std::fs::copy(path, &copy)
         .with_context(|| format!("copying {} to {}", path.display(), copy.display()))?;
     Ok(copy)
+}
+
+/// The nodes of a db-spec cluster (`(name, client URL)`s) made ready for the test, wherever
+/// they run: the client spec's leader probe over them, waited on (bounded by
+/// `startup_timeout`) when the spec has one, then the spec's self-test against them.
+pub(super) async fn ready_nodes(
+    spec: &HttpSpec,
+    urls: Vec<(String, String)>,
+    startup_timeout: Duration,
+    ctx: &StartContext<'_>,
+) -> Result<(Vec<NodeInfo>, Arc<dyn crate::node_control::LeaderProbe>)> {
+    let nodes: Vec<NodeInfo> = urls
+        .into_iter()
+        .map(|(name, http)| NodeInfo { name, http })
+        .collect();
+    let leader = leader_probe(spec, &nodes)?;
+    if spec.leader.is_some() {
+        wait_for_leader(leader.as_ref(), startup_timeout, ctx).await;
+    }
+    super::http::check_spec_fits(spec, &nodes, ctx).await?;
+    Ok((nodes, leader))
 }
 
 /// Waits (bounded by `timeout`) until the `[leader]` probe names a leader, so the first

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::http::{factory, leader_probe, store_spec, HttpTarget, NEEDS_EXTERNAL};
-use super::http_local::{load_db, store_db, wait_for_leader};
+use super::http::{factory, store_spec, HttpTarget, NEEDS_EXTERNAL};
+use super::http_local::{load_db, ready_nodes, store_db};
 use super::{OwnProcesses, StartContext, Started};
-use crate::client::{HttpSpec, NodeInfo};
+use crate::client::HttpSpec;
 use crate::cluster::remote::{self, RemoteCluster, RemoteOptions};
 use crate::nemesis::Nemesis;
 use crate::ssh::{SshHost, SshOptions};
@@ -67,16 +67,8 @@ impl HttpTarget {
                 db_path.display()
             )
         })?;
-        let nodes: Vec<NodeInfo> = cluster
-            .client_urls()
-            .into_iter()
-            .map(|(name, http)| NodeInfo { name, http })
-            .collect();
-        let leader = leader_probe(spec, &nodes)?;
-        if spec.leader.is_some() {
-            wait_for_leader(leader.as_ref(), db.startup_timeout, ctx).await;
-        }
-        super::http::check_spec_fits(spec, &nodes, ctx).await?;
+        let (nodes, leader) =
+            ready_nodes(spec, cluster.client_urls(), db.startup_timeout, ctx).await?;
         let nemesis = Nemesis::new(
             cluster.names(),
             Box::new(cluster.network_faults()),
