@@ -117,7 +117,14 @@ fn read_index_raftkv_is_valid_under_clock_faults_on_three_seeds() {
     for run in &all {
         let r = read_results(run);
         assert_eq!(r.valid, Validity::Valid, "{}: {r:?}", run.display());
-        assert!(r.nemesis_errors.is_empty(), "{:?}", r.nemesis_errors);
+        // Every clock fault applied; a leader fault may find no leader mid-election.
+        assert!(
+            r.nemesis_errors
+                .iter()
+                .all(|e| e.error.contains("no leader to target")),
+            "{:?}",
+            r.nemesis_errors
+        );
         assert_clocks_reset(run);
     }
 }
