@@ -516,6 +516,18 @@ fn parse_fault(
             ))
         }
     };
+    // The nodes a process or clock fault acts on (default `one`).
+    let node_target = || {
+        parse_target(f.target.as_deref().unwrap_or("one")).ok_or_else(|| {
+            field(
+                at("target"),
+                format!(
+                    "unknown target {:?}; expected one, leader, minority, majority, all, majority-side or minority-side",
+                    f.target.as_deref().unwrap_or_default()
+                ),
+            )
+        })
+    };
     let allow = |names: &[&str]| -> Result<(), NemesisSpecError> {
         let present = [
             ("mode", f.mode.is_some()),
@@ -565,15 +577,7 @@ fn parse_fault(
         }
         "kill" | "pause" => {
             allow(&["target"])?;
-            let target = parse_target(f.target.as_deref().unwrap_or("one")).ok_or_else(|| {
-                field(
-                    at("target"),
-                    format!(
-                        "unknown target {:?}; expected one, leader, minority, majority, all, majority-side or minority-side",
-                        f.target.as_deref().unwrap_or_default()
-                    ),
-                )
-            })?;
+            let target = node_target()?;
             if f.kind == "kill" {
                 FaultSpec::Kill(target)
             } else {
@@ -653,15 +657,7 @@ fn parse_fault(
             FaultSpec::FileCorruption { mode, target }
         }
         "clock-bump" | "clock-strobe" | "clock-rate" => {
-            let target = parse_target(f.target.as_deref().unwrap_or("one")).ok_or_else(|| {
-                field(
-                    at("target"),
-                    format!(
-                        "unknown target {:?}; expected one, leader, minority, majority, all, majority-side or minority-side",
-                        f.target.as_deref().unwrap_or_default()
-                    ),
-                )
-            })?;
+            let target = node_target()?;
             let signed_ms = |name: &str, v: Option<i64>| match v {
                 Some(ms) if ms != 0 && ms.abs() <= 3_600_000 => Ok(ms),
                 Some(ms) => Err(field(
