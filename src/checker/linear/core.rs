@@ -52,46 +52,160 @@ pub(crate) struct CoreLimits<'a> {
 struct Support {
     /// Per search op: what it needs.
     deps: Vec<Dependence>,
-    /// State-changing search ops that always produce a given state.
+    /// State-changing search ops that always produce a given state, sorted by invoke.
     producers: FxHashMap<StateId, Vec<u32>>,
-    /// State-changing search ops whose result depends on the state before them.
+    /// State-changing search ops whose result depends on the state before them, by invoke.
     unfixed: Vec<u32>,
-    /// Every state-changing search op.
+    /// Every state-changing search op, by invoke.
     mutators: Vec<u32>,
     /// Per search op: it never changes the state.
     read_only: Vec<bool>,
+    /// Per search op: its invoke.
+    calls: Vec<u64>,
+    /// Per search op: its completion (`u64::MAX` for an optional op: it may take effect late).
+    rets: Vec<u64>,
+    /// Completions of the required state-changing ops, ascending, with
+    /// [`Support::latest_call`] beside them.
+    mutator_rets: Vec<u64>,
+    /// `latest[k]`: the latest invoke among the required state-changing ops with the
+    /// `k + 1` earliest completions, and that op.
+    latest: Vec<(u64, u32)>,
 }
 
 impl Support {
     fn new<M: Model>(model: &M, search_ops: &[SearchOp]) -> Self {
+        let n = search_ops.len();
         let mut s = Support {
-            deps: Vec::with_capacity(search_ops.len()),
+            deps: search_ops
+                .iter()
+                .map(|o| model.dependence(o.input))
+                .collect(),
             producers: FxHashMap::default(),
             unfixed: Vec::new(),
             mutators: Vec::new(),
-            read_only: Vec::with_capacity(search_ops.len()),
+            read_only: search_ops
+                .iter()
+                .map(|o| model.is_read_only(o.input))
+                .collect(),
+            calls: search_ops.iter().map(|o| o.call).collect(),
+            rets: search_ops
+                .iter()
+                .map(|o| o.ret.unwrap_or(u64::MAX))
+                .collect(),
+            mutator_rets: Vec::new(),
+            latest: Vec::new(),
         };
-        for (i, op) in search_ops.iter().enumerate() {
-            s.deps.push(model.dependence(op.input));
-            s.read_only.push(model.is_read_only(op.input));
-            if model.is_read_only(op.input) {
+        let mut by_call: Vec<u32> = (0..n as u32).collect();
+        by_call.sort_by_key(|&i| search_ops[i as usize].call);
+        let mut required_mutators: Vec<(u64, u64, u32)> = Vec::new();
+        for &i in &by_call {
+            let op = &search_ops[i as usize];
+            if s.read_only[i as usize] {
                 continue;
             }
-            s.mutators.push(i as u32);
-            match model.produces(op.input) {
-                Some(v) => s.producers.entry(v).or_default().push(i as u32),
-                None => s.unfixed.push(i as u32),
+            s.mutators.push(i);
+            if let Some(ret) = op.ret {
+                required_mutators.push((ret, op.call, i));
             }
+            match model.produces(op.input) {
+                Some(v) => s.producers.entry(v).or_default().push(i),
+                None => s.unfixed.push(i),
+            }
+        }
+        required_mutators.sort_unstable();
+        let mut latest = (0, 0);
+        for (ret, call, i) in required_mutators {
+            if call >= latest.0 {
+                latest = (call, i);
+            }
+            s.mutator_rets.push(ret);
+            s.latest.push(latest);
         }
         s
     }
 
+    /// The required state-changing op with the latest invoke among those that completed
+    /// before `x` was invoked, and that invoke: every op that completed before this instant
+    /// is linearized before that op, hence before `x` with a state change between (`None`:
+    /// no such op).
+    fn horizon(&self, x: u32) -> Option<(u64, u32)> {
+        let k = self
+            .mutator_rets
+            .partition_point(|&r| r < self.calls[x as usize]);
+        k.checked_sub(1).map(|k| self.latest[k])
+    }
+
+    /// Of `candidates` (sorted by invoke), the one completed last before `horizon`: the
+    /// newest value the horizon's op overwrote, which a person needs to see why an op that
+    /// expected it was too late.
+    fn overwritten(&self, candidates: &[u32], horizon: u64) -> Option<u32> {
+        let upto = candidates.partition_point(|&p| self.calls[p as usize] < horizon);
+        candidates[..upto]
+            .iter()
+            .copied()
+            .filter(|&p| self.rets[p as usize] < horizon)
+            .max_by_key(|&p| self.rets[p as usize])
+    }
+
+    /// The ops of `candidates` (sorted by invoke) that could be the last state change before
+    /// `x` in some linearization: invoked before `x` completed, and not completed before
+    /// `horizon` (some other required change then lies between it and `x`).
+    fn could_precede<'a>(
+        &'a self,
+        candidates: &'a [u32],
+        x: u32,
+        horizon: Option<u64>,
+    ) -> impl Iterator<Item = u32> + 'a {
+        let end = self.rets[x as usize];
+        let upto = candidates.partition_point(|&p| self.calls[p as usize] < end);
+        candidates[..upto]
+            .iter()
+            .copied()
+            .filter(move |&p| p != x && horizon.is_none_or(|h| self.rets[p as usize] >= h))
+    }
+
+    /// A required state change wholly between `old` and `x` in real time, so certainly
+    /// linearized between them: a blind one when there is (it needs nothing, so the core
+    /// stays small), else the latest. `None` when there is none.
+    fn overwriter(&self, old: u32, x: u32) -> Option<u32> {
+        let (after, before) = (self.rets[old as usize], self.calls[x as usize]);
+        let from = self
+            .mutators
+            .partition_point(|&p| self.calls[p as usize] <= after);
+        let upto = self
+            .mutators
+            .partition_point(|&p| self.calls[p as usize] < before);
+        let between = self.mutators[from..upto.max(from)]
+            .iter()
+            .copied()
+            .filter(|&p| self.rets[p as usize] < before);
+        let mut latest = None;
+        for p in between {
+            if self.deps[p as usize] == Dependence::Nothing {
+                return Some(p);
+            }
+            latest = Some(p);
+        }
+        latest
+    }
+
     /// `T(S)`: the set and everything it relies on, as sorted search-op positions.
+    ///
+    /// An op that needs a state relies only on the ops that could be the last state change
+    /// before it (see [`Support::could_precede`]), not on every op that ever produced that
+    /// state: in a linearization of the whole key, the last change before it is invoked
+    /// before it completes, and no required change lies wholly between the two in real
+    /// time. Keeping only those keeps the proof of the module doc and keeps cores small when
+    /// values repeat. When no op could have produced the needed state in time, the evidence
+    /// joins instead (the horizon's op and the last older producer of the state, with what
+    /// they need):
+    /// more ops never break the proof, and without them a stale read's core would be the
+    /// read alone.
     fn closure(&self, set: &[u32]) -> Vec<u32> {
         let mut inside = vec![false; self.deps.len()];
         let mut work: Vec<u32> = Vec::with_capacity(set.len() * 2);
-        let mut seen_values: FxHashSet<StateId> = FxHashSet::default();
-        let (mut all_added, mut unfixed_added) = (false, false);
+        // (needed state or none for "any", horizon, completion): asked once each.
+        let mut asked: FxHashSet<(Option<StateId>, Option<u64>, u64)> = FxHashSet::default();
         let mut push = |i: u32, work: &mut Vec<u32>| {
             if !inside[i as usize] {
                 inside[i as usize] = true;
@@ -102,32 +216,39 @@ impl Support {
             push(i, &mut work);
         }
         let mut next = 0;
+        let mut found: Vec<u32> = Vec::new();
         while next < work.len() {
-            let i = work[next];
+            let x = work[next];
             next += 1;
-            match self.deps[i as usize] {
-                Dependence::Nothing => {}
-                Dependence::State(v) => {
-                    if seen_values.insert(v) {
-                        for &p in self.producers.get(&v).into_iter().flatten() {
-                            push(p, &mut work);
-                        }
-                    }
-                    if !unfixed_added {
-                        unfixed_added = true;
-                        for &p in &self.unfixed {
-                            push(p, &mut work);
+            let need = match self.deps[x as usize] {
+                Dependence::Nothing => continue,
+                Dependence::State(v) => Some(v),
+                Dependence::All => None,
+            };
+            let horizon = self.horizon(x);
+            let at = horizon.map(|(call, _)| call);
+            if !asked.insert((need, at, self.rets[x as usize])) {
+                continue;
+            }
+            found.clear();
+            match need {
+                Some(v) => {
+                    let ps = self.producers.get(&v).map(Vec::as_slice).unwrap_or(&[]);
+                    found.extend(self.could_precede(ps, x, at));
+                    found.extend(self.could_precede(&self.unfixed, x, at));
+                    // Nothing could have produced it in time: say what came too early
+                    // and what overwrote it.
+                    if let (true, Some((call, q))) = (found.is_empty(), horizon) {
+                        if let Some(old) = self.overwritten(ps, call) {
+                            found.push(old);
+                            found.push(self.overwriter(old, x).unwrap_or(q));
                         }
                     }
                 }
-                Dependence::All => {
-                    if !all_added {
-                        all_added = true;
-                        for &p in &self.mutators {
-                            push(p, &mut work);
-                        }
-                    }
-                }
+                None => found.extend(self.could_precede(&self.mutators, x, at)),
+            }
+            for &p in &found {
+                push(p, &mut work);
             }
         }
         work.sort_unstable();
@@ -457,7 +578,7 @@ mod tests {
     use serde_json::Value;
 
     #[test]
-    fn the_support_of_a_read_is_every_write_of_its_value_and_what_those_rely_on() {
+    fn the_support_of_a_read_is_the_writes_of_its_value_that_could_be_last_and_their_needs() {
         let ops = sequential(&[
             ("write", json!(1), json!(1)),
             ("write", json!(2), json!(2)),
@@ -468,8 +589,9 @@ mod tests {
         let mut m = make().unwrap();
         let s = prepared(&mut m, &ops);
         let support = Support::new(&m, &s);
-        // The read of 1 relies on both writers of 1; the cas relies on the write of 2.
-        assert_eq!(support.closure(&[3]), vec![0, 1, 2, 3]);
+        // The read of 1 relies on the cas (the write of 1 was overwritten before the read
+        // began, by the write of 2); the cas relies on the write of 2.
+        assert_eq!(support.closure(&[3]), vec![1, 2, 3]);
         assert_eq!(
             support.closure(&[4]),
             vec![4],
