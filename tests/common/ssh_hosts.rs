@@ -136,17 +136,18 @@ impl SshHosts {
                 ),
             )
             .expect("sshd config");
+            // A test host is a clean machine: root's ~/.bashrc on this one (bash sources it
+            // for every command sshd runs; here it starts pyenv, about 200 ms) is masked in
+            // the namespace's own mount table (`ip netns exec` unshares it), never changed.
+            let start_sshd = format!(
+                "rc=\"$HOME/.bashrc\"; if [ -f \"$rc\" ]; then mount --bind {empty} \"$rc\" || exit 1; fi; \
+                 exec /usr/sbin/sshd -D -e -f {config}",
+                empty = dir.join("empty-rc").display(),
+                config = config.display(),
+            );
+            std::fs::write(dir.join("empty-rc"), "").expect("empty rc file");
             let child = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &node.namespace,
-                    "/usr/sbin/sshd",
-                    "-D",
-                    "-e",
-                    "-f",
-                ])
-                .arg(&config)
+                .args(["netns", "exec", &node.namespace, "sh", "-c", &start_sshd])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(
