@@ -341,6 +341,17 @@ fn a_wrong_key_an_unknown_host_key_or_an_unreachable_host_exit_3_naming_the_host
     assert_refused_fast(&hosts, &dead, &with_dead[2], "cannot reach host");
 }
 
+#[test]
+fn a_host_without_iptables_exits_3_naming_the_host() {
+    if !can_run("a_host_without_iptables_exits_3_naming_the_host") {
+        return;
+    }
+    let _one = serial();
+    let hosts = SshHosts::create_without_iptables(3, &[1]);
+    let ip = hosts.ips()[1].to_string();
+    assert_refused_fast(&hosts, &hosts.flags(), &ip, "iptables not found");
+}
+
 /// `faultline test --db db/etcd.toml --client CLIENT` on the hosts: `count` runs from
 /// `seed`, stopping at the first that is not valid.
 fn etcd_on_hosts(

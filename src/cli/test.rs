@@ -170,9 +170,9 @@ pub struct TestArgs {
     #[arg(long, value_enum, default_value_t = ClusterKind::Local)]
     pub cluster: ClusterKind,
 
-    /// Number of nodes in the local cluster.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=15))]
-    pub nodes: u16,
+    /// Number of nodes in the local cluster [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=15))]
+    pub nodes: Option<u16>,
 
     /// A node of an external cluster: `URL` (named n1, n2, ... in order) or `NAME=URL`;
     /// repeatable.
@@ -285,6 +285,9 @@ pub struct TestArgs {
     pub junit: Option<PathBuf>,
 }
 
+/// A local cluster's size when `--nodes` is not given.
+pub const DEFAULT_LOCAL_NODES: u16 = 5;
+
 impl TestArgs {
     /// The target: `--target`, else http when `--client` is given, maelstrom when `--bin`
     /// is, else raftkv.
@@ -322,13 +325,27 @@ impl TestArgs {
                     );
                 }
                 Nodes::Local {
-                    count: usize::from(self.nodes),
+                    count: usize::from(self.nodes.unwrap_or(DEFAULT_LOCAL_NODES)),
                 }
             }
-            ClusterKind::External => Nodes::External {
-                nodes: parse_nodes(&self.node_urls)?,
-            },
+            ClusterKind::External => {
+                if self.nodes.is_some() {
+                    return Err(
+                        "--nodes is for a local cluster; an external cluster's nodes are its --node values"
+                            .into(),
+                    );
+                }
+                Nodes::External {
+                    nodes: parse_nodes(&self.node_urls)?,
+                }
+            }
             ClusterKind::Ssh => {
+                if self.nodes.is_some() {
+                    return Err(
+                        "--nodes is for a local cluster; an SSH cluster's nodes are its --host values"
+                            .into(),
+                    );
+                }
                 if !self.node_urls.is_empty() {
                     return Err(
                         "--node is for --cluster external; an SSH cluster's nodes are its --host values"
@@ -734,6 +751,21 @@ mod tests {
             (
                 &["--cluster", "ssh", "--host", "a", "--ssh-option=-v"][..],
                 "KEY=VALUE",
+            ),
+            (
+                &["--cluster", "ssh", "--host", "a", "--nodes", "3"][..],
+                "--nodes is for a local cluster; an SSH cluster's nodes are its --host values",
+            ),
+            (
+                &[
+                    "--cluster",
+                    "external",
+                    "--node",
+                    "http://127.0.0.1:1",
+                    "--nodes",
+                    "3",
+                ][..],
+                "--nodes is for a local cluster",
             ),
         ] {
             let e = test_args(words).config(1).expect_err("refused");

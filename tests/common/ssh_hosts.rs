@@ -83,6 +83,13 @@ pub struct SshHosts {
 impl SshHosts {
     /// Builds `n` hosts and waits until each sshd accepts connections.
     pub fn create(n: usize) -> SshHosts {
+        SshHosts::create_without_iptables(n, &[])
+    }
+
+    /// Like [`SshHosts::create`], but on the hosts at `broken` (positions) iptables cannot
+    /// run: its binary is masked by an empty, non-executable file in that host's mount table,
+    /// as on a host where it is not installed.
+    pub fn create_without_iptables(n: usize, broken: &[usize]) -> SshHosts {
         let id = format!("{:06x}", rand_id());
         let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
         let taken = netns::taken_networks().expect("networks in use");
@@ -121,7 +128,7 @@ impl SshHosts {
             .collect();
         std::fs::write(dir.join("known_hosts"), known).expect("known_hosts");
         std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
-        for node in hosts.plan.nodes.clone() {
+        for (i, node) in hosts.plan.nodes.clone().into_iter().enumerate() {
             let config = dir.join(format!("sshd-{}.conf", node.name));
             std::fs::write(
                 &config,
@@ -139,8 +146,18 @@ impl SshHosts {
             // A test host is a clean machine: root's ~/.bashrc on this one (bash sources it
             // for every command sshd runs; here it starts pyenv, about 200 ms) is masked in
             // the namespace's own mount table (`ip netns exec` unshares it), never changed.
+            let mask_iptables = if broken.contains(&i) {
+                format!(
+                    "PATH=\"$PATH:/usr/sbin:/sbin\"; t=$(readlink -f \"$(command -v iptables)\") && \
+                     mount --bind {empty} \"$t\" || exit 1; "
+                ,
+                    empty = dir.join("empty-rc").display()
+                )
+            } else {
+                String::new()
+            };
             let start_sshd = format!(
-                "rc=\"$HOME/.bashrc\"; if [ -f \"$rc\" ]; then mount --bind {empty} \"$rc\" || exit 1; fi; \
+                "{mask_iptables}rc=\"$HOME/.bashrc\"; if [ -f \"$rc\" ]; then mount --bind {empty} \"$rc\" || exit 1; fi; \
                  exec /usr/sbin/sshd -D -e -f {config}",
                 empty = dir.join("empty-rc").display(),
                 config = config.display(),
