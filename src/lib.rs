@@ -13,11 +13,11 @@
 //! - [`seed`]: the seed tree: every random choice of a run draws a sub-seed derived by name
 //!   from `--seed`, here and nowhere else.
 //! - [`net`], [`journal`], [`node_control`], [`node_addr`], [`placeholders`], [`glob`],
-//!   [`fakeclock`]: the plumbing at
+//!   [`fakeclock`], [`powerfs`]: the plumbing at
 //!   the bottom, used by both the cluster and the nemesis (which never import each other): the
 //!   proxy mesh, iptables rules and namespace plans; the fault journal; the process-control
 //!   and leader traits; external node addresses; the `{name}` lexer of user templates; a
-//!   node's libfaketime control file.
+//!   node's libfaketime control file; the FUSE filesystem that loses unsynced writes.
 //! - [`ssh`]: the OpenSSH client under `--cluster ssh`: shell quoting, `ssh` argument lists,
 //!   one multiplexing master per host, commands, uploads and downloads with typed errors.
 //! - [`nemesis`]: faults as data (partition maths, the op vocabulary, TOML schedules, the
@@ -64,6 +64,7 @@ pub mod net;
 pub mod node_addr;
 pub mod node_control;
 pub mod placeholders;
+pub mod powerfs;
 pub mod procmem;
 pub mod report;
 pub mod rundir;

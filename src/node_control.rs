@@ -81,3 +81,13 @@ pub trait DataFiles: Send + Sync {
     /// The node's files a file fault may touch, sorted (absolute paths).
     fn data_files(&self, node: &str) -> Result<Vec<std::path::PathBuf>, ControlError>;
 }
+
+/// Nodes whose data directories sit on faultline's power-loss filesystem
+/// ([`crate::powerfs`]), for power-loss faults: what the nemesis asks after it killed a node.
+/// Implemented by a local cluster started with power-loss mounts; a cluster without it
+/// cannot lose power.
+pub trait VolatileDisks: Send + Sync {
+    /// Throws away every write to `node`'s data directory that is not durable yet (the node
+    /// must be down) and says what was lost, for the fault's record.
+    fn lose_unsynced(&self, node: &str) -> Result<serde_json::Value, ControlError>;
+}

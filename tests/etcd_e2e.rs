@@ -532,6 +532,7 @@ fn packet_loss_and_one_way_partitions_are_rules_in_the_namespaces_and_heal() {
             dir: dir.path().to_path_buf(),
             run_id: faultline::net::netns::new_run_id(),
             startup_timeout: Duration::from_secs(60),
+            power_loss: false,
         })
         .await
         .expect("etcd starts");

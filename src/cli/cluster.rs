@@ -116,7 +116,7 @@ pub fn run(args: &ClusterArgs) -> Outcome {
                         println!("{}: no cluster state here, nothing to stop", dir.display());
                     }
                     Ok(report) => println!(
-                        "{}: stopped {:?}, resumed {:?}, already gone {:?}, faults healed {}{}",
+                        "{}: stopped {:?}, resumed {:?}, already gone {:?}, faults healed {}{}{}",
                         dir.display(),
                         report.stopped,
                         report.resumed,
@@ -125,7 +125,12 @@ pub fn run(args: &ClusterArgs) -> Outcome {
                         report
                             .network
                             .map(|p| format!(", network {p} removed"))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        if report.unmounted.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} power-loss mount(s) detached", report.unmounted.len())
+                        }
                     ),
                     Err(e) => {
                         eprintln!("faultline cluster down: {}: {e}", dir.display());

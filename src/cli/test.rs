@@ -246,8 +246,9 @@ pub struct TestArgs {
     pub test_count: u32,
 
     /// Switch on a deliberate raftkv bug (stale-read, early-ack, volatile-vote,
-    /// commit-old-term, no-checksum); repeatable. faultline should then report an anomaly
-    /// (no-checksum only under the file-corruption nemesis).
+    /// commit-old-term, no-checksum, fsync-lie); repeatable. faultline should then report an
+    /// anomaly (no-checksum only under the file-corruption nemesis, fsync-lie only under
+    /// power-loss).
     #[arg(long = "raftkv-bug", value_name = "NAME", value_parser = parse_raftkv_bug)]
     pub raftkv_bugs: Vec<Bug>,
 

@@ -64,6 +64,8 @@ pub struct DownReport {
     pub found: bool,
     /// A namespace cluster's private network (its prefix) that was removed.
     pub network: Option<String>,
+    /// Power-loss filesystems still mounted over data dirs, now detached.
+    pub unmounted: Vec<PathBuf>,
 }
 
 /// Whether `pid` still runs `node`, so a recycled pid is never killed: its data dir is on
@@ -194,6 +196,13 @@ pub fn down(dir: &Path) -> Result<DownReport, ClusterError> {
             std::thread::sleep(Duration::from_millis(20));
         }
         report.stopped.push(name);
+    }
+    // Power-loss mounts go once nothing uses them (their own fusermount3 usually did it
+    // already when the faultline process that mounted them died).
+    for path in &state.powerfs {
+        if crate::powerfs::lazy_unmount(path) {
+            report.unmounted.push(path.clone());
+        }
     }
     // The network goes after the processes (a namespace with a process in it lingers); its
     // iptables rules live inside the namespaces and go with them.

@@ -41,6 +41,9 @@ pub struct EtcdClusterOptions {
     /// How long to wait for every node to be healthy with a leader (and a restarted node to
     /// answer).
     pub startup_timeout: Duration,
+    /// Mount a power-loss filesystem over every node's data dir (a schedule with power-loss
+    /// faults; see [`crate::powerfs`]).
+    pub power_loss: bool,
 }
 
 /// A running local etcd cluster: the generic cluster and its private network.
@@ -113,6 +116,7 @@ pub async fn start(opts: EtcdClusterOptions) -> Result<EtcdCluster, ClusterError
         seed: 0,
         // etcd is a Go binary: the target refuses clock faults before this.
         fake_clocks: false,
+        power_loss: opts.power_loss,
     })
     .await?;
     let leader = EtcdLeader::new(client_urls(&cluster))?;

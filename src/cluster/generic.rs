@@ -35,6 +35,9 @@ pub struct GenericOptions {
     /// Run every node under libfaketime with its own clock control file (a schedule with
     /// clock faults; see [`crate::fakeclock`]).
     pub fake_clocks: bool,
+    /// Mount a power-loss filesystem over every node's data dir (a schedule with power-loss
+    /// faults; see [`crate::powerfs`]).
+    pub power_loss: bool,
 }
 
 /// A running cluster of a db spec's nodes and the private network they live in.
@@ -342,11 +345,12 @@ pub async fn start(opts: GenericOptions) -> Result<GenericCluster, ClusterError>
         run: plan.prefix.clone(),
         http,
     };
-    let cluster = LocalCluster::start_with_clocks(
+    let cluster = LocalCluster::start_with_faults(
         Box::new(launcher),
         &opts.dir,
         spec.startup_timeout,
         opts.fake_clocks,
+        opts.power_loss,
     )
     .await?;
     wait_healthy(&cluster, spec, &log_name).await?;

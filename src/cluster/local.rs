@@ -32,7 +32,7 @@ use super::launcher::{Launcher, NodeLayout, Status};
 use super::process::{log_tail, spawn_logged, wait_answering, Procs};
 use super::state::{ClusterState, NodeRecord};
 use super::ClusterError;
-use crate::node_control::{ControlError, DataFiles, LeaderProbe, ProcessControl};
+use crate::node_control::{ControlError, DataFiles, LeaderProbe, ProcessControl, VolatileDisks};
 
 #[derive(Debug)]
 struct Inner {
@@ -43,6 +43,9 @@ struct Inner {
     stopped: AtomicBool,
     /// Each node's libfaketime control file, when the nodes run with faked clocks.
     clocks: Option<Vec<PathBuf>>,
+    /// Each node's power-loss filesystem over its data dir, when the schedule has power-loss
+    /// faults (unmounted, its files written back, when the cluster stops).
+    power: Option<Vec<std::sync::Mutex<crate::powerfs::PowerFs>>>,
 }
 
 /// A running local cluster. Cloning gives another handle to the same processes.
@@ -75,6 +78,20 @@ impl LocalCluster {
         startup_timeout: Duration,
         fake_clocks: bool,
     ) -> Result<LocalCluster, ClusterError> {
+        Self::start_with_faults(launcher, dir, startup_timeout, fake_clocks, false).await
+    }
+
+    /// [`LocalCluster::start_with_clocks`], with every node's data dir on a power-loss
+    /// filesystem ([`crate::powerfs`], mounted before the first node starts) when
+    /// `power_loss` (a schedule with power-loss faults). Refused before anything starts when
+    /// this machine cannot mount it (not root, no /dev/fuse, no fusermount3).
+    pub async fn start_with_faults(
+        launcher: Box<dyn Launcher>,
+        dir: &Path,
+        startup_timeout: Duration,
+        fake_clocks: bool,
+        power_loss: bool,
+    ) -> Result<LocalCluster, ClusterError> {
         let n = launcher.nodes().len();
         if n == 0 || n > 99 {
             return Err(ClusterError::Options(format!(
@@ -103,6 +120,21 @@ impl LocalCluster {
         } else {
             None
         };
+        let power = if power_loss {
+            crate::powerfs::check_available().map_err(|why| {
+                ClusterError::Options(format!("power-loss faults need a FUSE mount: {why}"))
+            })?;
+            let mut mounts = Vec::with_capacity(n);
+            for node in launcher.nodes() {
+                // On error the mounts made so far are dropped, which unmounts them.
+                let fs = crate::powerfs::PowerFs::mount(&node.data_dir)
+                    .map_err(|e| ClusterError::Options(e.to_string()))?;
+                mounts.push(std::sync::Mutex::new(fs));
+            }
+            Some(mounts)
+        } else {
+            None
+        };
         let cluster = LocalCluster {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -111,6 +143,7 @@ impl LocalCluster {
                 detached: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
                 clocks,
+                power,
             }),
         };
         // Recorded before anything is created; from here on an error drops `cluster`, which
@@ -183,6 +216,14 @@ impl LocalCluster {
                 .collect(),
             netns: launcher.network().cloned(),
             ssh: None,
+            powerfs: match &self.inner.power {
+                Some(_) => launcher
+                    .nodes()
+                    .iter()
+                    .map(|n| n.data_dir.clone())
+                    .collect(),
+                None => Vec::new(),
+            },
         };
         state.write(&self.inner.dir)
     }
@@ -211,6 +252,11 @@ impl LocalCluster {
                 .zip(files.iter().cloned())
                 .collect(),
         )
+    }
+
+    /// Whether the nodes' data dirs sit on power-loss filesystems.
+    pub fn has_power_loss(&self) -> bool {
+        self.inner.power.is_some()
     }
 
     /// The cluster directory.
@@ -433,7 +479,13 @@ fn stop_all(inner: &Inner) -> Vec<String> {
         Some((signal, grace)) => inner.procs.stop_all_gracefully(signal, grace),
         None => inner.procs.stop_all(),
     }
-    let left = inner.launcher.cleanup();
+    let mut left = inner.launcher.cleanup();
+    for fs in inner.power.iter().flatten() {
+        let mut fs = fs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = fs.unmount() {
+            left.push(e.to_string());
+        }
+    }
     if left.is_empty() {
         let _ = ClusterState::remove(&inner.dir);
     }
@@ -498,6 +550,28 @@ impl DataFiles for LocalCluster {
                 layout.data_dir.display()
             ))
         })
+    }
+}
+
+/// A node's power-loss filesystem, for power-loss faults.
+impl VolatileDisks for LocalCluster {
+    fn lose_unsynced(&self, node: &str) -> Result<serde_json::Value, ControlError> {
+        let i = self.index(node).map_err(ControlError::new)?;
+        let Some(mounts) = &self.inner.power else {
+            return Err(ControlError(format!(
+                "{node}: its data dir is not on a power-loss filesystem"
+            )));
+        };
+        if self.inner.procs.pid(i).is_some() {
+            return Err(ControlError(format!(
+                "{node}: still running; only a killed node can lose its power"
+            )));
+        }
+        let fs = mounts[i].lock().unwrap_or_else(|p| p.into_inner());
+        let lost = fs
+            .power_loss()
+            .map_err(|e| ControlError(format!("{node}: {e}")))?;
+        Ok(serde_json::to_value(lost).unwrap_or(serde_json::Value::Null))
     }
 }
 

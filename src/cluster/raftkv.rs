@@ -52,6 +52,9 @@ pub struct ClusterOptions {
     /// Run every node under libfaketime with its own clock control file (a schedule with
     /// clock faults; see [`crate::fakeclock`]).
     pub fake_clocks: bool,
+    /// Mount a power-loss filesystem over every node's data dir (a schedule with power-loss
+    /// faults; see [`crate::powerfs`]).
+    pub power_loss: bool,
 }
 
 impl ClusterOptions {
@@ -69,6 +72,7 @@ impl ClusterOptions {
             startup_timeout: Duration::from_secs(30),
             extra_args: Vec::new(),
             fake_clocks: false,
+            power_loss: false,
         }
     }
 }
@@ -350,11 +354,12 @@ async fn start_once(opts: &ClusterOptions) -> Result<RaftkvCluster, ClusterError
         data_files: RAFTKV_DATA_FILES.map(String::from).to_vec(),
         _mesh: mesh.clone(),
     };
-    let cluster = LocalCluster::start_with_clocks(
+    let cluster = LocalCluster::start_with_faults(
         Box::new(launcher),
         &opts.dir,
         opts.startup_timeout,
         opts.fake_clocks,
+        opts.power_loss,
     )
     .await?;
     Ok(Wired::new(cluster, mesh))

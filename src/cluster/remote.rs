@@ -473,6 +473,7 @@ impl RemoteCluster {
                 .collect(),
             netns: None,
             ssh: Some(inner.record.clone()),
+            powerfs: Vec::new(),
         };
         state.write(&inner.dir)
     }

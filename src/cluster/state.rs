@@ -33,6 +33,11 @@ pub struct ClusterState {
     /// before anything is made on a host so `cluster down` can reconnect and clean up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<super::remote::RemoteRecord>,
+    /// The data dirs with a power-loss filesystem mounted over them ([`crate::powerfs`]),
+    /// recorded so `cluster down` can unmount them after a faultline process killed with
+    /// `kill -9` (whose `fusermount3` normally does it already).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub powerfs: Vec<PathBuf>,
 }
 
 /// One node's process and addresses.
@@ -123,6 +128,7 @@ mod tests {
             }],
             netns: None,
             ssh: None,
+            powerfs: Vec::new(),
         };
         state.write(dir.path()).unwrap();
         assert_eq!(ClusterState::read(dir.path()).unwrap(), Some(state));

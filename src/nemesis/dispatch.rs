@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::backend::{ClockFaults, FileFaults, NetworkFaults};
+use super::backend::{ClockFaults, FileFaults, NetworkFaults, PowerFaults};
 use super::clock::ClockFault;
 use super::corruption::{node_seed, CorruptMode};
 use super::fault::{FaultKind, FaultOp, NodeChoice, PartitionMode};
@@ -138,6 +138,10 @@ pub struct Nemesis {
     damaged: BTreeSet<String>,
     /// Clock faults, when the cluster runs its nodes under libfaketime.
     clocks: Option<ClockFaults>,
+    /// Power-loss faults, when the cluster's data directories sit on power-loss mounts.
+    power: Option<PowerFaults>,
+    /// Nodes `power-loss` took down and `power-on` has not restarted yet.
+    powered_off: BTreeSet<String>,
 }
 
 impl Nemesis {
@@ -163,7 +167,16 @@ impl Nemesis {
             corrupted: BTreeSet::new(),
             damaged: BTreeSet::new(),
             clocks: None,
+            power: None,
+            powered_off: BTreeSet::new(),
         })
+    }
+
+    /// The same nemesis, able to cut the power of nodes whose data directories `power`
+    /// mounts (a local cluster started with power-loss mounts).
+    pub fn with_power(mut self, power: PowerFaults) -> Nemesis {
+        self.power = Some(power);
+        self
     }
 
     /// The same nemesis, able to skew its nodes' clocks through `clocks` (a local cluster
@@ -329,6 +342,8 @@ impl Nemesis {
             FaultOp::CorruptFile { mode, nodes, seed } => self.corrupt(mode, &nodes, seed).await,
             FaultOp::RestartCorrupted => self.restart_corrupted().await,
             FaultOp::Clock { fault, nodes } => self.skew(fault, &nodes).await,
+            FaultOp::PowerLoss(nodes) => self.power_loss(&nodes).await,
+            FaultOp::PowerOn => self.power_on().await,
             FaultOp::ClockReset => {
                 let Some(clocks) = self.clocks.as_mut() else {
                     return Ok(json!({ "reset": [] }));
@@ -396,7 +411,11 @@ impl Nemesis {
         let mut victims = Vec::new();
         let mut skipped = Vec::new();
         for n in chosen {
-            if room == 0 || self.damaged.contains(&n) || self.corrupted.contains(&n) {
+            if room == 0
+                || self.damaged.contains(&n)
+                || self.corrupted.contains(&n)
+                || self.powered_off.contains(&n)
+            {
                 skipped.push(n);
             } else {
                 room -= 1;
@@ -473,6 +492,65 @@ impl Nemesis {
         Ok(value)
     }
 
+    /// `power-loss`: kill -9 each chosen node (if running), then make its power-loss mount
+    /// drop every write not yet durable, and leave it down. Journaled (with the pids) before
+    /// anything is done; a node the kill family had down, or paused, is now this family's.
+    async fn power_loss(&mut self, choice: &NodeChoice) -> Result<Value, NemesisError> {
+        if self.power.is_none() {
+            return Err(super::backend::unsupported(FaultKind::PowerLoss));
+        }
+        let names: Vec<String> = self
+            .resolve(choice)
+            .await?
+            .into_iter()
+            .filter(|n| {
+                !self.powered_off.contains(n)
+                    && !self.corrupted.contains(n)
+                    && !self.damaged.contains(n)
+            })
+            .collect();
+        self.book
+            .applying(FaultKind::PowerLoss, &names, self.pids(&names))?;
+        let mut lost = Vec::new();
+        for n in &names {
+            self.powered_off.insert(n.clone());
+            self.killed.remove(n);
+            self.paused.remove(n);
+            self.processes.kill(n).await?;
+            let power = self.power.as_ref().expect("checked above");
+            let mut record = power.lose_unsynced(n)?;
+            if let Some(obj) = record.as_object_mut() {
+                obj.insert("node".into(), json!(n));
+            }
+            lost.push(record);
+        }
+        Ok(json!({ "nodes": names, "lost": lost }))
+    }
+
+    /// `power-on`: start every node `power-loss` took down. One that does not come back
+    /// stays down for the rest of the run and is recorded under `"refused"` with why (an
+    /// availability event, as after file corruption).
+    async fn power_on(&mut self) -> Result<Value, NemesisError> {
+        let mut restarted = Vec::new();
+        let mut refused = Map::new();
+        for n in std::mem::take(&mut self.powered_off) {
+            match self.processes.restart(&n).await {
+                Ok(()) => restarted.push(n),
+                Err(e) => {
+                    let _ = self.processes.kill(&n).await;
+                    refused.insert(n.clone(), json!(e.to_string()));
+                    self.damaged.insert(n);
+                }
+            }
+        }
+        self.book.healed(FaultKind::PowerLoss)?;
+        let mut value = json!({ "restarted": restarted });
+        if !refused.is_empty() {
+            value["refused"] = Value::Object(refused);
+        }
+        Ok(value)
+    }
+
     /// The nodes whose links a delay or loss touches (every node when `None`), checked.
     fn links_of(&self, nodes: Option<&[String]>) -> Result<Vec<String>, NemesisError> {
         match nodes {
@@ -501,6 +579,7 @@ impl Nemesis {
                 !self.killed.contains(n)
                     && !self.corrupted.contains(n)
                     && !self.damaged.contains(n)
+                    && !self.powered_off.contains(n)
                     && (kind == FaultKind::Kill || !self.paused.contains(n))
             })
             .collect();
@@ -866,6 +945,85 @@ mod tests {
         assert_eq!(v.expect("kill"), json!([]));
         let log = procs.log.lock().expect("lock").clone();
         assert_eq!(log, ["kill n2", "restart n2", "kill n2"]);
+    }
+
+    /// Disks that log every drop into the same log as [`Procs`].
+    struct Disks(Arc<Procs>);
+
+    impl crate::node_control::VolatileDisks for Disks {
+        fn lose_unsynced(&self, node: &str) -> Result<Value, crate::node_control::ControlError> {
+            self.0
+                .log
+                .lock()
+                .expect("lock")
+                .push(format!("lose {node}"));
+            Ok(json!({ "bytes": 7 }))
+        }
+    }
+
+    #[tokio::test]
+    async fn power_loss_kills_before_it_drops_and_power_on_restarts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let procs = Arc::new(Procs {
+            refuse: vec!["n3"],
+            log: Mutex::new(Vec::new()),
+        });
+        let journal = dir.path().join("faults.journal");
+        let base = || {
+            Nemesis::new(
+                names(),
+                Box::new(NoFaults),
+                Arc::clone(&procs) as Arc<dyn ProcessControl>,
+                Arc::new(Fixed("n1")),
+                &journal,
+            )
+            .expect("journal")
+        };
+        // Without mounts the family is refused, naming it.
+        let e = base()
+            .apply(FaultOp::PowerLoss(NodeChoice::Leader))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("power-loss"), "{e}");
+        let mut nemesis = base().with_power(crate::nemesis::backend::PowerFaults::new(Arc::new(
+            Disks(Arc::clone(&procs)),
+        )));
+        let v = nemesis
+            .apply(FaultOp::PowerLoss(NodeChoice::Nodes(vec![
+                "n1".into(),
+                "n3".into(),
+            ])))
+            .await
+            .expect("power loss");
+        assert_eq!(v["nodes"], json!(["n1", "n3"]), "{v}");
+        assert_eq!(v["lost"][1], json!({"bytes": 7, "node": "n3"}), "{v}");
+        assert_eq!(Journal::open_faults(&journal).expect("journal").len(), 1);
+        // A powered-off node is neither killed nor powered off again.
+        let v = nemesis
+            .apply(FaultOp::Kill(NodeChoice::Nodes(vec!["n1".into()])))
+            .await
+            .expect("kill");
+        assert_eq!(v, json!([]));
+        let v = nemesis.apply(FaultOp::PowerOn).await.expect("power on");
+        assert_eq!(v["restarted"], json!(["n1"]), "{v}");
+        assert!(v["refused"]["n3"].is_string(), "{v}");
+        assert!(Journal::open_faults(&journal)
+            .expect("journal")
+            .iter()
+            .all(|e| e.kind != "power-loss"));
+        let log = procs.log.lock().expect("lock").clone();
+        assert_eq!(
+            log,
+            [
+                "kill n1",
+                "lose n1",
+                "kill n3",
+                "lose n3",
+                "restart n1",
+                "restart n3",
+                "kill n3"
+            ]
+        );
     }
 
     #[test]

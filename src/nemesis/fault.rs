@@ -16,6 +16,8 @@
 //! | `clock-strobe` | `{"ms": -500, "period_ms": 200, "duration_ms": 3000, "nodes": ...}`: flip the clocks back and forth |
 //! | `clock-rate` | `{"factor": 0.1, "nodes": ...}`: run the clocks at a factor from now on |
 //! | `clock-reset` | `null` (every faked clock back to real time, strobes stopped) |
+//! | `power-loss` | `["n2"]` or `"leader"`: kill -9 the nodes, throw away every write to their data dirs not yet durable (see [`crate::powerfs`]), leave them down |
+//! | `power-on` | `null` (restarts every node `power-loss` took down) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -81,12 +83,14 @@ pub enum FaultKind {
     FileCorruption,
     /// Skewed node clocks (libfaketime), healed by resetting them to real time.
     Clock,
+    /// Power loss: kill -9 and drop every write not yet fsynced, healed by restarting.
+    PowerLoss,
 }
 
 impl FaultKind {
     /// Every kind, in the order a heal-everything pass visits them (network first, so restarted
     /// and resumed nodes come back to a healed network).
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Partition,
         FaultKind::Delay,
         FaultKind::Drop,
@@ -94,6 +98,7 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::FileCorruption,
+        FaultKind::PowerLoss,
     ];
 
     /// The name used in TOML.
@@ -106,6 +111,7 @@ impl FaultKind {
             FaultKind::Drop => "drop",
             FaultKind::FileCorruption => "file-corruption",
             FaultKind::Clock => "clock",
+            FaultKind::PowerLoss => "power-loss",
         }
     }
 
@@ -119,6 +125,7 @@ impl FaultKind {
             FaultKind::Drop => FaultOp::StopDrop,
             FaultKind::FileCorruption => FaultOp::RestartCorrupted,
             FaultKind::Clock => FaultOp::ClockReset,
+            FaultKind::PowerLoss => FaultOp::PowerOn,
         }
     }
 }
@@ -193,6 +200,11 @@ pub enum FaultOp {
     },
     /// Every faked clock back to real time.
     ClockReset,
+    /// Kill these nodes and drop every write to their data dirs not yet durable; they stay
+    /// down.
+    PowerLoss(NodeChoice),
+    /// Restart every node `PowerLoss` took down.
+    PowerOn,
 }
 
 /// A nemesis op that does not decode.
@@ -218,6 +230,7 @@ impl FaultOp {
             FaultOp::StartDrop { .. } | FaultOp::StopDrop => FaultKind::Drop,
             FaultOp::CorruptFile { .. } | FaultOp::RestartCorrupted => FaultKind::FileCorruption,
             FaultOp::Clock { .. } | FaultOp::ClockReset => FaultKind::Clock,
+            FaultOp::PowerLoss(_) | FaultOp::PowerOn => FaultKind::PowerLoss,
         }
     }
 
@@ -232,6 +245,7 @@ impl FaultOp {
                 | FaultOp::StartDrop { .. }
                 | FaultOp::CorruptFile { .. }
                 | FaultOp::Clock { .. }
+                | FaultOp::PowerLoss(_)
         )
     }
 
@@ -256,6 +270,8 @@ impl FaultOp {
                 ClockFault::Rate { .. } => "clock-rate",
             },
             FaultOp::ClockReset => "clock-reset",
+            FaultOp::PowerLoss(_) => "power-loss",
+            FaultOp::PowerOn => "power-on",
         }
     }
 
@@ -290,7 +306,7 @@ impl FaultOp {
                 }
                 v
             }
-            FaultOp::Kill(c) | FaultOp::Pause(c) => choice(c),
+            FaultOp::Kill(c) | FaultOp::Pause(c) | FaultOp::PowerLoss(c) => choice(c),
             FaultOp::StartDelay { ms, nodes } => with_nodes(json!({ "ms": ms }), nodes),
             FaultOp::StartDrop { probability, nodes } => {
                 with_nodes(json!({ "probability": probability }), nodes)
@@ -312,6 +328,7 @@ impl FaultOp {
                 v
             }
             FaultOp::StopPartition
+            | FaultOp::PowerOn
             | FaultOp::ClockReset
             | FaultOp::RestartCorrupted
             | FaultOp::Start
@@ -447,6 +464,8 @@ impl FaultOp {
                 FaultOp::Clock { fault, nodes }
             }
             "clock-reset" => FaultOp::ClockReset,
+            "power-loss" => FaultOp::PowerLoss(choice(value)?),
+            "power-on" => FaultOp::PowerOn,
             "restart-corrupted" => FaultOp::RestartCorrupted,
             "stop-partition" => FaultOp::StopPartition,
             "start" => FaultOp::Start,
@@ -521,6 +540,9 @@ mod tests {
                 nodes: NodeChoice::Nodes(vec!["n2".into(), "n3".into()]),
             },
             FaultOp::ClockReset,
+            FaultOp::PowerLoss(NodeChoice::Leader),
+            FaultOp::PowerLoss(NodeChoice::Nodes(vec!["n1".into(), "n2".into()])),
+            FaultOp::PowerOn,
         ];
         for (i, op) in ops.iter().enumerate() {
             let back = FaultOp::parse(op.f(), &op.value());

@@ -235,6 +235,7 @@ impl Schedule {
             }
             FaultSpec::Kill(target) => FaultOp::Kill(self.choose(target, shuffled)),
             FaultSpec::Pause(target) => FaultOp::Pause(self.choose(target, shuffled)),
+            FaultSpec::PowerLoss(target) => FaultOp::PowerLoss(self.choose(target, shuffled)),
             FaultSpec::Delay { ms, target } => FaultOp::StartDelay {
                 ms,
                 nodes: link_nodes(target, &shuffled),
@@ -461,6 +462,7 @@ mod tests {
                             FaultKind::Drop => "start-drop",
                             FaultKind::FileCorruption => "corrupt-file",
                             FaultKind::Clock => "clock",
+                            FaultKind::PowerLoss => "power-loss",
                         },
                     })
                     .collect();

@@ -44,6 +44,10 @@
 //! [[fault]]
 //! kind = "clock-rate"       # run the clock at a factor from now on
 //! factor = 0.1
+//!
+//! [[fault]]
+//! kind = "power-loss"       # kill -9, drop every write not yet fsynced, leave down;
+//! target = "all"            # healed by power-on (restart); targets as for kill/pause
 //! ```
 //!
 //! No `[[fault]]` at all is the `none` schedule.
@@ -119,6 +123,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
         include_str!("../../nemesis/file-corruption.toml"),
     ),
     ("clock", include_str!("../../nemesis/clock.toml")),
+    ("power-loss", include_str!("../../nemesis/power-loss.toml")),
 ];
 
 /// The schedule `faultline test` uses without `--nemesis`.
@@ -212,6 +217,9 @@ pub enum FaultSpec {
         /// Which nodes.
         target: ProcessTarget,
     },
+    /// Kill, drop every write not yet durable (the node's FUSE mount), restart at the stop
+    /// op.
+    PowerLoss(ProcessTarget),
     /// A script step that heals every fault of one family (its stop op).
     Heal(FaultKind),
 }
@@ -227,6 +235,7 @@ impl FaultSpec {
             FaultSpec::Drop { .. } => FaultKind::Drop,
             FaultSpec::FileCorruption { .. } => FaultKind::FileCorruption,
             FaultSpec::Clock { .. } => FaultKind::Clock,
+            FaultSpec::PowerLoss(_) => FaultKind::PowerLoss,
             FaultSpec::Heal(kind) => *kind,
         }
     }
@@ -420,8 +429,10 @@ impl NemesisSpec {
                 ));
             }
             let (spec, weight) = parse_fault(f, &format!("fault[{i}]"), script, &field)?;
-            if let FaultSpec::Kill(t) | FaultSpec::Pause(t) | FaultSpec::Clock { target: t, .. } =
-                spec
+            if let FaultSpec::Kill(t)
+            | FaultSpec::Pause(t)
+            | FaultSpec::PowerLoss(t)
+            | FaultSpec::Clock { target: t, .. } = spec
             {
                 if t.is_side() {
                     return Err(field(
@@ -575,13 +586,13 @@ fn parse_fault(
             }
             FaultSpec::Partition { mode, one_way }
         }
-        "kill" | "pause" => {
+        "kill" | "pause" | "power-loss" => {
             allow(&["target"])?;
             let target = node_target()?;
-            if f.kind == "kill" {
-                FaultSpec::Kill(target)
-            } else {
-                FaultSpec::Pause(target)
+            match f.kind.as_str() {
+                "kill" => FaultSpec::Kill(target),
+                "pause" => FaultSpec::Pause(target),
+                _ => FaultSpec::PowerLoss(target),
             }
         }
         "delay" | "drop" => {
@@ -736,7 +747,7 @@ fn parse_fault(
             return Err(field(
                 at("kind"),
                 format!(
-                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop, file-corruption, clock-bump, clock-strobe, clock-rate or heal"
+                    "unknown kind {other:?}; expected partition, kill, pause, delay, drop, file-corruption, clock-bump, clock-strobe, clock-rate, power-loss or heal"
                 ),
             ))
         }
@@ -783,7 +794,10 @@ fn parse_pattern(
             FaultSpec::Partition { mode, .. } => {
                 sided = matches!(mode, PartitionMode::Halves | PartitionMode::One)
             }
-            FaultSpec::Kill(t) | FaultSpec::Pause(t) | FaultSpec::Clock { target: t, .. }
+            FaultSpec::Kill(t)
+            | FaultSpec::Pause(t)
+            | FaultSpec::PowerLoss(t)
+            | FaultSpec::Clock { target: t, .. }
                 if t.is_side() && !sided =>
             {
                 return Err(field(
@@ -856,6 +870,30 @@ fn parse_link_target(s: &str) -> Option<LinkTarget> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn power_loss_parses_with_kill_targets_and_schedules_loss_then_power_on() {
+        let spec = NemesisSpec::from_builtin("power-loss").expect("power-loss");
+        assert_eq!(spec.kinds(), [FaultKind::PowerLoss]);
+        assert!(spec
+            .faults
+            .contains(&(FaultSpec::PowerLoss(ProcessTarget::All), 2)));
+        let names: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        let ops: Vec<_> =
+            super::super::schedule::Schedule::new(&spec, &names, Duration::from_secs(1), 7)
+                .take(8)
+                .map(|t| t.op.f())
+                .collect();
+        assert_eq!(
+            ops,
+            ["power-loss", "power-on"].repeat(4),
+            "each loss is followed by its power-on"
+        );
+        let e =
+            NemesisSpec::from_toml("[[fault]]\nkind = \"power-loss\"\nmode = \"x\"\n", "t.toml")
+                .unwrap_err();
+        assert!(e.to_string().contains("fault[0].mode"), "{e}");
+    }
 
     #[test]
     fn clock_faults_parse_with_their_parameters_and_steps_their_own_gaps() {

@@ -47,6 +47,8 @@ fn role(f: &str, kill_open: bool) -> Option<Role> {
         "restart-corrupted" => Some(Role::Stop("file-corruption".into())),
         "clock-bump" | "clock-strobe" | "clock-rate" => Some(Role::Start("clock".into())),
         "clock-reset" => Some(Role::Stop("clock".into())),
+        "power-loss" => Some(Role::Start("power-loss".into())),
+        "power-on" => Some(Role::Stop("power-loss".into())),
         "start" if kill_open => Some(Role::Stop("kill".into())),
         "start" => Some(Role::Start("fault".into())),
         "stop" => Some(Role::Stop("fault".into())),
@@ -127,10 +129,13 @@ pub fn fault_windows(events: &[Event], end: u64) -> Vec<FaultWindow> {
 }
 
 /// The availability events of `events` (nemesis events in history order): every node a
-/// `restart-corrupted` op recorded under `"refused"`, once.
+/// `restart-corrupted` or `power-on` op recorded under `"refused"`, once.
 pub fn availability_events(events: &[Event]) -> Vec<AvailabilityEvent> {
     let mut out: Vec<AvailabilityEvent> = Vec::new();
-    for e in events.iter().filter(|e| e.f == "restart-corrupted") {
+    for e in events
+        .iter()
+        .filter(|e| e.f == "restart-corrupted" || e.f == "power-on")
+    {
         let Some(refused) = e.value.get("refused").and_then(Value::as_object) else {
             continue;
         };
@@ -141,7 +146,11 @@ pub fn availability_events(events: &[Event]) -> Vec<AvailabilityEvent> {
             out.push(AvailabilityEvent {
                 index: e.index,
                 node: node.clone(),
-                event: "refused to start after file corruption".into(),
+                event: if e.f == "power-on" {
+                    "refused to start after power loss".into()
+                } else {
+                    "refused to start after file corruption".into()
+                },
                 cause: detail(cause),
             });
         }

@@ -48,6 +48,7 @@ pub fn fault_colour(kind: &str) -> &'static str {
         "delay" => "#00897b",
         "drop" => "#8d6e63",
         "clock" => "#f4511e",
+        "power-loss" => "#263238",
         _ => "#9e9d24",
     }
 }

@@ -94,6 +94,7 @@ impl EtcdTarget {
             dir: ctx.dir.to_path_buf(),
             run_id: ctx.run_id.clone(),
             startup_timeout: STARTUP,
+            power_loss: ctx.nemesis.kinds().contains(&FaultKind::PowerLoss),
         })
         .await
         .context("starting the local etcd cluster")?;
@@ -117,7 +118,7 @@ impl EtcdTarget {
 /// process faults by signals, the leader from maintenance status, journaling to `journal`.
 pub fn local_nemesis(cluster: &EtcdCluster, journal: &std::path::Path) -> Result<Nemesis> {
     let leader = EtcdLeader::new(etcd_cluster::client_urls(cluster))?;
-    Ok(Nemesis::new(
+    let nemesis = Nemesis::new(
         cluster.names(),
         Box::new(IptablesFaults::new(cluster.network().clone())),
         Arc::new(cluster.cluster().clone()),
@@ -125,5 +126,6 @@ pub fn local_nemesis(cluster: &EtcdCluster, journal: &std::path::Path) -> Result
         journal,
     )
     .context("opening the fault journal")?
-    .with_files(Arc::new(cluster.cluster().clone())))
+    .with_files(Arc::new(cluster.cluster().clone()));
+    Ok(super::with_power(nemesis, cluster.cluster()))
 }

@@ -34,6 +34,11 @@ impl HttpTarget {
                 FaultKind::FileCorruption,
                 "file corruption is not available on SSH hosts yet (partitions, packet loss, kills and pauses are)",
             )?;
+            refuse_kind(
+                nemesis,
+                FaultKind::PowerLoss,
+                "power loss is not available on SSH hosts yet: it needs faultline's FUSE filesystem mounted over each node's data dir on this machine (local clusters only)",
+            )?;
         }
         match (&self.db, nodes.runs_nodes()) {
             (None, true) => bail!(NEEDS_EXTERNAL),
@@ -99,6 +104,7 @@ impl HttpTarget {
             run_id: ctx.run_id.clone(),
             seed: ctx.seed,
             fake_clocks: ctx.nemesis.kinds().contains(&FaultKind::Clock),
+            power_loss: ctx.nemesis.kinds().contains(&FaultKind::PowerLoss),
         })
         .await
         .with_context(|| {
@@ -129,7 +135,10 @@ impl HttpTarget {
         )
         .context("opening the fault journal")?
         .with_files(Arc::new(cluster.cluster().clone()));
-        let nemesis = super::with_clocks(nemesis, cluster.cluster());
+        let nemesis = super::with_power(
+            super::with_clocks(nemesis, cluster.cluster()),
+            cluster.cluster(),
+        );
         super::started_local(cluster.cluster().clone(), nemesis, nodes, |infos| {
             Ok(Box::new(factory(
                 spec,

@@ -52,6 +52,11 @@ impl MaelstromTarget {
             crate::nemesis::FaultKind::Clock,
             "clock faults are not available for --target maelstrom (its stdio nodes are not started under libfaketime)",
         )?;
+        super::refuse_kind(
+            nemesis,
+            crate::nemesis::FaultKind::PowerLoss,
+            "power loss is not available for --target maelstrom (its stdio nodes keep no data dir for faultline's FUSE filesystem to lose writes of)",
+        )?;
         if let (Some(t), false) = (self.topology, shape == Shape::Broadcast) {
             bail!(
                 "--topology {} is for the broadcast workload (the only one whose nodes are told a topology), not --workload {}",

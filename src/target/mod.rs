@@ -25,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use crate::client::{ClientFactory, NodeInfo};
 use crate::cluster::external::{ExternalLeader, Protocol};
 use crate::cluster::LocalCluster;
-use crate::nemesis::backend::{ClockFaults, CommandFaults, NetworkFaults, NoFaults};
+use crate::nemesis::backend::{ClockFaults, CommandFaults, NetworkFaults, NoFaults, PowerFaults};
 use crate::nemesis::spec::{FaultSpec, ProcessTarget};
 use crate::nemesis::{FaultKind, Nemesis, NemesisSpec, PartitionMode};
 use crate::node_addr::ExternalNode;
@@ -211,6 +211,15 @@ impl Target {
                 "--cluster ssh runs a db spec on the hosts: use --target http --db DB.toml --client SPEC.toml (db/raftkv.toml with examples/http/raftkv.toml, db/etcd.toml with examples/http/etcd-v3.toml; see docs/remote.md)"
             );
         }
+        if nodes.is_local() {
+            if let Err(why) = crate::powerfs::check_available() {
+                refuse_kind(
+                    &nemesis,
+                    FaultKind::PowerLoss,
+                    &format!("power-loss faults need faultline's FUSE filesystem over each node's data dir: {why}"),
+                )?;
+            }
+        }
         let spec = match self {
             Target::Raftkv(t) => t.validate(nodes).map(|()| None),
             Target::Etcd(t) => t.validate(nodes, &nemesis).map(|()| None),
@@ -330,6 +339,7 @@ pub fn leader_fault(nemesis: &NemesisSpec) -> Option<&'static str> {
     nemesis.fault_specs().find_map(|fault| match fault {
         FaultSpec::Kill(ProcessTarget::Leader) => Some("kill target \"leader\""),
         FaultSpec::Pause(ProcessTarget::Leader) => Some("pause target \"leader\""),
+        FaultSpec::PowerLoss(ProcessTarget::Leader) => Some("power-loss target \"leader\""),
         FaultSpec::Partition {
             mode: PartitionMode::Leader,
             ..
@@ -406,7 +416,17 @@ pub fn local_nemesis(
     )
     .context("opening the fault journal")?
     .with_files(Arc::new(local.clone()));
-    Ok(with_clocks(nemesis, local))
+    Ok(with_power(with_clocks(nemesis, local), local))
+}
+
+/// `nemesis`, able to cut the power of `local`'s nodes when their data dirs sit on
+/// power-loss filesystems (the schedule has power-loss faults).
+pub fn with_power(nemesis: Nemesis, local: &LocalCluster) -> Nemesis {
+    if local.has_power_loss() {
+        nemesis.with_power(PowerFaults::new(Arc::new(local.clone())))
+    } else {
+        nemesis
+    }
 }
 
 /// `nemesis`, able to skew the clocks of `local`'s nodes when they run under libfaketime

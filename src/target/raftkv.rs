@@ -26,11 +26,13 @@ pub fn bug_flags() -> Vec<String> {
 }
 
 /// The builtin nemesis made for a bug the default one cannot reach: `no-checksum` shows only
-/// when a data file is damaged (`file-corruption`). `None` for the bugs the default `mixed`
+/// when a data file is damaged (`file-corruption`), `fsync-lie` only when unsynced writes are
+/// lost (`power-loss`). `None` for the bugs the default `mixed`
 /// hunts (partitions, kills, pauses).
 pub fn exposing_nemesis(bug: Bug) -> Option<&'static str> {
     match bug {
         Bug::NoChecksum => Some("file-corruption"),
+        Bug::FsyncLie => Some("power-loss"),
         _ => None,
     }
 }
@@ -138,6 +140,7 @@ impl RaftkvTarget {
                 .extend(["--read-mode".to_owned(), "lease".to_owned()]);
         }
         opts.fake_clocks = ctx.nemesis.kinds().contains(&FaultKind::Clock);
+        opts.power_loss = ctx.nemesis.kinds().contains(&FaultKind::PowerLoss);
         let cluster = raftkv_cluster::start(opts)
             .await
             .context("starting the local raftkv cluster")?;
@@ -180,7 +183,8 @@ mod tests {
                 "early-ack",
                 "volatile-vote",
                 "commit-old-term",
-                "no-checksum"
+                "no-checksum",
+                "fsync-lie"
             ]
         );
         assert_eq!(parse_bug("stale-read"), Ok(Bug::StaleRead));
@@ -195,6 +199,7 @@ mod tests {
             ]
         );
         assert_eq!(exposing_nemesis(Bug::NoChecksum), Some("file-corruption"));
+        assert_eq!(exposing_nemesis(Bug::FsyncLie), Some("power-loss"));
         let e = parse_bug("fast").unwrap_err();
         assert!(
             e.contains("unknown raftkv bug \"fast\"") && e.contains("early-ack"),

@@ -15,6 +15,9 @@
 //! - Clock faults: [`clock::ClockFaults`] rewrites the libfaketime control files of a local
 //!   cluster's nodes.
 //!
+//! - Power-loss faults: [`power::PowerFaults`] makes the power-loss filesystem under a killed
+//!   node's data directory drop every write not yet durable.
+//!
 //! A new backend (SSH hosts, a simulated message network) is one new module here
 //! implementing one or both traits.
 
@@ -23,6 +26,7 @@ pub mod command;
 pub mod files;
 pub mod iptables;
 pub mod mesh;
+pub mod power;
 pub mod sim;
 
 use super::fault::FaultKind;
@@ -35,6 +39,7 @@ pub use command::CommandFaults;
 pub use files::FileFaults;
 pub use iptables::IptablesFaults;
 pub use mesh::MeshFaults;
+pub use power::PowerFaults;
 pub use sim::SimFaults;
 
 /// Network faults: partitions, link delay, packet loss. Each start call replaces the

@@ -26,7 +26,11 @@ const BUG_HELP: &str = "Switch on a deliberate, classic Raft bug (repeatable; al
   no-checksum      storage trusts what it reads back: recovery ignores the checksums of wal.log
                    and snapshot.bin and the log's synced-length header, so a corrupted or
                    truncated file is replayed as if it were good (faultline: only the
-                   file-corruption nemesis exposes it; correct raftkv refuses to start, exit 4).";
+                   file-corruption nemesis exposes it; correct raftkv refuses to start, exit 4).
+  fsync-lie        the write-ahead log acknowledges appends after write() and never fsyncs them;
+                   kill -9 loses nothing (the page cache survives), a power loss loses every
+                   entry and vote since the log was last rewritten (faultline: only the
+                   power-loss nemesis exposes it: lost acknowledged writes).";
 
 /// `raftkv`: one node of a Raft key-value store (faultline's default target).
 #[derive(Debug, Clone, Parser)]
@@ -52,7 +56,7 @@ pub struct Args {
     /// Directory holding term, vote, log and snapshots; reused across restarts.
     #[arg(long)]
     pub data_dir: PathBuf,
-    #[arg(long = "bug", value_name = "NAME", long_help = BUG_HELP, help = "Switch on a deliberate Raft bug: stale-read, early-ack, volatile-vote, commit-old-term, no-checksum (repeatable)")]
+    #[arg(long = "bug", value_name = "NAME", long_help = BUG_HELP, help = "Switch on a deliberate Raft bug: stale-read, early-ack, volatile-vote, commit-old-term, no-checksum, fsync-lie (repeatable)")]
     /// Deliberate bugs (see `--help`).
     pub bugs: Vec<String>,
     /// Seed of the Raft core's RNG (election timeouts), so runs replay.

@@ -278,7 +278,10 @@ struct Host {
 /// Opens the data directory, builds the core and starts the Raft thread and the peer
 /// transport. Must be called inside a tokio runtime (the transport's tasks run there).
 pub fn start(cfg: NodeConfig) -> Result<(NodeHandle, JoinHandle<()>), NodeError> {
-    let (storage, mut recovered) = Storage::open_with(&cfg.data_dir, !cfg.bugs.no_checksum)?;
+    let (mut storage, mut recovered) = Storage::open_with(&cfg.data_dir, !cfg.bugs.no_checksum)?;
+    if cfg.bugs.fsync_lie {
+        storage.lie_about_fsync();
+    }
     clamp_commit(&mut recovered);
     let kv = match &recovered.snapshot {
         Some(s) => Kv::restore(&s.data)?,

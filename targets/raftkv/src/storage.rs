@@ -263,6 +263,12 @@ impl Storage {
         self.wal.append(&encode(&Record::Entries(entries.to_vec())));
     }
 
+    /// The `fsync_lie` bug: from now on [`Storage::sync`] writes the log but never fsyncs it
+    /// (snapshots and log rewrites still do).
+    pub fn lie_about_fsync(&mut self) {
+        self.wal.skip_fsync();
+    }
+
     /// Makes every buffered update durable with one fsync.
     pub fn sync(&mut self) -> Result<(), StorageError> {
         Ok(self.wal.sync()?)

@@ -120,6 +120,12 @@ pub struct Bugs {
     /// if it were good. A storage bug, not a core one: the host hands it to
     /// [`crate::storage::Storage::open`]; the core ignores it.
     pub no_checksum: bool,
+    /// The write-ahead log acknowledges appends after `write()` without ever calling
+    /// `fdatasync`: the bytes sit in the page cache, so a kill -9 loses nothing, but a power
+    /// loss loses every entry (and vote) appended since the log was last rewritten. A
+    /// storage bug like `no_checksum`: the host hands it to
+    /// [`crate::storage::Storage::lie_about_fsync`]; the core ignores it.
+    pub fsync_lie: bool,
 }
 
 impl Bugs {
@@ -131,6 +137,7 @@ impl Bugs {
             Bug::VolatileVote => self.volatile_vote = true,
             Bug::CommitOldTerm => self.commit_old_term = true,
             Bug::NoChecksum => self.no_checksum = true,
+            Bug::FsyncLie => self.fsync_lie = true,
         }
     }
 
@@ -161,6 +168,7 @@ impl Bugs {
                 Bug::VolatileVote => self.volatile_vote,
                 Bug::CommitOldTerm => self.commit_old_term,
                 Bug::NoChecksum => self.no_checksum,
+                Bug::FsyncLie => self.fsync_lie,
             })
             .collect()
     }
@@ -179,24 +187,28 @@ pub enum Bug {
     CommitOldTerm,
     /// `no_checksum`: see [`Bugs::no_checksum`].
     NoChecksum,
+    /// `fsync_lie`: see [`Bugs::fsync_lie`].
+    FsyncLie,
 }
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 6] = [
         Bug::StaleRead,
         Bug::EarlyAck,
         Bug::VolatileVote,
         Bug::CommitOldTerm,
         Bug::NoChecksum,
+        Bug::FsyncLie,
     ];
     /// The accepted names, in [`Bug::ALL`] order. Parsing also accepts `-` for `_`.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "stale_read",
         "early_ack",
         "volatile_vote",
         "commit_old_term",
         "no_checksum",
+        "fsync_lie",
     ];
 
     /// The bug's canonical name.
@@ -207,6 +219,7 @@ impl Bug {
             Bug::VolatileVote => Self::NAMES[2],
             Bug::CommitOldTerm => Self::NAMES[3],
             Bug::NoChecksum => Self::NAMES[4],
+            Bug::FsyncLie => Self::NAMES[5],
         }
     }
 }

@@ -35,7 +35,7 @@ pub enum RaftError {
     },
     /// A `--bug` name that is not one of `Bug::NAMES`.
     #[error(
-        "unknown bug {name:?}; known bugs: stale_read, early_ack, volatile_vote, commit_old_term, no_checksum"
+        "unknown bug {name:?}; known bugs: stale_read, early_ack, volatile_vote, commit_old_term, no_checksum, fsync_lie"
     )]
     UnknownBug {
         /// The name given.

@@ -78,7 +78,7 @@
 //!
 //! [`Config::bugs`] turns on deliberate mistakes (all off by default), named for
 //! `--bug NAME` by [`Bug::NAMES`]: `stale_read`, `early_ack`, `volatile_vote`,
-//! `commit_old_term`, `no_checksum` (a storage bug the core ignores). See [`Bugs`] for what each does and how it shows to the host (for
+//! `commit_old_term`, `no_checksum` and `fsync_lie` (storage bugs the core ignores). See [`Bugs`] for what each does and how it shows to the host (for
 //! `early_ack`: a leader's uncommitted entries appear in `committed_entries`, so the host
 //! acknowledges them early; for `volatile_vote`: `hard_state` carries term 0 and no vote).
 
