@@ -6,7 +6,7 @@
 //! from {x:0, y:0}, the mutex unlocked).
 
 use faultline::checker::{check, LinearizabilityOptions, ModelKind, ModelOptions, Validity};
-use faultline::history::{jepsen::read_edn, porcupine, History};
+use faultline::history::{jepsen::read_edn, porcupine, CompactHistory, History};
 use serde_json::json;
 use std::fs::File;
 use std::io::BufReader;
@@ -60,7 +60,24 @@ fn verdict(h: &History, model: ModelKind, mo: ModelOptions, partition: bool) -> 
         deadline: Some(Instant::now() + Duration::from_secs(120)),
         ..Default::default()
     };
-    check(h, &o).expect("corpus history suits its model").valid
+    let full = check(h, &o).expect("corpus history suits its model");
+    // The compact history (what `faultline check` keeps for JSONL) gives the same verdict
+    // and the same anomalies.
+    let compact = faultline::checker::linear::check_compact(&CompactHistory::from_history(h), &o)
+        .expect("corpus history suits its model");
+    if full.valid != Validity::Unknown {
+        assert_eq!(compact.valid, full.valid);
+        // Kinds and keys: the core shrinking is time-boxed, so its ops may differ.
+        let what =
+            |r: &faultline::checker::CheckResult| -> Vec<(String, Option<serde_json::Value>)> {
+                r.anomalies
+                    .iter()
+                    .map(|a| (a.kind.clone(), a.key.clone()))
+                    .collect()
+            };
+        assert_eq!(what(&compact), what(&full));
+    }
+    full.valid
 }
 
 #[test]

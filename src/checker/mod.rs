@@ -16,7 +16,7 @@
 //! Nothing here does I/O or touches a clock other than reading `Instant::now()` against a
 //! deadline.
 
-mod hash;
+pub(crate) mod hash;
 pub mod linear;
 pub mod model;
 pub mod select;

@@ -15,13 +15,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Outcome;
+use crate::checker::linear;
 use crate::checker::linear::LinearizationWitness;
 use crate::checker::txn::{self, ConsistencyModel};
 use crate::checker::workload::{BankOptions, CounterOptions, SetFullOptions};
 use crate::checker::{
     check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
 };
-use crate::history::{read_history, Format, History};
+use crate::history::{read_history_loaded, Format, History, Loaded};
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, Args)]
@@ -240,10 +241,14 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         }
         if args.junit.is_some() || args.report.is_some() {
             let facts = file_facts(&report)?;
-            if let (Some(out), Some(history)) = (&args.report, &history) {
+            if let (Some(out), Some(loaded)) = (&args.report, &history) {
+                let history = match loaded {
+                    Loaded::Full(h) => std::borrow::Cow::Borrowed(h),
+                    Loaded::Compact(c) => std::borrow::Cow::Owned(c.to_history()),
+                };
                 let page = crate::report::render(
                     &facts,
-                    history,
+                    &history,
                     &[],
                     &crate::report::ReportOptions::default(),
                 );
@@ -316,7 +321,7 @@ fn check_file(
     path: &Path,
     args: &CheckArgs,
     initial: Option<&Value>,
-) -> (FileReport, Option<History>) {
+) -> (FileReport, Option<Loaded>) {
     let mut report = FileReport {
         file: path.display().to_string(),
         format: None,
@@ -332,7 +337,7 @@ fn check_file(
         dot_files: Vec::new(),
     };
     let parse_started = Instant::now();
-    let (history, format, guessed) = match read_history(path, args.format) {
+    let (history, format, guessed) = match read_history_loaded(path, args.format) {
         Ok(read) => read,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -343,7 +348,7 @@ fn check_file(
     report.format = Some(format.name().to_string());
     report.format_guessed = Some(guessed);
     let check_started = Instant::now();
-    let checked = check_history(&history, format, args, initial);
+    let (checked, history) = check_history(history, format, args, initial);
     report.check_secs = Some(check_started.elapsed().as_secs_f64());
     report.peak_rss_bytes = crate::procmem::peak_rss_bytes();
     match checked {
@@ -405,19 +410,53 @@ pub fn write_dot_files(dir: &Path, prefix: &str, result: &CheckResult) -> Result
     Ok(written)
 }
 
-/// Picks the model and its options, then checks. Returns the model and whether it was guessed.
+/// Picks the model and its options, then checks. Returns the model and whether it was
+/// guessed, and the history (as `Value`s unless the check could use the compact one).
 fn check_history(
-    history: &History,
+    mut history: Loaded,
     format: Format,
     args: &CheckArgs,
     initial: Option<&Value>,
-) -> Result<(CheckModel, bool, CheckResult)> {
+) -> (Result<(CheckModel, bool, CheckResult)>, Loaded) {
     let (model, guessed) = match args.model {
         Some(m) => (m, false),
         None => match format {
             Format::PorcupineEtcd => (CheckModel::Linear(ModelKind::Etcd), false),
             Format::PorcupineKv => (CheckModel::Linear(ModelKind::Kv), false),
-            _ => (guess_check_model(history)?, true),
+            _ => {
+                let guess = {
+                    let fs: BTreeSet<&str> = match &history {
+                        Loaded::Full(h) => h.ops.iter().map(|op| op.f.as_str()).collect(),
+                        Loaded::Compact(c) => {
+                            // Functions are interned: mark the ids used, then name them.
+                            let mut used = vec![false; c.arena.strings().len()];
+                            for op in &c.ops {
+                                used[op.f as usize] = true;
+                            }
+                            (0..used.len() as u32)
+                                .filter(|&id| used[id as usize])
+                                .map(|id| c.arena.str(id))
+                                .collect()
+                        }
+                    };
+                    let fs: BTreeSet<&str> = fs
+                        .into_iter()
+                        .map(|f| f.strip_prefix(':').unwrap_or(f))
+                        .collect();
+                    guess_check_model(&fs)
+                };
+                match guess {
+                    Ok(Some(model)) => (model, true),
+                    Ok(None) => {
+                        // Only txn ops: the micro-ops tell, from the values.
+                        let full = history.into_history();
+                        let model = guess_txn_model(&full);
+                        history = Loaded::Full(full);
+                        (model, true)
+                    }
+                    Err(e) => return (Err(e), history),
+                }
+            }
         },
     };
     let initial = match (initial, format) {
@@ -450,41 +489,50 @@ fn check_history(
         },
         consistency_model: args.consistency_model.unwrap_or_default(),
     };
-    let result = check_with(history, &opts)?;
-    Ok((model, guessed, result))
+    let result = match (history, model) {
+        // The linearizability checker reads the compact history key by key.
+        (Loaded::Compact(c), CheckModel::Linear(kind)) => {
+            let result = linear::check_compact(&c, &opts.linearizability(kind));
+            history = Loaded::Compact(c);
+            result
+        }
+        (loaded, _) => {
+            let full = loaded.into_history();
+            let result = check_with(&full, &opts);
+            history = Loaded::Full(full);
+            result
+        }
+    };
+    (
+        result.map(|r| (model, guessed, r)).map_err(Into::into),
+        history,
+    )
 }
 
-/// Guesses the checker: the workload checkers whose functions are unmistakable (`transfer`:
-/// bank, `generate`: unique-ids), else a linearizability model. `add`/`read` stays the
-/// linearizable `set` model; set-full and counter must be named with `--model`.
-fn guess_check_model(history: &History) -> Result<CheckModel> {
-    let fs: BTreeSet<&str> = history
-        .ops
-        .iter()
-        .map(|op| op.f.strip_prefix(':').unwrap_or(&op.f))
-        .collect();
+/// Guesses the checker from the ops' functions (without a leading `:`): the workload
+/// checkers whose functions are unmistakable (`transfer`: bank, `generate`: unique-ids),
+/// else a linearizability model. `add`/`read` stays the linearizable `set` model; set-full
+/// and counter must be named with `--model`. `None` when every op is a `txn`: the micro-ops
+/// tell which transactional checker ([`guess_txn_model`]).
+fn guess_check_model(fs: &BTreeSet<&str>) -> Result<Option<CheckModel>> {
     if !fs.is_empty()
         && fs.iter().all(|f| ["transfer", "read"].contains(f))
         && fs.contains("transfer")
     {
-        return Ok(CheckModel::Bank);
+        return Ok(Some(CheckModel::Bank));
     }
     if fs.len() == 1 && fs.contains("generate") {
-        return Ok(CheckModel::UniqueIds);
+        return Ok(Some(CheckModel::UniqueIds));
     }
-    guess_model(history)
+    guess_model(fs)
 }
 
 /// Guesses the model from the functions the ops use, so `faultline check FILE` works on the
 /// common cases without flags. Registers default to cas-register (a superset of register).
-/// `txn` ops are told apart by their micro-ops: any `append` means list-append, only `r`
-/// and `w` rw-register (Elle's names), otherwise multi-register (Knossos's `read`/`write`).
-fn guess_model(history: &History) -> Result<CheckModel> {
-    let fs: BTreeSet<&str> = history
-        .ops
-        .iter()
-        .map(|op| op.f.strip_prefix(':').unwrap_or(&op.f))
-        .collect();
+/// `txn` ops are told apart by their micro-ops (`None` here): any `append` means
+/// list-append, only `r` and `w` rw-register (Elle's names), otherwise multi-register
+/// (Knossos's `read`/`write`).
+fn guess_model(fs: &BTreeSet<&str>) -> Result<Option<CheckModel>> {
     let only = |allowed: &[&str]| fs.iter().all(|f| allowed.contains(f));
     let model = if fs.is_empty() || only(&["read", "write", "cas"]) {
         ModelKind::CasRegister
@@ -497,15 +545,15 @@ fn guess_model(history: &History) -> Result<CheckModel> {
     } else if only(&["enqueue", "dequeue"]) {
         ModelKind::FifoQueue
     } else if only(&["txn"]) {
-        return Ok(guess_txn_model(history));
+        return Ok(None);
     } else {
-        let list: Vec<&str> = fs.into_iter().collect();
+        let list: Vec<&str> = fs.iter().copied().collect();
         bail!(
             "cannot guess a model from the functions {}; name one with --model",
             list.join(", ")
         );
     };
-    Ok(CheckModel::Linear(model))
+    Ok(Some(CheckModel::Linear(model)))
 }
 
 /// list-append, rw-register or multi-register, from the micro-op functions of `txn` ops.

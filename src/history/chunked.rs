@@ -18,6 +18,58 @@ use super::jsonl::{line_text, parse_event};
 use super::pair::{Pairer, RawEvent};
 use super::History;
 
+/// What the lines of one chunk parse into, for one in-memory representation: the `History`
+/// of `Value`s ([`JsonEvents`]) or the compact history (`compact::read`).
+pub(crate) trait ChunkFormat: Sync {
+    /// One chunk's parsed lines.
+    type Events: Send;
+    /// An empty result for a chunk of `bytes` bytes.
+    fn events(&self, bytes: usize) -> Self::Events;
+    /// Parses one non-blank line, number `number` of its chunk (1-based), into `events`.
+    fn parse_line(&self, events: &mut Self::Events, text: &[u8], number: u64)
+        -> Result<(), Reason>;
+}
+
+/// Where parsed chunks go, in file order.
+pub(crate) trait ChunkSink<E> {
+    /// Takes one chunk's events; `base` is the number of lines before the chunk. On a bad
+    /// event, returns its absolute line and why.
+    fn feed(&mut self, events: E, base: u64) -> Result<(), (u64, Reason)>;
+}
+
+/// The `Value` representation: events to pair into a [`History`].
+pub(crate) struct JsonEvents;
+
+impl ChunkFormat for JsonEvents {
+    type Events = Vec<(RawEvent<'static>, u64)>;
+    fn events(&self, bytes: usize) -> Self::Events {
+        Vec::with_capacity(bytes / 64)
+    }
+    fn parse_line(
+        &self,
+        events: &mut Self::Events,
+        text: &[u8],
+        number: u64,
+    ) -> Result<(), Reason> {
+        events.push((parse_event(text)?.into_owned(), number));
+        Ok(())
+    }
+}
+
+impl ChunkSink<Vec<(RawEvent<'static>, u64)>> for Pairer {
+    fn feed(
+        &mut self,
+        events: Vec<(RawEvent<'static>, u64)>,
+        base: u64,
+    ) -> Result<(), (u64, Reason)> {
+        for (event, rel) in events {
+            let line = base + rel;
+            self.push(event, line).map_err(|reason| (line, reason))?;
+        }
+        Ok(())
+    }
+}
+
 /// How the input is cut and parsed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChunkPlan {
@@ -46,8 +98,8 @@ impl ChunkPlan {
 /// One chunk's parse: its events with their line numbers relative to the chunk (1-based),
 /// the first bad line if any (parsing stops there), and how many line ends it holds.
 #[derive(Debug)]
-struct Parsed {
-    events: Vec<(RawEvent<'static>, u64)>,
+struct Parsed<E> {
+    events: E,
     error: Option<(u64, Reason)>,
     newlines: u64,
 }
@@ -55,8 +107,13 @@ struct Parsed {
 /// Parses every line of `bytes` (whole lines; the last may lack its `\n` only at the end of
 /// the input). `first` says the chunk starts the input, where a BOM may open line 1. Stops
 /// early, with no error, when `cancel` is set (the result is then not used).
-fn parse_chunk(bytes: &[u8], first: bool, cancel: &AtomicBool) -> Parsed {
-    let mut events = Vec::with_capacity(bytes.len() / 64);
+fn parse_chunk<F: ChunkFormat>(
+    format: &F,
+    bytes: &[u8],
+    first: bool,
+    cancel: &AtomicBool,
+) -> Parsed<F::Events> {
+    let mut events = format.events(bytes.len());
     let mut error = None;
     let mut newlines = 0u64;
     let mut rest = bytes;
@@ -75,8 +132,8 @@ fn parse_chunk(bytes: &[u8], first: bool, cancel: &AtomicBool) -> Parsed {
         if text.is_empty() {
             continue;
         }
-        match parse_event(text) {
-            Ok(ev) => events.push((ev.into_owned(), number)),
+        match format.parse_line(&mut events, text, number) {
+            Ok(()) => {}
             Err(reason) => {
                 error = Some((number, reason));
                 break;
@@ -138,31 +195,31 @@ fn fill_chunk<R: Read>(
 }
 
 /// What the pairing thread waits for next, in file order.
-enum Pending {
+enum Pending<E> {
     /// A chunk being parsed; its result arrives on this channel.
-    Chunk(mpsc::Receiver<Parsed>),
+    Chunk(mpsc::Receiver<Parsed<E>>),
     /// A chunk parsed on the pairing thread (small inputs).
-    Done(Parsed),
+    Done(Parsed<E>),
     /// The read after the previous chunk failed.
     Io(io::Error),
 }
 
 /// A chunk for a worker, with the channel its result goes back on.
-struct Job {
+struct Job<E> {
     bytes: Vec<u8>,
     first: bool,
-    reply: mpsc::SyncSender<Parsed>,
+    reply: mpsc::SyncSender<Parsed<E>>,
 }
 
 /// Feeds parsed events to the pairer, in order, turning line numbers absolute.
-struct Feeder<'s> {
-    pairer: Pairer,
+struct Feeder<'s, S> {
+    sink: S,
     /// Lines before the current chunk.
     base: u64,
     source: &'s str,
 }
 
-impl Feeder<'_> {
+impl<S> Feeder<'_, S> {
     fn invalid(&self, line: u64, reason: Reason) -> HistoryError {
         HistoryError::Invalid {
             file: self.source.to_string(),
@@ -171,13 +228,13 @@ impl Feeder<'_> {
         }
     }
 
-    fn feed(&mut self, parsed: Parsed) -> Result<(), HistoryError> {
-        for (event, rel) in parsed.events {
-            let line = self.base + rel;
-            self.pairer
-                .push(event, line)
-                .map_err(|reason| self.invalid(line, reason))?;
-        }
+    fn feed<E>(&mut self, parsed: Parsed<E>) -> Result<(), HistoryError>
+    where
+        S: ChunkSink<E>,
+    {
+        self.sink
+            .feed(parsed.events, self.base)
+            .map_err(|(line, reason)| self.invalid(line, reason))?;
         if let Some((rel, reason)) = parsed.error {
             return Err(self.invalid(self.base + rel, reason));
         }
@@ -188,16 +245,33 @@ impl Feeder<'_> {
 
 /// Reads a JSONL history from `reader` as `plan` says; `source` names it in errors.
 pub(crate) fn read_chunked<R: Read>(
-    mut reader: R,
+    reader: R,
     source: &str,
     plan: ChunkPlan,
 ) -> Result<History, HistoryError> {
+    read_chunked_with(reader, source, plan, &JsonEvents, Pairer::new()).map(Pairer::finish)
+}
+
+/// Reads JSONL from `reader` as `plan` says, lines parsed by `format` and fed to `sink` in
+/// file order; returns the sink. `source` names the input in errors.
+pub(crate) fn read_chunked_with<R, F, S>(
+    mut reader: R,
+    source: &str,
+    plan: ChunkPlan,
+    format: &F,
+    sink: S,
+) -> Result<S, HistoryError>
+where
+    R: Read,
+    F: ChunkFormat,
+    S: ChunkSink<F::Events>,
+{
     let io_error = |error| HistoryError::Io {
         file: source.to_string(),
         error,
     };
     let mut feeder = Feeder {
-        pairer: Pairer::new(),
+        sink,
         base: 0,
         source,
     };
@@ -207,14 +281,14 @@ pub(crate) fn read_chunked<R: Read>(
     let small = matches!(read, Ok(true)) && first.len() <= plan.inline_below;
     let eof = match read {
         Ok(eof) if plan.workers > 0 && !small => eof,
-        read => return read_here(reader, feeder, first, read, carry, plan),
+        read => return read_here(reader, feeder, first, read, carry, plan, format),
     };
     let cancel = AtomicBool::new(false);
-    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(plan.workers);
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job<F::Events>>(plan.workers);
     let jobs_rx = Mutex::new(jobs_rx);
     thread::scope(|scope| {
         for _ in 0..plan.workers {
-            scope.spawn(|| worker(&jobs_rx, &cancel));
+            scope.spawn(|| worker(format, &jobs_rx, &cancel));
         }
         let result = pair_in_order(
             &mut reader,
@@ -223,6 +297,7 @@ pub(crate) fn read_chunked<R: Read>(
             &mut carry,
             &jobs_tx,
             plan,
+            format,
             &cancel,
         );
         if result.is_err() {
@@ -236,25 +311,31 @@ pub(crate) fn read_chunked<R: Read>(
         Stop::Content(e) => e,
         Stop::Io(e) => io_error(e),
     })?;
-    Ok(feeder.pairer.finish())
+    Ok(feeder.sink)
 }
 
 /// Parses chunk after chunk on the calling thread; `read` is how reading `chunk` ended.
-fn read_here<R: Read>(
+fn read_here<R, F, S>(
     mut reader: R,
-    mut feeder: Feeder<'_>,
+    mut feeder: Feeder<'_, S>,
     mut chunk: Vec<u8>,
     mut read: Result<bool, io::Error>,
     mut carry: Vec<u8>,
     plan: ChunkPlan,
-) -> Result<History, HistoryError> {
+    format: &F,
+) -> Result<S, HistoryError>
+where
+    R: Read,
+    F: ChunkFormat,
+    S: ChunkSink<F::Events>,
+{
     let no_cancel = AtomicBool::new(false);
     let mut first = true;
     loop {
         // Whole lines read before a failed read count first, as in the line reader.
-        feeder.feed(parse_chunk(&chunk, first, &no_cancel))?;
+        feeder.feed(parse_chunk(format, &chunk, first, &no_cancel))?;
         match read {
-            Ok(true) => return Ok(feeder.pairer.finish()),
+            Ok(true) => return Ok(feeder.sink),
             Ok(false) => {}
             Err(error) => {
                 return Err(HistoryError::Io {
@@ -276,17 +357,24 @@ enum Stop {
 
 /// The pairing thread's loop: keeps up to `workers + 2` chunks in flight, and feeds each
 /// chunk's events to the pairer when its turn comes.
-fn pair_in_order<R: Read>(
+#[allow(clippy::too_many_arguments)]
+fn pair_in_order<R, F, S>(
     reader: &mut R,
-    feeder: &mut Feeder<'_>,
+    feeder: &mut Feeder<'_, S>,
     (first, mut eof): (Vec<u8>, bool),
     carry: &mut Vec<u8>,
-    jobs: &mpsc::SyncSender<Job>,
+    jobs: &mpsc::SyncSender<Job<F::Events>>,
     plan: ChunkPlan,
+    format: &F,
     cancel: &AtomicBool,
-) -> Result<(), Stop> {
+) -> Result<(), Stop>
+where
+    R: Read,
+    F: ChunkFormat,
+    S: ChunkSink<F::Events>,
+{
     let in_flight_max = plan.workers + 2;
-    let mut pending: VecDeque<Pending> = VecDeque::with_capacity(in_flight_max + 1);
+    let mut pending: VecDeque<Pending<F::Events>> = VecDeque::with_capacity(in_flight_max + 1);
     let mut next = Some((first, true));
     let mut read_failed = false;
     loop {
@@ -305,7 +393,9 @@ fn pair_in_order<R: Read>(
                 // Every worker is gone, which only a worker panic can cause (the scope
                 // re-raises it): parse here instead.
                 Err(mpsc::SendError(job)) => {
-                    pending.push_back(Pending::Done(parse_chunk(&job.bytes, job.first, cancel)));
+                    pending.push_back(Pending::Done(parse_chunk(
+                        format, &job.bytes, job.first, cancel,
+                    )));
                 }
             }
             if !eof && !read_failed {
@@ -318,7 +408,7 @@ fn pair_in_order<R: Read>(
                     Err(e) => {
                         read_failed = true;
                         if !buf.is_empty() {
-                            let parsed = parse_chunk(&buf, false, cancel);
+                            let parsed = parse_chunk(format, &buf, false, cancel);
                             pending.push_back(Pending::Done(parsed));
                         }
                         pending.push_back(Pending::Io(e));
@@ -345,14 +435,18 @@ fn pair_in_order<R: Read>(
 }
 
 /// A parsing thread: takes chunks from the queue until it closes.
-fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, cancel: &AtomicBool) {
+fn worker<F: ChunkFormat>(
+    format: &F,
+    jobs: &Mutex<mpsc::Receiver<Job<F::Events>>>,
+    cancel: &AtomicBool,
+) {
     loop {
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(job) = job else { return };
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        let parsed = parse_chunk(&job.bytes, job.first, cancel);
+        let parsed = parse_chunk(format, &job.bytes, job.first, cancel);
         drop(job.bytes);
         // The pairing thread may have stopped waiting (an earlier error): nothing to do.
         let _ = job.reply.send(parsed);
@@ -422,8 +516,8 @@ mod tests {
         // line end in them; the 10-c line makes its chunk read on to the end.
         assert_eq!(chunks, ["aaaa\nbb\n", "cccccccccc\nd"]);
         assert!(carry.is_empty());
-        assert_eq!(parse_chunk(b"\n\n", false, &no).newlines, 2);
-        assert_eq!(parse_chunk(b"\n\nx", false, &no).newlines, 2);
+        assert_eq!(parse_chunk(&JsonEvents, b"\n\n", false, &no).newlines, 2);
+        assert_eq!(parse_chunk(&JsonEvents, b"\n\nx", false, &no).newlines, 2);
     }
 
     #[test]

@@ -2,12 +2,12 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Chain, Read};
 use std::path::Path;
 use std::str::FromStr;
 
 use super::error::HistoryError;
-use super::{jepsen, jsonl, porcupine, History};
+use super::{compact, jepsen, jsonl, porcupine, CompactHistory, History};
 
 /// A history file format, as named by `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,12 +123,77 @@ pub fn read_history(
 /// An input with no events at all (empty, or only blank lines) is an empty history in every
 /// format; when the format is to be guessed it is reported as JSONL.
 pub fn read_history_from<R: BufRead>(
-    mut reader: R,
+    reader: R,
     source: &str,
     format: Option<Format>,
 ) -> Result<(History, Format, bool), HistoryError> {
+    read_from_with(reader, source, format, |r, s, f| read_as(r, s, f))
+}
+
+/// A history as read: compact when read from JSONL (faultline's own format, read straight
+/// into a [`CompactHistory`]), with `Value`s from the other formats.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    /// Read by a `Value` reader (EDN, Porcupine logs).
+    Full(History),
+    /// Read by the compact JSONL reader.
+    Compact(CompactHistory),
+}
+
+impl Loaded {
+    /// The history with `Value`s (built from the compact one when needed).
+    pub fn into_history(self) -> History {
+        match self {
+            Loaded::Full(h) => h,
+            Loaded::Compact(c) => c.to_history(),
+        }
+    }
+
+    /// Number of client ops.
+    pub fn op_count(&self) -> usize {
+        match self {
+            Loaded::Full(h) => h.ops.len(),
+            Loaded::Compact(c) => c.ops.len(),
+        }
+    }
+}
+
+/// Like [`read_history`], but JSONL is read into a [`CompactHistory`] (checking at scale).
+pub fn read_history_loaded(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<(Loaded, Format, bool), HistoryError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|error| HistoryError::Io {
+        file: name.clone(),
+        error,
+    })?;
+    let bytes = file.metadata().map_or(0, |m| m.len());
+    let reader = BufReader::with_capacity(1 << 16, file);
+    read_from_with(
+        reader,
+        &name,
+        format,
+        |reader, source, format| match format {
+            Format::Jsonl => {
+                compact::read_jsonl_compact_sized(reader, source, bytes).map(Loaded::Compact)
+            }
+            other => read_as(reader, source, other).map(Loaded::Full),
+        },
+    )
+}
+
+/// Reads with `read_as` in `format`, or in the guessed format when `None` (see
+/// [`read_history_from`]).
+fn read_from_with<R: BufRead, T>(
+    mut reader: R,
+    source: &str,
+    format: Option<Format>,
+    read_as: impl for<'h> FnOnce(Chain<&'h [u8], R>, &str, Format) -> Result<T, HistoryError>,
+) -> Result<(T, Format, bool), HistoryError> {
     if let Some(format) = format {
-        return read_as(reader, source, format).map(|h| (h, format, false));
+        let nothing: &[u8] = &[];
+        return read_as(nothing.chain(reader), source, format).map(|h| (h, format, false));
     }
     // Read whole lines until one is significant, keep them, and replay them before the rest.
     let mut head = Vec::new();

@@ -15,7 +15,9 @@ use std::fmt;
 use std::io::{self, BufRead, BufWriter, Write};
 
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 
 use super::chunked::{read_chunked, ChunkPlan};
@@ -96,7 +98,51 @@ pub fn parse_event_line(line: &str) -> Result<Event, Reason> {
 
 /// Parses and validates one non-blank line.
 pub(super) fn parse_event(text: &[u8]) -> Result<RawEvent<'_>, Reason> {
-    let line: Line<'_> = serde_json::from_slice(text).map_err(json_reason)?;
+    parse_event_with(text, &mut JsonValues)
+}
+
+/// How a line's `key` and `value` fields are read: as `serde_json::Value`s ([`JsonValues`],
+/// for [`History`]) or into a compact arena (`compact`). Every other field is read and
+/// checked the same way for both, so both give the same events and the same errors.
+pub(super) trait ValueReader<'de> {
+    /// A value as this reader holds it.
+    type V;
+    /// Reads the next map value.
+    fn read<A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<Self::V, A::Error>;
+    /// Whether `v` is JSON `null` (a `null` key counts as absent).
+    fn is_null(&self, v: &Self::V) -> bool;
+    /// JSON `null` (the default value).
+    fn null(&self) -> Self::V;
+}
+
+/// Reads values as `serde_json::Value`s.
+pub(super) struct JsonValues;
+
+impl<'de> ValueReader<'de> for JsonValues {
+    type V = Value;
+    fn read<A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<Value, A::Error> {
+        map.next_value()
+    }
+    fn is_null(&self, v: &Value) -> bool {
+        v.is_null()
+    }
+    fn null(&self) -> Value {
+        Value::Null
+    }
+}
+
+/// Parses and validates one non-blank line, reading `key` and `value` with `values`.
+pub(super) fn parse_event_with<'a, R: ValueReader<'a>>(
+    text: &'a [u8],
+    values: &mut R,
+) -> Result<RawEvent<'a, R::V>, Reason> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let line = LineSeed {
+        values: &mut *values,
+    }
+    .deserialize(&mut de)
+    .and_then(|line| de.end().map(|()| line))
+    .map_err(json_reason)?;
     if let Some(field) = line.duplicate {
         return Err(Reason::DuplicateField(format!("{field:?}")));
     }
@@ -174,8 +220,8 @@ pub(super) fn parse_event(text: &[u8]) -> Result<RawEvent<'_>, Reason> {
         process,
         kind,
         f,
-        key: line.key.filter(|k| !k.is_null()),
-        value: line.value.unwrap_or(Value::Null),
+        key: line.key.filter(|k| !values.is_null(k)),
+        value: line.value.unwrap_or_else(|| values.null()),
         node,
         error: line.error.filter(|e| !e.is_null()),
     })
@@ -190,18 +236,34 @@ fn json_reason(e: serde_json::Error) -> Reason {
 }
 
 /// One line's fields, kept loose so that validation can say what it got.
-#[derive(Default)]
-struct Line<'a> {
+struct Line<'a, V> {
     index: Option<Loose<'a>>,
     time: Option<Loose<'a>>,
     process: Option<Loose<'a>>,
     kind: Option<Loose<'a>>,
     f: Option<Loose<'a>>,
-    key: Option<Value>,
-    value: Option<Value>,
+    key: Option<V>,
+    value: Option<V>,
     node: Option<Loose<'a>>,
     error: Option<Value>,
     duplicate: Option<&'static str>,
+}
+
+impl<V> Default for Line<'_, V> {
+    fn default() -> Self {
+        Line {
+            index: None,
+            time: None,
+            process: None,
+            kind: None,
+            f: None,
+            key: None,
+            value: None,
+            node: None,
+            error: None,
+            duplicate: None,
+        }
+    }
 }
 
 /// A field value: strings borrowed from the line when they have no escapes.
@@ -320,13 +382,23 @@ impl<'de> Deserialize<'de> for Field {
     }
 }
 
-impl<'de> Deserialize<'de> for Line<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(LineVisitor)
+/// Reads one line's object, its `key` and `value` with `values`.
+struct LineSeed<'r, R> {
+    values: &'r mut R,
+}
+
+impl<'de, R: ValueReader<'de>> DeserializeSeed<'de> for LineSeed<'_, R> {
+    type Value = Line<'de, R::V>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(LineVisitor {
+            values: self.values,
+        })
     }
 }
 
-struct LineVisitor;
+struct LineVisitor<'r, R> {
+    values: &'r mut R,
+}
 
 /// Stores a field's value, remembering the first duplicate instead of failing inside serde
 /// (so the message can be ours).
@@ -337,14 +409,14 @@ fn set<T>(slot: &mut Option<T>, v: T, name: &'static str, dup: &mut Option<&'sta
     *slot = Some(v);
 }
 
-impl<'de> Visitor<'de> for LineVisitor {
-    type Value = Line<'de>;
+impl<'de, R: ValueReader<'de>> Visitor<'de> for LineVisitor<'_, R> {
+    type Value = Line<'de, R::V>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an event object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut l = Line::default();
         let d = &mut l.duplicate;
         while let Some(field) = map.next_key::<Field>()? {
@@ -354,8 +426,8 @@ impl<'de> Visitor<'de> for LineVisitor {
                 Field::Process => set(&mut l.process, map.next_value()?, "process", d),
                 Field::Type => set(&mut l.kind, map.next_value()?, "type", d),
                 Field::F => set(&mut l.f, map.next_value()?, "f", d),
-                Field::Key => set(&mut l.key, map.next_value()?, "key", d),
-                Field::Value => set(&mut l.value, map.next_value()?, "value", d),
+                Field::Key => set(&mut l.key, self.values.read(&mut map)?, "key", d),
+                Field::Value => set(&mut l.value, self.values.read(&mut map)?, "value", d),
                 Field::Node => set(&mut l.node, map.next_value()?, "node", d),
                 Field::Error => set(&mut l.error, map.next_value()?, "error", d),
                 Field::Unknown => {

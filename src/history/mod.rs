@@ -11,10 +11,14 @@
 //! - [`jepsen`]: imports Jepsen `history.edn`, Knossos and Elle histories.
 //! - [`porcupine`]: imports Porcupine's etcd and kv logs.
 //! - [`format`]: the format names, the guesser, and the entry points the CLI calls.
-//! - `chunked` (private): the parallel JSONL reader behind [`read_jsonl`].
+//! - [`compact`]: the compact in-memory history (fixed-size op records, values in an arena)
+//!   and its JSONL reader, for checking at scale.
+//! - `chunked` (private): the parallel JSONL reader behind [`read_jsonl`] and
+//!   [`read_jsonl_compact`].
 //! - `pair` (private): pairs invokes with completions and validates, for every reader.
 
 mod chunked;
+pub mod compact;
 pub mod edn;
 mod emit;
 mod error;
@@ -24,9 +28,10 @@ pub mod jsonl;
 mod pair;
 pub mod porcupine;
 
+pub use compact::{read_jsonl_compact, CompactHistory};
 pub use emit::Events;
 pub use error::{HistoryError, Reason, TypeName};
-pub use format::{guess, read_history, read_history_from, Format};
+pub use format::{guess, read_history, read_history_from, read_history_loaded, Format, Loaded};
 pub use jsonl::{read_jsonl, read_jsonl_lines, HistoryWriter};
 
 use serde::{Deserialize, Serialize, Serializer};

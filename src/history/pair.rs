@@ -12,9 +12,10 @@ use super::error::{Reason, TypeName};
 use super::{Event, EventType, History, Op, Outcome, Process};
 
 /// One event as a reader parsed it, before pairing. Borrowed strings let the JSONL reader
-/// avoid allocating for a completion's `f` (it is only compared with the invoke's).
+/// avoid allocating for a completion's `f` (it is only compared with the invoke's). `V` is
+/// how `key` and `value` are held: `Value`s here, arena handles in the compact reader.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RawEvent<'a> {
+pub(crate) struct RawEvent<'a, V = Value> {
     /// Explicit index; `None` means "the event's 0-based position".
     pub index: Option<u64>,
     /// Time in ns (readers default it to 0 when absent).
@@ -22,16 +23,16 @@ pub(crate) struct RawEvent<'a> {
     pub process: Process,
     pub kind: EventType,
     pub f: Cow<'a, str>,
-    pub key: Option<Value>,
-    pub value: Value,
+    pub key: Option<V>,
+    pub value: V,
     pub node: Option<Cow<'a, str>>,
     pub error: Option<Value>,
 }
 
-impl RawEvent<'_> {
+impl<V> RawEvent<'_, V> {
     /// The same event owning its strings, so it can outlive the line it was parsed from
     /// (the parallel reader sends events between threads).
-    pub fn into_owned(self) -> RawEvent<'static> {
+    pub fn into_owned(self) -> RawEvent<'static, V> {
         RawEvent {
             index: self.index,
             time: self.time,

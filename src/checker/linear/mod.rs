@@ -35,7 +35,7 @@ use crate::checker::model::{
     MutexModel, Prepared, RegisterFlavor, RegisterModel, SetModel,
 };
 use crate::checker::{Anomaly, CheckResult, CheckStats, Validity, Witness};
-use crate::history::{History, Op, Outcome};
+use crate::history::{CompactHistory, History, Op, Outcome};
 use explain::Clock;
 use rayon::prelude::*;
 use search::{KeySearch, Limits, SearchOp, Undecided, Verdict};
@@ -106,6 +106,72 @@ pub enum CheckError {
 /// etcd model's failed cas), `info` ops (and ops with no completion) may have happened at any
 /// time after their invoke, or not at all. Real-time order is by history index.
 pub fn check(history: &History, opts: &LinearizabilityOptions) -> Result<CheckResult, CheckError> {
+    check_source(Source::Full(history), opts)
+}
+
+/// [`check`] on a compact history: the same verdict and explanation, without the `Value`s
+/// of every op in memory at once (each key's ops become `Op`s only while its search inputs
+/// are prepared, and again only for the key that is explained).
+pub fn check_compact(
+    history: &CompactHistory,
+    opts: &LinearizabilityOptions,
+) -> Result<CheckResult, CheckError> {
+    check_source(Source::Compact(history), opts)
+}
+
+/// The history being checked, in either representation.
+#[derive(Clone, Copy)]
+enum Source<'h> {
+    Full(&'h History),
+    Compact(&'h CompactHistory),
+}
+
+impl<'h> Source<'h> {
+    /// Whether any op has a key.
+    fn keyed(self) -> bool {
+        match self {
+            Source::Full(h) => h.ops.iter().any(|o| o.key.is_some()),
+            Source::Compact(h) => h.ops.iter().any(|o| !o.key.is_absent()),
+        }
+    }
+
+    /// Every op, as one group.
+    fn whole(self) -> Group<'h> {
+        let ops = match self {
+            Source::Full(h) => GroupOps::Refs(h.ops.iter().collect()),
+            Source::Compact(h) => GroupOps::Compact(h, (0..h.ops.len() as u32).collect()),
+        };
+        Group { key: None, ops }
+    }
+
+    /// Whether the history has real times (else the explanation cites indices only).
+    fn clock(self) -> Clock {
+        let has_times = match self {
+            Source::Full(h) => h
+                .ops
+                .iter()
+                .any(|o| o.invoke_time != 0 || o.complete_time.is_some_and(|t| t != 0)),
+            Source::Compact(h) => h
+                .ops
+                .iter()
+                .any(|o| o.invoke_time != 0 || o.complete_time().is_some_and(|t| t != 0)),
+        };
+        Clock { has_times }
+    }
+
+    /// The ops split by key, groups in order of first appearance.
+    fn by_key(self) -> Vec<Group<'h>> {
+        match self {
+            Source::Full(h) => group_by_key(h),
+            Source::Compact(h) => group_compact_by_key(h),
+        }
+    }
+}
+
+fn check_source(
+    history: Source<'_>,
+    opts: &LinearizabilityOptions,
+) -> Result<CheckResult, CheckError> {
     let started = Instant::now();
     let mo = opts.model_options.clone();
     let outcome = match opts.model {
@@ -126,11 +192,13 @@ pub fn check(history: &History, opts: &LinearizabilityOptions) -> Result<CheckRe
         ModelKind::FifoQueue => run_kind(history, opts, move || FifoQueueModel::new(&mo)),
         ModelKind::MultiRegister => {
             // Keys live inside the txn values: never split, never wrapped in a map.
-            let groups = vec![Group {
-                key: None,
-                ops: history.ops.iter().collect(),
-            }];
-            run_groups(groups, opts, &move || MultiRegisterModel::new(&mo), history)
+            let groups = vec![history.whole()];
+            run_groups(
+                groups,
+                opts,
+                &move || MultiRegisterModel::new(&mo),
+                history.clock(),
+            )
         }
     }?;
     let mut result = outcome;
@@ -138,15 +206,47 @@ pub fn check(history: &History, opts: &LinearizabilityOptions) -> Result<CheckRe
     Ok(result)
 }
 
+/// Where a group's ops are.
+enum GroupOps<'h> {
+    /// Ops of a [`History`].
+    Refs(Vec<&'h Op>),
+    /// Positions of ops in a [`CompactHistory`], made into `Op`s when needed.
+    Compact(&'h CompactHistory, Vec<u32>),
+}
+
+impl GroupOps<'_> {
+    /// Calls `each` with every op, in order, and its position in the group.
+    fn for_each<E>(&self, mut each: impl FnMut(usize, &Op) -> Result<(), E>) -> Result<(), E> {
+        match self {
+            GroupOps::Refs(ops) => ops.iter().enumerate().try_for_each(|(i, op)| each(i, op)),
+            GroupOps::Compact(h, at) => at
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, &j)| each(i, &h.op(j as usize))),
+        }
+    }
+
+    /// The ops as `Op`s: built into `store` for a compact history.
+    fn refs<'s>(&'s self, store: &'s mut Vec<Op>) -> Vec<&'s Op> {
+        match self {
+            GroupOps::Refs(ops) => ops.clone(),
+            GroupOps::Compact(h, at) => {
+                *store = at.iter().map(|&j| h.op(j as usize)).collect();
+                store.iter().collect()
+            }
+        }
+    }
+}
+
 /// The ops of one independent sub-history.
 struct Group<'h> {
     key: Option<Value>,
-    ops: Vec<&'h Op>,
+    ops: GroupOps<'h>,
 }
 
 /// Splits by key (or not) and picks the per-key model or the map-valued one.
 fn run_kind<M, F>(
-    history: &History,
+    history: Source<'_>,
     opts: &LinearizabilityOptions,
     make: F,
 ) -> Result<CheckResult, CheckError>
@@ -156,14 +256,11 @@ where
 {
     // Surface a bad --initial even when the history is empty.
     make()?;
-    let keyed = history.ops.iter().any(|o| o.key.is_some());
+    let keyed = history.keyed();
     if opts.partition || !keyed {
-        return run_groups(group_by_key(history), opts, &make, history);
+        return run_groups(history.by_key(), opts, &make, history.clock());
     }
-    let groups = vec![Group {
-        key: None,
-        ops: history.ops.iter().collect(),
-    }];
+    let groups = vec![history.whole()];
     let inner = make.clone();
     let make_map = move || -> Result<MapModel<M>, ModelError> {
         let inner = inner.clone();
@@ -172,12 +269,12 @@ where
             inner().expect("model options were validated before the search")
         }))
     };
-    run_groups(groups, opts, &make_map, history)
+    run_groups(groups, opts, &make_map, history.clock())
 }
 
 fn group_by_key(history: &History) -> Vec<Group<'_>> {
     let mut index: crate::checker::hash::FxHashMap<String, usize> = Default::default();
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: Vec<(Option<Value>, Vec<&Op>)> = Vec::new();
     for op in &history.ops {
         let text = match &op.key {
             None => String::new(),
@@ -185,21 +282,60 @@ fn group_by_key(history: &History) -> Vec<Group<'_>> {
             Some(k) => k.to_string(),
         };
         let at = *index.entry(text).or_insert_with(|| {
-            groups.push(Group {
-                key: op.key.clone(),
-                ops: Vec::new(),
-            });
+            groups.push((op.key.clone(), Vec::new()));
             groups.len() - 1
         });
-        groups[at].ops.push(op);
+        groups[at].1.push(op);
     }
     groups
+        .into_iter()
+        .map(|(key, ops)| Group {
+            key,
+            ops: GroupOps::Refs(ops),
+        })
+        .collect()
+}
+
+/// A compact key as [`group_by_key`] tells keys apart (by their JSON text), without the
+/// text for the common keys.
+#[derive(PartialEq, Eq, Hash)]
+enum KeyText {
+    Absent,
+    Int(i64),
+    Str(u32),
+    Text(String),
+}
+
+fn group_compact_by_key(history: &CompactHistory) -> Vec<Group<'_>> {
+    use crate::history::compact::Kind;
+    let mut index: crate::checker::hash::FxHashMap<KeyText, usize> = Default::default();
+    let mut groups: Vec<(Option<Value>, Vec<u32>)> = Vec::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let text = match op.key.kind() {
+            Kind::Absent => KeyText::Absent,
+            Kind::Int(n) => KeyText::Int(n),
+            Kind::Str(id) => KeyText::Str(id),
+            _ => KeyText::Text(history.arena.value(op.key).to_string()),
+        };
+        let at = *index.entry(text).or_insert_with(|| {
+            groups.push((history.arena.optional(op.key), Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(i as u32);
+    }
+    groups
+        .into_iter()
+        .map(|(key, at)| Group {
+            key,
+            ops: GroupOps::Compact(history, at),
+        })
+        .collect()
 }
 
 /// One group, prepared for the search.
 struct PreparedGroup<'h, M> {
     key: Option<Value>,
-    ops: Vec<&'h Op>,
+    ops: GroupOps<'h>,
     model: M,
     search_ops: Vec<SearchOp>,
 }
@@ -208,8 +344,8 @@ fn prepare_group<'h, M: Model>(
     group: Group<'h>,
     mut model: M,
 ) -> Result<PreparedGroup<'h, M>, ModelError> {
-    let mut search_ops = Vec::with_capacity(group.ops.len());
-    for (i, op) in group.ops.iter().enumerate() {
+    let mut search_ops = Vec::new();
+    group.ops.for_each(|i, op| {
         if let Prepared::Input(input) = model.prepare(op)? {
             let ret = match (op.outcome, op.complete_index) {
                 (Outcome::Info, _) | (_, None) => None,
@@ -222,7 +358,8 @@ fn prepare_group<'h, M: Model>(
                 source: i as u32,
             });
         }
-    }
+        Ok::<(), ModelError>(())
+    })?;
     Ok(PreparedGroup {
         key: group.key,
         ops: group.ops,
@@ -246,7 +383,7 @@ fn run_groups<M, F>(
     groups: Vec<Group<'_>>,
     opts: &LinearizabilityOptions,
     make: &F,
-    history: &History,
+    clock: Clock,
 ) -> Result<CheckResult, CheckError>
 where
     M: Model,
@@ -264,12 +401,6 @@ where
     let stop = AtomicBool::new(false);
     let memory_used = AtomicU64::new(0);
     let peak = AtomicU64::new(0);
-    let clock = Clock {
-        has_times: history
-            .ops
-            .iter()
-            .any(|o| o.invoke_time != 0 || o.complete_time.is_some_and(|t| t != 0)),
-    };
     let limits = Limits {
         deadline: opts.deadline,
         cancel: opts.cancel.as_deref(),
@@ -369,10 +500,11 @@ where
     let Some(Verdict::NotLinearizable(failure)) = &t.verdict else {
         return None;
     };
+    let mut store = Vec::new();
+    let ops = t.ops.refs(&mut store);
     // One map: name the key of the op that cannot be linearized (the key proven dead).
     let key = t.key.clone().or_else(|| {
-        t.ops
-            .get(failure.failing as usize)
+        ops.get(failure.failing as usize)
             .and_then(|o| o.key.clone())
     });
     let mut deadline = Instant::now() + search_time.clamp(CORE_MIN_TIME, CORE_MAX_TIME);
@@ -389,11 +521,11 @@ where
     } else if t.key.is_none() && key.is_some() {
         // One map of every key: shrink the failing key's ops alone (by locality they fail on
         // their own; checked, not assumed).
-        let positions: Vec<u32> = (0..t.ops.len() as u32)
-            .filter(|&i| t.ops[i as usize].key == key)
+        let positions: Vec<u32> = (0..ops.len() as u32)
+            .filter(|&i| ops[i as usize].key == key)
             .collect();
-        let sub_ops: Vec<&Op> = positions.iter().map(|&i| t.ops[i as usize]).collect();
-        let mut back = vec![u32::MAX; t.ops.len()];
+        let sub_ops: Vec<&Op> = positions.iter().map(|&i| ops[i as usize]).collect();
+        let mut back = vec![u32::MAX; ops.len()];
         for (j, &i) in positions.iter().enumerate() {
             back[i as usize] = j as u32;
         }
@@ -425,7 +557,7 @@ where
         core::find_core(
             make,
             t.search.model(),
-            &t.ops,
+            &ops,
             &t.search_ops,
             failure.failing,
             false,
@@ -435,7 +567,7 @@ where
     let told = explain::explain(
         t.search.model(),
         key.clone(),
-        &t.ops,
+        &ops,
         &t.search_ops,
         failure,
         clock,
@@ -458,7 +590,7 @@ const FIRST_BUDGET: u64 = 20_000;
 struct Task<'h, M: Model> {
     order: usize,
     key: Option<Value>,
-    ops: Vec<&'h Op>,
+    ops: GroupOps<'h>,
     search_ops: Vec<SearchOp>,
     search: KeySearch<M>,
     verdict: Option<Verdict>,

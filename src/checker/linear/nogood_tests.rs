@@ -6,7 +6,7 @@
 //! invalid on its own.
 
 use super::search::{KeySearch, SearchOp};
-use super::{check, run_groups, Group, LinearizabilityOptions};
+use super::{check, run_groups, LinearizabilityOptions, Source};
 use crate::checker::model::{
     InputId, MapModel, Model, ModelError, ModelKind, ModelOptions, Prepared, RegisterFlavor,
     RegisterModel, StateId,
@@ -80,12 +80,9 @@ fn opts(partition: bool) -> LinearizabilityOptions {
 
 /// The one-map verdict without nogoods (whole-configuration memo).
 fn memo_verdict(h: &History) -> Validity {
-    let groups = vec![Group {
-        key: None,
-        ops: h.ops.iter().collect(),
-    }];
+    let groups = vec![Source::Full(h).whole()];
     let make = || Ok(NoProduct(kv_map()));
-    run_groups(groups, &opts(false), &make, h)
+    run_groups(groups, &opts(false), &make, Source::Full(h).clock())
         .expect("generated ops suit the kv model")
         .valid
 }
@@ -444,11 +441,9 @@ fn a_dead_key_is_pruned_under_every_interleaving_of_the_others() {
     let with_nogoods = check(&h, &opts(false)).unwrap();
     assert_eq!(with_nogoods.valid, Validity::Invalid);
     assert_eq!(with_nogoods.anomalies[0].key, Some(json!("bad")));
-    let groups = vec![Group {
-        key: None,
-        ops: h.ops.iter().collect(),
-    }];
-    let memo = run_groups(groups, &opts(false), &|| Ok(NoProduct(kv_map())), &h).unwrap();
+    let groups = vec![Source::Full(&h).whole()];
+    let clock = Source::Full(&h).clock();
+    let memo = run_groups(groups, &opts(false), &|| Ok(NoProduct(kv_map())), clock).unwrap();
     assert_eq!(memo.valid, Validity::Invalid);
     assert!(
         with_nogoods.stats.states_explored * 10 < memo.stats.states_explored,

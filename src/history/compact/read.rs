@@ -1,0 +1,523 @@
+//! Reading JSONL straight into a [`CompactHistory`]: the parallel chunk reader of
+//! `chunked`, with each line's key and value read into the chunk's own [`Arena`] (no
+//! `serde_json::Value` per line), chunk arenas merged into the history's in file order, and
+//! events paired with the same rules and the same error messages as `pair::Pairer`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::arena::{Arena, Val};
+use super::{CompactHistory, CompactOp};
+use crate::checker::hash::FxBuild;
+use crate::history::chunked::{read_chunked_with, ChunkFormat, ChunkPlan, ChunkSink};
+use crate::history::error::{HistoryError, Reason, TypeName};
+use crate::history::jsonl::{parse_event_with, ValueReader};
+use crate::history::{Event, EventType, Outcome, Process};
+
+/// Reads a JSONL history from `reader` into a [`CompactHistory`]; `source` names it in
+/// errors. The history and the errors are exactly those of [`crate::history::read_jsonl`]
+/// (`CompactHistory::to_history` of the result equals its result).
+pub fn read_jsonl_compact<R: Read>(
+    reader: R,
+    source: &str,
+) -> Result<CompactHistory, HistoryError> {
+    read_jsonl_compact_sized(reader, source, 0)
+}
+
+/// [`read_jsonl_compact`] of an input of about `bytes` bytes: room for its ops is reserved
+/// up front (address space only; pages are touched as ops arrive), so the op table never
+/// doubles and copies itself, and no freed old tables stay resident at the peak.
+pub fn read_jsonl_compact_sized<R: Read>(
+    reader: R,
+    source: &str,
+    bytes: u64,
+) -> Result<CompactHistory, HistoryError> {
+    let mut pairer = CompactPairer::default();
+    pairer.history.ops.reserve(ops_room(bytes));
+    read_with(reader, source, ChunkPlan::for_this_machine(), pairer)
+}
+
+/// Op records to reserve for `bytes` of JSONL: an op is two lines of at least about 40
+/// bytes each; at most 8 GiB of records (a longer history grows past it).
+fn ops_room(bytes: u64) -> usize {
+    const MAX_RECORDS_BYTES: u64 = 8 << 30;
+    let most = MAX_RECORDS_BYTES / std::mem::size_of::<CompactOp>() as u64;
+    usize::try_from((bytes / 80).min(most)).unwrap_or(0)
+}
+
+/// [`read_jsonl_compact`] with an explicit chunk plan (tests vary it).
+#[cfg(test)]
+pub(crate) fn read_with_plan<R: Read>(
+    reader: R,
+    source: &str,
+    plan: ChunkPlan,
+) -> Result<CompactHistory, HistoryError> {
+    read_with(reader, source, plan, CompactPairer::default())
+}
+
+fn read_with<R: Read>(
+    reader: R,
+    source: &str,
+    plan: ChunkPlan,
+    pairer: CompactPairer,
+) -> Result<CompactHistory, HistoryError> {
+    read_chunked_with(reader, source, plan, &CompactLines, pairer).map(CompactPairer::finish)
+}
+
+/// One event as a worker parsed it, its values and strings in the chunk's arena.
+#[derive(Debug, Clone, Copy)]
+struct CEvent {
+    index: Option<u64>,
+    time: u64,
+    process: Process,
+    kind: EventType,
+    f: u32,
+    key: Val,
+    value: Val,
+    node: u32,
+    error: Val,
+}
+
+/// One chunk's events (with their line numbers in the chunk) and its arena.
+#[derive(Debug, Default)]
+pub(crate) struct CompactChunk {
+    events: Vec<(CEvent, u64)>,
+    arena: Arena,
+}
+
+/// Lines into [`CompactChunk`]s.
+struct CompactLines;
+
+impl ChunkFormat for CompactLines {
+    type Events = CompactChunk;
+
+    fn events(&self, bytes: usize) -> CompactChunk {
+        CompactChunk {
+            events: Vec::with_capacity(bytes / 80),
+            arena: Arena::new(),
+        }
+    }
+
+    fn parse_line(&self, chunk: &mut CompactChunk, text: &[u8], number: u64) -> Result<(), Reason> {
+        let arena = &mut chunk.arena;
+        let raw = parse_event_with(text, &mut ArenaValues { arena })?;
+        let ev = CEvent {
+            index: raw.index,
+            time: raw.time,
+            process: raw.process,
+            kind: raw.kind,
+            f: chunk.arena.intern(&raw.f),
+            key: raw.key.unwrap_or(Val::ABSENT),
+            value: raw.value,
+            node: raw
+                .node
+                .as_deref()
+                .map_or(CompactOp::NO_NODE, |n| chunk.arena.intern(n)),
+            error: raw
+                .error
+                .as_ref()
+                .map_or(Val::ABSENT, |e| chunk.arena.push_value(e)),
+        };
+        chunk.events.push((ev, number));
+        Ok(())
+    }
+}
+
+/// Reads `key` and `value` fields into an arena.
+struct ArenaValues<'r> {
+    arena: &'r mut Arena,
+}
+
+impl<'de> ValueReader<'de> for ArenaValues<'_> {
+    type V = Val;
+    fn read<A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<Val, A::Error> {
+        map.next_value_seed(ValSeed {
+            arena: &mut *self.arena,
+        })
+    }
+    fn is_null(&self, v: &Val) -> bool {
+        v.is_null()
+    }
+    fn null(&self) -> Val {
+        Val::NULL
+    }
+}
+
+/// Reads any JSON value into the arena.
+struct ValSeed<'r> {
+    arena: &'r mut Arena,
+}
+
+impl<'de> DeserializeSeed<'de> for ValSeed<'_> {
+    type Value = Val;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Val, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValSeed<'_> {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Val, E> {
+        Ok(Val::bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Val, E> {
+        Ok(Val::int(v).unwrap_or_else(|| self.arena.push_other(Value::from(v))))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Val, E> {
+        Ok(i64::try_from(v)
+            .ok()
+            .and_then(Val::int)
+            .unwrap_or_else(|| self.arena.push_other(Value::from(v))))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Val, E> {
+        // As `Value` reads it: a float that is not finite is null.
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(Val::NULL, |n| self.arena.push_other(Value::Number(n))))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Val, E> {
+        Ok(Val::str(self.arena.intern(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Val, E> {
+        Ok(Val::NULL)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Val, E> {
+        Ok(Val::NULL)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+        let mark = self.arena.begin_array();
+        loop {
+            let item = seq.next_element_seed(ValSeed {
+                arena: &mut *self.arena,
+            });
+            match item {
+                Ok(Some(v)) => self.arena.push_item(v),
+                Ok(None) => break,
+                Err(e) => {
+                    self.arena.abandon(mark);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.arena.end_array(mark))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Val, A::Error> {
+        let v = Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(self.arena.push_other(v))
+    }
+}
+
+/// The invoke a process is waiting on.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    op: usize,
+    line: u64,
+}
+
+/// Pairs compact events into a [`CompactHistory`], as `pair::Pairer` pairs `Value` events.
+#[derive(Debug, Default)]
+struct CompactPairer {
+    history: CompactHistory,
+    open: HashMap<u64, Open, FxBuild>,
+    position: u64,
+    last_index: Option<u64>,
+}
+
+impl ChunkSink<CompactChunk> for CompactPairer {
+    fn feed(&mut self, chunk: CompactChunk, base: u64) -> Result<(), (u64, Reason)> {
+        let remap = self.history.arena.absorb(chunk.arena);
+        for (ev, rel) in chunk.events {
+            let ev = CEvent {
+                f: remap.string(ev.f),
+                node: if ev.node == CompactOp::NO_NODE {
+                    ev.node
+                } else {
+                    remap.string(ev.node)
+                },
+                key: ev.key.remapped(&remap),
+                value: ev.value.remapped(&remap),
+                error: ev.error.remapped(&remap),
+                ..ev
+            };
+            let line = base + rel;
+            self.push(ev, line).map_err(|reason| (line, reason))?;
+        }
+        Ok(())
+    }
+}
+
+impl CompactPairer {
+    fn push(&mut self, ev: CEvent, line: u64) -> Result<(), Reason> {
+        let index = ev.index.unwrap_or(self.position);
+        if let Some(previous) = self.last_index {
+            if index <= previous {
+                return Err(Reason::IndexNotIncreasing { index, previous });
+            }
+        }
+        let h = &mut self.history;
+        let process = match ev.process {
+            Process::Nemesis => {
+                let a = &h.arena;
+                h.nemesis.push(Event {
+                    index,
+                    time: ev.time,
+                    process: Process::Nemesis,
+                    kind: ev.kind,
+                    f: a.str(ev.f).to_string(),
+                    key: a.optional(ev.key),
+                    value: a.value(ev.value),
+                    node: (ev.node != CompactOp::NO_NODE).then(|| a.str(ev.node).to_string()),
+                    error: a.optional(ev.error),
+                });
+                self.advance(index);
+                return Ok(());
+            }
+            Process::Client(p) => p,
+        };
+        match ev.kind {
+            EventType::Invoke => {
+                if let Some(open) = self.open.get(&process) {
+                    return Err(Reason::DoubleInvoke {
+                        process,
+                        f: h.arena.str(ev.f).to_string(),
+                        open_f: h.f(open.op).to_string(),
+                        open_line: open.line,
+                    });
+                }
+                self.open.insert(
+                    process,
+                    Open {
+                        op: h.ops.len(),
+                        line,
+                    },
+                );
+                h.ops.push(CompactOp {
+                    process,
+                    invoke_index: index,
+                    complete_index: 0,
+                    invoke_time: ev.time,
+                    complete_time: 0,
+                    key: ev.key,
+                    invoke_value: ev.value,
+                    // Filled in by the completion, or by `finish` for an op left open.
+                    value: Val::NULL,
+                    error: ev.error,
+                    f: ev.f,
+                    node: ev.node,
+                    outcome: Outcome::Info,
+                    completed: false,
+                });
+            }
+            kind => {
+                let Some(open) = self.open.get(&process).copied() else {
+                    return Err(Reason::CompletionWithoutInvoke {
+                        kind: TypeName(kind),
+                        process,
+                        f: h.arena.str(ev.f).to_string(),
+                    });
+                };
+                let op = h.ops[open.op];
+                if op.f != ev.f {
+                    return Err(Reason::FunctionMismatch {
+                        kind: TypeName(kind),
+                        process,
+                        f: h.arena.str(ev.f).to_string(),
+                        invoke_f: h.arena.str(op.f).to_string(),
+                        invoke_line: open.line,
+                    });
+                }
+                if !ev.key.is_absent() && (op.key.is_absent() || !h.arena.equal(op.key, ev.key)) {
+                    return Err(Reason::KeyMismatch {
+                        kind: TypeName(kind),
+                        process,
+                        key: h.arena.value(ev.key).to_string(),
+                        invoke_key: h
+                            .arena
+                            .optional(op.key)
+                            .map_or_else(|| "none".to_string(), |k| k.to_string()),
+                        invoke_line: open.line,
+                    });
+                }
+                let op = &mut h.ops[open.op];
+                op.outcome = match kind {
+                    EventType::Ok => Outcome::Ok,
+                    EventType::Fail => Outcome::Fail,
+                    _ => Outcome::Info,
+                };
+                op.value = ev.value;
+                op.complete_index = index;
+                op.complete_time = ev.time;
+                op.completed = true;
+                if !ev.error.is_absent() {
+                    op.error = ev.error;
+                }
+                if ev.node != CompactOp::NO_NODE {
+                    op.node = ev.node;
+                }
+                self.open.remove(&process);
+            }
+        }
+        self.advance(index);
+        Ok(())
+    }
+
+    fn advance(&mut self, index: u64) {
+        self.last_index = Some(index);
+        self.position += 1;
+    }
+
+    fn finish(mut self) -> CompactHistory {
+        for open in self.open.values() {
+            let op = &mut self.history.ops[open.op];
+            op.value = op.invoke_value;
+        }
+        self.history.event_count = self.position;
+        self.history
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{read_jsonl, read_jsonl_lines, History};
+    use proptest::prelude::*;
+
+    /// The `Value` reader's result and the compact reader's (as a `History`), errors as
+    /// their messages, at a few chunk plans.
+    fn assert_same(text: &str) {
+        let want = read_jsonl_lines(text.as_bytes(), "h.jsonl").map_err(|e| e.to_string());
+        for (chunk_bytes, workers) in [(1, 0), (7, 2), (64, 1), (1 << 20, 0), (1 << 20, 3)] {
+            let plan = ChunkPlan {
+                chunk_bytes,
+                workers,
+                inline_below: 0,
+            };
+            let got = read_with_plan(text.as_bytes(), "h.jsonl", plan)
+                .map(|c| c.to_history())
+                .map_err(|e| e.to_string());
+            assert_eq!(got, want, "chunk {chunk_bytes}, {workers} workers:\n{text}");
+        }
+    }
+
+    const EVERY_FIELD: &str = r#"{"index":0,"time":1200,"process":0,"type":"invoke","f":"write","key":"x","value":3,"node":"n1"}
+{"index":1,"time":1300,"process":1,"type":"invoke","f":"read","key":["k",1],"value":null}
+{"index":2,"time":5300,"process":0,"type":"ok","f":"write","key":"x","value":3,"node":"n2","extra":[1,{"a":2}]}
+{"index":3,"time":5400,"process":1,"type":"ok","f":"read","key":["k",1],"value":{"m":[1,2.5]}}
+{"index":4,"time":6000,"process":"nemesis","type":"info","f":"partition-start","value":{"grudge":{"n1":["n2","n3"]}},"error":"e"}
+{"index":5,"time":7000,"process":2,"type":"invoke","f":"cas","key":7,"value":[3,4],"error":{"why":1}}
+{"index":6,"time":9000,"process":2,"type":"fail","f":"cas","key":7,"value":[3,4],"error":"precondition failed"}
+{"index":7,"time":9100,"process":3,"type":"invoke","f":"txn","value":[["append",1,2],["r",1,null],["r","k",[1,-2,18446744073709551615,1.0,"s",true,false]]]}
+{"index":8,"time":9200,"process":3,"type":"ok","f":"txn","value":[["append",1,2],["r",1,[1,2]],["r","k",[]]]}
+{"index":9,"process":4,"type":"invoke","f":"re\"ad","node":"n\u0031","key":null,"value":-1152921504606846977}
+{"index":11,"process":5,"type":"invoke","f":"w","value":1152921504606846975}
+"#;
+
+    #[test]
+    fn every_field_reads_as_the_value_reader_reads_it() {
+        assert_same(EVERY_FIELD);
+        let h = read_jsonl_compact(EVERY_FIELD.as_bytes(), "h.jsonl").unwrap();
+        assert_eq!(h.ops.len(), 6);
+        assert_eq!(h.event_count, 11);
+        assert_eq!(h.f(5), "w");
+        assert!(!h.ops[4].completed);
+        assert_eq!(h.ops[4].value, h.ops[4].invoke_value);
+        let full: History = read_jsonl(EVERY_FIELD.as_bytes(), "h.jsonl").unwrap();
+        assert_eq!(h.to_history(), full);
+        assert_eq!(CompactHistory::from_history(&full).to_history(), full);
+    }
+
+    #[test]
+    fn errors_name_the_same_line_and_reason() {
+        let bad = [
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":1,\n",
+            "[1,2]\n",
+            r#"{"process":0,"f":"read"}"#,
+            r#"{"process":0,"type":"okay","f":"read"}"#,
+            r#"{"process":-1,"type":"invoke","f":"read"}"#,
+            r#"{"process":0,"type":"invoke","f":"read","value":[1,[2,}"#,
+            r#"{"process":0,"type":"invoke","f":"read","key":[1,2],"key":3}"#,
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":1,\"type\":\"ok\",\"f\":\"read\"}",
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"read\"}\n\n{\"process\":3,\"type\":\"invoke\",\"f\":\"write\"}",
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":3,\"type\":\"fail\",\"f\":\"write\"}",
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"read\",\"key\":[\"x\",1]}\n{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"key\":[\"x\",2]}",
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"key\":1.0}",
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"read\",\"key\":1}\n{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"key\":1.0}",
+            "{\"index\":4,\"process\":3,\"type\":\"invoke\",\"f\":\"read\"}\n{\"index\":2,\"process\":3,\"type\":\"ok\",\"f\":\"read\"}",
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"} x",
+        ];
+        for text in bad {
+            assert!(read_jsonl_lines(text.as_bytes(), "h").is_err(), "{text}");
+            assert_same(text);
+        }
+        let e = read_jsonl_compact(
+            &b"{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n\n{\"process\":1,\n"[..],
+            "h.jsonl",
+        )
+        .unwrap_err();
+        assert_eq!(e.line(), Some(3));
+        assert!(
+            e.to_string().starts_with("h.jsonl:3: invalid JSON: "),
+            "{e}"
+        );
+    }
+
+    /// A line for the property test: events of a few processes with keys and values of
+    /// every shape, some blank, some bad.
+    fn line() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            Just("null".to_string()),
+            (-3i64..1000).prop_map(|v| v.to_string()),
+            Just("[1,2]".to_string()),
+            Just("[[\"append\",1,2],[\"r\",1,[1,2]]]".to_string()),
+            Just("\"s\"".to_string()),
+            Just("2.5".to_string()),
+            Just("{\"a\":[1]}".to_string()),
+        ];
+        let key = prop_oneof![
+            Just(String::new()),
+            Just(r#","key":"k""#.to_string()),
+            Just(r#","key":1"#.to_string()),
+            Just(r#","key":[1,"k"]"#.to_string()),
+            Just(r#","key":null"#.to_string()),
+        ];
+        let event = (0u8..4, 0u8..5, 0u8..3, key, value).prop_map(|(p, kind, f, key, v)| {
+            let kind = ["invoke", "invoke", "ok", "fail", "info"][kind as usize];
+            let f = ["read", "write", "cas"][f as usize];
+            format!(r#"{{"process":{p},"type":"{kind}","f":"{f}"{key},"value":{v}}}"#)
+        });
+        prop_oneof![
+            20 => event,
+            2 => Just(String::new()),
+            1 => Just(r#"{"process":"nemesis","type":"info","f":"kill","value":["n1"]}"#.to_string()),
+            1 => Just("{\"process\":1,\"value\":[1,".to_string()),
+            1 => Just(r#"{"index":3,"process":9,"type":"invoke","f":"read"}"#.to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn compact_reading_equals_value_reading(
+            lines in prop::collection::vec(line(), 0..60),
+            chunk_bytes in 1usize..300,
+            workers in 0usize..3,
+        ) {
+            let text = lines.join("\n");
+            let want = read_jsonl_lines(text.as_bytes(), "h.jsonl").map_err(|e| e.to_string());
+            let plan = ChunkPlan { chunk_bytes, workers, inline_below: 0 };
+            let got = read_with_plan(text.as_bytes(), "h.jsonl", plan)
+                .map(|c| c.to_history())
+                .map_err(|e| e.to_string());
+            prop_assert_eq!(got, want);
+        }
+    }
+}
