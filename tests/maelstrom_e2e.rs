@@ -11,7 +11,8 @@
 //! messages on a tree; a kafka node on lin-kv is valid and one keeping node-local logs
 //! caught; a unique-ids node that does not
 //! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
-//! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
+//! own is counted and the run goes on; leader faults find the lin-kv leader from the traffic
+//! and by asking, and gossip nodes have none, said in the history; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
 
 mod common;
@@ -499,7 +500,85 @@ fn nodes_that_fail_at_init_exit_3_naming_the_node() {
 }
 
 #[test]
-fn flags_of_other_targets_and_leader_faults_are_refused() {
+fn leader_faults_find_the_leader_from_traffic_or_by_asking_and_say_when_there_is_none() {
+    let nodes = Nodes::new();
+    let schedule = nodes.dir.path().join("leader.toml");
+    std::fs::write(
+        &schedule,
+        "description = \"the leader\"\n[[fault]]\nkind = \"partition\"\nmode = \"leader\"\n[[fault]]\nkind = \"kill\"\ntarget = \"leader\"\n",
+    )
+    .expect("write the schedule");
+    let schedule = schedule.to_string_lossy().into_owned();
+    let lin_kv = nodes.bin("lin_kv.py");
+    let history = |run: &Path| std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    for (probe, how) in [
+        ("traffic", "inferred from traffic"),
+        ("message", "named by 3 of the 3 nodes"),
+    ] {
+        let out = run_test(
+            &flags(
+                &lin_kv,
+                "lin-kv",
+                &[
+                    "--seed",
+                    "3",
+                    "--time-limit",
+                    "6",
+                    "--nemesis",
+                    &schedule,
+                    "--nemesis-interval",
+                    "1",
+                    "--leader-probe",
+                    probe,
+                ],
+            ),
+            &nodes.results(),
+        );
+        assert_eq!(code(&out), 0, "{probe}: {}", text(&out));
+        let run = latest(&nodes.results());
+        let h = history(&run);
+        assert!(
+            h.contains(r#""leader":"n0""#) && h.contains(how),
+            "{probe}: {how:?} in the history"
+        );
+        let journal = std::fs::read_to_string(run.join("faults.journal")).expect("journal");
+        assert!(
+            journal.contains("\"kill\"") && journal.contains("\"n0\""),
+            "{probe}: {journal}"
+        );
+    }
+    // Gossip nodes answer the probe with error 10 and hear from everyone: no leader, said.
+    let g_set = nodes.bin("g_set.py");
+    let out = run_test(
+        &flags(
+            &g_set,
+            "g-set",
+            &[
+                "--seed",
+                "3",
+                "--time-limit",
+                "4",
+                "--nemesis",
+                "partition-leader",
+                "--nemesis-interval",
+                "1",
+                "--leader-probe",
+                "message",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let h = history(&latest(&nodes.results()));
+    assert!(
+        h.contains("no leader to target: no node answers faultline_leader")
+            && h.contains("no single leader in the traffic"),
+        "the failed leader fault says why"
+    );
+}
+
+#[test]
+fn flags_of_other_targets_are_refused() {
     let nodes = Nodes::new();
     let bin = nodes.bin("lin_kv.py");
     let cases: [(Vec<&str>, &str); 4] = [
@@ -529,15 +608,8 @@ fn flags_of_other_targets_and_leader_faults_are_refused() {
             "--consistency-model is for transactional workloads",
         ),
         (
-            vec![
-                "--target",
-                "maelstrom",
-                "--bin",
-                &bin,
-                "--nemesis",
-                "partition-leader",
-            ],
-            "no leader probe",
+            vec!["--leader-probe", "message"],
+            "--leader-probe needs --target maelstrom",
         ),
     ];
     for (i, (args, needle)) in cases.iter().enumerate() {

@@ -8,7 +8,7 @@
 //! message; every other one (node to node, node to service) a server message. Services, like
 //! clients, are never partitioned and meet latency only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::leader::TRAFFIC_WINDOW;
 use super::protocol::Message;
 use super::services::{self, Services};
 use crate::net::sim::{DropCause, Fate, Routing, SharedRouting, SimConfig};
@@ -52,6 +53,8 @@ struct Inner {
     services: Mutex<Services>,
     /// The run log (one line per call), for malformed lines and unknown replies.
     run_log: Arc<dyn Fn(&str) + Send + Sync>,
+    /// The latest node-to-node deliveries `(src, dest)`, for the leader inference.
+    recent: Mutex<VecDeque<(String, String)>>,
 }
 
 /// The network: cheap to clone, shared by the nodes' readers, the clients and the nemesis's
@@ -85,6 +88,7 @@ impl Network {
                 requests: AtomicU64::new(0),
                 services: Mutex::new(Services::new(services_seed)),
                 run_log,
+                recent: Mutex::new(VecDeque::with_capacity(TRAFFIC_WINDOW)),
             }),
         })
     }
@@ -102,6 +106,26 @@ impl Network {
     /// Disconnects node `name` (killed, or exited): messages for it are undeliverable.
     pub fn detach_node(&self, name: &str) {
         lock(&self.inner.nodes).remove(name);
+    }
+
+    /// Writes `line` to node `name`'s stdin outside the network (faultline's own control
+    /// messages from `c0`, such as the leader probe: not routed, counted nor logged); false
+    /// when the node is not attached.
+    pub fn send_direct(&self, name: &str, line: String) -> bool {
+        lock(&self.inner.nodes)
+            .get(name)
+            .is_some_and(|stdin| stdin.send(line).is_ok())
+    }
+
+    /// The latest node-to-node deliveries `(src, dest)`, oldest first (at most
+    /// [`TRAFFIC_WINDOW`]).
+    pub fn recent_links(&self) -> Vec<(String, String)> {
+        lock(&self.inner.recent).iter().cloned().collect()
+    }
+
+    /// Writes `line` to the run log.
+    pub fn note(&self, line: &str) {
+        (self.inner.run_log)(line);
     }
 
     /// Connects client `name`'s inbox.
@@ -189,6 +213,13 @@ impl Network {
                 (true, false) => stats.servers.received += 1,
                 (true, true) => stats.clients.received += 1,
             }
+        }
+        if delivered && !client_msg {
+            let mut recent = lock(&self.inner.recent);
+            if recent.len() == TRAFFIC_WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back((msg.src.clone(), msg.dest.clone()));
         }
         if delivered {
             self.log_event("recv", &msg, None);

@@ -8,6 +8,7 @@
 //! again when the nemesis heals it), pause and resume (SIGSTOP, SIGCONT). A node that exits
 //! on its own stays down, and the network's record says so.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
@@ -66,6 +67,9 @@ struct Inner {
     stopping: std::sync::atomic::AtomicBool,
     /// The `topology` body every node receives after `init_ok`, if the workload sends one.
     topology: Option<Value>,
+    /// Control requests from `c0` after init (the leader probe) awaiting their answer, by
+    /// `msg_id`.
+    asks: Mutex<HashMap<u64, oneshot::Sender<Map<String, Value>>>>,
 }
 
 impl Drop for Inner {
@@ -116,6 +120,7 @@ impl StdioNodes {
                 next_msg_id: AtomicU64::new(1),
                 stopping: false.into(),
                 topology,
+                asks: Mutex::new(HashMap::new()),
             }),
         };
         let mut waits = Vec::new();
@@ -157,6 +162,60 @@ impl StdioNodes {
                 let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                 let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGCONT);
             }
+        }
+    }
+
+    /// Sends every running node a `c0` request of type `kind` and waits up to `timeout`
+    /// for the answers: one per node, `None` for a node down or silent.
+    pub async fn ask_all(
+        &self,
+        kind: &str,
+        timeout: Duration,
+    ) -> Vec<(String, Option<Map<String, Value>>)> {
+        let mut waits = Vec::new();
+        for name in &self.inner.names {
+            let id = self.inner.next_msg_id.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            lock(&self.inner.asks).insert(id, tx);
+            let mut body = Map::new();
+            body.insert("type".into(), json!(kind));
+            body.insert("msg_id".into(), json!(id));
+            let msg = Message {
+                src: INIT_SENDER.into(),
+                dest: name.clone(),
+                body,
+            };
+            let sent = self.inner.net.send_direct(name, msg.to_line());
+            waits.push((name.clone(), id, sent.then_some(rx)));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut answers = Vec::new();
+        for (name, id, rx) in waits {
+            let answer = match rx {
+                Some(rx) => tokio::time::timeout_at(deadline, rx)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            };
+            lock(&self.inner.asks).remove(&id);
+            answers.push((name, answer));
+        }
+        answers
+    }
+
+    /// Hands a node's message for `c0` after init to the request it answers; false when
+    /// none waits for it.
+    fn answer(&self, msg: &Message) -> bool {
+        let waiting = msg
+            .in_reply_to()
+            .and_then(|id| lock(&self.inner.asks).remove(&id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(msg.body.clone());
+                true
+            }
+            None => false,
         }
     }
 
@@ -369,6 +428,9 @@ impl Reader {
         };
         let ok = msg.kind() == expected.0 && msg.in_reply_to() == Some(expected.1);
         let Some(init) = self.init.take() else {
+            if self.nodes.answer(msg) {
+                return;
+            }
             inner.net.malformed(
                 name,
                 &format!("a message for {INIT_SENDER} after init: {}", msg.to_line()),
