@@ -155,6 +155,24 @@ fn a_correct_lin_kv_node_is_valid_under_partitions_kills_and_pauses() {
     assert!(net["servers"]["sent"].as_u64() > Some(0), "{net}");
     assert!(net["clients"]["received"].as_u64() > Some(0), "{net}");
     assert!(net["msgs_per_op"].as_f64() > Some(0.0), "{net}");
+    // Client latency (request to reply) apart from the network's own delays (mean 2 ms): an
+    // op crosses the network at least twice, and the node's work adds to that.
+    let client = &net["client_latency_ms"];
+    let delay = &net["network_delay_ms"];
+    assert!(client["count"].as_u64() > Some(0), "{net}");
+    assert!(delay["count"].as_u64() > client["count"].as_u64(), "{net}");
+    assert!(
+        (0.5..=6.0).contains(&delay["mean"].as_f64().unwrap_or(-1.0)),
+        "{net}"
+    );
+    assert!(client["mean"].as_f64() > delay["mean"].as_f64(), "{net}");
+    assert!(client["p99"].as_f64() >= client["p50"].as_f64(), "{net}");
+    let report = std::fs::read_to_string(run.join("report.html")).expect("report");
+    assert!(
+        report.contains("client latency (request to reply)")
+            && report.contains("network delay per message"),
+        "the report shows both latencies"
+    );
     let messages = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
     let first: Value =
         serde_json::from_str(messages.lines().next().expect("a message")).expect("JSON");

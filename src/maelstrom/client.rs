@@ -100,6 +100,7 @@ impl Client for MaelstromClient {
         if let Some(p) = &payload {
             body.insert("echo".into(), p.clone());
         }
+        let sent = std::time::Instant::now();
         self.net.send(Message {
             src: self.name.clone(),
             dest: self.node.clone(),
@@ -109,6 +110,7 @@ impl Client for MaelstromClient {
         loop {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(reply)) if reply.in_reply_to() == Some(msg_id) => {
+                    self.net.client_latency(sent.elapsed());
                     let mut done = match self.shape {
                         Shape::Kafka => self.kafka.complete(op, &reply.body),
                         _ => self.shape.complete(op, &reply.body),

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::latency::Histogram;
 use super::leader::TRAFFIC_WINDOW;
 use super::protocol::Message;
 use super::services::{self, Services};
@@ -55,6 +56,10 @@ struct Inner {
     run_log: Arc<dyn Fn(&str) + Send + Sync>,
     /// The latest node-to-node deliveries `(src, dest)`, for the leader inference.
     recent: Mutex<VecDeque<(String, String)>>,
+    /// The delays drawn for delivered messages.
+    delays: Mutex<Histogram>,
+    /// Clients' request-to-reply times.
+    client_latency: Mutex<Histogram>,
 }
 
 /// The network: cheap to clone, shared by the nodes' readers, the clients and the nemesis's
@@ -89,6 +94,8 @@ impl Network {
                 services: Mutex::new(Services::new(services_seed)),
                 run_log,
                 recent: Mutex::new(VecDeque::with_capacity(TRAFFIC_WINDOW)),
+                delays: Mutex::new(Histogram::default()),
+                client_latency: Mutex::new(Histogram::default()),
             }),
         })
     }
@@ -168,6 +175,12 @@ impl Network {
                 if delays.len() > 1 {
                     lock(&self.inner.stats).duplicated += 1;
                 }
+                {
+                    let mut histogram = lock(&self.inner.delays);
+                    for delay in &delays {
+                        histogram.record(*delay);
+                    }
+                }
                 for delay in delays {
                     let msg = msg.clone();
                     if delay.is_zero() {
@@ -243,6 +256,11 @@ impl Network {
         ));
     }
 
+    /// Counts one client request's time from sending to its reply.
+    pub fn client_latency(&self, took: Duration) {
+        lock(&self.inner.client_latency).record(took);
+    }
+
     /// Records that `node` exited on its own with `status`.
     pub fn node_exited(&self, node: &str, status: &str) {
         let at_secs = self.elapsed().as_secs_f64();
@@ -267,6 +285,8 @@ impl Network {
         let mut stats = lock(&self.inner.stats).clone();
         let requests = self.inner.requests.load(Ordering::Relaxed);
         stats.msgs_per_op = stats.servers.sent as f64 / requests.max(1) as f64;
+        stats.client_latency_ms = lock(&self.inner.client_latency).stats();
+        stats.network_delay_ms = lock(&self.inner.delays).stats();
         stats
     }
 
