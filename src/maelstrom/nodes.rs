@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::network::Network;
 use super::protocol::{self, Message, INIT_SENDER};
 use crate::cluster::process::log_tail;
+use crate::cluster::state::NodeRecord;
+use crate::cluster::ClusterState;
 use crate::node_control::{ControlError, ProcessControl};
 use crate::rundir::NODES_DIR;
 
@@ -34,8 +36,9 @@ use crate::rundir::NODES_DIR;
 /// starting an interpreter per node).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The environment variable naming a node's data directory, kept across restarts.
-pub const DATA_DIR_ENV: &str = "FAULTLINE_DATA_DIR";
+/// The environment variable naming a node's data directory, kept across restarts (also how
+/// `faultline cluster down` recognises the node's process).
+pub use crate::cluster::state::DATA_DIR_ENV;
 
 /// How to run one node: the program and its arguments (`--bin`, `--bin-arg`).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +66,9 @@ struct Inner {
     dir: PathBuf,
     net: Network,
     slots: Mutex<Vec<Slot>>,
+    /// The run directory, where the state file (`cluster.json`) lists the node processes
+    /// for `faultline cluster down`.
+    run_dir: PathBuf,
     next_msg_id: AtomicU64,
     stopping: std::sync::atomic::AtomicBool,
     /// The `topology` body every node receives after `init_ok`, if the workload sends one.
@@ -116,6 +122,7 @@ impl StdioNodes {
                 program,
                 names,
                 dir: run_dir.join(NODES_DIR),
+                run_dir: run_dir.to_path_buf(),
                 net,
                 next_msg_id: AtomicU64::new(1),
                 stopping: false.into(),
@@ -153,9 +160,10 @@ impl StdioNodes {
     }
 
     /// Kills every node (SIGKILL to each group) and marks the end, so no exit after this is
-    /// reported as a node's own. Idempotent.
+    /// reported as a node's own; removes the state file. Idempotent.
     pub fn stop(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
+        let _ = ClusterState::remove(&self.inner.run_dir);
         for (i, slot) in lock(&self.inner.slots).iter_mut().enumerate() {
             self.inner.net.detach_node(&self.inner.names[i]);
             if let Some(pid) = slot.pid {
@@ -279,7 +287,11 @@ impl StdioNodes {
             slot.generation += 1;
             slot.pid = child.id();
             slot.killed = false;
-            slot.generation
+            let generation = slot.generation;
+            write_state(inner, &slots).map_err(|e| {
+                anyhow!("node {name}: recording its process for `faultline cluster down`: {e}")
+            })?;
+            generation
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
@@ -341,6 +353,37 @@ impl StdioNodes {
             }
         )
     }
+}
+
+/// Writes the run's state file (`cluster.json`) with every node's current process, so
+/// `faultline cluster down RUN_DIR` finds them after a `kill -9` of faultline. A node's
+/// `data_dir` is its `FAULTLINE_DATA_DIR`, which `down` finds in the process's environment
+/// before it kills (so a reused pid is never killed).
+fn write_state(inner: &Inner, slots: &[Slot]) -> Result<(), crate::cluster::ClusterError> {
+    let state = ClusterState {
+        version: 1,
+        faultline_pid: std::process::id(),
+        binary: inner.program.bin.clone(),
+        proxies: false,
+        nodes: inner
+            .names
+            .iter()
+            .zip(slots)
+            .enumerate()
+            .map(|(i, (name, slot))| NodeRecord {
+                name: name.clone(),
+                id: i as u64,
+                pid: slot.pid,
+                http: "stdio".into(),
+                peer: String::new(),
+                data_dir: inner.dir.join(name).join("data"),
+                log: inner.dir.join(name).join("stderr.log"),
+            })
+            .collect(),
+        netns: None,
+        ssh: None,
+    };
+    state.write(&inner.run_dir)
 }
 
 /// Checks `--bin` names a file that can run (a bare name is looked up on PATH at spawn).
