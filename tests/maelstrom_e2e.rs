@@ -6,7 +6,7 @@
 //! service is valid with a cas loop and invalid with blind writes; a txn node on the lin-kv
 //! service is valid (list-append, and rw-register under --consistency-model) and its
 //! stale-read variant is reported as G-single-item-realtime; an echo node is valid and one
-//! echoing the wrong payload caught; a broadcast node with anti-entropy is valid under loss,
+//! echoing a single wrong payload caught; a broadcast node with anti-entropy is valid under loss,
 //! partitions, kills and pauses on the grid topology, and one that never retries loses
 //! messages on a tree; a kafka node on lin-kv is valid and one keeping node-local logs
 //! caught; a unique-ids node that does not
@@ -20,7 +20,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{code, latest, processes_under, read_json, run_test, text};
+use common::{
+    cluster_down, code, latest, processes_under, read_json, run_test, spawn_test, text,
+    wait_for_run, ClusterDown,
+};
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/maelstrom");
@@ -232,12 +235,26 @@ fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
     let out = run_test(
         &flags(
             &bin,
-            "pn-counter",
+            "g-counter",
             &["--seed", "5", "--nemesis", "none", "--bin-arg", "--broken"],
         ),
         &nodes.results(),
     );
     assert_caught(&out, "counter-too-low");
+    // pn-counter adds negative deltas: a g-counter's maximum merge keeps stale higher counts.
+    let pn = ["--seed", "5", "--nemesis", "none", "--time-limit", "6"];
+    let mut good = pn.to_vec();
+    good.extend(["--bin-arg", "--pn"]);
+    let out = run_test(&flags(&bin, "pn-counter", &good), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let history =
+        std::fs::read_to_string(latest(&nodes.results()).join("history.jsonl")).expect("history");
+    assert!(
+        history.contains(r#""value":-"#),
+        "negative deltas were added"
+    );
+    let out = run_test(&flags(&bin, "pn-counter", &pn), &nodes.results());
+    assert_caught(&out, "counter-too-high");
 }
 
 #[test]
@@ -299,12 +316,30 @@ fn a_txn_node_on_lin_kv_is_valid_and_its_stale_read_variant_names_the_elle_anoma
         &nodes.results(),
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let results = results_json(&latest(&nodes.results()));
+    let run = latest(&nodes.results());
+    let results = results_json(&run);
     assert!(
         results
             .to_string()
             .contains(r#""consistency-model":"serializable""#),
         "--consistency-model reaches the checker: {results}"
+    );
+    // test.json keeps it (and the target's flags), and its reproduce command repeats it.
+    let test = read_json(&run.join("test.json"));
+    assert_eq!(
+        test["config"]["consistency_model"], "serializable",
+        "{test}"
+    );
+    assert!(
+        test["config"]["target_flags"]
+            .to_string()
+            .contains("txn.py"),
+        "{test}"
+    );
+    let reproduce = test["reproduce"].as_str().unwrap_or_default();
+    assert!(
+        reproduce.contains("--consistency-model serializable") && reproduce.contains("--bin "),
+        "{reproduce}"
     );
     let out = run_test(
         &flags(
@@ -335,10 +370,17 @@ fn an_echo_node_is_valid_and_one_echoing_another_payload_invalid() {
     let short = ["--seed", "1", "--time-limit", "3", "--nemesis", "none"];
     let out = run_test(&flags(&bin, "echo", &short), &nodes.results());
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let mut broken = short.to_vec();
-    broken.extend(["--bin-arg", "--broken"]);
-    let out = run_test(&flags(&bin, "echo", &broken), &nodes.results());
-    assert_caught(&out, "mismatched echo");
+    // A single wrong echo is enough.
+    let mut once = short.to_vec();
+    once.extend(["--bin-arg", "--once"]);
+    let out = run_test(&flags(&bin, "echo", &once), &nodes.results());
+    assert_caught(&out, "mismatched-echo");
+    let results = results_json(&latest(&nodes.results()));
+    assert_eq!(
+        results["checkers"][0]["anomalies"].as_array().map(Vec::len),
+        Some(1),
+        "{results}"
+    );
 }
 
 /// Whether the run's message log has a message sent from `src` to `dest`.
@@ -592,6 +634,66 @@ fn leader_faults_find_the_leader_from_traffic_or_by_asking_and_say_when_there_is
         h.contains("no leader to target: no node answers faultline_leader")
             && h.contains("no single leader in the traffic"),
         "the failed leader fault says why"
+    );
+}
+
+#[test]
+fn cluster_down_stops_the_nodes_of_a_run_whose_faultline_was_killed() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("g_set.py");
+    // Nodes that outlive their stdin, and pauses: after a kill -9 of faultline they stay.
+    let mut child = spawn_test(
+        &flags(
+            &bin,
+            "g-set",
+            &[
+                "--time-limit",
+                "120",
+                "--nemesis",
+                "pause",
+                "--nemesis-interval",
+                "1",
+                "--bin-arg",
+                "--linger",
+            ],
+        ),
+        &nodes.results(),
+        false,
+    );
+    let run = wait_for_run(
+        &mut child,
+        &nodes.results(),
+        Duration::from_secs(90),
+        "pause",
+        |run| {
+            std::fs::read_to_string(run.join("faults.journal"))
+                .unwrap_or_default()
+                .contains("\"pause\"")
+        },
+    );
+    let _reaper = ClusterDown(run.clone());
+    child.kill().expect("kill -9 faultline");
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_secs(1));
+    let left = processes_under("g_set.py", nodes.dir.path());
+    assert_eq!(left.len(), 3, "the nodes outlive faultline: {left:?}");
+    let down = cluster_down(&run);
+    assert!(down.status.success(), "{}", text(&down));
+    let said = String::from_utf8_lossy(&down.stdout).into_owned();
+    assert!(said.contains("stopped [\"n0\", \"n1\", \"n2\"]"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !processes_under("g_set.py", nodes.dir.path()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "node processes left after cluster down"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = cluster_down(&run);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to stop"),
+        "{}",
+        text(&again)
     );
 }
 

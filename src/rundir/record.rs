@@ -76,6 +76,14 @@ pub struct ConfigRecord {
     pub base_port: Option<u16>,
     /// `--check-timeout`, in seconds.
     pub check_timeout: f64,
+    /// `--consistency-model` (transactional workloads), when given: the model the
+    /// transaction checkers judged against instead of the workload's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency_model: Option<String>,
+    /// The target's own flags as given (`--bin`, `--latency`, ... for `--target
+    /// maelstrom`), so the run can be repeated from this file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub target_flags: Vec<String>,
 }
 
 /// `test.json`: what ran, written before the cluster starts. Everything but `format` may be
