@@ -59,6 +59,25 @@ pub trait ProcessControl: Send + Sync {
 pub trait LeaderProbe: Send + Sync {
     /// The node that claims leadership now, if any.
     async fn leader(&self) -> Option<String>;
+
+    /// The leader and how it was found, or why there is none, in words the nemesis op
+    /// records (so a leader fault never fails without saying why). Default: [`Self::leader`],
+    /// with no note.
+    async fn find(&self) -> Result<FoundLeader, String> {
+        self.leader()
+            .await
+            .map(|node| FoundLeader { node, how: None })
+            .ok_or_else(|| "no node reports role \"leader\"".to_owned())
+    }
+}
+
+/// A leader a [`LeaderProbe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundLeader {
+    /// The node.
+    pub node: String,
+    /// How it was found, when that is not the probe's only way (recorded as `leader_by`).
+    pub how: Option<String>,
 }
 
 /// A target that cannot tell which node leads (a schedule that needs a leader is refused

@@ -6,12 +6,13 @@
 //! service is valid with a cas loop and invalid with blind writes; a txn node on the lin-kv
 //! service is valid (list-append, and rw-register under --consistency-model) and its
 //! stale-read variant is reported as G-single-item-realtime; an echo node is valid and one
-//! echoing the wrong payload caught; a broadcast node with anti-entropy is valid under loss,
+//! echoing a single wrong payload caught; a broadcast node with anti-entropy is valid under loss,
 //! partitions, kills and pauses on the grid topology, and one that never retries loses
 //! messages on a tree; a kafka node on lin-kv is valid and one keeping node-local logs
 //! caught; a unique-ids node that does not
 //! persist its counter is caught by kill and restart; a node printing stray lines or exiting on its
-//! own is counted and the run goes on; nodes that fail at init, and a missing binary, exit 3
+//! own is counted and the run goes on; leader faults find the lin-kv leader from the traffic
+//! and by asking, and gossip nodes have none, said in the history; nodes that fail at init, and a missing binary, exit 3
 //! naming the node.
 
 mod common;
@@ -19,7 +20,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{code, latest, processes_under, read_json, run_test, text};
+use common::{
+    cluster_down, code, latest, processes_under, read_json, run_test, spawn_test, text,
+    wait_for_run, ClusterDown,
+};
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/maelstrom");
@@ -154,6 +158,24 @@ fn a_correct_lin_kv_node_is_valid_under_partitions_kills_and_pauses() {
     assert!(net["servers"]["sent"].as_u64() > Some(0), "{net}");
     assert!(net["clients"]["received"].as_u64() > Some(0), "{net}");
     assert!(net["msgs_per_op"].as_f64() > Some(0.0), "{net}");
+    // Client latency (request to reply) apart from the network's own delays (mean 2 ms): an
+    // op crosses the network at least twice, and the node's work adds to that.
+    let client = &net["client_latency_ms"];
+    let delay = &net["network_delay_ms"];
+    assert!(client["count"].as_u64() > Some(0), "{net}");
+    assert!(delay["count"].as_u64() > client["count"].as_u64(), "{net}");
+    assert!(
+        (0.5..=6.0).contains(&delay["mean"].as_f64().unwrap_or(-1.0)),
+        "{net}"
+    );
+    assert!(client["mean"].as_f64() > delay["mean"].as_f64(), "{net}");
+    assert!(client["p99"].as_f64() >= client["p50"].as_f64(), "{net}");
+    let report = std::fs::read_to_string(run.join("report.html")).expect("report");
+    assert!(
+        report.contains("client latency (request to reply)")
+            && report.contains("network delay per message"),
+        "the report shows both latencies"
+    );
     let messages = std::fs::read_to_string(run.join("messages.jsonl")).expect("message log");
     let first: Value =
         serde_json::from_str(messages.lines().next().expect("a message")).expect("JSON");
@@ -213,12 +235,26 @@ fn a_gossip_g_counter_is_valid_and_one_reading_only_its_own_count_invalid() {
     let out = run_test(
         &flags(
             &bin,
-            "pn-counter",
+            "g-counter",
             &["--seed", "5", "--nemesis", "none", "--bin-arg", "--broken"],
         ),
         &nodes.results(),
     );
     assert_caught(&out, "counter-too-low");
+    // pn-counter adds negative deltas: a g-counter's maximum merge keeps stale higher counts.
+    let pn = ["--seed", "5", "--nemesis", "none", "--time-limit", "6"];
+    let mut good = pn.to_vec();
+    good.extend(["--bin-arg", "--pn"]);
+    let out = run_test(&flags(&bin, "pn-counter", &good), &nodes.results());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let history =
+        std::fs::read_to_string(latest(&nodes.results()).join("history.jsonl")).expect("history");
+    assert!(
+        history.contains(r#""value":-"#),
+        "negative deltas were added"
+    );
+    let out = run_test(&flags(&bin, "pn-counter", &pn), &nodes.results());
+    assert_caught(&out, "counter-too-high");
 }
 
 #[test]
@@ -280,12 +316,30 @@ fn a_txn_node_on_lin_kv_is_valid_and_its_stale_read_variant_names_the_elle_anoma
         &nodes.results(),
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let results = results_json(&latest(&nodes.results()));
+    let run = latest(&nodes.results());
+    let results = results_json(&run);
     assert!(
         results
             .to_string()
             .contains(r#""consistency-model":"serializable""#),
         "--consistency-model reaches the checker: {results}"
+    );
+    // test.json keeps it (and the target's flags), and its reproduce command repeats it.
+    let test = read_json(&run.join("test.json"));
+    assert_eq!(
+        test["config"]["consistency_model"], "serializable",
+        "{test}"
+    );
+    assert!(
+        test["config"]["target_flags"]
+            .to_string()
+            .contains("txn.py"),
+        "{test}"
+    );
+    let reproduce = test["reproduce"].as_str().unwrap_or_default();
+    assert!(
+        reproduce.contains("--consistency-model serializable") && reproduce.contains("--bin "),
+        "{reproduce}"
     );
     let out = run_test(
         &flags(
@@ -316,10 +370,17 @@ fn an_echo_node_is_valid_and_one_echoing_another_payload_invalid() {
     let short = ["--seed", "1", "--time-limit", "3", "--nemesis", "none"];
     let out = run_test(&flags(&bin, "echo", &short), &nodes.results());
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let mut broken = short.to_vec();
-    broken.extend(["--bin-arg", "--broken"]);
-    let out = run_test(&flags(&bin, "echo", &broken), &nodes.results());
-    assert_caught(&out, "mismatched echo");
+    // A single wrong echo is enough.
+    let mut once = short.to_vec();
+    once.extend(["--bin-arg", "--once"]);
+    let out = run_test(&flags(&bin, "echo", &once), &nodes.results());
+    assert_caught(&out, "mismatched-echo");
+    let results = results_json(&latest(&nodes.results()));
+    assert_eq!(
+        results["checkers"][0]["anomalies"].as_array().map(Vec::len),
+        Some(1),
+        "{results}"
+    );
 }
 
 /// Whether the run's message log has a message sent from `src` to `dest`.
@@ -499,7 +560,145 @@ fn nodes_that_fail_at_init_exit_3_naming_the_node() {
 }
 
 #[test]
-fn flags_of_other_targets_and_leader_faults_are_refused() {
+fn leader_faults_find_the_leader_from_traffic_or_by_asking_and_say_when_there_is_none() {
+    let nodes = Nodes::new();
+    let schedule = nodes.dir.path().join("leader.toml");
+    std::fs::write(
+        &schedule,
+        "description = \"the leader\"\n[[fault]]\nkind = \"partition\"\nmode = \"leader\"\n[[fault]]\nkind = \"kill\"\ntarget = \"leader\"\n",
+    )
+    .expect("write the schedule");
+    let schedule = schedule.to_string_lossy().into_owned();
+    let lin_kv = nodes.bin("lin_kv.py");
+    let history = |run: &Path| std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    for (probe, how) in [
+        ("traffic", "inferred from traffic"),
+        ("message", "named by 3 of the 3 nodes"),
+    ] {
+        let out = run_test(
+            &flags(
+                &lin_kv,
+                "lin-kv",
+                &[
+                    "--seed",
+                    "3",
+                    "--time-limit",
+                    "6",
+                    "--nemesis",
+                    &schedule,
+                    "--nemesis-interval",
+                    "1",
+                    "--leader-probe",
+                    probe,
+                ],
+            ),
+            &nodes.results(),
+        );
+        assert_eq!(code(&out), 0, "{probe}: {}", text(&out));
+        let run = latest(&nodes.results());
+        let h = history(&run);
+        assert!(
+            h.contains(r#""leader":"n0""#) && h.contains(how),
+            "{probe}: {how:?} in the history"
+        );
+        let journal = std::fs::read_to_string(run.join("faults.journal")).expect("journal");
+        assert!(
+            journal.contains("\"kill\"") && journal.contains("\"n0\""),
+            "{probe}: {journal}"
+        );
+    }
+    // Gossip nodes answer the probe with error 10 and hear from everyone: no leader, said.
+    let g_set = nodes.bin("g_set.py");
+    let out = run_test(
+        &flags(
+            &g_set,
+            "g-set",
+            &[
+                "--seed",
+                "3",
+                "--time-limit",
+                "4",
+                "--nemesis",
+                "partition-leader",
+                "--nemesis-interval",
+                "1",
+                "--leader-probe",
+                "message",
+            ],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let h = history(&latest(&nodes.results()));
+    assert!(
+        h.contains("no leader to target: no node answers faultline_leader")
+            && h.contains("no single leader in the traffic"),
+        "the failed leader fault says why"
+    );
+}
+
+#[test]
+fn cluster_down_stops_the_nodes_of_a_run_whose_faultline_was_killed() {
+    let nodes = Nodes::new();
+    let bin = nodes.bin("g_set.py");
+    // Nodes that outlive their stdin, and pauses: after a kill -9 of faultline they stay.
+    let mut child = spawn_test(
+        &flags(
+            &bin,
+            "g-set",
+            &[
+                "--time-limit",
+                "120",
+                "--nemesis",
+                "pause",
+                "--nemesis-interval",
+                "1",
+                "--bin-arg",
+                "--linger",
+            ],
+        ),
+        &nodes.results(),
+        false,
+    );
+    let run = wait_for_run(
+        &mut child,
+        &nodes.results(),
+        Duration::from_secs(90),
+        "pause",
+        |run| {
+            std::fs::read_to_string(run.join("faults.journal"))
+                .unwrap_or_default()
+                .contains("\"pause\"")
+        },
+    );
+    let _reaper = ClusterDown(run.clone());
+    child.kill().expect("kill -9 faultline");
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_secs(1));
+    let left = processes_under("g_set.py", nodes.dir.path());
+    assert_eq!(left.len(), 3, "the nodes outlive faultline: {left:?}");
+    let down = cluster_down(&run);
+    assert!(down.status.success(), "{}", text(&down));
+    let said = String::from_utf8_lossy(&down.stdout).into_owned();
+    assert!(said.contains("stopped [\"n0\", \"n1\", \"n2\"]"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !processes_under("g_set.py", nodes.dir.path()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "node processes left after cluster down"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = cluster_down(&run);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to stop"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn flags_of_other_targets_are_refused() {
     let nodes = Nodes::new();
     let bin = nodes.bin("lin_kv.py");
     let cases: [(Vec<&str>, &str); 4] = [
@@ -529,15 +728,8 @@ fn flags_of_other_targets_and_leader_faults_are_refused() {
             "--consistency-model is for transactional workloads",
         ),
         (
-            vec![
-                "--target",
-                "maelstrom",
-                "--bin",
-                &bin,
-                "--nemesis",
-                "partition-leader",
-            ],
-            "no leader probe",
+            vec!["--leader-probe", "message"],
+            "--leader-probe needs --target maelstrom",
         ),
     ];
     for (i, (args, needle)) in cases.iter().enumerate() {

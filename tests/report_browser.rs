@@ -228,3 +228,87 @@ fn report_of_a_real_invalid_run_renders_in_headless_chromium() {
         "kept under the test's temp dir"
     );
 }
+
+/// A real invalid Maelstrom run (the stale-read lin-kv test node of
+/// tests/fixtures/maelstrom/): its report shows the message (Lamport) diagram, the first
+/// messages and the window around the first anomaly, and it renders in Chromium.
+#[test]
+fn the_message_diagram_of_a_maelstrom_run_is_shown() {
+    let Some(bin) = chromium() else {
+        println!("SKIPPED: chromium is not installed (apt-get install chromium; .ci/run does)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/maelstrom");
+    for name in ["node.py", "lin_kv.py"] {
+        std::fs::copy(format!("{fixtures}/{name}"), dir.path().join(name)).expect("copy");
+    }
+    let node = dir.path().join("lin_kv.py");
+    let results = dir.path().join("results");
+    let out = run_test(
+        &[
+            "--target",
+            "maelstrom",
+            "--bin",
+            node.to_str().expect("UTF-8 path"),
+            "--bin-arg",
+            "--stale",
+            "--workload",
+            "lin-kv",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "partition-one",
+            "--nemesis-interval",
+            "1.5",
+            "--rate",
+            "100",
+            "--time-limit",
+            "10",
+            "--seed",
+            "1",
+            "--test-count",
+            "3",
+        ],
+        &results,
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "the stale reads were not caught:\n{}",
+        text(&out)
+    );
+    let run = latest(&results);
+    let page = std::fs::read_to_string(run.join(REPORT_FILE)).expect("report.html");
+    assert!(
+        page.contains(r#"<section id="messages">"#),
+        "the messages section"
+    );
+    assert!(
+        page.contains("the first 40 of") && page.contains("around the first anomaly"),
+        "the windows drawn are named"
+    );
+    let url = format!("file://{}", run.join(REPORT_FILE).display());
+    let profile = tempfile::tempdir().expect("profile dir");
+    let dom = run_chromium(
+        &bin,
+        profile.path(),
+        &["--dump-dom".to_string(), url],
+        Duration::from_secs(120),
+    );
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom_text.contains(r#"data-report-status="rendered""#),
+        "the report did not render"
+    );
+    // Two diagrams, each with its arrows.
+    assert_eq!(
+        dom_text.matches(r#"<svg class="lamport""#).count(),
+        2,
+        "two windows"
+    );
+    assert!(
+        dom_text.contains(r#"data-arrows="40""#),
+        "the first window's 40 arrows"
+    );
+}

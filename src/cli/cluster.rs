@@ -39,9 +39,10 @@ pub enum ClusterAction {
         #[arg(long, value_name = "PATH")]
         raftkv_bin: Option<PathBuf>,
     },
-    /// Stop every process faultline started in DIR, remove a local etcd cluster's network
-    /// namespaces, bridge and rules, and mark its open faults healed; works after a kill -9 of
-    /// faultline itself. Without DIR: results/cluster and the latest test run.
+    /// Stop every process faultline started in DIR (raftkv, db-spec and etcd nodes, the
+    /// stdio nodes of --target maelstrom), remove a local etcd cluster's network namespaces,
+    /// bridge and rules, and mark its open faults healed; works after a kill -9 of faultline
+    /// itself. Without DIR: results/cluster and the latest test run.
     Down {
         /// A cluster directory or a test's run directory.
         dir: Option<PathBuf>,

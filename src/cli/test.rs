@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::Outcome;
 use crate::checker::txn::ConsistencyModel;
+use crate::maelstrom::leader::ProbeMode;
 use crate::maelstrom::topology::Topology;
 use crate::maelstrom::NodeProgram;
 use crate::nemesis::NemesisSpec;
@@ -64,6 +65,26 @@ impl From<LatencyDistArg> for LatencyDist {
             LatencyDistArg::Constant => LatencyDist::Constant,
             LatencyDistArg::Uniform => LatencyDist::Uniform,
             LatencyDistArg::Exponential => LatencyDist::Exponential,
+        }
+    }
+}
+
+/// `--leader-probe`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeaderProbeArg {
+    /// Inferred from the messages between nodes (the node that hears from the most others);
+    /// nothing is sent to the nodes.
+    Traffic,
+    /// Ask every node with a `faultline_leader` message (see docs/maelstrom.md); the traffic
+    /// decides when no node answers it.
+    Message,
+}
+
+impl From<LeaderProbeArg> for ProbeMode {
+    fn from(p: LeaderProbeArg) -> ProbeMode {
+        match p {
+            LeaderProbeArg::Traffic => ProbeMode::Traffic,
+            LeaderProbeArg::Message => ProbeMode::Message,
         }
     }
 }
@@ -150,6 +171,14 @@ pub struct TestArgs {
     /// (grid, line, total, tree2, tree3, tree4; default grid).
     #[arg(long, value_name = "SHAPE", value_parser = parse_topology)]
     pub topology: Option<Topology>,
+
+    /// --target maelstrom: how leader faults (partition-leader, kill or pause target
+    /// "leader") find the leader: traffic (default; the node that hears from the most other
+    /// nodes) or message (ask each node `{"type":"faultline_leader"}`, expect
+    /// `faultline_leader_ok` with `leader`; nodes that lack a handler may exit on it, e.g.
+    /// Maelstrom's Go library). A leader fault without a leader fails, saying why.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub leader_probe: Option<LeaderProbeArg>,
 
     /// --target maelstrom: probability that a message between two nodes is lost.
     #[arg(long, value_name = "P")]
@@ -367,8 +396,13 @@ impl TestArgs {
         };
         // Each target's own flags; any other target's flag given is refused.
         let target_kind = self.target_kind();
-        let foreign: [(&str, bool, TargetKind); 16] = [
+        let foreign: [(&str, bool, TargetKind); 17] = [
             ("--topology", self.topology.is_some(), TargetKind::Maelstrom),
+            (
+                "--leader-probe",
+                self.leader_probe.is_some(),
+                TargetKind::Maelstrom,
+            ),
             ("--bin", self.bin.is_some(), TargetKind::Maelstrom),
             (
                 "--bin-arg",
@@ -465,10 +499,11 @@ impl TestArgs {
                     reorder: self.net_reorder.unwrap_or(0.0),
                 },
                 topology: self.topology,
+                leader_probe: self.leader_probe.map(ProbeMode::from).unwrap_or_default(),
             }),
         };
-        // Maelstrom nodes cannot say who leads: the default schedule runs without its leader
-        // faults.
+        // Who leads among Maelstrom nodes is a guess (or needs the nodes' help): the default
+        // schedule runs without its leader faults; a schedule that names them gets them.
         let nemesis = match (&target, self.nemesis.as_str()) {
             (Target::Maelstrom(_), "mixed") => "mixed-no-leader".to_owned(),
             _ => self.nemesis.clone(),

@@ -7,7 +7,7 @@
 //! starts its own cluster with proxies.
 //!
 //! `down` reads the state file and the fault journal and stops every process faultline
-//! started there: it resumes paused nodes, kills them, waits until they are gone, marks open
+//! started there (raftkv, db-spec and etcd nodes, `--target maelstrom`'s stdio nodes): it resumes paused nodes, kills them, waits until they are gone, marks open
 //! faults healed and removes the state file. It works after a `kill -9` of the faultline that
 //! started them (the proxies died with it, so partitions, delays and losses are already gone).
 
@@ -69,7 +69,8 @@ pub struct DownReport {
 }
 
 /// Whether `pid` still runs `node`, so a recycled pid is never killed: its data dir is on
-/// its command line (raftkv, etcd), or it lives in the node's own network namespace
+/// its command line (raftkv, etcd) or in its environment as `FAULTLINE_DATA_DIR` (a
+/// Maelstrom node), or it lives in the node's own network namespace
 /// (`namespace`, for a cluster with a private network: any binary a db spec runs, whatever
 /// its command line says).
 fn is_ours(pid: u32, node: &NodeRecord, namespace: Option<&str>) -> bool {
@@ -78,6 +79,16 @@ fn is_ours(pid: u32, node: &NodeRecord, namespace: Option<&str>) -> bool {
     };
     let want = node.data_dir.as_os_str().as_encoded_bytes();
     if cmdline.split(|b| *b == 0).any(|arg| arg == want) {
+        return true;
+    }
+    // A Maelstrom node (`--target maelstrom`) has its data dir in its environment.
+    let mut env_want = format!("{}=", super::state::DATA_DIR_ENV).into_bytes();
+    env_want.extend_from_slice(want);
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    if environ
+        .split(|b| *b == 0)
+        .any(|var| var == env_want.as_slice())
+    {
         return true;
     }
     namespace.is_some_and(|ns| same_file(format!("/proc/{pid}/ns/net"), format!("/run/netns/{ns}")))

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
 
+/// The environment variable naming a node's data directory when it is not on the node's
+/// command line (`--target maelstrom`'s nodes); `down` recognises the process by it.
+pub const DATA_DIR_ENV: &str = "FAULTLINE_DATA_DIR";
+
 /// The file name inside a cluster directory.
 pub const STATE_FILE: &str = crate::rundir::CLUSTER_STATE_FILE;
 

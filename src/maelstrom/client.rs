@@ -21,8 +21,8 @@ use crate::history::Outcome;
 /// How long a client waits for a reply before the op's outcome is unknown.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The value of an echo that did not return its own request's payload.
-pub const MISMATCHED_ECHO: &str = "mismatched echo";
+/// The value of an echo that did not return its own request's payload (one is an anomaly).
+pub const MISMATCHED_ECHO: &str = crate::checker::workload::unique_ids::NOT_ITS_OWN;
 
 /// Opens clients `c1`, `c2`, ... on the network.
 pub struct MaelstromFactory {
@@ -100,6 +100,7 @@ impl Client for MaelstromClient {
         if let Some(p) = &payload {
             body.insert("echo".into(), p.clone());
         }
+        let sent = std::time::Instant::now();
         self.net.send(Message {
             src: self.name.clone(),
             dest: self.node.clone(),
@@ -109,14 +110,14 @@ impl Client for MaelstromClient {
         loop {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(reply)) if reply.in_reply_to() == Some(msg_id) => {
+                    self.net.client_latency(sent.elapsed());
                     let mut done = match self.shape {
                         Shape::Kafka => self.kafka.complete(op, &reply.body),
                         _ => self.shape.complete(op, &reply.body),
                     };
                     done.node = node;
                     if payload.is_some_and(|p| done.outcome == Outcome::Ok && done.value != p) {
-                        // Not this request's payload: every such echo is the same id, so two
-                        // of them are an id handed out twice.
+                        // Not this request's payload: the unique-ids checker reports each one.
                         done.value = json!(MISMATCHED_ECHO);
                     }
                     return done;

@@ -8,6 +8,9 @@
 //! - [`topology`] (pure): the broadcast workload's `topology` message (`--topology`).
 //! - [`workloads`] (pure): the Maelstrom workload names (`lin-kv`, `g-set`, ...) as
 //!   faultline workloads.
+//! - [`latency`] (pure): client latency and the network's delays, as histograms.
+//! - [`leader`]: who leads (`--leader-probe`): inferred from the traffic between nodes, or
+//!   asked with a `faultline_leader` message.
 //! - [`network`]: the in-process network over [`crate::net::sim`]'s seeded routing: delivery,
 //!   counts (`results.json`'s `network`) and the message log (`messages.jsonl`).
 //! - [`nodes`]: the node processes, their init, and kill/restart/pause/resume.
@@ -22,6 +25,8 @@
 pub mod client;
 pub mod errors;
 pub mod kafka;
+pub mod latency;
+pub mod leader;
 pub mod network;
 pub mod nodes;
 pub mod protocol;

@@ -8,7 +8,7 @@
 //! message; every other one (node to node, node to service) a server message. Services, like
 //! clients, are never partitioned and meet latency only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::latency::Histogram;
+use super::leader::TRAFFIC_WINDOW;
 use super::protocol::Message;
 use super::services::{self, Services};
 use crate::net::sim::{DropCause, Fate, Routing, SharedRouting, SimConfig};
@@ -52,6 +54,12 @@ struct Inner {
     services: Mutex<Services>,
     /// The run log (one line per call), for malformed lines and unknown replies.
     run_log: Arc<dyn Fn(&str) + Send + Sync>,
+    /// The latest node-to-node deliveries `(src, dest)`, for the leader inference.
+    recent: Mutex<VecDeque<(String, String)>>,
+    /// The delays drawn for delivered messages.
+    delays: Mutex<Histogram>,
+    /// Clients' request-to-reply times.
+    client_latency: Mutex<Histogram>,
 }
 
 /// The network: cheap to clone, shared by the nodes' readers, the clients and the nemesis's
@@ -85,6 +93,9 @@ impl Network {
                 requests: AtomicU64::new(0),
                 services: Mutex::new(Services::new(services_seed)),
                 run_log,
+                recent: Mutex::new(VecDeque::with_capacity(TRAFFIC_WINDOW)),
+                delays: Mutex::new(Histogram::default()),
+                client_latency: Mutex::new(Histogram::default()),
             }),
         })
     }
@@ -102,6 +113,26 @@ impl Network {
     /// Disconnects node `name` (killed, or exited): messages for it are undeliverable.
     pub fn detach_node(&self, name: &str) {
         lock(&self.inner.nodes).remove(name);
+    }
+
+    /// Writes `line` to node `name`'s stdin outside the network (faultline's own control
+    /// messages from `c0`, such as the leader probe: not routed, counted nor logged); false
+    /// when the node is not attached.
+    pub fn send_direct(&self, name: &str, line: String) -> bool {
+        lock(&self.inner.nodes)
+            .get(name)
+            .is_some_and(|stdin| stdin.send(line).is_ok())
+    }
+
+    /// The latest node-to-node deliveries `(src, dest)`, oldest first (at most
+    /// [`TRAFFIC_WINDOW`]).
+    pub fn recent_links(&self) -> Vec<(String, String)> {
+        lock(&self.inner.recent).iter().cloned().collect()
+    }
+
+    /// Writes `line` to the run log.
+    pub fn note(&self, line: &str) {
+        (self.inner.run_log)(line);
     }
 
     /// Connects client `name`'s inbox.
@@ -143,6 +174,12 @@ impl Network {
             Fate::Deliver(delays) => {
                 if delays.len() > 1 {
                     lock(&self.inner.stats).duplicated += 1;
+                }
+                {
+                    let mut histogram = lock(&self.inner.delays);
+                    for delay in &delays {
+                        histogram.record(*delay);
+                    }
                 }
                 for delay in delays {
                     let msg = msg.clone();
@@ -190,6 +227,13 @@ impl Network {
                 (true, true) => stats.clients.received += 1,
             }
         }
+        if delivered && !client_msg {
+            let mut recent = lock(&self.inner.recent);
+            if recent.len() == TRAFFIC_WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back((msg.src.clone(), msg.dest.clone()));
+        }
         if delivered {
             self.log_event("recv", &msg, None);
         } else {
@@ -210,6 +254,11 @@ impl Network {
             "client {client}: a reply nobody waits for (late, or an unknown in_reply_to), ignored: {}",
             msg.to_line()
         ));
+    }
+
+    /// Counts one client request's time from sending to its reply.
+    pub fn client_latency(&self, took: Duration) {
+        lock(&self.inner.client_latency).record(took);
     }
 
     /// Records that `node` exited on its own with `status`.
@@ -236,6 +285,8 @@ impl Network {
         let mut stats = lock(&self.inner.stats).clone();
         let requests = self.inner.requests.load(Ordering::Relaxed);
         stats.msgs_per_op = stats.servers.sent as f64 / requests.max(1) as f64;
+        stats.client_latency_ms = lock(&self.inner.client_latency).stats();
+        stats.network_delay_ms = lock(&self.inner.delays).stats();
         stats
     }
 

@@ -8,6 +8,7 @@
 //! again when the nemesis heals it), pause and resume (SIGSTOP, SIGCONT). A node that exits
 //! on its own stays down, and the network's record says so.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,13 +20,15 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use super::network::Network;
 use super::protocol::{self, Message, INIT_SENDER};
 use crate::cluster::process::log_tail;
+use crate::cluster::state::NodeRecord;
+use crate::cluster::ClusterState;
 use crate::node_control::{ControlError, ProcessControl};
 use crate::rundir::NODES_DIR;
 
@@ -33,8 +36,9 @@ use crate::rundir::NODES_DIR;
 /// starting an interpreter per node).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The environment variable naming a node's data directory, kept across restarts.
-pub const DATA_DIR_ENV: &str = "FAULTLINE_DATA_DIR";
+/// The environment variable naming a node's data directory, kept across restarts (also how
+/// `faultline cluster down` recognises the node's process).
+pub use crate::cluster::state::DATA_DIR_ENV;
 
 /// How to run one node: the program and its arguments (`--bin`, `--bin-arg`).
 #[derive(Debug, Clone, PartialEq)]
@@ -62,10 +66,16 @@ struct Inner {
     dir: PathBuf,
     net: Network,
     slots: Mutex<Vec<Slot>>,
+    /// The run directory, where the state file (`cluster.json`) lists the node processes
+    /// for `faultline cluster down`.
+    run_dir: PathBuf,
     next_msg_id: AtomicU64,
     stopping: std::sync::atomic::AtomicBool,
     /// The `topology` body every node receives after `init_ok`, if the workload sends one.
     topology: Option<Value>,
+    /// Control requests from `c0` after init (the leader probe) awaiting their answer, by
+    /// `msg_id`.
+    asks: Mutex<HashMap<u64, oneshot::Sender<Map<String, Value>>>>,
 }
 
 impl Drop for Inner {
@@ -112,10 +122,12 @@ impl StdioNodes {
                 program,
                 names,
                 dir: run_dir.join(NODES_DIR),
+                run_dir: run_dir.to_path_buf(),
                 net,
                 next_msg_id: AtomicU64::new(1),
                 stopping: false.into(),
                 topology,
+                asks: Mutex::new(HashMap::new()),
             }),
         };
         let mut waits = Vec::new();
@@ -148,15 +160,70 @@ impl StdioNodes {
     }
 
     /// Kills every node (SIGKILL to each group) and marks the end, so no exit after this is
-    /// reported as a node's own. Idempotent.
+    /// reported as a node's own; removes the state file. Idempotent.
     pub fn stop(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
+        let _ = ClusterState::remove(&self.inner.run_dir);
         for (i, slot) in lock(&self.inner.slots).iter_mut().enumerate() {
             self.inner.net.detach_node(&self.inner.names[i]);
             if let Some(pid) = slot.pid {
                 let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                 let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGCONT);
             }
+        }
+    }
+
+    /// Sends every running node a `c0` request of type `kind` and waits up to `timeout`
+    /// for the answers: one per node, `None` for a node down or silent.
+    pub async fn ask_all(
+        &self,
+        kind: &str,
+        timeout: Duration,
+    ) -> Vec<(String, Option<Map<String, Value>>)> {
+        let mut waits = Vec::new();
+        for name in &self.inner.names {
+            let id = self.inner.next_msg_id.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            lock(&self.inner.asks).insert(id, tx);
+            let mut body = Map::new();
+            body.insert("type".into(), json!(kind));
+            body.insert("msg_id".into(), json!(id));
+            let msg = Message {
+                src: INIT_SENDER.into(),
+                dest: name.clone(),
+                body,
+            };
+            let sent = self.inner.net.send_direct(name, msg.to_line());
+            waits.push((name.clone(), id, sent.then_some(rx)));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut answers = Vec::new();
+        for (name, id, rx) in waits {
+            let answer = match rx {
+                Some(rx) => tokio::time::timeout_at(deadline, rx)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            };
+            lock(&self.inner.asks).remove(&id);
+            answers.push((name, answer));
+        }
+        answers
+    }
+
+    /// Hands a node's message for `c0` after init to the request it answers; false when
+    /// none waits for it.
+    fn answer(&self, msg: &Message) -> bool {
+        let waiting = msg
+            .in_reply_to()
+            .and_then(|id| lock(&self.inner.asks).remove(&id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(msg.body.clone());
+                true
+            }
+            None => false,
         }
     }
 
@@ -220,7 +287,11 @@ impl StdioNodes {
             slot.generation += 1;
             slot.pid = child.id();
             slot.killed = false;
-            slot.generation
+            let generation = slot.generation;
+            write_state(inner, &slots).map_err(|e| {
+                anyhow!("node {name}: recording its process for `faultline cluster down`: {e}")
+            })?;
+            generation
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
@@ -282,6 +353,37 @@ impl StdioNodes {
             }
         )
     }
+}
+
+/// Writes the run's state file (`cluster.json`) with every node's current process, so
+/// `faultline cluster down RUN_DIR` finds them after a `kill -9` of faultline. A node's
+/// `data_dir` is its `FAULTLINE_DATA_DIR`, which `down` finds in the process's environment
+/// before it kills (so a reused pid is never killed).
+fn write_state(inner: &Inner, slots: &[Slot]) -> Result<(), crate::cluster::ClusterError> {
+    let state = ClusterState {
+        version: 1,
+        faultline_pid: std::process::id(),
+        binary: inner.program.bin.clone(),
+        proxies: false,
+        nodes: inner
+            .names
+            .iter()
+            .zip(slots)
+            .enumerate()
+            .map(|(i, (name, slot))| NodeRecord {
+                name: name.clone(),
+                id: i as u64,
+                pid: slot.pid,
+                http: "stdio".into(),
+                peer: String::new(),
+                data_dir: inner.dir.join(name).join("data"),
+                log: inner.dir.join(name).join("stderr.log"),
+            })
+            .collect(),
+        netns: None,
+        ssh: None,
+    };
+    state.write(&inner.run_dir)
 }
 
 /// Checks `--bin` names a file that can run (a bare name is looked up on PATH at spawn).
@@ -369,6 +471,9 @@ impl Reader {
         };
         let ok = msg.kind() == expected.0 && msg.in_reply_to() == Some(expected.1);
         let Some(init) = self.init.take() else {
+            if self.nodes.answer(msg) {
+                return;
+            }
             inner.net.malformed(
                 name,
                 &format!("a message for {INIT_SENDER} after init: {}", msg.to_line()),

@@ -21,7 +21,7 @@ use super::NemesisError;
 use crate::generator::GenOp;
 use crate::journal::Journal;
 use crate::net::grudge_nodes;
-use crate::node_control::{DataFiles, LeaderProbe, ProcessControl};
+use crate::node_control::{DataFiles, FoundLeader, LeaderProbe, ProcessControl};
 
 /// The fault journal and the entries applied and not yet healed, so a heal marks exactly the
 /// faults of its family healed.
@@ -92,21 +92,25 @@ impl FaultBook {
 /// The grudge of a `start-partition` op and the start of its recorded value: the op's own
 /// grudge, or (mode `leader`, the only one without) one isolating the node `leader` names
 /// from the rest of `nodes` (one-way: only what it sends is lost), recorded as
-/// `{"leader": name}`. `leader` is awaited only then.
+/// `{"leader": name}` (and `"leader_by"`, how the probe found it, when it says). `leader`
+/// is awaited only then.
 pub(crate) async fn partition_grudge(
     grudge: Option<Grudge>,
     mode: PartitionMode,
     one_way: bool,
     nodes: &[String],
-    leader: impl Future<Output = Result<String, NemesisError>>,
+    leader: impl Future<Output = Result<FoundLeader, NemesisError>>,
 ) -> Result<(Grudge, Map<String, Value>), NemesisError> {
     let mut value = Map::new();
     let grudge = match grudge {
         Some(g) => g,
         None => {
             debug_assert_eq!(mode, PartitionMode::Leader);
-            let leader = leader.await?;
+            let FoundLeader { node: leader, how } = leader.await?;
             value.insert("leader".into(), json!(leader));
+            if let Some(how) = how {
+                value.insert("leader_by".into(), json!(how));
+            }
             if one_way {
                 one_way_grudge(&[leader], nodes)
             } else {
@@ -264,14 +268,14 @@ impl Nemesis {
         }
     }
 
-    async fn leader(&self) -> Result<String, NemesisError> {
-        self.leader.leader().await.ok_or(NemesisError::NoLeader)
+    async fn leader(&self) -> Result<FoundLeader, NemesisError> {
+        self.leader.find().await.map_err(NemesisError::NoLeader)
     }
 
     /// The nodes `choice` names, each checked to be one of the cluster's.
     async fn resolve(&self, choice: &NodeChoice) -> Result<Vec<String>, NemesisError> {
         let names = match choice {
-            NodeChoice::Leader => vec![self.leader().await?],
+            NodeChoice::Leader => vec![self.leader().await?.node],
             NodeChoice::Nodes(ns) => ns.clone(),
         };
         self.check_known(&names)?;
@@ -799,7 +803,7 @@ mod tests {
             PartitionMode::Halves,
             false,
             &nodes,
-            async { Err(NemesisError::NoLeader) },
+            async { Err(NemesisError::NoLeader("none".into())) },
         )
         .await
         .expect("no leader needed");
@@ -813,7 +817,10 @@ mod tests {
         for one_way in [false, true] {
             let (grudge, value) =
                 partition_grudge(None, PartitionMode::Leader, one_way, &nodes, async {
-                    Ok("n2".to_string())
+                    Ok(FoundLeader {
+                        node: "n2".to_string(),
+                        how: Some("asked".into()),
+                    })
                 })
                 .await
                 .expect("leader known");
@@ -824,12 +831,13 @@ mod tests {
             };
             assert_eq!(grudge, want, "one_way {one_way}");
             assert_eq!(value.get("leader"), Some(&json!("n2")));
+            assert_eq!(value.get("leader_by"), Some(&json!("asked")));
         }
         let no_leader = partition_grudge(None, PartitionMode::Leader, false, &nodes, async {
-            Err(NemesisError::NoLeader)
+            Err(NemesisError::NoLeader("no answer".into()))
         })
         .await;
-        assert!(matches!(no_leader, Err(NemesisError::NoLeader)));
+        assert!(matches!(no_leader, Err(NemesisError::NoLeader(_))));
     }
 
     /// Processes whose restarts fail for the nodes in `refuse`; every call logged.

@@ -66,9 +66,9 @@ pub enum NemesisError {
     /// The op does not decode (a bug in a schedule or a hand-written one).
     #[error(transparent)]
     BadOp(#[from] FaultOpError),
-    /// The op names the leader and no node claims to be one.
-    #[error("no leader to target: no node reports role \"leader\"")]
-    NoLeader,
+    /// The op names the leader and the probe found none (why, in words).
+    #[error("no leader to target: {0}")]
+    NoLeader(String),
     /// The op names a node that is not in the cluster.
     #[error("unknown node {0:?}")]
     UnknownNode(String),

@@ -366,6 +366,11 @@ fn config_rows(c: &ConfigRecord) -> Vec<(String, String)> {
         ("raftkv_bin", path(&c.raftkv_bin)),
         ("base_port", opt(c.base_port)),
         ("check_timeout", c.check_timeout.to_string()),
+        (
+            "consistency_model",
+            c.consistency_model.clone().unwrap_or_default(),
+        ),
+        ("target_flags", c.target_flags.join(" ")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

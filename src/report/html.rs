@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use super::data::{value_text, RunFacts};
 use super::escape::{html, json_for_script};
-use super::faults::fault_windows;
+use super::faults::{fault_windows, FaultWindow};
 use super::linear_view::{self, op_link};
+use super::messages::{self, Diagram};
 use super::plots;
 use super::timeline::{self, history_end, Timeline, TimelineOptions};
 use crate::checker::Validity;
@@ -75,6 +76,18 @@ pub fn render(
     history: &History,
     files: &[String],
     opts: &ReportOptions,
+) -> String {
+    render_with_messages(facts, history, files, opts, None)
+}
+
+/// [`render`], with the message diagram of a `--target maelstrom` run (its windows of
+/// `messages.jsonl`) drawn in a section of its own.
+pub fn render_with_messages(
+    facts: &RunFacts,
+    history: &History,
+    files: &[String],
+    opts: &ReportOptions,
+    messages: Option<&Diagram>,
 ) -> String {
     let end = history_end(history);
     let windows = fault_windows(&history.nemesis, end);
@@ -172,7 +185,7 @@ pub fn render(
         .any(|c| c.anomalies.iter().any(|a| a.linearization().is_some()));
     let _ = write!(
         out,
-        "\n<nav><a href=\"#anomalies\">anomalies</a> · <a href=\"#timeline\">timeline</a> · {}<a href=\"#latency\">latency</a> · <a href=\"#throughput\">throughput</a> · <a href=\"#availability\">availability</a> · <a href=\"#config\">configuration</a></nav>\n",
+        "\n<nav><a href=\"#anomalies\">anomalies</a> · <a href=\"#timeline\">timeline</a> · {}<a href=\"#latency\">latency</a> · <a href=\"#throughput\">throughput</a> · <a href=\"#messages\">messages</a> · <a href=\"#availability\">availability</a> · <a href=\"#config\">configuration</a></nav>\n",
         if has_witness {
             "<a href=\"#linearization\">linearizability</a> · "
         } else {
@@ -190,6 +203,9 @@ pub fn render(
         plots::latency_svg(history, &windows, end),
         plots::throughput_svg(history, &windows, end)
     );
+    if let Some(diagram) = messages {
+        messages_section(&mut out, diagram, &windows);
+    }
     availability_section(&mut out, history, &windows, end);
     config_section(&mut out, facts, files);
 
@@ -205,6 +221,32 @@ pub fn render(
         json_for_script(&json)
     );
     out
+}
+
+/// The message (Lamport) diagram: each window of the message log, with what it shows.
+fn messages_section(out: &mut String, diagram: &Diagram, faults: &[FaultWindow]) {
+    let _ = write!(
+        out,
+        r#"<section id="messages"><h2>Messages</h2><p>{} messages in all; drawn: {}. Time flows down (one row per distinct event time); blue arrows are client messages, a red cross a message dropped, shaded bands fault windows. The full log is <code>messages.jsonl</code>.</p>"#,
+        diagram.total,
+        html(
+            &diagram
+                .windows
+                .iter()
+                .map(|w| w.title.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    );
+    for w in &diagram.windows {
+        let _ = write!(
+            out,
+            r#"<figure class="lamport-window"><figcaption>{}</figcaption><div class="lamport-scroll">{}</div></figure>"#,
+            html(&w.title),
+            messages::svg(w, faults, diagram.offset_secs)
+        );
+    }
+    out.push_str("</section>\n");
 }
 
 fn anomalies_section(out: &mut String, facts: &RunFacts, opts: &ReportOptions) {

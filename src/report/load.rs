@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::data::{CheckerView, RunFacts};
-use super::html::{render, ReportOptions};
+use super::html::{render_with_messages, ReportOptions};
+use super::messages::{self, Diagram};
 use super::ReportError;
 use crate::history::{read_history, Format, History};
 use crate::rundir::{ResultsRecord, TestRecord, HISTORY_FILE, RESULTS_FILE};
@@ -63,11 +64,32 @@ pub fn write_report(
         .filter(|n| n != REPORT_FILE)
         .collect();
     files.sort();
-    let page = render(facts, history, &files, opts);
+    let diagram = message_diagram(dir, facts, history);
+    let page = render_with_messages(facts, history, &files, opts, diagram.as_ref());
     let path = dir.join(REPORT_FILE);
     fs::write(&path, page).map_err(|source| ReportError::Io {
         path: path.clone(),
         source,
     })?;
     Ok(path)
+}
+
+/// The message diagram of the run in `dir`, when it has a message log (`--target
+/// maelstrom`); a log that cannot be read leaves the section out.
+fn message_diagram(dir: &Path, facts: &RunFacts, history: &History) -> Option<Diagram> {
+    use std::io::BufRead;
+    let file = fs::File::open(dir.join(crate::rundir::MESSAGES_FILE)).ok()?;
+    let first_invoke = history.ops.iter().map(|o| o.invoke_time).min();
+    let anomaly = facts.anomaly_ops().into_iter().min().and_then(|id| {
+        history
+            .ops
+            .iter()
+            .find(|o| o.invoke_index == id || o.complete_index == Some(id))
+            .map(|o| o.invoke_time)
+    });
+    Some(messages::select(
+        std::io::BufReader::new(file).lines().map_while(Result::ok),
+        first_invoke,
+        anomaly,
+    ))
 }

@@ -10,6 +10,7 @@
 //! - [`timeline`]: lanes, op columns and the downsampling of big histories.
 //! - [`plots`]: latency, throughput (SVG) and availability.
 //! - [`linear_view`]: the view of one linearizability witness.
+//! - [`messages`]: the message (Lamport) diagram of a `--target maelstrom` run.
 //! - [`html`]: the page, with its embedded assets (`assets/report.css`, `assets/report.js`).
 //! - [`junit`]: JUnit XML.
 //! - [`escape`]: HTML, XML and script-JSON escaping.
@@ -22,6 +23,7 @@ pub mod html;
 pub mod junit;
 pub mod linear_view;
 pub mod load;
+pub mod messages;
 pub mod plots;
 pub mod timeline;
 

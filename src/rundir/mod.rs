@@ -28,8 +28,8 @@ mod record;
 
 pub use dir::{RunDir, RunLog};
 pub use record::{
-    seed, validity, AvailabilityEvent, ConfigRecord, LinkCounts, NemesisErrorRecord, NetworkRecord,
-    NodeExit, OpCounts, ResultsRecord, TestRecord,
+    seed, validity, AvailabilityEvent, ConfigRecord, LatencyStats, LinkCounts, NemesisErrorRecord,
+    NetworkRecord, NodeExit, OpCounts, ResultsRecord, TestRecord,
 };
 
 use std::path::{Path, PathBuf};
@@ -181,6 +181,13 @@ mod tests {
             status: "exit status: 1".into(),
             at_secs: 3.5,
         });
+        net.client_latency_ms = Some(LatencyStats {
+            count: 4,
+            mean: 12.5,
+            p50: 11.0,
+            p99: 20.0,
+            max: 20.0,
+        });
         let rows: Vec<String> = net.rows().iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(
             rows,
@@ -189,6 +196,7 @@ mod tests {
                 "messages: servers sent/received=0/0",
                 "messages per op=2.50",
                 "messages: lost=3",
+                "client latency (request to reply)=mean 12.50, p50 11.00, p99 20.00, max 20.00 ms (4)",
                 "node n2 exited on its own=exit status: 1 at 3.5 s",
             ]
         );

@@ -76,6 +76,14 @@ pub struct ConfigRecord {
     pub base_port: Option<u16>,
     /// `--check-timeout`, in seconds.
     pub check_timeout: f64,
+    /// `--consistency-model` (transactional workloads), when given: the model the
+    /// transaction checkers judged against instead of the workload's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency_model: Option<String>,
+    /// The target's own flags as given (`--bin`, `--latency`, ... for `--target
+    /// maelstrom`), so the run can be repeated from this file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub target_flags: Vec<String>,
 }
 
 /// `test.json`: what ran, written before the cluster starts. Everything but `format` may be
@@ -262,6 +270,32 @@ pub struct LinkCounts {
     pub received: u64,
 }
 
+/// A latency summary, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LatencyStats {
+    /// How many latencies were counted.
+    pub count: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// The median (within about 9 %).
+    pub p50: f64,
+    /// The 99th percentile (within about 9 %).
+    pub p99: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+impl LatencyStats {
+    /// The summary in one line of text.
+    pub fn text(&self) -> String {
+        format!(
+            "mean {:.2}, p50 {:.2}, p99 {:.2}, max {:.2} ms ({})",
+            self.mean, self.p50, self.p99, self.max, self.count
+        )
+    }
+}
+
 /// A node that exited without the nemesis killing it (it stays down).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -299,6 +333,14 @@ pub struct NetworkRecord {
     pub unknown_replies: u64,
     /// Nodes that exited on their own.
     pub nodes_exited: Vec<NodeExit>,
+    /// Client latency: from a client's request to its reply, as the client saw it (ops that
+    /// got no reply are not counted). The network's delays, the nodes' work and their
+    /// messages to each other all add up here.
+    pub client_latency_ms: Option<LatencyStats>,
+    /// Network latency: the delay the simulated network drew for each delivered message
+    /// (`--latency`, `--latency-dist`, reordering, the nemesis's delay), clients' and
+    /// servers' alike.
+    pub network_delay_ms: Option<LatencyStats>,
 }
 
 impl NetworkRecord {
@@ -328,6 +370,14 @@ impl NetworkRecord {
         ] {
             if n > 0 {
                 rows.push((name.to_owned(), n.to_string()));
+            }
+        }
+        for (name, stats) in [
+            ("client latency (request to reply)", &self.client_latency_ms),
+            ("network delay per message", &self.network_delay_ms),
+        ] {
+            if let Some(stats) = stats {
+                rows.push((name.to_owned(), stats.text()));
             }
         }
         for exit in &self.nodes_exited {

@@ -164,6 +164,7 @@ fn run_started(
             return Err(anyhow::Error::new(e));
         }
         Err(PhaseError::During(e, counts, network)) => {
+            let network = *network;
             eprintln!("faultline test: the run failed: {e:#}");
             log.line(format_args!("the run failed: {e:#}"));
             (
@@ -289,7 +290,7 @@ enum PhaseError {
     /// Nothing ran: the cluster could not start (bad input or environment: exit 3).
     Setup(anyhow::Error),
     /// The run broke partway; the history so far is still checked.
-    During(anyhow::Error, OpCounts, Option<NetworkRecord>),
+    During(anyhow::Error, OpCounts, Box<Option<NetworkRecord>>),
 }
 
 /// Starts the cluster and runs every phase; tears everything down on every path.
@@ -336,11 +337,11 @@ async fn run_phases(
     let _ = recorder.flush();
     match (result, teardown) {
         (Ok(summary), Ok(())) => Ok((summary, counts, network)),
-        (Err(e), _) => Err(PhaseError::During(e, counts, network)),
+        (Err(e), _) => Err(PhaseError::During(e, counts, Box::new(network))),
         (Ok(_), Err(e)) => Err(PhaseError::During(
             e.context("tearing down"),
             counts,
-            network,
+            Box::new(network),
         )),
     }
 }

@@ -60,5 +60,10 @@ pub fn config_record(c: &TestConfig) -> ConfigRecord {
         raftkv_bin: raftkv.and_then(|r| r.bin.clone()),
         base_port: raftkv.and_then(|r| r.base_port),
         check_timeout: c.check_timeout.as_secs_f64(),
+        consistency_model: c.consistency_model.map(|m| m.name().to_owned()),
+        target_flags: match &c.target {
+            Target::Maelstrom(t) => t.flags(),
+            _ => Vec::new(),
+        },
     }
 }

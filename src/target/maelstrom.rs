@@ -1,7 +1,7 @@
 //! `--target maelstrom`: the user's Maelstrom node binary (`--bin`, `--bin-arg`), `--nodes`
 //! of it on faultline's in-process message network ([`crate::maelstrom`]). Local only; every
-//! network fault through [`SimFaults`], kill and pause through the node processes. No leader
-//! probe: faults aimed at "the leader" are refused before the run.
+//! network fault through [`SimFaults`], kill and pause through the node processes; "the
+//! leader" of leader faults through [`MaelstromLeader`] (`--leader-probe`).
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{Nodes, StartContext, Started};
 use crate::client::NodeInfo;
+use crate::maelstrom::leader::{MaelstromLeader, ProbeMode};
 use crate::maelstrom::shapes::Shape;
 use crate::maelstrom::topology::Topology;
 use crate::maelstrom::workloads;
@@ -16,7 +17,6 @@ use crate::maelstrom::{MaelstromFactory, Network, NodeProgram, StdioNodes};
 use crate::nemesis::backend::SimFaults;
 use crate::nemesis::{Nemesis, NemesisSpec};
 use crate::net::sim::{LatencyDist, SimConfig};
-use crate::node_control::NoLeader;
 use crate::rundir::{NetworkRecord, MESSAGES_FILE};
 use crate::seed::{names, SeedTree};
 use crate::workload::WorkloadSpec;
@@ -30,10 +30,12 @@ pub struct MaelstromTarget {
     pub net: SimConfig,
     /// `--topology`, for the broadcast workload (default: grid).
     pub topology: Option<Topology>,
+    /// `--leader-probe`: how leader faults find the leader.
+    pub leader_probe: ProbeMode,
 }
 
 impl MaelstromTarget {
-    /// Local nodes only; a workload with message shapes; no leader faults; probabilities in
+    /// Local nodes only; a workload with message shapes; no clock faults; probabilities in
     /// range.
     pub fn validate(
         &self,
@@ -64,12 +66,6 @@ impl MaelstromTarget {
                 workload.name
             );
         }
-        if let Some(what) = super::leader_fault(nemesis) {
-            bail!(
-                "--nemesis {}: its {what} needs to know the leader, and --target maelstrom has no leader probe (a Maelstrom node does not say who leads); use a schedule without leader faults (e.g. partition-one, kill, pause, mixed)",
-                nemesis.source
-            );
-        }
         Ok(())
     }
 
@@ -88,6 +84,12 @@ impl MaelstromTarget {
         }
         if let Some(t) = self.topology {
             flags.extend(["--topology".to_owned(), t.name()]);
+        }
+        if self.leader_probe != ProbeMode::default() {
+            flags.extend([
+                "--leader-probe".to_owned(),
+                self.leader_probe.name().to_owned(),
+            ]);
         }
         for (flag, p) in [
             ("--net-loss", n.loss),
@@ -133,7 +135,11 @@ impl MaelstromTarget {
             names.clone(),
             Box::new(SimFaults::new(net.routing())),
             Arc::new(nodes.clone()),
-            Arc::new(NoLeader),
+            Arc::new(MaelstromLeader::new(
+                self.leader_probe,
+                nodes.clone(),
+                net.clone(),
+            )),
             &ctx.journal,
         )
         .context("opening the fault journal")?;
@@ -183,22 +189,21 @@ mod tests {
             },
             net: SimConfig::default(),
             topology: None,
+            leader_probe: ProbeMode::Traffic,
         }
     }
 
     #[test]
-    fn leader_faults_and_external_nodes_are_refused() {
+    fn leader_faults_are_allowed_and_external_nodes_refused() {
         let workload = WorkloadSpec::from_toml(
             crate::maelstrom::workloads::builtin("lin-kv").unwrap_or_default(),
             "lin-kv",
         )
         .expect("workload");
         let leader = NemesisSpec::load("partition-leader").expect("nemesis");
-        let e = target()
+        assert!(target()
             .validate(&Nodes::Local { count: 3 }, &workload, &leader)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no leader probe"), "{e}");
+            .is_ok());
         let mixed = NemesisSpec::load("partition-one").expect("nemesis");
         assert!(target()
             .validate(&Nodes::Local { count: 3 }, &workload, &mixed)
@@ -231,9 +236,10 @@ mod tests {
         t.net.latency_ms = 5;
         t.net.dist = LatencyDist::Uniform;
         t.net.loss = 0.1;
+        t.leader_probe = ProbeMode::Message;
         assert_eq!(
             t.flags().join(" "),
-            "--bin node.py --bin-arg --fast --latency 5 --latency-dist uniform --net-loss 0.1"
+            "--bin node.py --bin-arg --fast --latency 5 --latency-dist uniform --leader-probe message --net-loss 0.1"
         );
     }
 }

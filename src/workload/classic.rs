@@ -46,7 +46,14 @@ pub fn set_ops(p: SetParams) -> BoxGen {
 pub fn counter_ops(p: CounterParams) -> BoxGen {
     Box::new(from_fn(move |rng| {
         Some(if pick(rng, p.add, p.read) {
-            OpTemplate::new("add", Value::from(rng.random_range(1..=p.max_increment)))
+            let n = rng.random_range(1..=p.max_increment);
+            // The sign is drawn only for negative deltas, so other streams stay the same.
+            let n = if p.negative_deltas && rng.random_bool(0.5) {
+                -n
+            } else {
+                n
+            };
+            OpTemplate::new("add", Value::from(n))
         } else {
             read()
         })

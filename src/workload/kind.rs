@@ -53,6 +53,9 @@ pub struct CounterParams {
     pub read: f64,
     /// Each add adds a uniform integer in `1..=max_increment`.
     pub max_increment: i64,
+    /// `negative_deltas = true`: each add is negated with probability 1/2 (Maelstrom's
+    /// pn-counter), so adds lie in `-max_increment..=max_increment` without 0.
+    pub negative_deltas: bool,
 }
 
 /// Parameters of the bank workload.
@@ -175,10 +178,16 @@ impl WorkloadKind {
         let value = match self {
             WorkloadKind::Register | WorkloadKind::UniqueIds | WorkloadKind::Kafka => json!({}),
             WorkloadKind::Set(p) => json!({ "mix": { "add": p.add, "read": p.read } }),
-            WorkloadKind::Counter(p) => json!({
-                "max_increment": p.max_increment,
-                "mix": { "add": p.add, "read": p.read },
-            }),
+            WorkloadKind::Counter(p) => {
+                let mut v = json!({
+                    "max_increment": p.max_increment,
+                    "mix": { "add": p.add, "read": p.read },
+                });
+                if p.negative_deltas {
+                    v["negative_deltas"] = json!(true);
+                }
+                v
+            }
             WorkloadKind::Bank(p) => json!({
                 "accounts": p.accounts,
                 "total": p.total,

@@ -106,6 +106,7 @@ struct RawCounter {
     _kind: Option<IgnoredAny>,
     final_reads: Option<bool>,
     max_increment: Option<i64>,
+    negative_deltas: Option<bool>,
     mix: Option<RawAddMix>,
     checkers: Option<Vec<RawChecker>>,
 }
@@ -694,6 +695,7 @@ impl RawCounter {
             add,
             read,
             max_increment: v.signed("max_increment", max_increment)?,
+            negative_deltas: self.negative_deltas.unwrap_or(false),
         });
         let final_reads = self.final_reads.unwrap_or(true);
         other_kind(v, names, kind, final_reads, self.checkers)

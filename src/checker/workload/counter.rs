@@ -1,14 +1,17 @@
-//! The counter checker: a counter starts at 0 and only grows by `add`s, so each read must lie
-//! between what was certainly added before the read began and what may have been added
-//! before it ended.
+//! The counter checker: a counter starts at 0 and changes by `add`s (a negative one
+//! subtracts, as Maelstrom's pn-counter), so each read must lie between what was certainly
+//! added before the read began and what may have been added before it ended.
 //!
-//! Ops (docs/workload-checkers.md): `add` with a non-negative integer value, `read` whose ok
-//! value is the integer read (`null` reads as 0: never written). Keys, when present, are
-//! independent counters.
+//! Ops (docs/workload-checkers.md): `add` with an integer value, `read` whose ok value is the
+//! integer read (`null` reads as 0: never written). Keys, when present, are independent
+//! counters.
 //!
-//! For each ok read: the *lower bound* is the sum of adds whose `ok` completion comes before
-//! the read's invoke in the history; the *upper bound* is the sum of adds invoked before the
-//! read's completion that did not fail (ok, info, or never completed). An `info` add may or
+//! For each ok read: the *lower bound* is the sum of positive adds whose `ok` completion comes
+//! before the read's invoke in the history, plus every negative add invoked before the
+//! read's completion that did not fail; the *upper bound* is the sum of positive adds invoked
+//! before the read's completion that did not fail (ok, info, or never completed), plus the
+//! negative adds acknowledged before the read's invoke. With positive adds only, that is:
+//! acknowledged before the read began ≤ read ≤ attempted before it ended. An `info` add may or
 //! may not have happened, at any time after its invoke, so it only ever widens the upper
 //! bound; a `fail` add never happened and counts in neither. A read outside its bounds is an
 //! anomaly: `counter-too-low` (it misses acknowledged increments) or `counter-too-high` (it
@@ -17,10 +20,11 @@
 //!
 //! A counter that does not promise linearizability ([`CounterOptions::linearizable`]
 //! `false`: Maelstrom's g-counter and pn-counter, replicated by gossip) may read low while
-//! increments spread; its reads are held to the upper bound only, and to the lower bound
-//! once the adds and the faults are over: a read invoked after every add's last event and
-//! every nemesis event (in a test, the final reads: after the final heal and the recovery
-//! wait) must count every acknowledged increment.
+//! increments spread: until the adds and the faults are over it may miss any add, so it is
+//! held only to the sum of the negative adds attempted (below) and of the positive ones
+//! attempted (above); a read invoked after every add's last event and every nemesis event
+//! (in a test, the final reads: after the final heal and the recovery wait) is held to both
+//! bounds, so it must count every acknowledged add.
 
 use std::time::Instant;
 
@@ -39,14 +43,17 @@ struct Bounded<'h> {
     lower: i128,
     value: i128,
     upper: i128,
+    /// The bounds of a read that may miss any add: the negative adds attempted before it
+    /// ended, and the positive ones.
+    loose: (i128, i128),
 }
 
 /// What moves a bound, at a history index.
 #[derive(Clone, Copy)]
 enum Step {
-    /// An add that did not fail was invoked: the upper bound grows.
+    /// An add that did not fail was invoked: it may count from now on.
     Attempt(i128),
-    /// An add completed ok: the lower bound grows.
+    /// An add completed ok: it counts from now on.
     Ack(i128),
     /// A read began: it takes the lower bound now.
     ReadStart(u32),
@@ -88,7 +95,7 @@ pub fn check(history: &History, opts: &CounterOptions) -> Result<CheckResult, Ch
         let quiet_from = last_add.chain(last_fault).max().unwrap_or(0);
         for r in &mut reads {
             if r.op.invoke_index < quiet_from {
-                r.lower = r.lower.min(r.value);
+                (r.lower, r.upper) = r.loose;
             }
         }
     }
@@ -197,14 +204,11 @@ fn bound_key<'h>(group: &'h KeyGroup<'h>, out: &mut Vec<Bounded<'h>>) -> Result<
         match f_name(op) {
             "add" => {
                 let n = match as_int(&op.invoke_value) {
-                    Some(n) if n >= 0 => n,
+                    Some(n) => n,
                     _ => {
                         return Err(malformed(
                             op,
-                            format!(
-                                "an add's value must be a non-negative integer, got {}",
-                                op.invoke_value
-                            ),
+                            format!("an add's value must be an integer, got {}", op.invoke_value),
                         ))
                     }
                 };
@@ -241,6 +245,7 @@ fn bound_key<'h>(group: &'h KeyGroup<'h>, out: &mut Vec<Bounded<'h>>) -> Result<
                     lower: 0,
                     value,
                     upper: 0,
+                    loose: (0, 0),
                 });
             }
             _ => return Err(unexpected_f(op, CHECKER, "add and read")),
@@ -249,14 +254,26 @@ fn bound_key<'h>(group: &'h KeyGroup<'h>, out: &mut Vec<Bounded<'h>>) -> Result<
     // History indices are unique per event (the readers enforce strictly increasing ones),
     // so an unstable sort orders the steps exactly.
     steps.sort_unstable_by_key(|(index, _)| *index);
-    let (mut lower, mut upper) = (0i128, 0i128);
+    // Positive adds acknowledged and attempted, negative ones acknowledged and attempted.
+    let (mut pos_ack, mut pos_try, mut neg_ack, mut neg_try) = (0i128, 0i128, 0i128, 0i128);
     let reads = &mut out[first..];
     for (_, step) in steps {
         match step {
-            Step::Attempt(n) => upper += n,
-            Step::Ack(n) => lower += n,
-            Step::ReadStart(slot) => reads[slot as usize].lower = lower,
-            Step::ReadEnd(slot) => reads[slot as usize].upper = upper,
+            Step::Attempt(n) if n >= 0 => pos_try += n,
+            Step::Attempt(n) => neg_try += n,
+            Step::Ack(n) if n >= 0 => pos_ack += n,
+            Step::Ack(n) => neg_ack += n,
+            // Start: what was certainly done; the end adds what may have been.
+            Step::ReadStart(slot) => {
+                let r = &mut reads[slot as usize];
+                (r.lower, r.upper) = (pos_ack, neg_ack);
+            }
+            Step::ReadEnd(slot) => {
+                let r = &mut reads[slot as usize];
+                r.lower += neg_try;
+                r.upper += pos_try;
+                r.loose = (neg_try, pos_try);
+            }
         }
     }
     Ok(())
@@ -440,6 +457,63 @@ mod tests {
     }
 
     #[test]
+    fn negative_adds_widen_the_bounds_the_other_way() {
+        // +5 ok, then -3 ok, then a read: a linearizable counter reads 2.
+        let base = [
+            (1, "invoke", "add", json!(5)),
+            (1, "ok", "add", json!(5)),
+            (1, "invoke", "add", json!(-3)),
+            (1, "ok", "add", json!(-3)),
+            (0, "invoke", "read", json!(null)),
+        ];
+        let with_read = |v: i64| {
+            let mut events = base.to_vec();
+            events.push((0, "ok", "read", json!(v)));
+            history(&events)
+        };
+        let lin = CounterOptions::default();
+        assert!(kinds(&check(&with_read(2), &lin).unwrap()).is_empty());
+        assert_eq!(
+            kinds(&check(&with_read(5), &lin).unwrap()),
+            vec!["counter-too-high"]
+        );
+        assert_eq!(
+            kinds(&check(&with_read(-1), &lin).unwrap()),
+            vec!["counter-too-low"]
+        );
+        // An eventual counter may not have seen the -3 (or the +5) yet: 5 and -3 are fine,
+        // 7 never was possible (at most 5 + 1).
+        let eventual = CounterOptions {
+            linearizable: false,
+        };
+        let mut events = base.to_vec();
+        // Reads while an add of 1 is in flight: each may have missed any add.
+        events.insert(0, (2, "invoke", "add", json!(1)));
+        events.extend([
+            (0, "ok", "read", json!(5)),
+            (0, "invoke", "read", json!(null)),
+            (0, "ok", "read", json!(-3)),
+            (0, "invoke", "read", json!(null)),
+            (0, "ok", "read", json!(7)),
+            (2, "ok", "add", json!(1)),
+        ]);
+        let r = check(&history(&events), &eventual).unwrap();
+        assert_eq!(kinds(&r), vec!["counter-too-high"], "{:?}", r.anomalies);
+        // An info -2 may or may not have happened: 0 and 2 are both fine after +2 ok.
+        for v in [0, 2] {
+            let h = history(&[
+                (1, "invoke", "add", json!(2)),
+                (1, "ok", "add", json!(2)),
+                (2, "invoke", "add", json!(-2)),
+                (2, "info", "add", json!(-2)),
+                (0, "invoke", "read", json!(null)),
+                (0, "ok", "read", json!(v)),
+            ]);
+            assert!(kinds(&check(&h, &lin).unwrap()).is_empty(), "read {v}");
+        }
+    }
+
+    #[test]
     fn keys_are_independent_counters() {
         let h = keyed(&[
             (1, "invoke", "add", json!("a"), json!(4)),
@@ -456,14 +530,9 @@ mod tests {
     fn malformed_ops_name_their_index() {
         let cases = [
             (
-                vec![(0, "invoke", "add", json!(-1))],
-                0,
-                "non-negative integer",
-            ),
-            (
                 vec![(0, "invoke", "add", json!("1"))],
                 0,
-                "non-negative integer",
+                "must be an integer",
             ),
             (
                 vec![

@@ -5,6 +5,10 @@
 //! `fail` generates are counted as attempts and otherwise ignored (an id nobody received
 //! cannot be a duplicate). Ids are compared as JSON values, across all keys: uniqueness is
 //! global. Each duplicated id is one `duplicate-id` anomaly citing every op that got it.
+//!
+//! An ok op whose value is [`NOT_ITS_OWN`] is a client's mark for an answer that was not its
+//! request's own (Maelstrom's echo: the node echoed another payload): each one is a
+//! `mismatched-echo` anomaly by itself, so a single wrong answer is caught.
 
 use std::time::Instant;
 
@@ -18,6 +22,10 @@ use crate::history::{History, Op, Outcome};
 /// The checker's name in results.
 pub const CHECKER: &str = "unique-ids";
 
+/// The value a client records for an answer that is not its own request's (see the module
+/// doc).
+pub const NOT_ITS_OWN: &str = "mismatched echo";
+
 /// How many ops an explanation names for one duplicated id (the anomaly's ops list them all).
 const NAMED_OPS: usize = 10;
 
@@ -29,6 +37,7 @@ pub fn check(history: &History) -> Result<CheckResult, CheckError> {
     let mut dups: FxHashMap<Atom, Vec<&Op>> = FxHashMap::default();
     let (mut attempted, mut acknowledged) = (0u64, 0u64);
     let mut range: Option<(i128, i128)> = None;
+    let mut wrong: Vec<&Op> = Vec::new();
     for op in &history.ops {
         if f_name(op) != "generate" {
             return Err(unexpected_f(op, CHECKER, "generate"));
@@ -44,6 +53,10 @@ pub fn check(history: &History) -> Result<CheckResult, CheckError> {
             ));
         }
         acknowledged += 1;
+        if op.value.as_str() == Some(NOT_ITS_OWN) {
+            wrong.push(op);
+            continue;
+        }
         if let Some(n) = super::as_int(&op.value) {
             range = Some(range.map_or((n, n), |(lo, hi)| (lo.min(n), hi.max(n))));
         }
@@ -57,7 +70,17 @@ pub fn check(history: &History) -> Result<CheckResult, CheckError> {
     }
     let mut dups: Vec<(Atom, Vec<&Op>)> = dups.into_iter().collect();
     dups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-    let anomalies: Vec<Anomaly> = dups.iter().map(|(id, ops)| anomaly(id, ops)).collect();
+    let mut anomalies: Vec<Anomaly> = dups.iter().map(|(id, ops)| anomaly(id, ops)).collect();
+    anomalies.extend(wrong.iter().map(|op| Anomaly {
+        kind: "mismatched-echo".to_string(),
+        key: None,
+        ops: vec![op.invoke_index],
+        explanation: format!(
+            "op #{} (process {}) got an answer that is not its own request's ({NOT_ITS_OWN})",
+            op.invoke_index, op.process
+        ),
+        witness: None,
+    }));
     let valid = if anomalies.is_empty() {
         Validity::Valid
     } else {
@@ -67,6 +90,7 @@ pub fn check(history: &History) -> Result<CheckResult, CheckError> {
         "attempted_count": attempted,
         "acknowledged_count": acknowledged,
         "duplicated_count": dups.len(),
+        "mismatched_count": wrong.len(),
         "range": range.map(|(lo, hi)| json!([lo, hi])).unwrap_or(Value::Null),
     });
     Ok(CheckResult {
@@ -132,6 +156,22 @@ mod tests {
         assert_eq!(d["attempted_count"], json!(4));
         assert_eq!(d["acknowledged_count"], json!(2));
         assert_eq!(d["range"], json!([1, 2]));
+    }
+
+    #[test]
+    fn a_single_answer_that_is_not_its_own_is_caught() {
+        let h = history(&[
+            (0, "invoke", "generate", json!(null)),
+            (0, "ok", "generate", json!("c1 #1")),
+            (1, "invoke", "generate", json!(null)),
+            (1, "ok", "generate", json!(NOT_ITS_OWN)),
+        ]);
+        let r = check(&h).unwrap();
+        assert_eq!(r.valid, Validity::Invalid);
+        assert_eq!(r.anomalies.len(), 1);
+        assert_eq!(r.anomalies[0].kind, "mismatched-echo");
+        assert!(r.anomalies[0].explanation.contains(NOT_ITS_OWN));
+        assert_eq!(r.details.unwrap()["mismatched_count"], json!(1));
     }
 
     #[test]
