@@ -382,6 +382,7 @@ fn write_state(inner: &Inner, slots: &[Slot]) -> Result<(), crate::cluster::Clus
             .collect(),
         netns: None,
         ssh: None,
+        powerfs: Vec::new(),
     };
     state.write(&inner.run_dir)
 }
