@@ -207,11 +207,16 @@ fn counter_valid_out_of_bounds_and_malformed() {
     let bad = write_history(
         &dir,
         "counter-bad.jsonl",
-        &[(0, "invoke", "add", json!(-2))],
+        &[(0, "invoke", "add", json!("two"))],
     );
     let out = check(&bad, &["--model", "counter"]);
     assert_eq!(code(&out), 3, "{}", text(&out));
-    assert!(text(&out).contains("malformed op at history index 1: add by process 0"));
+    assert!(
+        text(&out).contains("malformed op at history index 1: add by process 0")
+            && text(&out).contains("an add's value must be an integer"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

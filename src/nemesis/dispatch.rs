@@ -475,9 +475,22 @@ impl Nemesis {
     /// rest of the run and is recorded under `"refused"` with why: an availability event,
     /// not a failed fault.
     async fn restart_corrupted(&mut self) -> Result<Value, NemesisError> {
+        let down = std::mem::take(&mut self.corrupted);
+        self.restart_or_record(down, FaultKind::FileCorruption)
+            .await
+    }
+
+    /// Starts each of `down` again and marks `family` healed. One that does not come back
+    /// stays down for the rest of the run (damaged) and is recorded under `"refused"` with
+    /// why: an availability event, not a failed fault.
+    async fn restart_or_record(
+        &mut self,
+        down: impl IntoIterator<Item = String>,
+        family: FaultKind,
+    ) -> Result<Value, NemesisError> {
         let mut restarted = Vec::new();
         let mut refused = Map::new();
-        for n in std::mem::take(&mut self.corrupted) {
+        for n in down {
             match self.processes.restart(&n).await {
                 Ok(()) => restarted.push(n),
                 Err(e) => {
@@ -488,7 +501,7 @@ impl Nemesis {
                 }
             }
         }
-        self.book.healed(FaultKind::FileCorruption)?;
+        self.book.healed(family)?;
         let mut value = json!({ "restarted": restarted });
         if !refused.is_empty() {
             value["refused"] = Value::Object(refused);
@@ -535,24 +548,8 @@ impl Nemesis {
     /// stays down for the rest of the run and is recorded under `"refused"` with why (an
     /// availability event, as after file corruption).
     async fn power_on(&mut self) -> Result<Value, NemesisError> {
-        let mut restarted = Vec::new();
-        let mut refused = Map::new();
-        for n in std::mem::take(&mut self.powered_off) {
-            match self.processes.restart(&n).await {
-                Ok(()) => restarted.push(n),
-                Err(e) => {
-                    let _ = self.processes.kill(&n).await;
-                    refused.insert(n.clone(), json!(e.to_string()));
-                    self.damaged.insert(n);
-                }
-            }
-        }
-        self.book.healed(FaultKind::PowerLoss)?;
-        let mut value = json!({ "restarted": restarted });
-        if !refused.is_empty() {
-            value["refused"] = Value::Object(refused);
-        }
-        Ok(value)
+        let down = std::mem::take(&mut self.powered_off);
+        self.restart_or_record(down, FaultKind::PowerLoss).await
     }
 
     /// The nodes whose links a delay or loss touches (every node when `None`), checked.
