@@ -415,11 +415,7 @@ impl Nemesis {
         let mut victims = Vec::new();
         let mut skipped = Vec::new();
         for n in chosen {
-            if room == 0
-                || self.damaged.contains(&n)
-                || self.corrupted.contains(&n)
-                || self.powered_off.contains(&n)
-            {
+            if room == 0 || self.held_down(&n) {
                 skipped.push(n);
             } else {
                 room -= 1;
@@ -520,11 +516,7 @@ impl Nemesis {
             .resolve(choice)
             .await?
             .into_iter()
-            .filter(|n| {
-                !self.powered_off.contains(n)
-                    && !self.corrupted.contains(n)
-                    && !self.damaged.contains(n)
-            })
+            .filter(|n| !self.held_down(n))
             .collect();
         self.book
             .applying(FaultKind::PowerLoss, &names, self.pids(&names))?;
@@ -563,6 +555,12 @@ impl Nemesis {
         }
     }
 
+    /// Whether `n` is down for a family that owns it until its own heal (file corruption,
+    /// power loss) or for good (it refused to restart): no other fault may take it.
+    fn held_down(&self, n: &str) -> bool {
+        self.corrupted.contains(n) || self.powered_off.contains(n) || self.damaged.contains(n)
+    }
+
     fn pids(&self, names: &[String]) -> Value {
         json!({ "pids": names.iter().map(|n| self.processes.pid(n)).collect::<Vec<_>>() })
     }
@@ -578,9 +576,7 @@ impl Nemesis {
             // A paused node can still be killed; a killed one is neither killed nor paused.
             .filter(|n| {
                 !self.killed.contains(n)
-                    && !self.corrupted.contains(n)
-                    && !self.damaged.contains(n)
-                    && !self.powered_off.contains(n)
+                    && !self.held_down(n)
                     && (kind == FaultKind::Kill || !self.paused.contains(n))
             })
             .collect();
