@@ -7,7 +7,9 @@
 //!
 //! Settings (environment): `FAULTLINE_DETECTION_K` (default 10), `FAULTLINE_DETECTION_TIME_LIMIT`
 //! (seconds, default 60), `FAULTLINE_DETECTION_BUGS` (e.g. `stale-read,early-ack`; `none` for
-//! correct raftkv only; default every bug), `FAULTLINE_DETECTION_GRACE` (default 180). Runs go
+//! correct raftkv only; default every bug), `FAULTLINE_DETECTION_GRACE` (default 180),
+//! `FAULTLINE_DETECTION_NEMESIS` (a `--nemesis` instead of the default, e.g. an older
+//! `mixed.toml` to compare with). Runs go
 //! one at a time, each in its own results directory under a temp dir that is removed at the
 //! end; a run that outlives T + grace seconds is stopped (SIGTERM, then SIGKILL and `faultline
 //! cluster down`) and counted as an error.
@@ -50,9 +52,10 @@ fn run() -> Result<(), String> {
         .tempdir()
         .map_err(|e| format!("cannot create a temp dir: {e}"))?;
     println!(
-        "detection: K={} runs per row, --time-limit {} s, bugs: {}; runs under {}",
+        "detection: K={} runs per row, --time-limit {} s, nemesis {}, bugs: {}; runs under {}",
         settings.k,
         settings.time_limit_secs,
+        settings.nemesis.as_deref().unwrap_or("default"),
         if settings.bugs.is_empty() {
             "none".to_string()
         } else {
@@ -162,6 +165,9 @@ fn spawn_and_wait(
         .arg(results);
     if let Some(bug) = bug {
         cmd.arg("--raftkv-bug").arg(bug);
+    }
+    if let Some(nemesis) = &settings.nemesis {
+        cmd.arg("--nemesis").arg(nemesis);
     }
     let mut child = cmd
         .stdin(Stdio::null())

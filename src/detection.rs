@@ -211,8 +211,10 @@ pub fn render_table(rows: &[Row], time_limit_secs: f64) -> String {
 /// 10), `FAULTLINE_DETECTION_TIME_LIMIT` (seconds per run, default 60) and
 /// `FAULTLINE_DETECTION_BUGS` (comma-separated bug names, default every bug; `none` runs only
 /// correct raftkv) and `FAULTLINE_DETECTION_GRACE` (seconds a run may take beyond its time
-/// limit before it is stopped and counted as an error, default 180). `get` looks a variable
-/// up; errors name the variable and its value.
+/// limit before it is stopped and counted as an error, default 180), and
+/// `FAULTLINE_DETECTION_NEMESIS` (a `--nemesis` NAME or FILE instead of the default, to
+/// compare a schedule with the default on the same machine). `get` looks a variable up;
+/// errors name the variable and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchSettings {
     /// Runs per row.
@@ -224,6 +226,8 @@ pub struct BenchSettings {
     /// Seconds a run may take beyond `time_limit_secs` (cluster start, heal, recovery, final
     /// reads, checking) before the bench stops it.
     pub grace_secs: u64,
+    /// `--nemesis` for every run; `None` runs the default.
+    pub nemesis: Option<String>,
 }
 
 impl BenchSettings {
@@ -264,11 +268,15 @@ impl BenchSettings {
                 bugs
             }
         };
+        let nemesis = get("FAULTLINE_DETECTION_NEMESIS")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
         Ok(BenchSettings {
             k,
             time_limit_secs,
             bugs,
             grace_secs,
+            nemesis,
         })
     }
 }
@@ -411,6 +419,7 @@ mod tests {
                 time_limit_secs: 60,
                 bugs: all.clone(),
                 grace_secs: 180,
+                nemesis: None,
             }
         );
         let env = |name: &str| match name {
@@ -418,10 +427,12 @@ mod tests {
             "FAULTLINE_DETECTION_TIME_LIMIT" => Some("10".to_string()),
             "FAULTLINE_DETECTION_BUGS" => Some(" early_ack ".to_string()),
             "FAULTLINE_DETECTION_GRACE" => Some("5".to_string()),
+            "FAULTLINE_DETECTION_NEMESIS" => Some(" old-mixed.toml ".to_string()),
             _ => None,
         };
         let s = BenchSettings::from_env(env, &all).unwrap();
         assert_eq!((s.k, s.time_limit_secs, s.grace_secs), (1, 10, 5));
+        assert_eq!(s.nemesis.as_deref(), Some("old-mixed.toml"));
         assert_eq!(s.bugs, vec!["early-ack".to_string()]);
         let only_correct = |name: &str| (name == "FAULTLINE_DETECTION_BUGS").then(|| "none".into());
         assert!(BenchSettings::from_env(only_correct, &all)

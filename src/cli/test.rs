@@ -726,6 +726,7 @@ fn failed_run_facts(seed: u64, error: &str) -> RunFacts {
         run_error: Some(error.to_string()),
         interrupted: false,
         availability: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 

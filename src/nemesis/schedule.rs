@@ -8,6 +8,11 @@
 //! seeded random order (a partition, a kill, a pause, ... for `mixed`), and within a family
 //! picks a fault by weight — so even a short run sees every family.
 //!
+//! Families marked `slot = "last"` get no slot of their own: they share one, the last of each
+//! round (one of their faults drawn by weight), added after the shuffle, so the other slots
+//! keep their seeded order and their pace (a schedule with such faults replays the same
+//! first round as without them).
+//!
 //! A `[[pattern]]` of the spec is one more slot of each round: when its turn comes, its steps
 //! run one per pattern interval (faults may overlap inside it), and since it heals every
 //! family it starts, rounds still never overlap around it.
@@ -42,6 +47,8 @@ pub struct TimedFault {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     faults: Vec<(FaultSpec, u32)>,
+    /// The families that share the last slot of each round.
+    last: Vec<FaultKind>,
     patterns: Vec<Pattern>,
     nodes: Vec<String>,
     interval_ns: u64,
@@ -58,11 +65,13 @@ pub struct Schedule {
     sides: Option<[Vec<String>; 2]>,
 }
 
-/// One slot of a round: a fault family (one fault of it, by weight) or a pattern.
+/// One slot of a round: a fault family (one fault of it, by weight), a pattern, or the
+/// shared last slot (one fault of the `slot = "last"` families, by weight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Family(FaultKind),
     Pattern(usize),
+    Last,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -75,6 +84,7 @@ impl Schedule {
     pub fn new(spec: &NemesisSpec, nodes: &[String], interval: Duration, seed: u64) -> Schedule {
         Schedule {
             faults: spec.faults.clone(),
+            last: spec.last_slot.clone(),
             patterns: spec.patterns.clone(),
             nodes: nodes.to_vec(),
             interval_ns: nanos(interval),
@@ -144,8 +154,14 @@ impl Schedule {
     /// fault's stop, or a pattern's later steps (at the pattern's own pace).
     fn pick_and_queue(&mut self) -> FaultOp {
         match self.next_slot() {
-            Slot::Family(kind) => {
-                let spec = self.pick(kind);
+            slot @ (Slot::Family(_) | Slot::Last) => {
+                let spec = match slot {
+                    Slot::Family(kind) => self.pick(|k| k == kind),
+                    _ => {
+                        let last = self.last.clone();
+                        self.pick(|k| last.contains(&k))
+                    }
+                };
                 let op = self.resolve(&spec);
                 self.pending
                     .push_back((self.interval_ns, op.kind().stop_op()));
@@ -169,28 +185,39 @@ impl Schedule {
     }
 
     /// The next slot of this round, starting a new round (every family and pattern once, in
-    /// a seeded order) when it is used up.
+    /// a seeded order, then the shared last slot) when it is used up.
     fn next_slot(&mut self) -> Slot {
         if self.round.is_empty() {
-            let mut kinds: Vec<FaultKind> = self.faults.iter().map(|(f, _)| f.kind()).collect();
+            let mut kinds: Vec<FaultKind> = self
+                .faults
+                .iter()
+                .map(|(f, _)| f.kind())
+                .filter(|k| !self.last.contains(k))
+                .collect();
             kinds.sort();
             kinds.dedup();
             let mut slots: Vec<Slot> = kinds.into_iter().map(Slot::Family).collect();
             slots.extend((0..self.patterns.len()).map(Slot::Pattern));
             slots.shuffle(&mut self.rng);
+            // Slots are popped from the end: the shared slot goes first in the vector.
+            if self
+                .faults
+                .iter()
+                .any(|(f, _)| self.last.contains(&f.kind()))
+            {
+                slots.insert(0, Slot::Last);
+            }
             self.round = slots;
         }
         // The spec has a fault or a pattern (checked by the caller), so a round has a slot.
         self.round.pop().expect("a round has a slot")
     }
 
-    /// Draws a fault of family `kind` by weight.
-    fn pick(&mut self, kind: FaultKind) -> FaultSpec {
-        let candidates: Vec<&(FaultSpec, u32)> = self
-            .faults
-            .iter()
-            .filter(|(f, _)| f.kind() == kind)
-            .collect();
+    /// Draws a fault of the families `of` accepts by weight (the round only asks for slots
+    /// that have one).
+    fn pick(&mut self, of: impl Fn(FaultKind) -> bool) -> FaultSpec {
+        let candidates: Vec<&(FaultSpec, u32)> =
+            self.faults.iter().filter(|(f, _)| of(f.kind())).collect();
         let total: u64 = candidates.iter().map(|(_, w)| u64::from(*w)).sum();
         let mut ticket = self.rng.random_range(0..total);
         for (spec, w) in &candidates {
@@ -469,7 +496,8 @@ mod tests {
                 (fs, p.interval.map_or(pace, nanos))
             })
             .collect();
-        let per_round = 3 + patterns.len();
+        // Partition, kill and pause, the patterns, and the shared last slot.
+        let per_round = 3 + patterns.len() + 1;
         for seed in 0..20 {
             let ops = take("mixed", 5, seed, 120);
             let all = slots(&ops, &patterns);
@@ -508,7 +536,17 @@ mod tests {
                         slot[0].op.kind().stop_op(),
                         "seed {seed} slot {i}"
                     );
-                    format!("{:?}", slot[0].op.kind())
+                    let kind = slot[0].op.kind();
+                    if spec.last_slot.contains(&kind) {
+                        assert_eq!(
+                            kinds_in_round.len(),
+                            per_round - 1,
+                            "seed {seed} slot {i}: the shared slot ends its round"
+                        );
+                        "last".to_string()
+                    } else {
+                        format!("{kind:?}")
+                    }
                 };
                 prev_time = slot[slot.len() - 1].time;
                 kinds_in_round.push(label);
@@ -705,10 +743,78 @@ mod tests {
         assert!(take("none", 5, 1, 10).is_empty());
         let spec = NemesisSpec::from_builtin("none").unwrap();
         assert!(Schedule::heal_ops(&spec).is_empty());
-        let mixed = NemesisSpec::from_builtin("mixed").unwrap();
+        let mut mixed = NemesisSpec::from_builtin("mixed").unwrap();
+        let heals = Schedule::heal_ops(&mixed);
+        for op in [
+            FaultOp::ClockReset,
+            FaultOp::RestartCorrupted,
+            FaultOp::PowerOn,
+        ] {
+            assert!(heals.contains(&op), "{op:?} in {heals:?}");
+        }
+        for kind in [
+            FaultKind::Clock,
+            FaultKind::PowerLoss,
+            FaultKind::FileCorruption,
+        ] {
+            assert!(mixed.skip(kind, "test"));
+        }
         assert_eq!(
             Schedule::heal_ops(&mixed),
             vec![FaultOp::StopPartition, FaultOp::Resume, FaultOp::Start]
         );
+    }
+
+    /// The families of `mixed`'s shared last slot.
+    const LAST: [FaultKind; 3] = [
+        FaultKind::Clock,
+        FaultKind::PowerLoss,
+        FaultKind::FileCorruption,
+    ];
+
+    #[test]
+    fn the_last_slot_ends_each_round_and_leaves_the_first_round_as_without_it() {
+        let full = NemesisSpec::from_builtin("mixed").unwrap();
+        let mut classic = full.clone();
+        for kind in LAST {
+            assert!(classic.skip(kind, "test"));
+        }
+        for seed in 0..30 {
+            let with: Vec<TimedFault> =
+                Schedule::new(&full, &names(5), Duration::from_secs(3), seed)
+                    .take(200)
+                    .collect();
+            let without: Vec<TimedFault> =
+                Schedule::new(&classic, &names(5), Duration::from_secs(3), seed)
+                    .take(200)
+                    .collect();
+            let first = with
+                .iter()
+                .position(|t| LAST.contains(&t.op.kind()))
+                .expect("a last-slot fault within 200 ops");
+            assert_eq!(with[..first], without[..first], "seed {seed}");
+            // The whole first round came before it: every family and both patterns.
+            let starts: Vec<&str> = with[..first].iter().map(|t| t.op.f()).collect();
+            for f in ["start-partition", "kill", "pause"] {
+                assert!(starts.contains(&f), "seed {seed}: {f} before the last slot");
+            }
+            // One last-slot fault per round: a start and its stop, then other families.
+            assert!(with[first].op.is_start(), "seed {seed}");
+            assert_eq!(
+                with[first + 1].op,
+                with[first].op.kind().stop_op(),
+                "seed {seed}"
+            );
+            assert!(!LAST.contains(&with[first + 2].op.kind()), "seed {seed}");
+            let starts = with
+                .iter()
+                .filter(|t| LAST.contains(&t.op.kind()) && t.op.is_start())
+                .count();
+            let rounds = with.iter().filter(|t| t.op.f() == "pause").count();
+            assert!(
+                starts.abs_diff(rounds) <= 1,
+                "seed {seed}: {starts} vs {rounds} rounds"
+            );
+        }
     }
 }

@@ -48,7 +48,14 @@
 //! [[fault]]
 //! kind = "power-loss"       # kill -9, drop every write not yet fsynced, leave down;
 //! target = "all"            # healed by power-on (restart); targets as for kill/pause
+//! optional = true           # a cluster that cannot inject this family drops it (with a
+//!                           # note) instead of refusing the schedule (exit 3)
+//! slot = "last"             # share one slot, the last of each round, with every other
+//!                           # `slot = "last"` fault, instead of a slot of its own family
 //! ```
+//!
+//! `optional` and `slot` are per family: every `[[fault]]` of a family must say the same, and
+//! an optional family may not appear in a `[[pattern]]` (a pattern is never cut short).
 //!
 //! No `[[fault]]` at all is the `none` schedule.
 //!
@@ -285,6 +292,31 @@ pub struct NemesisSpec {
     pub patterns: Vec<Pattern>,
     /// Fault command templates for external clusters (`[commands]`), if the file has them.
     pub commands: Option<CommandTemplates>,
+    /// Families the schedule may run without (`optional = true`): a cluster that cannot
+    /// inject one drops it ([`NemesisSpec::skip`]) instead of refusing the whole schedule, so
+    /// the default `mixed` can name faults only some clusters support.
+    pub optional: Vec<FaultKind>,
+    /// Families whose faults share one slot, the last of each round (`slot = "last"`),
+    /// instead of a slot each: rare faults that must not slow the others' pace.
+    pub last_slot: Vec<FaultKind>,
+    /// Optional families dropped for the cluster at hand, with why, in the order dropped:
+    /// the run says so in its summary, log, records and report.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An optional fault family a cluster cannot inject, dropped from the schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The family.
+    pub kind: FaultKind,
+    /// Why this cluster cannot inject it.
+    pub why: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped: {} ({})", self.kind.name(), self.why)
+    }
 }
 
 /// A nemesis file that does not parse or does not make sense.
@@ -356,6 +388,8 @@ struct RawFault {
     factor: Option<f64>,
     period_ms: Option<i64>,
     duration_ms: Option<i64>,
+    optional: Option<bool>,
+    slot: Option<String>,
 }
 
 impl NemesisSpec {
@@ -443,6 +477,7 @@ impl NemesisSpec {
             }
             faults.push((spec, weight));
         }
+        let (optional, last_slot) = family_flags(&raw.fault, &faults, &field)?;
         let mut patterns = Vec::with_capacity(raw.pattern.len());
         for (i, p) in raw.pattern.iter().enumerate() {
             if script {
@@ -452,7 +487,22 @@ impl NemesisSpec {
                         .into(),
                 ));
             }
-            patterns.push(parse_pattern(p, i, &field)?);
+            let pattern = parse_pattern(p, i, &field)?;
+            if let Some(k) = pattern
+                .steps
+                .iter()
+                .map(|s| s.kind())
+                .find(|k| optional.contains(k))
+            {
+                return Err(field(
+                    format!("pattern[{i}]"),
+                    format!(
+                        "has {} steps, a family its [[fault]]s mark optional: a pattern is never cut short, so a family in one cannot be optional",
+                        k.name()
+                    ),
+                ));
+            }
+            patterns.push(pattern);
         }
         let commands = match &raw.commands {
             None => None,
@@ -466,7 +516,25 @@ impl NemesisSpec {
             order,
             patterns,
             commands,
+            optional,
+            last_slot,
+            skipped: Vec::new(),
         })
+    }
+
+    /// Drops the optional family `kind` (every `[[fault]]` of it) for a cluster that cannot
+    /// inject it, noting `why`; `false` (and nothing dropped) when the family is not optional
+    /// or not in the schedule. The caller refuses a schedule whose family is not optional.
+    pub fn skip(&mut self, kind: FaultKind, why: &str) -> bool {
+        if !self.optional.contains(&kind) || !self.kinds().contains(&kind) {
+            return false;
+        }
+        self.faults.retain(|(f, _)| f.kind() != kind);
+        self.skipped.push(Skipped {
+            kind,
+            why: why.to_string(),
+        });
+        true
     }
 
     /// The fault families this schedule can inject, each once, in heal order.
@@ -511,6 +579,20 @@ fn parse_fault(
     field: &dyn Fn(String, String) -> NemesisSpecError,
 ) -> Result<(FaultSpec, u32), NemesisSpecError> {
     let at = |name: &str| format!("{prefix}.{name}");
+    if steps {
+        for (name, set) in [
+            ("optional", f.optional.is_some()),
+            ("slot", f.slot.is_some()),
+        ] {
+            if set {
+                return Err(field(
+                    at(name),
+                    "applies to a [[fault]] of the rounds only, not to a script or a pattern step"
+                        .into(),
+                ));
+            }
+        }
+    }
     let weight = match f.weight {
         None => 1,
         Some(_) if steps => {
@@ -755,6 +837,62 @@ fn parse_fault(
     Ok((spec, weight))
 }
 
+/// The families every `[[fault]]` of which says `optional = true`, and those that say
+/// `slot = "last"`; a family whose faults disagree is an error naming the first that does.
+fn family_flags(
+    raw: &[RawFault],
+    faults: &[(FaultSpec, u32)],
+    field: &dyn Fn(String, String) -> NemesisSpecError,
+) -> Result<(Vec<FaultKind>, Vec<FaultKind>), NemesisSpecError> {
+    let mut optional = Vec::new();
+    let mut last = Vec::new();
+    let mut seen: Vec<(FaultKind, bool, bool, usize)> = Vec::new();
+    for (i, (f, (spec, _))) in raw.iter().zip(faults).enumerate() {
+        let is_last = match f.slot.as_deref() {
+            None | Some("own") => false,
+            Some("last") => true,
+            Some(other) => {
+                return Err(field(
+                    format!("fault[{i}].slot"),
+                    format!("unknown slot {other:?}; expected own or last"),
+                ))
+            }
+        };
+        let is_optional = f.optional.unwrap_or(false);
+        let kind = spec.kind();
+        match seen.iter().find(|(k, ..)| *k == kind) {
+            None => seen.push((kind, is_optional, is_last, i)),
+            Some(&(_, o, l, first)) => {
+                let differs = if o != is_optional {
+                    Some("optional")
+                } else if l != is_last {
+                    Some("slot")
+                } else {
+                    None
+                };
+                if let Some(name) = differs {
+                    return Err(field(
+                        format!("fault[{i}].{name}"),
+                        format!(
+                            "differs from fault[{first}], of the same family {}: every fault of a family must say the same",
+                            kind.name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for (kind, o, l, _) in seen {
+        if o {
+            optional.push(kind);
+        }
+        if l {
+            last.push(kind);
+        }
+    }
+    Ok((optional, last))
+}
+
 /// Parses one `[[pattern]]`: its steps, its interval, and that it ends with every family it
 /// started healed (so the rounds around it never overlap).
 fn parse_pattern(
@@ -919,9 +1057,10 @@ mod tests {
                 target: ProcessTarget::One
             }
         )));
-        assert!(!NemesisSpec::from_builtin("mixed")
+        // mixed has clocks too, but optional: dropped where they cannot bite.
+        assert!(NemesisSpec::from_builtin("mixed")
             .expect("mixed")
-            .kinds()
+            .optional
             .contains(&FaultKind::Clock));
     }
 
@@ -1161,6 +1300,73 @@ mod tests {
             2 * leader_weight >= partition_weight,
             "at least half the partitions cut the leader off"
         );
+    }
+
+    #[test]
+    fn optional_families_are_dropped_with_a_note_and_others_are_not() {
+        let text = "[[fault]]\nkind = \"kill\"\n\
+            [[fault]]\nkind = \"clock-bump\"\nms = 100\noptional = true\nslot = \"last\"\n\
+            [[fault]]\nkind = \"clock-rate\"\nfactor = 2.0\noptional = true\nslot = \"last\"\n\
+            [[fault]]\nkind = \"power-loss\"\nslot = \"last\"\n";
+        let mut spec = NemesisSpec::from_toml(text, "t").unwrap();
+        assert_eq!(spec.optional, vec![FaultKind::Clock]);
+        assert_eq!(spec.last_slot, vec![FaultKind::Clock, FaultKind::PowerLoss]);
+        assert!(!spec.skip(FaultKind::PowerLoss, "no fuse"), "not optional");
+        assert!(!spec.skip(FaultKind::Kill, "no"), "not optional");
+        assert!(spec.skip(FaultKind::Clock, "a Go binary"));
+        assert!(!spec.kinds().contains(&FaultKind::Clock));
+        assert_eq!(spec.faults.len(), 2);
+        assert_eq!(spec.skipped.len(), 1);
+        assert_eq!(spec.skipped[0].to_string(), "skipped: clock (a Go binary)");
+        assert!(!spec.skip(FaultKind::Clock, "again"), "already gone");
+        assert_eq!(spec.skipped.len(), 1);
+    }
+
+    #[test]
+    fn optional_and_slot_must_agree_within_a_family_and_stay_out_of_patterns_and_scripts() {
+        let err = |text: &str| {
+            NemesisSpec::from_toml(text, "f.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(
+            "[[fault]]\nkind = \"clock-bump\"\nms = 1\noptional = true\n\
+            [[fault]]\nkind = \"clock-rate\"\nfactor = 2.0\n",
+        );
+        assert!(
+            e.contains("fault[1].optional") && e.contains("fault[0]"),
+            "{e}"
+        );
+        let e = err("[[fault]]\nkind = \"kill\"\nslot = \"last\"\n[[fault]]\nkind = \"kill\"\n");
+        assert!(e.contains("fault[1].slot"), "{e}");
+        let e = err("[[fault]]\nkind = \"kill\"\nslot = \"first\"\n");
+        assert!(
+            e.contains("fault[0].slot") && e.contains("own or last"),
+            "{e}"
+        );
+        let e = err("[[fault]]\nkind = \"kill\"\noptional = true\n\
+            [[pattern]]\nname = \"p\"\nstep = [{ kind = \"kill\" }, { kind = \"heal\", family = \"kill\" }]\n");
+        assert!(e.contains("pattern[0]") && e.contains("optional"), "{e}");
+        let e = err("order = \"script\"\n[[fault]]\nkind = \"kill\"\noptional = true\n");
+        assert!(e.contains("fault[0].optional"), "{e}");
+    }
+
+    #[test]
+    fn mixed_marks_the_new_families_optional_and_last() {
+        let spec = NemesisSpec::from_builtin("mixed").unwrap();
+        for kind in [
+            FaultKind::Clock,
+            FaultKind::PowerLoss,
+            FaultKind::FileCorruption,
+        ] {
+            assert!(spec.kinds().contains(&kind), "{kind:?}");
+            assert!(spec.optional.contains(&kind), "{kind:?}");
+            assert!(spec.last_slot.contains(&kind), "{kind:?}");
+        }
+        for kind in [FaultKind::Partition, FaultKind::Kill, FaultKind::Pause] {
+            assert!(!spec.optional.contains(&kind), "{kind:?}");
+            assert!(!spec.last_slot.contains(&kind), "{kind:?}");
+        }
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub struct RunFacts {
     pub interrupted: bool,
     /// Nodes that did not come back after a fault (availability, not safety).
     pub availability: Vec<crate::rundir::AvailabilityEvent>,
+    /// Optional fault families the schedule dropped for the cluster, with why.
+    pub skipped: Vec<crate::rundir::SkippedFamily>,
 }
 
 impl RunFacts {
@@ -234,6 +236,11 @@ impl RunFacts {
             run_error: results.and_then(|r| r.run_error.clone()),
             interrupted: results.is_some_and(|r| r.interrupted),
             availability: results.map(|r| r.availability.clone()).unwrap_or_default(),
+            skipped: match (test, results) {
+                (Some(t), _) if !t.nemesis_skipped.is_empty() => t.nemesis_skipped.clone(),
+                (_, Some(r)) => r.nemesis_skipped.clone(),
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -274,6 +281,7 @@ impl RunFacts {
             run_error: None,
             interrupted: false,
             availability: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 

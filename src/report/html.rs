@@ -171,6 +171,13 @@ pub fn render_with_messages(
             html(&a.cause)
         );
     }
+    for skipped in &facts.skipped {
+        let _ = write!(
+            out,
+            r#"<p class="skipped">Nemesis {}</p>"#,
+            html(&skipped.line())
+        );
+    }
     if facts.interrupted {
         out.push_str(
             r#"<p class="run-error">The run was interrupted; the history is partial.</p>"#,
@@ -513,6 +520,18 @@ mod tests {
             "<script>alert(\"x\")</script>"
         );
         assert_eq!(data["anomaly_ops"], json!([6]));
+    }
+
+    #[test]
+    fn a_skipped_fault_family_is_shown_in_the_header_with_why() {
+        let results = json!({"checkers": [], "nemesis_skipped": [
+            {"family": "clock", "why": "etcd is a Go binary <vDSO>"}]});
+        let facts = crate::report::data::facts_from_json(None, &results);
+        let page = render(&facts, &hostile_history(), &[], &ReportOptions::default());
+        assert!(
+            page.contains("Nemesis skipped: clock (etcd is a Go binary &lt;vDSO&gt;)"),
+            "{page}"
+        );
     }
 
     #[test]

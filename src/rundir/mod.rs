@@ -29,7 +29,7 @@ mod record;
 pub use dir::{RunDir, RunLog};
 pub use record::{
     seed, validity, AvailabilityEvent, ConfigRecord, LatencyStats, LinkCounts, NemesisErrorRecord,
-    NetworkRecord, NodeExit, OpCounts, ResultsRecord, TestRecord,
+    NetworkRecord, NodeExit, OpCounts, ResultsRecord, SkippedFamily, TestRecord,
 };
 
 use std::path::{Path, PathBuf};

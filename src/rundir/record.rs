@@ -121,6 +121,26 @@ pub struct TestRecord {
     /// When the run started (RFC 3339).
     #[serde(default)]
     pub started_at: Option<String>,
+    /// Optional fault families the schedule dropped because this cluster cannot inject
+    /// them (`mixed`'s clocks on etcd, its power loss without `/dev/fuse`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nemesis_skipped: Vec<SkippedFamily>,
+}
+
+/// An optional fault family the schedule dropped, and why this cluster cannot inject it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedFamily {
+    /// The family (`clock`, `power-loss`, `file-corruption`).
+    pub family: String,
+    /// Why it was dropped.
+    pub why: String,
+}
+
+impl SkippedFamily {
+    /// The one line every place that reports it shows: `skipped: clock (why)`.
+    pub fn line(&self) -> String {
+        format!("skipped: {} ({})", self.family, self.why)
+    }
 }
 
 impl TestRecord {
@@ -138,6 +158,7 @@ impl TestRecord {
             command: Vec::new(),
             reproduce: None,
             started_at: Some(chrono::Utc::now().to_rfc3339()),
+            nemesis_skipped: Vec::new(),
         }
     }
 }
@@ -215,6 +236,9 @@ pub struct ResultsRecord<C> {
     /// The message network's counts (`--target maelstrom` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkRecord>,
+    /// Optional fault families the schedule dropped for this cluster (as in `test.json`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nemesis_skipped: Vec<SkippedFamily>,
     /// One entry per checker, in the workload's order.
     #[serde(default = "Vec::new")]
     pub checkers: Vec<C>,
@@ -235,6 +259,7 @@ impl<C> ResultsRecord<C> {
             nemesis_errors: Vec::new(),
             availability: Vec::new(),
             network: None,
+            nemesis_skipped: Vec::new(),
             checkers,
         }
     }
@@ -255,6 +280,7 @@ impl<C> ResultsRecord<C> {
             nemesis_errors: self.nemesis_errors.clone(),
             availability: self.availability.clone(),
             network: self.network.clone(),
+            nemesis_skipped: self.nemesis_skipped.clone(),
             checkers: self.checkers.iter().map(f).collect::<Result<_, _>>()?,
         })
     }

@@ -103,9 +103,34 @@ pub fn run_test(config: &TestConfig, shutdown: Shutdown) -> Result<TestReport, T
     test_record.workload_source = resolved.workload.source.clone();
     test_record.nemesis_source = resolved.nemesis.source.clone();
     test_record.nemesis_interval_secs = Some(resolved.interval.as_secs_f64());
+    test_record.nemesis_skipped = skipped_records(&resolved.nemesis);
+    for skipped in &test_record.nemesis_skipped {
+        log.line(format_args!(
+            "nemesis {}: {}",
+            resolved.nemesis.source,
+            skipped.line()
+        ));
+        eprintln!(
+            "faultline test: nemesis {}: {}",
+            resolved.nemesis.source,
+            skipped.line()
+        );
+    }
     run.write_test(&test_record).map_err(fail)?;
     run_started(&resolved, &run, &log, &test_record, shutdown)
         .map_err(|e| e.downcast::<TestError>().unwrap_or_else(fail))
+}
+
+/// The optional fault families the resolved schedule dropped, as records.
+fn skipped_records(nemesis: &crate::nemesis::NemesisSpec) -> Vec<crate::rundir::SkippedFamily> {
+    nemesis
+        .skipped
+        .iter()
+        .map(|s| crate::rundir::SkippedFamily {
+            family: s.kind.name().to_string(),
+            why: s.why.clone(),
+        })
+        .collect()
 }
 
 /// Stores a run that never started: `test.json` (as far as it is known), `results.json` with
@@ -234,6 +259,7 @@ fn run_started(
         abandoned_ops: summary.abandoned as u64,
         run_error,
         network,
+        nemesis_skipped: test_record.nemesis_skipped.clone(),
         ..ResultsRecord::new(verdict, config.seed, checkers)
     };
     for r in &results.checkers {
@@ -479,6 +505,9 @@ fn print_summary(results: &ResultsRecord<CheckResult>, run: &RunDir, outcome: Ou
     }
     for e in &results.nemesis_errors {
         println!("nemesis op {} failed: {}", e.f, e.error);
+    }
+    for skipped in &results.nemesis_skipped {
+        println!("nemesis {}", skipped.line());
     }
     for a in &results.availability {
         println!(

@@ -33,7 +33,7 @@ pub struct EtcdTarget {
 
 impl EtcdTarget {
     /// A local cluster cannot delay links (every workload's profile has an etcd mapping).
-    pub fn validate(&self, nodes: &Nodes, nemesis: &NemesisSpec) -> Result<()> {
+    pub fn validate(&self, nodes: &Nodes, nemesis: &mut NemesisSpec) -> Result<()> {
         if nodes.is_local() {
             refuse_kind(
                 nemesis,
@@ -43,7 +43,7 @@ impl EtcdTarget {
             refuse_kind(
                 nemesis,
                 FaultKind::Clock,
-                "clock faults cannot skew etcd: a Go binary reads the clock through the vDSO, not libc, so libfaketime cannot reach it",
+                "etcd is a Go binary: Go reads the clock through the vDSO, not libc, so libfaketime cannot skew it",
             )?;
         }
         Ok(())

@@ -52,7 +52,7 @@ impl HttpTarget {
         &self,
         nodes: &Nodes,
         workload: &WorkloadSpec,
-        nemesis: &NemesisSpec,
+        nemesis: &mut NemesisSpec,
     ) -> Result<HttpSpec> {
         self.validate_db(nodes, nemesis)?;
         load_spec(&self.client, workload, nemesis)
@@ -425,7 +425,7 @@ mod tests {
             .validate(
                 &Nodes::Local { count: 3 },
                 &workload("cas-register"),
-                &NemesisSpec::load("none").unwrap_or_else(|e| panic!("{e}")),
+                &mut NemesisSpec::load("none").unwrap_or_else(|e| panic!("{e}")),
             )
             .unwrap_err()
             .to_string();

@@ -24,11 +24,16 @@ pub const DB_COPY: &str = crate::rundir::DB_SPEC_FILE;
 impl HttpTarget {
     /// A local cluster needs `--db` (and the spec must parse; no link delay in namespaces);
     /// external nodes take no `--db`.
-    pub fn validate_db(&self, nodes: &Nodes, nemesis: &NemesisSpec) -> Result<()> {
+    pub fn validate_db(&self, nodes: &Nodes, nemesis: &mut NemesisSpec) -> Result<()> {
         if let (None, Nodes::Ssh { .. }) = (&self.db, nodes) {
             bail!("--cluster ssh needs --db DB.toml: how to run one node of your service on each host (see docs/remote.md; db/raftkv.toml and db/etcd.toml are examples)");
         }
         if let Nodes::Ssh { .. } = nodes {
+            refuse_kind(
+                nemesis,
+                FaultKind::Clock,
+                "clock faults are not available on SSH hosts yet (faultline never sets a host's own clock, and does not run the daemons under libfaketime there)",
+            )?;
             refuse_kind(
                 nemesis,
                 FaultKind::FileCorruption,
@@ -49,8 +54,14 @@ impl HttpTarget {
             (Some(db), true) => {
                 // A missing binary is named before anything starts.
                 let spec = load_db(db)?;
-                spec.locate_binary()
+                let binary = spec
+                    .locate_binary()
                     .map_err(|e| anyhow::anyhow!("--db {}: {e}", db.display()))?;
+                if nodes.is_local() {
+                    if let Err(why) = crate::fakeclock::check_skewable(&binary) {
+                        refuse_kind(nemesis, FaultKind::Clock, &why)?;
+                    }
+                }
                 if spec.data_files.is_empty() {
                     refuse_kind(
                         nemesis,

@@ -41,7 +41,7 @@ impl MaelstromTarget {
         &self,
         nodes: &Nodes,
         workload: &WorkloadSpec,
-        nemesis: &NemesisSpec,
+        nemesis: &mut NemesisSpec,
     ) -> Result<()> {
         if !nodes.is_local() {
             bail!("--target maelstrom runs its nodes itself: --cluster external is not supported (use --nodes N)");
@@ -53,6 +53,11 @@ impl MaelstromTarget {
             nemesis,
             crate::nemesis::FaultKind::Clock,
             "clock faults are not available for --target maelstrom (its stdio nodes are not started under libfaketime)",
+        )?;
+        super::refuse_kind(
+            nemesis,
+            crate::nemesis::FaultKind::FileCorruption,
+            "file corruption is not available for --target maelstrom (its stdio nodes keep no data files faultline knows of)",
         )?;
         super::refuse_kind(
             nemesis,
@@ -194,34 +199,63 @@ mod tests {
     }
 
     #[test]
+    fn mixed_from_its_file_drops_power_loss_file_corruption_and_clocks() {
+        let workload = WorkloadSpec::from_toml(
+            crate::maelstrom::workloads::builtin("lin-kv").unwrap_or_default(),
+            "lin-kv",
+        )
+        .expect("workload");
+        let mut mixed = NemesisSpec::from_builtin("mixed").expect("mixed");
+        target()
+            .validate(&Nodes::Local { count: 3 }, &workload, &mut mixed)
+            .expect("mixed on maelstrom");
+        use crate::nemesis::FaultKind;
+        // Sorted: without FUSE here, power loss is dropped first, by the local check.
+        let mut dropped: Vec<FaultKind> = mixed.skipped.iter().map(|s| s.kind).collect();
+        dropped.sort();
+        let mut wanted = [
+            FaultKind::Clock,
+            FaultKind::FileCorruption,
+            FaultKind::PowerLoss,
+        ];
+        wanted.sort();
+        assert_eq!(dropped, wanted);
+        assert!(mixed.kinds().iter().all(|k| !wanted.contains(k)));
+        let mut clock = NemesisSpec::from_builtin("clock").expect("clock");
+        assert!(target()
+            .validate(&Nodes::Local { count: 3 }, &workload, &mut clock)
+            .is_err());
+    }
+
+    #[test]
     fn leader_faults_are_allowed_and_external_nodes_refused() {
         let workload = WorkloadSpec::from_toml(
             crate::maelstrom::workloads::builtin("lin-kv").unwrap_or_default(),
             "lin-kv",
         )
         .expect("workload");
-        let leader = NemesisSpec::load("partition-leader").expect("nemesis");
+        let mut leader = NemesisSpec::load("partition-leader").expect("nemesis");
         assert!(target()
-            .validate(&Nodes::Local { count: 3 }, &workload, &leader)
+            .validate(&Nodes::Local { count: 3 }, &workload, &mut leader)
             .is_ok());
-        let mixed = NemesisSpec::load("partition-one").expect("nemesis");
+        let mut mixed = NemesisSpec::load("partition-one").expect("nemesis");
         assert!(target()
-            .validate(&Nodes::Local { count: 3 }, &workload, &mixed)
+            .validate(&Nodes::Local { count: 3 }, &workload, &mut mixed)
             .is_ok());
         let external = Nodes::External {
             nodes: crate::node_addr::parse_nodes(&["127.0.0.1:1".to_string()]).expect("node"),
         };
-        assert!(target().validate(&external, &workload, &mixed).is_err());
+        assert!(target().validate(&external, &workload, &mut mixed).is_err());
         let bank = WorkloadSpec::load("bank").expect("bank");
         let e = target()
-            .validate(&Nodes::Local { count: 3 }, &bank, &mixed)
+            .validate(&Nodes::Local { count: 3 }, &bank, &mut mixed)
             .unwrap_err()
             .to_string();
         assert!(e.contains("no message shapes for bank"), "{e}");
         let mut grid = target();
         grid.topology = Some(Topology::Tree(3));
         let e = grid
-            .validate(&Nodes::Local { count: 3 }, &workload, &mixed)
+            .validate(&Nodes::Local { count: 3 }, &workload, &mut mixed)
             .unwrap_err()
             .to_string();
         assert!(

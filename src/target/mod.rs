@@ -188,12 +188,15 @@ impl Target {
                 None => nemesis.clear(),
                 Some(commands) => {
                     let can = commands.kinds();
-                    if let Some(k) = nemesis.kinds().iter().find(|k| !can.contains(k)) {
-                        bail!(
-                            "--nemesis {}: its schedule has {} faults but [commands] has no template for them (an external cluster's faults come from kill/start, pause/resume, partition/heal)",
-                            nemesis.source,
-                            k.name()
-                        );
+                    for k in nemesis.kinds().into_iter().filter(|k| !can.contains(k)) {
+                        refuse_kind(
+                            &mut nemesis,
+                            k,
+                            &format!(
+                                "its schedule has {} faults but [commands] has no template for them (an external cluster's faults come from kill/start, pause/resume, partition/heal)",
+                                k.name()
+                            ),
+                        )?;
                     }
                 }
             }
@@ -214,17 +217,17 @@ impl Target {
         if nodes.is_local() {
             if let Err(why) = crate::powerfs::check_available() {
                 refuse_kind(
-                    &nemesis,
+                    &mut nemesis,
                     FaultKind::PowerLoss,
                     &format!("power-loss faults need faultline's FUSE filesystem over each node's data dir: {why}"),
                 )?;
             }
         }
         let spec = match self {
-            Target::Raftkv(t) => t.validate(nodes).map(|()| None),
-            Target::Etcd(t) => t.validate(nodes, &nemesis).map(|()| None),
-            Target::Http(t) => t.validate(nodes, workload, &nemesis).map(Some),
-            Target::Maelstrom(t) => t.validate(nodes, workload, &nemesis).map(|()| None),
+            Target::Raftkv(t) => t.validate(nodes, &mut nemesis).map(|()| None),
+            Target::Etcd(t) => t.validate(nodes, &mut nemesis).map(|()| None),
+            Target::Http(t) => t.validate(nodes, workload, &mut nemesis).map(Some),
+            Target::Maelstrom(t) => t.validate(nodes, workload, &mut nemesis).map(|()| None),
         }?;
         Ok((nemesis, spec))
     }
@@ -348,8 +351,13 @@ pub fn leader_fault(nemesis: &NemesisSpec) -> Option<&'static str> {
     })
 }
 
-/// Refuses a schedule with faults of `kind` for a cluster whose backend cannot apply them.
-pub fn refuse_kind(nemesis: &NemesisSpec, kind: FaultKind, why: &str) -> Result<()> {
+/// For a cluster whose backend cannot apply faults of `kind`: drops the family from the
+/// schedule with `why` noted when the schedule marks it optional (`mixed`'s power loss, file
+/// corruption and clocks), else refuses a schedule that has it (exit 3).
+pub fn refuse_kind(nemesis: &mut NemesisSpec, kind: FaultKind, why: &str) -> Result<()> {
+    if nemesis.skip(kind, why) {
+        return Ok(());
+    }
     if nemesis.kinds().contains(&kind) {
         bail!("--nemesis {}: {why}", nemesis.source);
     }
@@ -486,6 +494,69 @@ pub fn external_leader(nodes: &[ExternalNode], protocol: Protocol) -> Arc<dyn Le
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn skipped(nemesis: &NemesisSpec) -> Vec<FaultKind> {
+        nemesis.skipped.iter().map(|s| s.kind).collect()
+    }
+
+    #[test]
+    fn mixed_drops_what_a_cluster_cannot_inject_and_an_explicit_schedule_is_refused() {
+        let workload = WorkloadSpec::load("cas-register").expect("workload");
+        let mixed = || NemesisSpec::from_builtin("mixed").expect("mixed");
+        let local = Nodes::Local { count: 3 };
+        // etcd is a Go binary: no clocks (power loss depends on this machine's FUSE).
+        let etcd = Target::Etcd(etcd::EtcdTarget::default());
+        let (run, _) = etcd
+            .validate(&local, &workload, mixed())
+            .expect("mixed on etcd");
+        assert!(
+            skipped(&run).contains(&FaultKind::Clock),
+            "{:?}",
+            run.skipped
+        );
+        assert!(!run.kinds().contains(&FaultKind::Clock));
+        assert!(run.kinds().contains(&FaultKind::FileCorruption));
+        let line = run.skipped[0].to_string();
+        assert!(
+            line.starts_with("skipped: clock (etcd is a Go binary"),
+            "{line}"
+        );
+        let clock = NemesisSpec::from_builtin("clock").expect("clock");
+        let e = etcd
+            .validate(&local, &workload, clock)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--nemesis clock: etcd is a Go binary"), "{e}");
+        // External nodes: only what [commands] has templates for; without, no faults at all.
+        let raftkv = Target::Raftkv(raftkv::RaftkvTarget::default());
+        let (run, _) = raftkv
+            .validate(&external(), &workload, mixed())
+            .expect("external");
+        assert!(run.is_empty());
+        let mut with_commands = mixed();
+        with_commands.commands = NemesisSpec::from_toml(
+            "[commands]\npartition = \"p {node}\"\nheal = \"h {node}\"\n\
+             kill = \"k {node}\"\nstart = \"s {node}\"\npause = \"z {node}\"\nresume = \"r {node}\"\n",
+            "c",
+        )
+        .expect("commands")
+        .commands;
+        let (run, _) = raftkv
+            .validate(&external(), &workload, with_commands)
+            .expect("external with commands");
+        assert_eq!(
+            skipped(&run),
+            [
+                FaultKind::Clock,
+                FaultKind::FileCorruption,
+                FaultKind::PowerLoss
+            ]
+        );
+        assert_eq!(
+            run.kinds(),
+            [FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]
+        );
+    }
 
     fn external() -> Nodes {
         Nodes::External {

@@ -12,7 +12,7 @@ use super::{Nodes, StartContext, Started};
 use crate::client::{ClientFactory, NodeInfo, RaftkvFactory, RaftkvOptions};
 use crate::cluster::{locate_raftkv, raftkv as raftkv_cluster, ClusterOptions, RaftkvCluster};
 use crate::nemesis::backend::{MeshFaults, NetworkFaults, NoFaults};
-use crate::nemesis::{FaultKind, Nemesis};
+use crate::nemesis::{FaultKind, Nemesis, NemesisSpec};
 pub use raftkv::raft::Bug;
 
 /// A raftkv bug as faultline's flags and test names spell it (`stale-read`).
@@ -73,8 +73,18 @@ pub struct RaftkvTarget {
 }
 
 impl RaftkvTarget {
-    /// The settings that only a local cluster can honour are refused for external nodes.
-    pub fn validate(&self, nodes: &Nodes) -> Result<()> {
+    /// The settings that only a local cluster can honour are refused for external nodes; a
+    /// local cluster's clock faults need libfaketime (an optional clock family is dropped
+    /// without it, an explicit one refused).
+    pub fn validate(&self, nodes: &Nodes, nemesis: &mut NemesisSpec) -> Result<()> {
+        if nodes.is_local() && nemesis.kinds().contains(&FaultKind::Clock) {
+            // A missing binary is the start's error to report; only a binary found is judged.
+            if let Ok(binary) = locate_raftkv(self.bin.as_deref()) {
+                if let Err(why) = crate::fakeclock::check_skewable(&binary) {
+                    super::refuse_kind(nemesis, FaultKind::Clock, &why)?;
+                }
+            }
+        }
         if !nodes.is_local() {
             if !self.bugs.is_empty() {
                 bail!("--raftkv-bug needs a local raftkv cluster (--cluster local)");
@@ -216,8 +226,9 @@ mod tests {
             bugs: vec![Bug::StaleRead],
             ..RaftkvTarget::default()
         };
-        assert!(bugs.validate(&Nodes::Local { count: 3 }).is_ok());
-        let e = bugs.validate(&external).unwrap_err().to_string();
+        let mut none = NemesisSpec::from_builtin("none").expect("none");
+        assert!(bugs.validate(&Nodes::Local { count: 3 }, &mut none).is_ok());
+        let e = bugs.validate(&external, &mut none).unwrap_err().to_string();
         assert!(
             e.contains("--raftkv-bug needs a local raftkv cluster"),
             "{e}"
@@ -226,7 +237,7 @@ mod tests {
             base_port: Some(7000),
             ..RaftkvTarget::default()
         };
-        assert!(port.validate(&external).is_err());
+        assert!(port.validate(&external, &mut none).is_err());
         assert_eq!(bugs.name_suffix(), "-bug-stale-read");
         assert_eq!(bugs.flags(), ["--raftkv-bug", "stale-read"]);
     }
