@@ -159,7 +159,7 @@ async fn network(processes: bool) -> (u64, Duration) {
             bin: std::env::current_exe().expect("this bench's path"),
             args: vec![ECHO_ARG.to_owned()],
         };
-        let nodes = StdioNodes::start(program, names.clone(), dir.path(), net.clone(), None)
+        let nodes = StdioNodes::start(program, names.clone(), dir.path(), net.clone(), None, false)
             .await
             .expect("the echo node processes start");
         Some(nodes)

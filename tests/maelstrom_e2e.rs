@@ -126,6 +126,39 @@ fn assert_caught(out: &std::process::Output, anomaly: &str) {
     );
 }
 
+/// Under a schedule with clock faults the stdio nodes run under libfaketime, each with its
+/// control file `nodes/NAME/faketime.rc` (reset to real time at the end); the clock faults
+/// are applied to them and a correct lin-kv node (which never reads the clock) stays valid.
+#[test]
+fn under_clock_faults_the_nodes_run_under_libfaketime_and_stay_valid() {
+    if !Path::new(faultline::fakeclock::LIBFAKETIME).is_file() {
+        eprintln!("skipping: no libfaketime (apt-get install faketime)");
+        return;
+    }
+    let nodes = Nodes::new();
+    let bin = nodes.bin("lin_kv.py");
+    let out = run_test(
+        &flags(
+            &bin,
+            "lin-kv",
+            &["--nemesis", "clock", "--seed", "1", "--time-limit", "12"],
+        ),
+        &nodes.results(),
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let run = latest(&nodes.results());
+    let journal = std::fs::read_to_string(run.join("faults.journal")).expect("journal");
+    assert!(
+        journal.contains("\"clock\""),
+        "seed 1 skews a clock: {journal}"
+    );
+    for n in ["n0", "n1", "n2"] {
+        let rc = std::fs::read_to_string(run.join("nodes").join(n).join("faketime.rc"))
+            .expect("a control file per node");
+        assert_eq!(rc, "+0.000 x1.000000\n", "{n}: reset at the end");
+    }
+}
+
 #[test]
 fn a_correct_lin_kv_node_is_valid_under_partitions_kills_and_pauses() {
     let nodes = Nodes::new();

@@ -73,6 +73,9 @@ struct Inner {
     stopping: std::sync::atomic::AtomicBool,
     /// The `topology` body every node receives after `init_ok`, if the workload sends one.
     topology: Option<Value>,
+    /// Each node's libfaketime control file, when the nodes run with faked clocks (the
+    /// schedule has clock faults; see [`crate::fakeclock`]).
+    clocks: Option<Vec<PathBuf>>,
     /// Control requests from `c0` after init (the leader probe) awaiting their answer, by
     /// `msg_id`.
     asks: Mutex<HashMap<u64, oneshot::Sender<Map<String, Value>>>>,
@@ -114,8 +117,25 @@ impl StdioNodes {
         run_dir: &Path,
         net: Network,
         topology: Option<Value>,
+        fake_clocks: bool,
     ) -> Result<StdioNodes> {
         check_program(&program.bin)?;
+        let clocks = if fake_clocks {
+            crate::fakeclock::check_skewable(&program.bin).map_err(anyhow::Error::msg)?;
+            let mut files = Vec::with_capacity(names.len());
+            for name in &names {
+                let node_dir = run_dir.join(NODES_DIR).join(name);
+                std::fs::create_dir_all(&node_dir)
+                    .with_context(|| format!("node {name}: creating {}", node_dir.display()))?;
+                let file = crate::fakeclock::control_file(&node_dir);
+                crate::fakeclock::write_state(&file, Default::default())
+                    .with_context(|| format!("node {name}: writing {}", file.display()))?;
+                files.push(file);
+            }
+            Some(files)
+        } else {
+            None
+        };
         let nodes = StdioNodes {
             inner: Arc::new(Inner {
                 slots: Mutex::new(names.iter().map(|_| Slot::default()).collect()),
@@ -127,6 +147,7 @@ impl StdioNodes {
                 next_msg_id: AtomicU64::new(1),
                 stopping: false.into(),
                 topology,
+                clocks,
                 asks: Mutex::new(HashMap::new()),
             }),
         };
@@ -152,6 +173,19 @@ impl StdioNodes {
     /// The nodes' names, in order.
     pub fn names(&self) -> &[String] {
         &self.inner.names
+    }
+
+    /// Each node's name and libfaketime control file, when the nodes run under libfaketime.
+    pub fn clock_files(&self) -> Option<Vec<(String, PathBuf)>> {
+        let files = self.inner.clocks.as_ref()?;
+        Some(
+            self.inner
+                .names
+                .iter()
+                .cloned()
+                .zip(files.iter().cloned())
+                .collect(),
+        )
     }
 
     /// Node `i`'s stderr log.
@@ -263,7 +297,11 @@ impl StdioNodes {
             "--- faultline: starting {name} at {}",
             chrono::Utc::now().to_rfc3339()
         );
-        let mut child = tokio::process::Command::new(&inner.program.bin)
+        let mut command = tokio::process::Command::new(&inner.program.bin);
+        if let Some(files) = &inner.clocks {
+            command.envs(crate::fakeclock::env(&files[i]));
+        }
+        let mut child = command
             .args(&inner.program.args)
             .env(DATA_DIR_ENV, &data)
             .stdin(Stdio::piped())

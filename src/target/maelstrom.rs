@@ -49,11 +49,13 @@ impl MaelstromTarget {
         self.net.validate().map_err(anyhow::Error::msg)?;
         let shape = workloads::shape_of(workload)
             .map_err(|e| anyhow::anyhow!("--workload {}: {e}", workload.source))?;
-        super::refuse_kind(
-            nemesis,
-            crate::nemesis::FaultKind::Clock,
-            "clock faults are not available for --target maelstrom (its stdio nodes are not started under libfaketime)",
-        )?;
+        if nemesis.kinds().contains(&crate::nemesis::FaultKind::Clock) {
+            // Nodes run under libfaketime when the schedule has clock faults: only a program
+            // it can skew (dynamically linked, not Go; a #! script is taken on trust).
+            if let Err(why) = crate::fakeclock::check_skewable(&self.program.bin) {
+                super::refuse_kind(nemesis, crate::nemesis::FaultKind::Clock, &why)?;
+            }
+        }
         super::refuse_kind(
             nemesis,
             crate::nemesis::FaultKind::FileCorruption,
@@ -129,6 +131,9 @@ impl MaelstromTarget {
             ctx.dir,
             net.clone(),
             topology,
+            ctx.nemesis
+                .kinds()
+                .contains(&crate::nemesis::FaultKind::Clock),
         )
         .await
         .context("starting the Maelstrom nodes")?;
@@ -148,6 +153,10 @@ impl MaelstromTarget {
             &ctx.journal,
         )
         .context("opening the fault journal")?;
+        let nemesis = match nodes.clock_files() {
+            Some(files) => nemesis.with_clocks(crate::nemesis::backend::ClockFaults::new(files)),
+            None => nemesis,
+        };
         let infos = names
             .iter()
             .map(|n| NodeInfo {
@@ -221,10 +230,14 @@ mod tests {
         wanted.sort();
         assert_eq!(dropped, wanted);
         assert!(mixed.kinds().iter().all(|k| !wanted.contains(k)));
+        // node.py does not exist here: it cannot be checked, so an explicit clock schedule
+        // is refused naming it.
         let mut clock = NemesisSpec::from_builtin("clock").expect("clock");
-        assert!(target()
+        let e = target()
             .validate(&Nodes::Local { count: 3 }, &workload, &mut clock)
-            .is_err());
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node.py"), "{e}");
     }
 
     #[test]
