@@ -12,8 +12,7 @@
 //! `info` txns get no `process` or `realtime` edge from their completion (they may take
 //! effect any time later); `fail` txns get no edge at all.
 
-use super::parse::{Status, Txns};
-use crate::history::History;
+use super::parse::{OpView, Status, Txns};
 
 /// Write-write dependency: T1 installed a version, T2 installed the next one.
 pub(crate) const WW: u8 = 1;
@@ -93,13 +92,13 @@ impl DepGraph {
 }
 
 /// Adds process-order edges: from each `ok` txn to the next non-failed txn of its process.
-pub(crate) fn process_edges(txns: &Txns<'_>, history: &History, edges: &mut Vec<(u32, u32, u8)>) {
+pub(crate) fn process_edges(txns: &Txns<'_>, src: &dyn OpView, edges: &mut Vec<(u32, u32, u8)>) {
     let mut last_ok: crate::checker::hash::FxHashMap<u64, u32> = Default::default();
     for (t, txn) in txns.txns.iter().enumerate() {
         if txn.status == Status::Fail {
             continue;
         }
-        let process = history.ops[txn.op as usize].process;
+        let process = src.process(txn.op);
         if let Some(&prev) = last_ok.get(&process) {
             edges.push((prev, t as u32, PROCESS));
         }
@@ -114,7 +113,7 @@ pub(crate) fn process_edges(txns: &Txns<'_>, history: &History, edges: &mut Vec<
 /// whose completion clock node `i` stands for.
 pub(crate) fn realtime_edges(
     txns: &Txns<'_>,
-    history: &History,
+    src: &dyn OpView,
     edges: &mut Vec<(u32, u32, u8)>,
     clock_txn: &mut Vec<u32>,
 ) -> u32 {
@@ -124,11 +123,7 @@ pub(crate) fn realtime_edges(
         .iter()
         .enumerate()
         .filter(|(_, t)| t.status == Status::Ok)
-        .filter_map(|(i, t)| {
-            history.ops[t.op as usize]
-                .complete_index
-                .map(|c| (c, i as u32))
-        })
+        .filter_map(|(i, t)| src.complete_index(t.op).map(|c| (c, i as u32)))
         .collect();
     completions.sort_unstable();
     clock_txn.clear();
@@ -146,7 +141,7 @@ pub(crate) fn realtime_edges(
         if txn.status == Status::Fail {
             continue;
         }
-        let invoked = history.ops[txn.op as usize].invoke_index;
+        let invoked = src.invoke_index(txn.op);
         while done < completions.len() && completions[done].0 < invoked {
             done += 1;
         }
