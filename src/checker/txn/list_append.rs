@@ -13,10 +13,9 @@
 //! `info` txns: their reads are unknown, so they give no `wr`/`rw` edges as readers; their
 //! appends give edges only when some read saw them (then they certainly committed).
 
-use rayon::prelude::*;
 use serde_json::Value;
 
-use super::graph::{RW, WR, WW};
+use super::graph::{pack, RW, WR, WW};
 use super::parse::{by_key, short, Mop, MopKind, Status, Txns, ValId};
 use super::{within_txns, Ctx, Found, TxnError};
 use crate::checker::hash::FxHashMap;
@@ -58,8 +57,8 @@ pub(crate) struct KeyOrder {
 /// What list-append inference found.
 #[derive(Debug, Default)]
 pub(crate) struct Inference {
-    /// Dependency edges (txn, txn, relation).
-    pub edges: Vec<(u32, u32, u8)>,
+    /// Dependency edges, [`pack`]ed.
+    pub edges: Vec<u64>,
     /// Non-cycle anomalies.
     pub found: Vec<Found>,
     /// Per key id, its version order (for explanations).
@@ -74,26 +73,27 @@ pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
         MopKind::Read => txns.txns[m.txn as usize].status == Status::Ok,
         MopKind::Write => false,
     });
-    // Each key on its own, with small per-thread tables reused from key to key (parallel).
-    let per_key: Vec<Result<KeyOut, TxnError>> = (0..txns.keys.len())
-        .into_par_iter()
-        .map_init(Scratch::default, |s, k| {
-            infer_key(ctx, s, k as u32, groups.of(k as u32))
-        })
-        .collect();
+    // Each key on its own, with small per-thread tables reused from key to key (parallel);
+    // the first bad key in key order is the error, so it does not depend on scheduling.
     let mut out = Inference {
-        orders: Vec::with_capacity(per_key.len()),
+        orders: Vec::with_capacity(txns.keys.len()),
         ..Default::default()
     };
-    let total: usize = per_key.iter().flatten().map(|k| k.0.len()).sum();
-    out.edges.reserve(total);
-    for key in per_key {
-        // The first bad key in key order, so the error does not depend on scheduling.
-        let (edges, found, order) = key?;
-        out.edges.extend(edges);
-        out.found.extend(found);
-        out.orders.push(order);
-    }
+    out.edges.reserve(super::edge_room(txns));
+    super::for_each_key(
+        txns.keys.len() as u32,
+        Scratch::default,
+        |s, k| infer_key(ctx, s, k, groups.of(k)),
+        |key| {
+            let (edges, found, order) = key?;
+            out.edges
+                .extend(edges.into_iter().map(|(a, b, r)| pack(a, b, r)));
+            out.found.extend(found);
+            out.orders.push(order);
+            Ok(())
+        },
+    )?;
+    drop(groups);
     out.found.extend(within_txns(ctx, within_txn));
     Ok(out)
 }

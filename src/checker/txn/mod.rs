@@ -8,7 +8,7 @@
 //!
 //! # Layout (one job per file)
 //!
-//! - [`parse`](self) micro-ops from history values, interned keys;
+//! - [`parse`](self) micro-ops from history values (`Value`s or compact words), interned keys;
 //! - `list_append` / `rw_register`: version orders, dependency edges, non-cycle anomalies;
 //! - `graph`: the CSR dependency graph with process and real-time (clock-node) edges;
 //! - `search`: trimming, Tarjan components (petgraph), per-class BFS cycle search, budget;
@@ -240,6 +240,41 @@ pub(crate) fn within_txns(
     runs.into_iter().flatten().collect()
 }
 
+/// Keys per batch of per-key inference: a batch's results are merged (and freed) before the
+/// next batch runs, so the per-key results of a big history never all wait at once.
+const KEY_BATCH: u32 = 1 << 14;
+
+/// Runs `infer` on every key (in parallel within batches of keys, with per-thread scratch
+/// from `init`) and hands each key's result to `take` in key order; the first error stops.
+pub(crate) fn for_each_key<S, T: Send>(
+    keys: u32,
+    init: impl Fn() -> S + Sync + Send,
+    infer: impl Fn(&mut S, u32) -> T + Sync + Send,
+    mut take: impl FnMut(T) -> Result<(), TxnError>,
+) -> Result<(), TxnError> {
+    use rayon::prelude::*;
+    let mut start = 0;
+    while start < keys {
+        let end = keys.min(start.saturating_add(KEY_BATCH));
+        let batch: Vec<T> = (start..end)
+            .into_par_iter()
+            .map_init(&init, |s, k| infer(s, k))
+            .collect();
+        for r in batch {
+            take(r)?;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// Room to reserve for the graph's edges (packed, 8 bytes each): about what inference
+/// emits (two per micro-op) plus the process and real-time edges (at most four per txn), so
+/// the list is not doubled and copied at its largest.
+pub(crate) fn edge_room(txns: &Txns<'_>) -> usize {
+    2 * txns.mops.len() + 4 * txns.txns.len()
+}
+
 /// The workload-specific inference, kept for explanations.
 pub(crate) enum Inferred {
     ListAppend(list_append::Inference),
@@ -304,7 +339,7 @@ where
         0
     };
     let n = txns.txns.len() as u32;
-    let g = graph::build(n, n + clocks, edges);
+    let g = graph::build_packed(n, n + clocks, edges);
     let t_graph = started.elapsed().as_secs_f64();
     let mask = specs.iter().fold(0u8, |m, s| m | s.allowed());
     let comps = search::components(&g, mask);

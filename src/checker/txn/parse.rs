@@ -510,11 +510,12 @@ where
         process: if n == 0 { 0 } else { src.process(last) },
         reason: format!("more than 2^32 {what} in the history"),
     };
-    if u32::try_from(n).is_err() {
+    // A txn and its completion's clock are graph nodes, whose ids take 29 bits.
+    if n as u64 >= super::graph::MAX_NODES / 2 {
         return Err(TxnError::BadOp {
-            index: src.invoke_index(u32::MAX),
-            process: src.process(u32::MAX),
-            reason: "more than 2^32 txns".into(),
+            index: src.invoke_index(last),
+            process: src.process(last),
+            reason: "more than 2^28 txns".into(),
         });
     }
     let parsed: Vec<Result<Chunk<S::Key>, TxnError>> = (0..n.div_ceil(CHUNK))
@@ -623,7 +624,7 @@ where
         other_ids: FxHashMap::default(),
     };
     for i in first..first + count {
-        // Invariant: `parse` checked that the history has fewer than 2^32 ops.
+        // Invariant: `parse` checked that the history has fewer than 2^28 ops.
         let t = i as u32;
         let bad = |reason: String| TxnError::BadOp {
             index: src.invoke_index(t),

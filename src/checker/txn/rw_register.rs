@@ -10,9 +10,7 @@
 //! every txn R whose external read saw `v`, `R -rw-> W'`; a read of `v` gives
 //! `W -wr-> R`. Writers of an unread `info` txn give no edges (it may not have committed).
 
-use rayon::prelude::*;
-
-use super::graph::{RW, WR, WW};
+use super::graph::{pack, RW, WR, WW};
 use super::list_append::Edges;
 use super::parse::{by_key, short, Mop, MopKind, Status, ValId};
 use super::{within_txns, Ctx, Found, TxnError};
@@ -22,8 +20,8 @@ use crate::history::compact::Val;
 /// What rw-register inference found.
 #[derive(Debug, Default)]
 pub(crate) struct Inference {
-    /// Dependency edges (txn, txn, relation).
-    pub edges: Vec<(u32, u32, u8)>,
+    /// Dependency edges, [`pack`]ed.
+    pub edges: Vec<u64>,
     /// Non-cycle anomalies.
     pub found: Vec<Found>,
 }
@@ -49,15 +47,20 @@ pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
         MopKind::Read => txns.txns[m.txn as usize].status == Status::Ok,
         MopKind::Append => false,
     });
-    let per_key: Vec<(Edges, Vec<Found>)> = (0..txns.keys.len() as u32)
-        .into_par_iter()
-        .map(|k| infer_key(ctx, &writers, k, groups.of(k)))
-        .collect();
     let mut out = Inference::default();
-    for (edges, found) in per_key {
-        out.edges.extend(edges);
-        out.found.extend(found);
-    }
+    out.edges.reserve(super::edge_room(txns));
+    super::for_each_key(
+        txns.keys.len() as u32,
+        || (),
+        |_, k| infer_key(ctx, &writers, k, groups.of(k)),
+        |(edges, found)| {
+            out.edges
+                .extend(edges.into_iter().map(|(a, b, r)| pack(a, b, r)));
+            out.found.extend(found);
+            Ok(())
+        },
+    )?;
+    drop(groups);
     out.found.extend(within_txns(ctx, within_txn));
     Ok(out)
 }

@@ -280,6 +280,13 @@ impl Arena {
                 .sum::<usize>()
     }
 
+    /// Room for `n` more array items, reserved at once (address space: pages are touched
+    /// as items arrive), so a big history's items are not doubled and copied at their
+    /// largest.
+    pub(crate) fn reserve_items(&mut self, n: usize) {
+        self.items.reserve(n);
+    }
+
     /// Keeps `v` whole in the side table.
     pub fn push_other(&mut self, v: Value) -> Val {
         let i = self.others.len() as u64;
