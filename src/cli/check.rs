@@ -17,12 +17,13 @@ use serde_json::Value;
 use super::Outcome;
 use crate::checker::linear;
 use crate::checker::linear::LinearizationWitness;
-use crate::checker::txn::{self, ConsistencyModel};
+use crate::checker::txn::{self, ConsistencyModel, TxnWorkload};
 use crate::checker::workload::{BankOptions, CounterOptions, SetFullOptions};
 use crate::checker::{
     check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
 };
-use crate::history::{read_history_loaded, Format, History, Loaded};
+use crate::history::compact::Kind;
+use crate::history::{read_history_loaded, Format, Loaded};
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, Args)]
@@ -449,10 +450,7 @@ fn check_history(
                     Ok(Some(model)) => (model, true),
                     Ok(None) => {
                         // Only txn ops: the micro-ops tell, from the values.
-                        let full = history.into_history();
-                        let model = guess_txn_model(&full);
-                        history = Loaded::Full(full);
-                        (model, true)
+                        (guess_txn_model(&history), true)
                     }
                     Err(e) => return (Err(e), history),
                 }
@@ -493,6 +491,17 @@ fn check_history(
         // The linearizability checker reads the compact history key by key.
         (Loaded::Compact(c), CheckModel::Linear(kind)) => {
             let result = linear::check_compact(&c, &opts.linearizability(kind));
+            history = Loaded::Compact(c);
+            result
+        }
+        // So do the transactional checkers (micro-ops from the arena, no `Value`s).
+        (Loaded::Compact(c), CheckModel::ListAppend | CheckModel::RwRegister) => {
+            let workload = if model == CheckModel::ListAppend {
+                TxnWorkload::ListAppend
+            } else {
+                TxnWorkload::RwRegister
+            };
+            let result = txn::check_compact(&c, &opts.txn(workload)).map_err(Into::into);
             history = Loaded::Compact(c);
             result
         }
@@ -557,28 +566,51 @@ fn guess_model(fs: &BTreeSet<&str>) -> Result<Option<CheckModel>> {
 }
 
 /// list-append, rw-register or multi-register, from the micro-op functions of `txn` ops.
-fn guess_txn_model(history: &History) -> CheckModel {
+fn guess_txn_model(history: &Loaded) -> CheckModel {
     let mut append = false;
     let mut elle_rw = false;
     let mut knossos_rw = false;
-    for op in &history.ops {
-        for v in [&op.invoke_value, &op.value] {
-            let Value::Array(mops) = v else { continue };
-            for m in mops {
-                let f = match m {
-                    Value::Array(p) => p.first().and_then(Value::as_str),
-                    _ => None,
-                };
-                match f.map(|f| f.strip_prefix(':').unwrap_or(f)) {
-                    Some("append") => append = true,
-                    Some("r" | "w") => elle_rw = true,
-                    Some("read" | "write") => knossos_rw = true,
-                    _ => {}
+    let mut saw = |f: Option<&str>| {
+        match f.map(|f| f.strip_prefix(':').unwrap_or(f)) {
+            Some("append") => append = true,
+            Some("r" | "w") => elle_rw = true,
+            Some("read" | "write") => knossos_rw = true,
+            _ => {}
+        }
+        append
+    };
+    match history {
+        Loaded::Full(h) => {
+            'ops: for op in &h.ops {
+                for v in [&op.invoke_value, &op.value] {
+                    let Value::Array(mops) = v else { continue };
+                    for m in mops {
+                        let f = match m {
+                            Value::Array(p) => p.first().and_then(Value::as_str),
+                            _ => None,
+                        };
+                        if saw(f) {
+                            break 'ops;
+                        }
+                    }
                 }
             }
         }
-        if append {
-            break;
+        Loaded::Compact(c) => {
+            let a = &c.arena;
+            'cops: for op in &c.ops {
+                for v in [op.invoke_value, op.value] {
+                    for &m in a.items(v) {
+                        let f = match a.items(m).first().map(|x| x.kind()) {
+                            Some(Kind::Str(id)) => Some(a.str(id)),
+                            _ => None,
+                        };
+                        if saw(f) {
+                            break 'cops;
+                        }
+                    }
+                }
+            }
         }
     }
     if append {

@@ -53,7 +53,7 @@ pub struct TxnCycle {
 /// Describes `cycle`: the witness and the explanation text.
 pub(crate) fn describe(
     ctx: &Ctx<'_, '_>,
-    inf: &Inferred<'_>,
+    inf: &Inferred,
     cycle: &Cycle,
     kind: &str,
 ) -> (TxnCycle, String) {
@@ -63,17 +63,13 @@ pub(crate) fn describe(
         .iter()
         .map(|&t| {
             let op = ctx.op(t);
-            let ok = op.outcome == crate::history::Outcome::Ok;
+            let ok = ctx.src.outcome(op) == crate::history::Outcome::Ok;
             CycleTxn {
-                index: op.invoke_index,
-                complete_index: op.complete_index,
-                process: op.process,
+                index: ctx.src.invoke_index(op),
+                complete_index: ctx.src.complete_index(op),
+                process: ctx.src.process(op),
                 outcome: if ok { "ok" } else { "info" }.to_string(),
-                value: if ok {
-                    op.value.clone()
-                } else {
-                    op.invoke_value.clone()
-                },
+                value: ctx.src.txn_value(op),
             }
         })
         .collect();
@@ -108,13 +104,7 @@ pub(crate) fn describe(
     (TxnCycle { txns, steps }, text)
 }
 
-fn step_why(
-    ctx: &Ctx<'_, '_>,
-    inf: &Inferred<'_>,
-    a: u32,
-    b: u32,
-    rel: u8,
-) -> (Option<Value>, String) {
+fn step_why(ctx: &Ctx<'_, '_>, inf: &Inferred, a: u32, b: u32, rel: u8) -> (Option<Value>, String) {
     let (na, nb) = (ctx.tname(a), ctx.tname(b));
     match rel {
         PROCESS => {
@@ -123,10 +113,11 @@ fn step_why(
                 None,
                 format!(
                     "process {} completed {na} (event {}) before it invoked {nb} (event {})",
-                    oa.process,
-                    oa.complete_index
+                    ctx.src.process(oa),
+                    ctx.src
+                        .complete_index(oa)
                         .map_or_else(|| "?".into(), |c| c.to_string()),
-                    ob.invoke_index
+                    ctx.src.invoke_index(ob)
                 ),
             )
         }
@@ -136,9 +127,10 @@ fn step_why(
                 None,
                 format!(
                     "{na} completed (event {}) before {nb} was invoked (event {})",
-                    oa.complete_index
+                    ctx.src
+                        .complete_index(oa)
                         .map_or_else(|| "?".into(), |c| c.to_string()),
-                    ob.invoke_index
+                    ctx.src.invoke_index(ob)
                 ),
             )
         }
@@ -148,7 +140,7 @@ fn step_why(
                 Inferred::RwRegister(_) => super::rw_register::why(ctx, a, b, rel),
             };
             match found {
-                Some((k, text)) => (Some(ctx.txns.keys[k as usize].clone()), text),
+                Some((k, text)) => (Some(ctx.key(k)), text),
                 None => (None, format!("{na} -{}-> {nb}", rel_name(rel))),
             }
         }

@@ -12,8 +12,9 @@
 //! `info` txns get no `process` or `realtime` edge from their completion (they may take
 //! effect any time later); `fail` txns get no edge at all.
 
-use super::parse::{Status, Txns};
-use crate::history::History;
+use rayon::prelude::*;
+
+use super::parse::{OpView, Status, Txns};
 
 /// Write-write dependency: T1 installed a version, T2 installed the next one.
 pub(crate) const WW: u8 = 1;
@@ -92,16 +93,37 @@ impl DepGraph {
     }
 }
 
+/// Most nodes a graph may have: node ids take 29 bits of a [`pack`]ed edge.
+pub(crate) const MAX_NODES: u64 = 1 << 29;
+
+/// Bits of a node id in a packed edge.
+const NODE_BITS: u32 = 29;
+
+/// An edge in one word (source, target, relation bits), so the whole graph's edge list
+/// takes 8 bytes an edge and sorts as integers: by source, then target.
+pub(crate) fn pack(a: u32, b: u32, rel: u8) -> u64 {
+    (u64::from(a) << (NODE_BITS + 5)) | (u64::from(b) << 5) | u64::from(rel & 31)
+}
+
+/// The (source, target, relation bits) of a [`pack`]ed edge.
+fn unpack(w: u64) -> (u32, u32, u8) {
+    (
+        (w >> (NODE_BITS + 5)) as u32,
+        ((w >> 5) & ((1 << NODE_BITS) - 1)) as u32,
+        (w & 31) as u8,
+    )
+}
+
 /// Adds process-order edges: from each `ok` txn to the next non-failed txn of its process.
-pub(crate) fn process_edges(txns: &Txns<'_>, history: &History, edges: &mut Vec<(u32, u32, u8)>) {
+pub(crate) fn process_edges(txns: &Txns<'_>, src: &dyn OpView, edges: &mut Vec<u64>) {
     let mut last_ok: crate::checker::hash::FxHashMap<u64, u32> = Default::default();
     for (t, txn) in txns.txns.iter().enumerate() {
         if txn.status == Status::Fail {
             continue;
         }
-        let process = history.ops[txn.op as usize].process;
+        let process = src.process(txn.op);
         if let Some(&prev) = last_ok.get(&process) {
-            edges.push((prev, t as u32, PROCESS));
+            edges.push(pack(prev, t as u32, PROCESS));
         }
         if txn.status == Status::Ok {
             last_ok.insert(process, t as u32);
@@ -114,8 +136,8 @@ pub(crate) fn process_edges(txns: &Txns<'_>, history: &History, edges: &mut Vec<
 /// whose completion clock node `i` stands for.
 pub(crate) fn realtime_edges(
     txns: &Txns<'_>,
-    history: &History,
-    edges: &mut Vec<(u32, u32, u8)>,
+    src: &dyn OpView,
+    edges: &mut Vec<u64>,
     clock_txn: &mut Vec<u32>,
 ) -> u32 {
     let n = txns.txns.len() as u32;
@@ -124,20 +146,16 @@ pub(crate) fn realtime_edges(
         .iter()
         .enumerate()
         .filter(|(_, t)| t.status == Status::Ok)
-        .filter_map(|(i, t)| {
-            history.ops[t.op as usize]
-                .complete_index
-                .map(|c| (c, i as u32))
-        })
+        .filter_map(|(i, t)| src.complete_index(t.op).map(|c| (c, i as u32)))
         .collect();
     completions.sort_unstable();
     clock_txn.clear();
     clock_txn.extend(completions.iter().map(|&(_, t)| t));
     for (i, &(_, t)) in completions.iter().enumerate() {
         let clock = n + i as u32;
-        edges.push((t, clock, REALTIME));
+        edges.push(pack(t, clock, REALTIME));
         if i + 1 < completions.len() {
-            edges.push((clock, clock + 1, REALTIME));
+            edges.push(pack(clock, clock + 1, REALTIME));
         }
     }
     // Ops are in invoke order, so one pointer walks the completions.
@@ -146,62 +164,64 @@ pub(crate) fn realtime_edges(
         if txn.status == Status::Fail {
             continue;
         }
-        let invoked = history.ops[txn.op as usize].invoke_index;
+        let invoked = src.invoke_index(txn.op);
         while done < completions.len() && completions[done].0 < invoked {
             done += 1;
         }
         if done > 0 {
-            edges.push((n + done as u32 - 1, t as u32, REALTIME));
+            edges.push(pack(n + done as u32 - 1, t as u32, REALTIME));
         }
     }
     completions.len() as u32
 }
 
-/// Builds the CSR graph over `nodes` nodes, merging parallel edges (their bits are OR-ed)
-/// and dropping self-edges.
-///
-/// A counting sort by source (two linear passes), then a sort of each node's short row by
-/// target: linear in the edges instead of one big comparison sort.
+/// Builds the CSR graph over `nodes` nodes (fewer than [`MAX_NODES`]), merging parallel
+/// edges (their bits are OR-ed) and dropping self-edges.
 pub(crate) fn build(txn_nodes: u32, nodes: u32, edges: Vec<(u32, u32, u8)>) -> DepGraph {
+    let packed = edges.into_iter().map(|(a, b, r)| pack(a, b, r)).collect();
+    build_packed(txn_nodes, nodes, packed)
+}
+
+/// [`build`] from [`pack`]ed edges: they are sorted in place (in parallel), then read once
+/// into the rows, so building needs no second edge list.
+pub(crate) fn build_packed(txn_nodes: u32, nodes: u32, mut edges: Vec<u64>) -> DepGraph {
+    edges.par_sort_unstable();
     let n = nodes as usize;
-    let mut start = vec![0u32; n + 1];
-    for &(a, b, _) in &edges {
-        if a != b {
-            start[a as usize + 1] += 1;
+    // The (source, target) pair of a packed edge.
+    let pair = |w: u64| w >> 5;
+    let mut distinct = 0usize;
+    let mut prev = u64::MAX;
+    for &w in &edges {
+        let (a, b, _) = unpack(w);
+        if a != b && pair(w) != prev {
+            distinct += 1;
+            prev = pair(w);
         }
     }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    let mut fill: Vec<u32> = start[..n].to_vec();
-    let mut rows: Vec<(u32, u8)> = vec![(0, 0); start[n] as usize];
-    for (a, b, r) in edges {
-        if a != b {
-            let slot = &mut fill[a as usize];
-            rows[*slot as usize] = (b, r);
-            *slot += 1;
-        }
-    }
-    drop(fill);
     let mut offsets = vec![0u32; n + 1];
-    let mut targets = Vec::with_capacity(rows.len());
-    let mut bits: Vec<u8> = Vec::with_capacity(rows.len());
-    for x in 0..n {
-        let row = &mut rows[start[x] as usize..start[x + 1] as usize];
-        row.sort_unstable_by_key(|e| e.0);
-        let first = targets.len();
-        for &(b, r) in row.iter() {
-            if targets.len() > first && targets.last() == Some(&b) {
-                // Invariant: `bits` grows with `targets`, so it is non-empty here.
-                if let Some(x) = bits.last_mut() {
-                    *x |= r;
-                }
-                continue;
-            }
-            targets.push(b);
-            bits.push(r);
+    let mut targets = Vec::with_capacity(distinct);
+    let mut bits: Vec<u8> = Vec::with_capacity(distinct);
+    let mut prev = u64::MAX;
+    for &w in &edges {
+        let (a, b, r) = unpack(w);
+        if a == b {
+            continue;
         }
-        offsets[x + 1] = targets.len() as u32;
+        if pair(w) == prev {
+            // Invariant: `bits` grows with `targets`, so it is non-empty here.
+            if let Some(x) = bits.last_mut() {
+                *x |= r;
+            }
+            continue;
+        }
+        prev = pair(w);
+        targets.push(b);
+        bits.push(r);
+        offsets[a as usize + 1] += 1;
+    }
+    drop(edges);
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
     }
     DepGraph {
         txns: txn_nodes,
@@ -223,5 +243,14 @@ mod tests {
         assert_eq!(g.rel(0, 1), WR);
         assert_eq!(g.rel(2, 1), 0);
         assert_eq!(g.out(2).count(), 0);
+    }
+
+    #[test]
+    fn packed_edges_keep_their_ends_and_bits() {
+        let top = (MAX_NODES - 1) as u32;
+        for (a, b, r) in [(0, 0, 0), (top, 5, REALTIME | RW), (7, top, 31)] {
+            assert_eq!(unpack(pack(a, b, r)), (a, b, r));
+        }
+        assert!(pack(1, 0, 0) > pack(0, top, 31), "sorted by source first");
     }
 }

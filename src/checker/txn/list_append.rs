@@ -13,29 +13,41 @@
 //! `info` txns: their reads are unknown, so they give no `wr`/`rw` edges as readers; their
 //! appends give edges only when some read saw them (then they certainly committed).
 
-use rayon::prelude::*;
 use serde_json::Value;
 
-use super::graph::{RW, WR, WW};
-use super::parse::{by_key, list_of, short, MopKind, Status, Txns, ValId};
+use super::graph::{pack, RW, WR, WW};
+use super::parse::{by_key, short, Mop, MopKind, Status, Txns, ValId};
 use super::{within_txns, Ctx, Found, TxnError};
 use crate::checker::hash::FxHashMap;
 
 /// Edges (txn, txn, relation) as inference emits them.
 pub(crate) type Edges = Vec<(u32, u32, u8)>;
 
+/// One element a txn knows a list to hold: its id, and where it was written in the txn (the
+/// micro-op, and the position in what it read; `None` for the element it appended).
+type Known<'m> = (ValId, &'m Mop, Option<usize>);
+
 /// Per txn and key while scanning one txn: the whole list when known (after a read), and the
 /// txn's own appends since.
-type KeyState<'v> = (u32, Option<Vec<&'v Value>>, Vec<&'v Value>);
+type KeyState<'m> = (u32, Option<Vec<Known<'m>>>, Vec<Known<'m>>);
+
+/// A value shown in a message only when the message is written.
+struct Shown<F>(F);
+
+impl<F: Fn() -> Value> std::fmt::Display for Shown<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.0)().fmt(f)
+    }
+}
 
 /// No writer (an element nobody appended).
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// The inferred version order of one key.
 #[derive(Debug, Default)]
-pub(crate) struct KeyOrder<'a> {
-    /// The longest read: the version order.
-    pub elems: &'a [Value],
+pub(crate) struct KeyOrder {
+    /// The longest read (a micro-op index): the version order.
+    pub longest: Option<u32>,
     /// The txn that appended each element ([`NONE`] when nobody did).
     pub writers: Vec<u32>,
     /// Committed txns whose appends to this key no read saw.
@@ -44,49 +56,50 @@ pub(crate) struct KeyOrder<'a> {
 
 /// What list-append inference found.
 #[derive(Debug, Default)]
-pub(crate) struct Inference<'a> {
-    /// Dependency edges (txn, txn, relation).
-    pub edges: Vec<(u32, u32, u8)>,
+pub(crate) struct Inference {
+    /// Dependency edges, [`pack`]ed.
+    pub edges: Vec<u64>,
     /// Non-cycle anomalies.
     pub found: Vec<Found>,
     /// Per key id, its version order (for explanations).
-    pub orders: Vec<KeyOrder<'a>>,
+    pub orders: Vec<KeyOrder>,
 }
 
 /// Infers version orders, edges and non-cycle anomalies.
-pub(crate) fn infer<'a>(ctx: &Ctx<'a, '_>) -> Result<Inference<'a>, TxnError> {
+pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
     let txns = ctx.txns;
     let groups = by_key(txns, |m| match m.kind {
         MopKind::Append => true,
         MopKind::Read => txns.txns[m.txn as usize].status == Status::Ok,
         MopKind::Write => false,
     });
-    // Each key on its own, with small per-thread tables reused from key to key (parallel).
-    let per_key: Vec<Result<KeyOut<'a>, TxnError>> = (0..txns.keys.len())
-        .into_par_iter()
-        .map_init(Scratch::default, |s, k| {
-            infer_key(ctx, s, k as u32, groups.of(k as u32))
-        })
-        .collect();
+    // Each key on its own, with small per-thread tables reused from key to key (parallel);
+    // the first bad key in key order is the error, so it does not depend on scheduling.
     let mut out = Inference {
-        orders: Vec::with_capacity(per_key.len()),
+        orders: Vec::with_capacity(txns.keys.len()),
         ..Default::default()
     };
-    let total: usize = per_key.iter().flatten().map(|k| k.0.len()).sum();
-    out.edges.reserve(total);
-    for key in per_key {
-        // The first bad key in key order, so the error does not depend on scheduling.
-        let (edges, found, order) = key?;
-        out.edges.extend(edges);
-        out.found.extend(found);
-        out.orders.push(order);
-    }
+    out.edges.reserve(super::edge_room(txns));
+    super::for_each_key(
+        txns.keys.len() as u32,
+        Scratch::default,
+        |s, k| infer_key(ctx, s, k, groups.of(k)),
+        |key| {
+            let (edges, found, order) = key?;
+            out.edges
+                .extend(edges.into_iter().map(|(a, b, r)| pack(a, b, r)));
+            out.found.extend(found);
+            out.orders.push(order);
+            Ok(())
+        },
+    )?;
+    drop(groups);
     out.found.extend(within_txns(ctx, within_txn));
     Ok(out)
 }
 
 /// What inference finds for one key.
-type KeyOut<'a> = (Edges, Vec<Found>, KeyOrder<'a>);
+type KeyOut = (Edges, Vec<Found>, KeyOrder);
 
 /// Per-thread tables for [`infer_key`], cleared and reused from key to key.
 #[derive(Default)]
@@ -106,12 +119,12 @@ struct Scratch {
 /// Every append to one key, by element id: unique, or the history is ambiguous.
 type Writers = FxHashMap<ValId, u32>;
 
-fn infer_key<'a>(
-    ctx: &Ctx<'a, '_>,
+fn infer_key(
+    ctx: &Ctx<'_, '_>,
     s: &mut Scratch,
     key: u32,
     mops: &[u32],
-) -> Result<KeyOut<'a>, TxnError> {
+) -> Result<KeyOut, TxnError> {
     let txns = ctx.txns;
     let Scratch {
         writers,
@@ -129,8 +142,8 @@ fn infer_key<'a>(
         }
         if let Some(first) = writers.insert(m.val, i) {
             return Err(TxnError::DuplicateWrite {
-                key: txns.keys[key as usize].to_string(),
-                value: short(m.value),
+                key: ctx.key(key).to_string(),
+                value: short(&ctx.value(m)),
                 first: ctx.index(txns.mops[first as usize].txn),
                 second: ctx.index(m.txn),
             });
@@ -139,7 +152,7 @@ fn infer_key<'a>(
     let writers: &Writers = writers;
     let mut edges = Vec::new();
     let mut found = Vec::new();
-    let key_v = txns.keys[key as usize];
+    let key_v = Shown(|| ctx.key(key));
     reads.clear();
     reads.extend(
         mops.iter()
@@ -150,15 +163,18 @@ fn infer_key<'a>(
     let longest = reads
         .iter()
         .copied()
-        .max_by_key(|&m| (txns.mops[m as usize].elems_len, std::cmp::Reverse(m)));
-    let elems: &'a [Value] = longest.map_or(&[], |m| list_of(txns.mops[m as usize].value));
+        .max_by_key(|&m| (txns.read_len(&txns.mops[m as usize]), std::cmp::Reverse(m)));
     let elem_ids: &[ValId] = longest.map_or(&[], |m| txns.elems_of(&txns.mops[m as usize]));
+    // Element `i` of the longest read, for messages.
+    let elem = |i: usize| {
+        Shown(move || longest.map_or(Value::Null, |l| ctx.elem(&txns.mops[l as usize], i)))
+    };
     let status = |t: u32| txns.txns[t as usize].status;
     pos.clear();
     pos.reserve(elem_ids.len());
     let mut order_writers = Vec::with_capacity(elem_ids.len());
     let mut dup_reported = false;
-    for (i, (e, &r)) in elems.iter().zip(elem_ids).enumerate() {
+    for (i, &r) in elem_ids.iter().enumerate() {
         let w = writers.get(&r).copied();
         order_writers.push(w.map_or(NONE, |m| txns.mops[m as usize].txn));
         if pos.insert(r, i as u32).is_some() && !dup_reported {
@@ -170,9 +186,10 @@ fn infer_key<'a>(
                 Some(key),
                 vec![reader],
                 format!(
-                    "{} read key {key_v} as {}, which holds {e} more than once; an append-only list never repeats an element",
+                    "{} read key {key_v} as {}, which holds {} more than once; an append-only list never repeats an element",
                     ctx.name(reader),
-                    short(txns.mops[longest.map_or(0, |m| m as usize)].value)
+                    short(&ctx.value(&txns.mops[longest.map_or(0, |m| m as usize)])),
+                    elem(i)
                 ),
             ));
         }
@@ -197,9 +214,9 @@ fn infer_key<'a>(
                 format!(
                     "{} read key {key_v} as {}, but {} read it as {}; neither is a prefix of the other, so they cannot come from one order of appends",
                     ctx.name(t),
-                    short(txns.mops[m as usize].value),
+                    short(&ctx.value(&txns.mops[m as usize])),
                     ctx.name(lt),
-                    short(txns.mops[longest.map_or(m, |l| l) as usize].value)
+                    short(&ctx.value(&txns.mops[longest.map_or(m, |l| l) as usize]))
                 ),
             ));
             check_elements(ctx, writers, key, m, &mut found);
@@ -215,7 +232,7 @@ fn infer_key<'a>(
             continue;
         }
         let mop = &txns.mops[m as usize];
-        let len = mop.elems_len as usize;
+        let len = txns.read_len(mop);
         let t = mop.txn;
         if let Some(f) = first_fail.filter(|&f| f < len) {
             let w = order_writers[f];
@@ -226,8 +243,8 @@ fn infer_key<'a>(
                 format!(
                     "{} read key {key_v} as {}, which contains {}, appended by {}, which failed (aborted read)",
                     ctx.name(t),
-                    short(mop.value),
-                    elems[f],
+                    short(&ctx.value(mop)),
+                    elem(f),
                     ctx.name(w)
                 ),
             ));
@@ -240,8 +257,8 @@ fn infer_key<'a>(
                 format!(
                     "{} read key {key_v} as {}, which contains {}, which no txn ever appended",
                     ctx.name(t),
-                    short(mop.value),
-                    elems[g]
+                    short(&ctx.value(mop)),
+                    elem(g)
                 ),
             ));
         }
@@ -257,8 +274,8 @@ fn infer_key<'a>(
                             format!(
                                 "{} read key {key_v} as {}, ending in {}, an intermediate state of {}, which appended more to it later in the same txn (intermediate read)",
                                 ctx.name(t),
-                                short(mop.value),
-                                elems[len - 1],
+                                short(&ctx.value(mop)),
+                                elem(len - 1),
                                 ctx.name(w)
                             ),
                         ));
@@ -281,7 +298,7 @@ fn infer_key<'a>(
                 format!(
                     "key {key_v}: {} appended {}, then failed, yet {} appended after it (a committed write built on an aborted one)",
                     ctx.name(w),
-                    elems[f],
+                    elem(f),
                     ctx.name(later)
                 ),
             ));
@@ -322,7 +339,7 @@ fn infer_key<'a>(
             continue;
         }
         let t = mop.txn;
-        let p = mop.elems_len as usize;
+        let p = txns.read_len(mop);
         if p > 0 && valid(order_writers[p - 1]) {
             edges.push((order_writers[p - 1], t, WR));
         }
@@ -362,7 +379,7 @@ fn infer_key<'a>(
         }
     }
     let order = KeyOrder {
-        elems,
+        longest,
         writers: order_writers,
         unobserved,
     };
@@ -373,18 +390,20 @@ fn infer_key<'a>(
 fn check_elements(ctx: &Ctx<'_, '_>, writers: &Writers, key: u32, m: u32, found: &mut Vec<Found>) {
     let txns = ctx.txns;
     let mop = &txns.mops[m as usize];
-    let key_v = txns.keys[key as usize];
+    let key_v = Shown(|| ctx.key(key));
+    let e = |i: usize| Shown(move || ctx.elem(mop, i));
     let mut seen: FxHashMap<ValId, ()> = FxHashMap::default();
-    for (e, &r) in list_of(mop.value).iter().zip(txns.elems_of(mop)) {
+    for (i, &r) in txns.elems_of(mop).iter().enumerate() {
         if seen.insert(r, ()).is_some() {
             found.push(ctx.found(
                 "duplicate-elements",
                 Some(key),
                 vec![mop.txn],
                 format!(
-                    "{} read key {key_v} as {}, which holds {e} more than once",
+                    "{} read key {key_v} as {}, which holds {} more than once",
                     ctx.name(mop.txn),
-                    short(mop.value)
+                    short(&ctx.value(mop)),
+                    e(i)
                 ),
             ));
             return;
@@ -396,9 +415,10 @@ fn check_elements(ctx: &Ctx<'_, '_>, writers: &Writers, key: u32, m: u32, found:
                     Some(key),
                     vec![mop.txn],
                     format!(
-                        "{} read key {key_v} as {}, which contains {e}, which no txn ever appended",
+                        "{} read key {key_v} as {}, which contains {}, which no txn ever appended",
                         ctx.name(mop.txn),
-                        short(mop.value)
+                        short(&ctx.value(mop)),
+                        e(i)
                     ),
                 ));
                 return;
@@ -411,9 +431,10 @@ fn check_elements(ctx: &Ctx<'_, '_>, writers: &Writers, key: u32, m: u32, found:
                         Some(key),
                         vec![mop.txn, wt],
                         format!(
-                            "{} read key {key_v} as {}, which contains {e}, appended by {}, which failed (aborted read)",
+                            "{} read key {key_v} as {}, which contains {}, appended by {}, which failed (aborted read)",
                             ctx.name(mop.txn),
-                            short(mop.value),
+                            short(&ctx.value(mop)),
+                            e(i),
                             ctx.name(wt)
                         ),
                     ));
@@ -424,9 +445,22 @@ fn check_elements(ctx: &Ctx<'_, '_>, writers: &Writers, key: u32, m: u32, found:
     }
 }
 
+/// The JSON list a txn knows, for a message.
+fn known_list(ctx: &Ctx<'_, '_>, list: &[Known<'_>]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|&(_, m, at)| match at {
+                Some(i) => ctx.elem(m, i),
+                None => ctx.value(m),
+            })
+            .collect(),
+    )
+}
+
 /// Internal consistency and future reads within one committed txn.
 fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
-    let mops = ctx.txns.mops_of(t);
+    let txns = ctx.txns;
+    let mops = txns.mops_of(t);
     if !super::parse::repeats_a_key(mops) {
         // Both anomalies need two micro-ops on one key; most txns have none.
         return;
@@ -441,39 +475,26 @@ fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
                 state.len() - 1
             }
         };
-        let key_v = ctx.txns.keys[m.key as usize];
+        let key_v = Shown(|| ctx.key(m.key));
         match m.kind {
             MopKind::Append | MopKind::Write => {
                 let (_, known, own) = &mut state[slot];
                 match known {
-                    Some(list) => list.push(m.value),
-                    None => own.push(m.value),
+                    Some(list) => list.push((m.val, m, None)),
+                    None => own.push((m.val, m, None)),
                 }
             }
             MopKind::Read => {
-                let read = list_of(m.value);
+                let read = txns.elems_of(m);
                 let (_, known, own) = &mut state[slot];
+                let ids = |l: &[Known<'_>]| l.iter().map(|k| k.0).collect::<Vec<ValId>>();
                 let expected: Option<String> = match known {
-                    Some(list)
-                        if list.len() != read.len()
-                            || list.iter().zip(read).any(|(a, b)| *a != b) =>
-                    {
-                        Some(format!(
-                            "{}",
-                            Value::Array(list.iter().map(|v| (*v).clone()).collect())
-                        ))
-                    }
+                    Some(list) if ids(list) != read => Some(format!("{}", known_list(ctx, list))),
                     None if !own.is_empty()
                         && (read.len() < own.len()
-                            || read[read.len() - own.len()..]
-                                .iter()
-                                .zip(own.iter())
-                                .any(|(a, b)| a != *b)) =>
+                            || read[read.len() - own.len()..] != ids(own)[..]) =>
                     {
-                        Some(format!(
-                            "a list ending in {}",
-                            Value::Array(own.iter().map(|v| (*v).clone()).collect())
-                        ))
+                        Some(format!("a list ending in {}", known_list(ctx, own)))
                     }
                     _ => None,
                 };
@@ -485,16 +506,21 @@ fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
                         format!(
                             "{} read key {key_v} as {}, but its own earlier micro-ops imply {expected} (internal inconsistency)",
                             ctx.name(t),
-                            short(m.value)
+                            short(&ctx.value(m))
                         ),
                     ));
                 }
-                *known = Some(read.iter().collect());
+                *known = Some(
+                    read.iter()
+                        .enumerate()
+                        .map(|(p, &id)| (id, m, Some(p)))
+                        .collect(),
+                );
                 own.clear();
                 for later in &mops[i + 1..] {
                     if later.key == m.key
                         && later.kind == MopKind::Append
-                        && read.contains(later.value)
+                        && read.contains(&later.val)
                     {
                         found.push(ctx.found(
                             "future-read",
@@ -503,8 +529,8 @@ fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
                             format!(
                                 "{} read key {key_v} as {}, which contains {}, an element the same txn appends only later (future read)",
                                 ctx.name(t),
-                                short(m.value),
-                                later.value
+                                short(&ctx.value(m)),
+                                ctx.value(later)
                             ),
                         ));
                         break;
@@ -517,7 +543,7 @@ fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
 
 /// Why edge `a -> b` of relation `rel` holds, in words, with the key it concerns.
 pub(crate) fn why(
-    inf: &Inference<'_>,
+    inf: &Inference,
     ctx: &Ctx<'_, '_>,
     a: u32,
     b: u32,
@@ -528,19 +554,25 @@ pub(crate) fn why(
     let position = |k: u32, t: u32| -> Option<usize> {
         inf.orders[k as usize].writers.iter().rposition(|&w| w == t)
     };
-    let appended = |t: u32, k: u32| -> Option<&Value> {
+    let appended = |t: u32, k: u32| -> Option<Value> {
         txns.mops_of(t)
             .iter()
             .rev()
             .find(|m| m.key == k && m.kind == MopKind::Append)
-            .map(|m| m.value)
+            .map(|m| ctx.value(m))
+    };
+    // Element `i` of key `k`'s version order.
+    let elem = |k: u32, i: usize| {
+        inf.orders[k as usize]
+            .longest
+            .map_or(Value::Null, |l| ctx.elem(&txns.mops[l as usize], i))
     };
     match rel {
         WW => {
             for m in txns.mops_of(a).iter().filter(|m| m.kind == MopKind::Append) {
                 let k = m.key;
                 let order = &inf.orders[k as usize];
-                let key_v = txns.keys[k as usize];
+                let key_v = ctx.key(k);
                 let (Some(pa), Some(vb)) = (position(k, a), appended(b, k)) else {
                     continue;
                 };
@@ -550,7 +582,8 @@ pub(crate) fn why(
                             k,
                             format!(
                                 "{na} appended {} to {key_v}, and {nb} appended {} after it",
-                                order.elems[pa], order.elems[pb]
+                                elem(k, pa),
+                                elem(k, pb)
                             ),
                         ))
                     }
@@ -559,7 +592,7 @@ pub(crate) fn why(
                             k,
                             format!(
                                 "{na} appended {} to {key_v}; {nb}'s append of {vb} was never read, so it came after every element read",
-                                order.elems[pa]
+                                elem(k, pa)
                             ),
                         ))
                     }
@@ -574,11 +607,13 @@ pub(crate) fn why(
                 .iter()
                 .filter(|m| m.kind == MopKind::Read && m.flag)
             {
-                let list = list_of(m.value);
-                let Some(last) = list.last() else { continue };
+                let len = txns.read_len(m);
+                if len == 0 {
+                    continue;
+                }
                 let order = &inf.orders[m.key as usize];
-                if list.len() <= order.writers.len()
-                    && order.writers[..list.len()]
+                if len <= order.writers.len()
+                    && order.writers[..len]
                         .iter()
                         .rev()
                         .find(|&&w| w != NONE && txns.txns[w as usize].status != Status::Fail)
@@ -587,9 +622,10 @@ pub(crate) fn why(
                     return Some((
                         m.key,
                         format!(
-                            "{na} appended {last} to {}, which {nb} read ({})",
-                            txns.keys[m.key as usize],
-                            short(m.value)
+                            "{na} appended {} to {}, which {nb} read ({})",
+                            ctx.elem(m, len - 1),
+                            ctx.key(m.key),
+                            short(&ctx.value(m))
                         ),
                     ));
                 }
@@ -604,19 +640,19 @@ pub(crate) fn why(
             {
                 let k = m.key;
                 let Some(vb) = appended(b, k) else { continue };
-                let p = list_of(m.value).len();
+                let p = txns.read_len(m);
                 let order = &inf.orders[k as usize];
                 let after = match position(k, b) {
                     Some(pb) => pb >= p,
-                    None => order.unobserved.contains(&b) && p <= order.elems.len(),
+                    None => order.unobserved.contains(&b) && p <= order.writers.len(),
                 };
                 if after {
                     return Some((
                         k,
                         format!(
                             "{na} read {} as {}, which does not include {vb}, appended by {nb}",
-                            txns.keys[k as usize],
-                            short(m.value)
+                            ctx.key(k),
+                            short(&ctx.value(m))
                         ),
                     ));
                 }

@@ -8,7 +8,7 @@
 //!
 //! # Layout (one job per file)
 //!
-//! - [`parse`](self) micro-ops from history values, interned keys;
+//! - [`parse`](self) micro-ops from history values (`Value`s or compact words), interned keys;
 //! - `list_append` / `rw_register`: version orders, dependency edges, non-cycle anomalies;
 //! - `graph`: the CSR dependency graph with process and real-time (clock-node) edges;
 //! - `search`: trimming, Tarjan components (petgraph), per-class BFS cycle search, budget;
@@ -53,9 +53,9 @@ pub use consistency::{boundary, Boundary, ConsistencyModel, UnknownConsistencyMo
 pub use explain::{CycleStep, CycleTxn, TxnCycle};
 
 use crate::checker::{Anomaly, CheckResult, CheckStats, Validity, Witness};
-use crate::history::{History, Op};
+use crate::history::{CompactHistory, History};
 use classify::{Spec, Variant};
-use parse::{Status, Txns, WriteKind};
+use parse::{OpView, Status, Txns, WriteKind};
 use search::{Fallback, Limits};
 
 /// The default search budget: BFS states per (component, cycle class).
@@ -144,21 +144,21 @@ pub(crate) type Found = Anomaly;
 
 /// What checkers share while working on one history.
 pub(crate) struct Ctx<'a, 'b> {
-    /// The history.
-    pub history: &'a History,
+    /// The history's ops (facts, and values for messages).
+    pub src: &'a dyn OpView,
     /// Its txns.
     pub txns: &'b Txns<'a>,
 }
 
 impl Ctx<'_, '_> {
-    /// The op of txn `t`.
-    pub(crate) fn op(&self, t: u32) -> &Op {
-        &self.history.ops[self.txns.txns[t as usize].op as usize]
+    /// The history's op index of txn `t`.
+    pub(crate) fn op(&self, t: u32) -> u32 {
+        self.txns.txns[t as usize].op
     }
 
     /// History index of txn `t`'s invocation.
     pub(crate) fn index(&self, t: u32) -> u64 {
-        self.op(t).invoke_index
+        self.src.invoke_index(self.op(t))
     }
 
     /// `T<index>`.
@@ -168,7 +168,34 @@ impl Ctx<'_, '_> {
 
     /// `T<index> (process p)`.
     pub(crate) fn name(&self, t: u32) -> String {
-        format!("T{} (process {})", self.index(t), self.op(t).process)
+        format!(
+            "T{} (process {})",
+            self.index(t),
+            self.src.process(self.op(t))
+        )
+    }
+
+    /// Key `k` as written (materialized from the history).
+    pub(crate) fn key(&self, k: u32) -> Value {
+        self.part(&self.txns.mops[self.txns.keys[k as usize] as usize], 1)
+    }
+
+    /// Part `part` (0 function, 1 key, 2 value) of micro-op `m`, as written.
+    fn part(&self, m: &parse::Mop, part: usize) -> Value {
+        self.src.mop_part(self.op(m.txn), m.pos, part)
+    }
+
+    /// The value of micro-op `m` as written (the element appended, the value read, ...).
+    pub(crate) fn value(&self, m: &parse::Mop) -> Value {
+        self.part(m, 2)
+    }
+
+    /// Element `i` of what list-append read `m` saw.
+    pub(crate) fn elem(&self, m: &parse::Mop, i: usize) -> Value {
+        match self.value(m) {
+            Value::Array(mut a) if i < a.len() => a.swap_remove(i),
+            _ => Value::Null,
+        }
     }
 
     /// A non-cycle anomaly about txns `ts` (most relevant first).
@@ -181,7 +208,7 @@ impl Ctx<'_, '_> {
     ) -> Found {
         Anomaly {
             kind: kind.to_string(),
-            key: key.map(|k| self.txns.keys[k as usize].clone()),
+            key: key.map(|k| self.key(k)),
             ops: ts.iter().map(|&t| self.index(t)).collect(),
             explanation,
             witness: None,
@@ -213,9 +240,44 @@ pub(crate) fn within_txns(
     runs.into_iter().flatten().collect()
 }
 
+/// Keys per batch of per-key inference: a batch's results are merged (and freed) before the
+/// next batch runs, so the per-key results of a big history never all wait at once.
+const KEY_BATCH: u32 = 1 << 14;
+
+/// Runs `infer` on every key (in parallel within batches of keys, with per-thread scratch
+/// from `init`) and hands each key's result to `take` in key order; the first error stops.
+pub(crate) fn for_each_key<S, T: Send>(
+    keys: u32,
+    init: impl Fn() -> S + Sync + Send,
+    infer: impl Fn(&mut S, u32) -> T + Sync + Send,
+    mut take: impl FnMut(T) -> Result<(), TxnError>,
+) -> Result<(), TxnError> {
+    use rayon::prelude::*;
+    let mut start = 0;
+    while start < keys {
+        let end = keys.min(start.saturating_add(KEY_BATCH));
+        let batch: Vec<T> = (start..end)
+            .into_par_iter()
+            .map_init(&init, |s, k| infer(s, k))
+            .collect();
+        for r in batch {
+            take(r)?;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// Room to reserve for the graph's edges (packed, 8 bytes each): about what inference
+/// emits (two per micro-op) plus the process and real-time edges (at most four per txn), so
+/// the list is not doubled and copied at its largest.
+pub(crate) fn edge_room(txns: &Txns<'_>) -> usize {
+    2 * txns.mops.len() + 4 * txns.txns.len()
+}
+
 /// The workload-specific inference, kept for explanations.
-pub(crate) enum Inferred<'a> {
-    ListAppend(list_append::Inference<'a>),
+pub(crate) enum Inferred {
+    ListAppend(list_append::Inference),
     RwRegister(rw_register::Inference),
 }
 
@@ -227,17 +289,29 @@ pub(crate) enum Inferred<'a> {
 /// It is invalid when an anomaly the model prohibits was found, unknown when a search ran
 /// out of budget or time without that, else valid.
 pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnError> {
+    check_source(&parse::HistorySource(history), opts)
+}
+
+/// [`check`] on a compact history: micro-ops are read from its arena (list-append reads in
+/// place), and only the values an anomaly cites are turned into `Value`s.
+pub fn check_compact(history: &CompactHistory, opts: &TxnOptions) -> Result<CheckResult, TxnError> {
+    check_source(&parse::CompactSource(history), opts)
+}
+
+/// [`check`] over either kind of history.
+fn check_source<S>(src: &S, opts: &TxnOptions) -> Result<CheckResult, TxnError>
+where
+    S: parse::Source,
+    S::Key: Clone,
+{
     let started = Instant::now();
     let writes = match opts.workload {
         TxnWorkload::ListAppend => WriteKind::Append,
         TxnWorkload::RwRegister => WriteKind::Write,
     };
-    let txns = parse::parse(history, writes)?;
+    let txns = parse::parse(src, writes)?;
     let t_parse = started.elapsed().as_secs_f64();
-    let ctx = Ctx {
-        history,
-        txns: &txns,
-    };
+    let ctx = Ctx { src, txns: &txns };
     let mut inferred = match opts.workload {
         TxnWorkload::ListAppend => Inferred::ListAppend(list_append::infer(&ctx)?),
         TxnWorkload::RwRegister => Inferred::RwRegister(rw_register::infer(&ctx)?),
@@ -256,16 +330,16 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<CheckResult, TxnErr
         .collect();
     let mut edges = edges;
     if specs.iter().any(|s| s.variant != Variant::Plain) {
-        graph::process_edges(&txns, history, &mut edges);
+        graph::process_edges(&txns, src, &mut edges);
     }
     let mut clock_txn = Vec::new();
     let clocks = if specs.iter().any(|s| s.variant == Variant::Realtime) {
-        graph::realtime_edges(&txns, history, &mut edges, &mut clock_txn)
+        graph::realtime_edges(&txns, src, &mut edges, &mut clock_txn)
     } else {
         0
     };
     let n = txns.txns.len() as u32;
-    let g = graph::build(n, n + clocks, edges);
+    let g = graph::build_packed(n, n + clocks, edges);
     let t_graph = started.elapsed().as_secs_f64();
     let mask = specs.iter().fold(0u8, |m, s| m | s.allowed());
     let comps = search::components(&g, mask);

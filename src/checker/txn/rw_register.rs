@@ -10,20 +10,18 @@
 //! every txn R whose external read saw `v`, `R -rw-> W'`; a read of `v` gives
 //! `W -wr-> R`. Writers of an unread `info` txn give no edges (it may not have committed).
 
-use rayon::prelude::*;
-use serde_json::Value;
-
-use super::graph::{RW, WR, WW};
+use super::graph::{pack, RW, WR, WW};
 use super::list_append::Edges;
-use super::parse::{by_key, short, MopKind, Status, ValId, NULL_ID};
+use super::parse::{by_key, short, Mop, MopKind, Status, ValId};
 use super::{within_txns, Ctx, Found, TxnError};
 use crate::checker::hash::FxHashMap;
+use crate::history::compact::Val;
 
 /// What rw-register inference found.
 #[derive(Debug, Default)]
 pub(crate) struct Inference {
-    /// Dependency edges (txn, txn, relation).
-    pub edges: Vec<(u32, u32, u8)>,
+    /// Dependency edges, [`pack`]ed.
+    pub edges: Vec<u64>,
     /// Non-cycle anomalies.
     pub found: Vec<Found>,
 }
@@ -36,8 +34,8 @@ pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
         if m.kind == MopKind::Write {
             if let Some(first) = writers.insert((m.key, m.val), i as u32) {
                 return Err(TxnError::DuplicateWrite {
-                    key: txns.keys[m.key as usize].to_string(),
-                    value: short(m.value),
+                    key: ctx.key(m.key).to_string(),
+                    value: short(&ctx.value(m)),
                     first: ctx.index(txns.mops[first as usize].txn),
                     second: ctx.index(m.txn),
                 });
@@ -49,37 +47,41 @@ pub(crate) fn infer(ctx: &Ctx<'_, '_>) -> Result<Inference, TxnError> {
         MopKind::Read => txns.txns[m.txn as usize].status == Status::Ok,
         MopKind::Append => false,
     });
-    let per_key: Vec<(Edges, Vec<Found>)> = (0..txns.keys.len() as u32)
-        .into_par_iter()
-        .map(|k| infer_key(ctx, &writers, k, groups.of(k)))
-        .collect();
     let mut out = Inference::default();
-    for (edges, found) in per_key {
-        out.edges.extend(edges);
-        out.found.extend(found);
-    }
+    out.edges.reserve(super::edge_room(txns));
+    super::for_each_key(
+        txns.keys.len() as u32,
+        || (),
+        |_, k| infer_key(ctx, &writers, k, groups.of(k)),
+        |(edges, found)| {
+            out.edges
+                .extend(edges.into_iter().map(|(a, b, r)| pack(a, b, r)));
+            out.found.extend(found);
+            Ok(())
+        },
+    )?;
+    drop(groups);
     out.found.extend(within_txns(ctx, within_txn));
     Ok(out)
 }
 
-/// The value a txn finally wrote to `key`, if it wrote it.
-fn final_write<'a>(ctx: &Ctx<'a, '_>, t: u32, key: u32) -> Option<&'a Value> {
+/// A txn's final write to `key`, if it wrote it.
+fn final_write<'c>(ctx: &Ctx<'_, 'c>, t: u32, key: u32) -> Option<&'c Mop> {
     ctx.txns
         .mops_of(t)
         .iter()
         .rev()
         .find(|m| m.key == key && m.kind == MopKind::Write)
-        .map(|m| m.value)
 }
 
-fn infer_key<'a>(
-    ctx: &Ctx<'a, '_>,
+fn infer_key(
+    ctx: &Ctx<'_, '_>,
     writers: &FxHashMap<(u32, ValId), u32>,
     key: u32,
     mops: &[u32],
 ) -> (Edges, Vec<Found>) {
     let txns = ctx.txns;
-    let key_v = txns.keys[key as usize];
+    let key_v = || ctx.key(key);
     let status = |t: u32| txns.txns[t as usize].status;
     let mut edges = Vec::new();
     let mut found = Vec::new();
@@ -99,16 +101,17 @@ fn infer_key<'a>(
         }
         let t = mop.txn;
         // A read after the txn's own write reads that write: `within_txn` checks it.
-        if mop.flag && !mop.value.is_null() {
+        if mop.flag && mop.val != Val::NULL {
             match writer_of(mop.val) {
                 None => found.push(ctx.found(
                     "garbage-read",
                     Some(key),
                     vec![t],
                     format!(
-                        "{} read key {key_v} = {}, which no txn ever wrote",
+                        "{} read key {} = {}, which no txn ever wrote",
                         ctx.name(t),
-                        short(mop.value)
+                        key_v(),
+                        short(&ctx.value(mop))
                     ),
                 )),
                 Some((w, _)) if status(w) == Status::Fail => found.push(ctx.found(
@@ -116,9 +119,10 @@ fn infer_key<'a>(
                     Some(key),
                     vec![t, w],
                     format!(
-                        "{} read key {key_v} = {}, written by {}, which failed (aborted read)",
+                        "{} read key {} = {}, written by {}, which failed (aborted read)",
                         ctx.name(t),
-                        short(mop.value),
+                        key_v(),
+                        short(&ctx.value(mop)),
                         ctx.name(w)
                     ),
                 )),
@@ -129,9 +133,10 @@ fn infer_key<'a>(
                             Some(key),
                             vec![t, w],
                             format!(
-                                "{} read key {key_v} = {}, which {} overwrote later in the same txn (intermediate read)",
+                                "{} read key {} = {}, which {} overwrote later in the same txn (intermediate read)",
                                 ctx.name(t),
-                                short(mop.value),
+                                key_v(),
+                                short(&ctx.value(mop)),
                                 ctx.name(w)
                             ),
                         ));
@@ -159,7 +164,7 @@ fn infer_key<'a>(
             continue;
         };
         lost.entry(mop.val).or_default().push(t);
-        if !mop.value.is_null() {
+        if mop.val != Val::NULL {
             if let Some((w, _)) = writer_of(mop.val) {
                 if committed(w) {
                     edges.push((w, t, WW));
@@ -172,23 +177,20 @@ fn infer_key<'a>(
     }
     // Reads: wr from the writer; a read of the initial state precedes every write.
     for (&v, rs) in &readers {
-        match v {
-            NULL_ID => {
-                for &m in mops {
-                    let mop = &txns.mops[m as usize];
-                    if mop.kind == MopKind::Write && mop.flag && committed(mop.txn) {
-                        edges.extend(rs.iter().map(|&r| (r, mop.txn, RW)));
-                    }
+        if v == Val::NULL {
+            for &m in mops {
+                let mop = &txns.mops[m as usize];
+                if mop.kind == MopKind::Write && mop.flag && committed(mop.txn) {
+                    edges.extend(rs.iter().map(|&r| (r, mop.txn, RW)));
                 }
             }
-            _ => {
-                let Some(&wm) = writers.get(&(key, v)) else {
-                    continue;
-                };
-                let w = txns.mops[wm as usize].txn;
-                if committed(w) {
-                    edges.extend(rs.iter().map(|&r| (w, r, WR)));
-                }
+        } else {
+            let Some(&wm) = writers.get(&(key, v)) else {
+                continue;
+            };
+            let w = txns.mops[wm as usize].txn;
+            if committed(w) {
+                edges.extend(rs.iter().map(|&r| (w, r, WR)));
             }
         }
     }
@@ -200,14 +202,15 @@ fn infer_key<'a>(
             .mops_of(ts[0])
             .iter()
             .find(|m| m.key == key && m.kind == MopKind::Read)
-            .map_or_else(|| "null".to_string(), |m| short(m.value));
+            .map_or_else(|| "null".to_string(), |m| short(&ctx.value(m)));
         found.push(ctx.found(
             "lost-update",
             Some(key),
             ts,
             format!(
-                "{} all read key {key_v} = {seen} and then wrote it, and all committed (lost update)",
-                names.join(", ")
+                "{} all read key {} = {seen} and then wrote it, and all committed (lost update)",
+                names.join(", "),
+                key_v()
             ),
         ));
     }
@@ -221,45 +224,47 @@ fn within_txn(ctx: &Ctx<'_, '_>, t: u32, found: &mut Vec<Found>) {
         // Both anomalies need two micro-ops on one key; most txns have none.
         return;
     }
-    let mut known: Vec<(u32, &Value)> = Vec::new();
+    // Per key: the micro-op whose value the txn last knew it to hold.
+    let mut known: Vec<(u32, &Mop)> = Vec::new();
     for (i, m) in mops.iter().enumerate() {
         let slot = known.iter().position(|s| s.0 == m.key);
-        let key_v = ctx.txns.keys[m.key as usize];
         match m.kind {
             MopKind::Write | MopKind::Append => match slot {
-                Some(s) => known[s].1 = m.value,
-                None => known.push((m.key, m.value)),
+                Some(s) => known[s].1 = m,
+                None => known.push((m.key, m)),
             },
             MopKind::Read => {
                 if let Some(s) = slot {
-                    if known[s].1 != m.value {
+                    if known[s].1.val != m.val {
                         found.push(ctx.found(
                             "internal",
                             Some(m.key),
                             vec![t],
                             format!(
-                                "{} read key {key_v} = {}, but its own earlier micro-ops imply {} (internal inconsistency)",
+                                "{} read key {} = {}, but its own earlier micro-ops imply {} (internal inconsistency)",
                                 ctx.name(t),
-                                short(m.value),
-                                short(known[s].1)
+                                ctx.key(m.key),
+                                short(&ctx.value(m)),
+                                short(&ctx.value(known[s].1))
                             ),
                         ));
                     }
-                    known[s].1 = m.value;
+                    known[s].1 = m;
                 } else {
-                    known.push((m.key, m.value));
+                    known.push((m.key, m));
                     let future = mops[i + 1..]
                         .iter()
-                        .any(|x| x.key == m.key && x.kind == MopKind::Write && x.value == m.value);
-                    if future && !m.value.is_null() {
+                        .any(|x| x.key == m.key && x.kind == MopKind::Write && x.val == m.val);
+                    if future && m.val != Val::NULL {
                         found.push(ctx.found(
                             "future-read",
                             Some(m.key),
                             vec![t],
                             format!(
-                                "{} read key {key_v} = {}, a value the same txn writes only later (future read)",
+                                "{} read key {} = {}, a value the same txn writes only later (future read)",
                                 ctx.name(t),
-                                short(m.value)
+                                ctx.key(m.key),
+                                short(&ctx.value(m))
                             ),
                         ));
                     }
@@ -277,15 +282,14 @@ pub(crate) fn why(ctx: &Ctx<'_, '_>, a: u32, b: u32, rel: u8) -> Option<(u32, St
         txns.mops_of(t)
             .iter()
             .find(|m| m.key == k && m.kind == MopKind::Read && m.flag)
-            .map(|m| m.value)
     };
     let keys_of = |t: u32| {
         let mut ks: Vec<u32> = txns.mops_of(t).iter().map(|m| m.key).collect();
         ks.dedup();
         ks
     };
+    let v = |m: &Mop| ctx.value(m);
     for k in keys_of(if rel == WR { a } else { b }) {
-        let key_v = txns.keys[k as usize];
         match rel {
             WW => {
                 if let (Some(va), Some(r), Some(vb)) = (
@@ -293,34 +297,49 @@ pub(crate) fn why(ctx: &Ctx<'_, '_>, a: u32, b: u32, rel: u8) -> Option<(u32, St
                     ext_read(b, k),
                     final_write(ctx, b, k),
                 ) {
-                    if va == r {
+                    if va.val == r.val {
                         return Some((
                             k,
-                            format!("{na} wrote {key_v} = {va}, which {nb} read and then overwrote with {vb}"),
+                            format!(
+                                "{na} wrote {} = {}, which {nb} read and then overwrote with {}",
+                                ctx.key(k),
+                                v(va),
+                                v(vb)
+                            ),
                         ));
                     }
                 }
             }
             WR => {
                 if let (Some(va), Some(r)) = (final_write(ctx, a, k), ext_read(b, k)) {
-                    if va == r {
-                        return Some((k, format!("{na} wrote {key_v} = {va}, which {nb} read")));
+                    if va.val == r.val {
+                        return Some((
+                            k,
+                            format!("{na} wrote {} = {}, which {nb} read", ctx.key(k), v(va)),
+                        ));
                     }
                 }
             }
             RW => {
                 if let (Some(r), Some(vb)) = (ext_read(a, k), final_write(ctx, b, k)) {
-                    if r.is_null() {
-                        return Some((
-                            k,
-                            format!("{na} read {key_v} as null (never written), but {nb} wrote {vb} to it"),
-                        ));
-                    }
-                    if ext_read(b, k) == Some(r) {
+                    if r.val == Val::NULL {
                         return Some((
                             k,
                             format!(
-                                "{na} read {key_v} = {r}, a version {nb} then overwrote with {vb}"
+                                "{na} read {} as null (never written), but {nb} wrote {} to it",
+                                ctx.key(k),
+                                v(vb)
+                            ),
+                        ));
+                    }
+                    if ext_read(b, k).map(|x| x.val) == Some(r.val) {
+                        return Some((
+                            k,
+                            format!(
+                                "{na} read {} = {}, a version {nb} then overwrote with {}",
+                                ctx.key(k),
+                                v(r),
+                                v(vb)
                             ),
                         ));
                     }

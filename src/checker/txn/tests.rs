@@ -123,10 +123,27 @@ fn serial(h: &History, workload: TxnWorkload) -> History {
     history(&ops)
 }
 
+/// Checks `h` from its `Value`s and from its compact form: both must say the same (anomalies,
+/// explanations and witnesses included).
 fn run(h: &History, w: TxnWorkload, m: ConsistencyModel) -> CheckResult {
     let mut o = TxnOptions::new(w);
     o.consistency_model = m;
-    check(h, &o).unwrap()
+    let full = check(h, &o).unwrap();
+    let compact = check_compact(&crate::history::CompactHistory::from_history(h), &o).unwrap();
+    let same = |r: &CheckResult| {
+        let mut d = r.details.clone().unwrap_or_default();
+        d["phase-secs"] = Value::Null;
+        (
+            r.valid,
+            r.cause.clone(),
+            serde_json::to_value(&r.anomalies).unwrap(),
+            d,
+            r.stats.ops,
+            r.stats.keys,
+        )
+    };
+    assert_eq!(same(&full), same(&compact));
+    full
 }
 
 fn kinds(r: &CheckResult) -> Vec<String> {
@@ -719,9 +736,25 @@ fn reused_values_and_foreign_micro_ops_are_bad_input() {
     ]);
     let e = check(&h, &TxnOptions::new(LA)).unwrap_err().to_string();
     assert!(e.contains("written by op 0 and again by op 2"), "{e}");
+    let both = |h: &History, w| {
+        let c = crate::history::CompactHistory::from_history(h);
+        let compact = check_compact(&c, &TxnOptions::new(w)).unwrap_err();
+        assert_eq!(check(h, &TxnOptions::new(w)).unwrap_err(), compact);
+        compact.to_string()
+    };
+    assert_eq!(both(&h, LA), e);
     let h = history(&[(0, 0, 1, 'o', json!([["w", "x", 1]]))]);
-    let e = check(&h, &TxnOptions::new(LA)).unwrap_err().to_string();
+    let e = both(&h, LA);
     assert!(e.starts_with("op 0 (process 0)"), "{e}");
+    let h = history(&[
+        (0, 0, 1, 'o', json!([["w", "x", "v"]])),
+        (1, 2, 3, 'o', json!([["w", "x", "v"]])),
+    ]);
+    let e = both(&h, RW);
+    assert!(
+        e.contains("key \"x\": value \"v\" is written by op 0 and again by op 2"),
+        "{e}"
+    );
 }
 
 /// A tiny random history for the property test below: `n` concurrent committed txns run in

@@ -31,6 +31,8 @@ const STR: u64 = 3;
 const ARRAY: u64 = 4;
 const OTHER: u64 = 5;
 const ABSENT: u64 = 6;
+/// A checker's own interned id ([`Val::local`]), never stored in an arena.
+const LOCAL: u64 = 7;
 /// Bits of an array's length; its start takes the rest of the payload.
 const LEN_BITS: u32 = 25;
 const MAX_LEN: u64 = (1 << LEN_BITS) - 1;
@@ -87,6 +89,28 @@ impl Val {
     /// The string with id `id`.
     pub fn str(id: u32) -> Val {
         Val::tagged(STR, u64::from(id))
+    }
+
+    /// A span of `len` items from `start`, when it fits an array word.
+    pub fn span(start: u64, len: u64) -> Option<Val> {
+        (len <= MAX_LEN && start <= MAX_START).then(|| array(start, len as u32))
+    }
+
+    /// Id `n` of a value a checker interned itself (a value whose word is not its identity,
+    /// such as a float): never stored in an arena, distinct from every arena word.
+    pub fn local(n: u64) -> Val {
+        Val::tagged(LOCAL, n)
+    }
+
+    /// `n` when this is [`Val::local`]`(n)`.
+    pub fn as_local(self) -> Option<u64> {
+        (self.0 >> TAG_SHIFT == LOCAL).then_some(self.0 & PAYLOAD)
+    }
+
+    /// Whether the word alone says which value this is (integers, `null`, booleans, interned
+    /// strings): two such words are equal exactly when their JSON values are.
+    pub fn is_canonical(self) -> bool {
+        matches!(self.0 >> TAG_SHIFT, INT | NULL | BOOL | STR)
     }
 
     /// What this is.
@@ -254,6 +278,13 @@ impl Arena {
                 .iter()
                 .map(|s| 2 * s.len() + 48)
                 .sum::<usize>()
+    }
+
+    /// Room for `n` more array items, reserved at once (address space: pages are touched
+    /// as items arrive), so a big history's items are not doubled and copied at their
+    /// largest.
+    pub(crate) fn reserve_items(&mut self, n: usize) {
+        self.items.reserve(n);
     }
 
     /// Keeps `v` whole in the side table.

@@ -39,6 +39,7 @@ pub fn read_jsonl_compact_sized<R: Read>(
 ) -> Result<CompactHistory, HistoryError> {
     let mut pairer = CompactPairer::default();
     pairer.history.ops.reserve(ops_room(bytes));
+    pairer.history.arena.reserve_items(items_room(bytes));
     read_with(reader, source, ChunkPlan::for_this_machine(), pairer)
 }
 
@@ -48,6 +49,14 @@ fn ops_room(bytes: u64) -> usize {
     const MAX_RECORDS_BYTES: u64 = 8 << 30;
     let most = MAX_RECORDS_BYTES / std::mem::size_of::<CompactOp>() as u64;
     usize::try_from((bytes / 80).min(most)).unwrap_or(0)
+}
+
+/// Array items to reserve for `bytes` of JSONL: one per 8 bytes (a transactional history
+/// has about one per 9: micro-op lists, their parts and the elements read; a register
+/// history far fewer), at most 12 GiB of items (a denser history grows past it).
+fn items_room(bytes: u64) -> usize {
+    const MAX_ITEMS_BYTES: u64 = 12 << 30;
+    usize::try_from((bytes / 8).min(MAX_ITEMS_BYTES / 8)).unwrap_or(0)
 }
 
 /// [`read_jsonl_compact`] with an explicit chunk plan (tests vary it).
