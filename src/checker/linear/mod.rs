@@ -27,6 +27,7 @@ mod memo;
 mod nogood_tests;
 mod search;
 mod sentence;
+mod unobserved;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
 
