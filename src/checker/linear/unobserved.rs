@@ -162,22 +162,9 @@ mod tests {
     #[test]
     fn an_effect_is_observed_only_by_another_op() {
         let (a, b) = (5, 6);
-        let write_a = Effect {
-            observes: NONE,
-            produces: a,
-        };
-        let read_a = Effect {
-            observes: a,
-            produces: NONE,
-        };
-        let cas_a_a = Effect {
-            observes: a,
-            produces: a,
-        };
-        let cas_a_b = Effect {
-            observes: a,
-            produces: b,
-        };
+        let e = |observes, produces| Effect { observes, produces };
+        let (write_a, read_a) = (e(NONE, a), e(a, NONE));
+        let (cas_a_a, cas_a_b) = (e(a, a), e(a, b));
         let mut set = Observers::default();
         set.fill(&[write_a, cas_a_b]);
         assert!(set.observed_next(write_a));
