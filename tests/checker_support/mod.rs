@@ -232,6 +232,18 @@ pub fn simulate(seed: u64, processes: u64, ops: usize, keys: &[&str]) -> History
 
 /// Random small histories (not necessarily linearizable) over values 1..=3 and reads of nil.
 pub fn random_small(seed: u64, max_ops: usize, keys: &[&str]) -> History {
+    random_small_with(seed, max_ops, keys, 2, 3)
+}
+
+/// [`random_small`] with `info_tenths` tenths of the completions indeterminate (one tenth
+/// fails) and written, compared and read values drawn from 1..=`values`.
+pub fn random_small_with(
+    seed: u64,
+    max_ops: usize,
+    keys: &[&str],
+    info_tenths: u64,
+    values: u64,
+) -> History {
     let mut rng = Rng::new(seed);
     let mut b = Builder::new();
     let n = 1 + rng.below(max_ops as u64) as usize;
@@ -248,11 +260,16 @@ pub fn random_small(seed: u64, max_ops: usize, keys: &[&str]) -> History {
             } else {
                 Some(keys[rng.below(keys.len() as u64) as usize])
             };
-            let v = || json!(1 + (rand_small(seed, invoked as u64) % 3));
+            let v = || json!(1 + (rand_small(seed, invoked as u64) % values));
             match rng.below(3) {
                 0 => b.invoke(p, "read", key, Value::Null),
                 1 => b.invoke(p, "write", key, v()),
-                _ => b.invoke(p, "cas", key, json!([1 + rng.below(3), 1 + rng.below(3)])),
+                _ => b.invoke(
+                    p,
+                    "cas",
+                    key,
+                    json!([1 + rng.below(values), 1 + rng.below(values)]),
+                ),
             };
             open.push(p);
             invoked += 1;
@@ -265,14 +282,14 @@ pub fn random_small(seed: u64, max_ops: usize, keys: &[&str]) -> History {
                     b.fail(p);
                     idle.push(p);
                 }
-                1 | 2 => {
+                t if t <= info_tenths => {
                     b.info(p);
                     idle.push(next_pid);
                     next_pid += 1;
                 }
                 _ => {
                     if f == "read" {
-                        let v = match rng.below(4) {
+                        let v = match rng.below(values + 1) {
                             0 => Value::Null,
                             x => json!(x),
                         };

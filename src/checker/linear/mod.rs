@@ -2,7 +2,9 @@
 //!
 //! [`check`] splits a history by key (P-compositionality: a history of independent keys is
 //! linearizable iff every key's sub-history is), checks the keys in parallel on all cores with
-//! the Wing–Gong–Lowe search in [`search`], and stops everything at the first invalid key.
+//! the Wing–Gong–Lowe search in [`search`] in rounds of counted steps, and stops after the
+//! round that finds a key invalid (so the key explained does not depend on timing). Keys
+//! stream through in batches, so only undecided keys' searches stay in memory.
 //! With `partition: false` a keyed history is checked as ONE map-valued state instead (the
 //! hard case); the search is still one search over the whole map, helped by a partial-order
 //! reduction and by per-key nogoods learned from the model's product state (see `search`).
@@ -27,6 +29,7 @@ mod memo;
 mod nogood_tests;
 mod search;
 mod sentence;
+mod unobserved;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
 
@@ -215,6 +218,14 @@ enum GroupOps<'h> {
 }
 
 impl GroupOps<'_> {
+    /// Number of ops.
+    fn len(&self) -> usize {
+        match self {
+            GroupOps::Refs(ops) => ops.len(),
+            GroupOps::Compact(_, at) => at.len(),
+        }
+    }
+
     /// Calls `each` with every op, in order, and its position in the group.
     fn for_each<E>(&self, mut each: impl FnMut(usize, &Op) -> Result<(), E>) -> Result<(), E> {
         match self {
@@ -391,13 +402,6 @@ where
 {
     let started = Instant::now();
     let keys = groups.len() as u64;
-    let mut prepared: Vec<(usize, PreparedGroup<M>)> = groups
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, g)| Ok((i, prepare_group(g, make()?)?)))
-        .collect::<Result<_, ModelError>>()?;
-    // Biggest first, so the long searches start while the small ones fill the gaps.
-    prepared.sort_by_key(|(i, g)| (std::cmp::Reverse(g.search_ops.len()), *i));
     let stop = AtomicBool::new(false);
     let memory_used = AtomicU64::new(0);
     let peak = AtomicU64::new(0);
@@ -408,66 +412,44 @@ where
         memory_used: &memory_used,
         memory_limit: opts.memory_limit,
     };
-    let mut tasks: Vec<Task<M>> = prepared
-        .into_iter()
-        .map(|(order, g)| {
-            let ops = g.search_ops.len() as u64;
-            let search = KeySearch::new(g.model, &g.search_ops);
-            Task {
-                order,
-                key: g.key,
-                ops: g.ops,
-                search_ops: g.search_ops,
-                search,
-                verdict: None,
-                n_ops: ops,
-            }
-        })
-        .collect();
-    // Run every key for a step budget, then the undecided ones for a larger budget, and so
-    // on: a key that fails quickly is found quickly even when others are hard.
-    let mut budget = FIRST_BUDGET;
-    let mut outcomes = Vec::with_capacity(tasks.len());
+    let mut outcomes = Vec::with_capacity(groups.len());
     let mut failed: Vec<Task<M>> = Vec::new();
+    // Keys stream through in batches: each batch is prepared and searched for a first step
+    // budget, and only the keys it leaves undecided stay in memory (a key's search inputs,
+    // model tables and memo are most of a check's memory).
+    let mut tasks: Vec<Task<M>> = Vec::new();
+    let mut groups = groups.into_iter().enumerate().peekable();
+    while groups.peek().is_some() {
+        let mut batch = Vec::new();
+        let mut batch_ops = 0;
+        while let Some((i, g)) = groups.next_if(|_| batch_ops < BATCH_OPS) {
+            batch_ops += g.ops.len();
+            batch.push((i, g));
+        }
+        let mut prepared: Vec<(usize, PreparedGroup<M>)> = batch
+            .into_par_iter()
+            .map(|(i, g)| Ok((i, prepare_group(g, make()?)?)))
+            .collect::<Result<_, ModelError>>()?;
+        // Biggest first, so the long searches start while the small ones fill the gaps.
+        prepared.sort_by_key(|(i, g)| (std::cmp::Reverse(g.search_ops.len()), *i));
+        let mut batch_tasks: Vec<Task<M>> = prepared.into_iter().map(Task::new).collect();
+        run_round(&mut batch_tasks, &limits, FIRST_BUDGET, &peak);
+        tasks.extend(settle(batch_tasks, &mut outcomes, &mut failed));
+    }
+    // Run the undecided keys for a larger budget, and so on: a key that fails quickly is
+    // found quickly even when others are hard.
+    let mut budget = FIRST_BUDGET;
     while !tasks.is_empty() {
-        let run = |t: &mut Task<M>| {
-            t.verdict = t.search.resume(&limits, budget);
-            if matches!(t.verdict, Some(Verdict::NotLinearizable(_))) {
-                stop.store(true, Ordering::Relaxed);
-            }
-        };
-        if tasks.len() == 1 {
-            tasks.iter_mut().for_each(run);
-        } else {
-            tasks.par_iter_mut().with_max_len(1).for_each(run);
-        }
-        peak.fetch_max(memory_used.load(Ordering::Relaxed), Ordering::Relaxed);
-        let (done, pending): (Vec<Task<M>>, Vec<Task<M>>) =
-            tasks.into_iter().partition(|t| t.verdict.is_some());
-        tasks = pending;
-        for t in done {
-            if matches!(t.verdict, Some(Verdict::NotLinearizable(_))) {
-                outcomes.push(GroupOutcome {
-                    order: t.order,
-                    verdict: Validity::Invalid,
-                    undecided: None,
-                    anomaly: None,
-                    states: t.search.stats().states,
-                    memo_bytes: t.search.stats().memo_bytes,
-                    ops: t.n_ops,
-                });
-                failed.push(t);
-            } else {
-                outcomes.push(finish(t));
-            }
-        }
         if stop.load(Ordering::Relaxed) {
             outcomes.extend(tasks.drain(..).map(|mut t| {
                 t.verdict = Some(Verdict::Undecided(Undecided::Stopped));
                 finish(t)
             }));
+            break;
         }
         budget = budget.saturating_mul(4);
+        run_round(&mut tasks, &limits, budget, &peak);
+        tasks = settle(tasks, &mut outcomes, &mut failed);
     }
     // Only the first invalid key (in group order) is explained: the others may have been cut
     // short, and shrinking one key to its core is the costly part of an explanation.
@@ -586,6 +568,62 @@ where
 /// Steps every key gets in the first round of the scheduler.
 const FIRST_BUDGET: u64 = 20_000;
 
+/// Ops of the keys prepared and first searched together (the keys beyond stream in later).
+const BATCH_OPS: usize = 1 << 18;
+
+/// Runs every task for `budget` more steps, in parallel, and raises `stop` when one was
+/// found invalid. An invalid key does not cut the others' steps short within the round:
+/// steps are counted, not timed, so which keys are found invalid (and the first of them,
+/// the one explained) does not depend on the machine's timing.
+fn run_round<M: Model>(tasks: &mut [Task<'_, M>], limits: &Limits, budget: u64, peak: &AtomicU64) {
+    let run = |t: &mut Task<M>| {
+        t.verdict = t.search.resume(limits, budget);
+    };
+    if tasks.len() == 1 {
+        tasks.iter_mut().for_each(run);
+    } else {
+        tasks.par_iter_mut().with_max_len(1).for_each(run);
+    }
+    peak.fetch_max(
+        limits.memory_used.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
+    if tasks
+        .iter()
+        .any(|t| matches!(t.verdict, Some(Verdict::NotLinearizable(_))))
+    {
+        limits.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Moves the decided tasks' outcomes into `outcomes` (the invalid ones' tasks into
+/// `failed`, to be explained) and returns the undecided tasks.
+fn settle<'h, M: Model>(
+    tasks: Vec<Task<'h, M>>,
+    outcomes: &mut Vec<GroupOutcome>,
+    failed: &mut Vec<Task<'h, M>>,
+) -> Vec<Task<'h, M>> {
+    let (done, pending): (Vec<Task<M>>, Vec<Task<M>>) =
+        tasks.into_iter().partition(|t| t.verdict.is_some());
+    for t in done {
+        if matches!(t.verdict, Some(Verdict::NotLinearizable(_))) {
+            outcomes.push(GroupOutcome {
+                order: t.order,
+                verdict: Validity::Invalid,
+                undecided: None,
+                anomaly: None,
+                states: t.search.stats().states,
+                memo_bytes: t.search.stats().memo_bytes,
+                ops: t.n_ops,
+            });
+            failed.push(t);
+        } else {
+            outcomes.push(finish(t));
+        }
+    }
+    pending
+}
+
 /// One key being searched.
 struct Task<'h, M: Model> {
     order: usize,
@@ -595,6 +633,23 @@ struct Task<'h, M: Model> {
     search: KeySearch<M>,
     verdict: Option<Verdict>,
     n_ops: u64,
+}
+
+impl<'h, M: Model> Task<'h, M> {
+    /// The task of group number `order`, its search ready to start.
+    fn new((order, g): (usize, PreparedGroup<'h, M>)) -> Self {
+        let n_ops = g.search_ops.len() as u64;
+        let search = KeySearch::new(g.model, &g.search_ops);
+        Task {
+            order,
+            key: g.key,
+            ops: g.ops,
+            search_ops: g.search_ops,
+            search,
+            verdict: None,
+            n_ops,
+        }
+    }
 }
 
 fn finish<M: Model>(t: Task<'_, M>) -> GroupOutcome {

@@ -54,8 +54,15 @@
 //!    (which is what made the whole-map memo explode). The search stays one search over the
 //!    whole map, and its witness is a prefix of one global linearization; only the key that
 //!    was proven dead picks the op reported as failing.
+//! 9. **Unobserved indeterminate effects** (registers: models whose every op observes one
+//!    state or blindly produces one, `unobserved`). Some completion, if any exists, has every
+//!    optional op that produces a state `v` immediately followed by an op observing `v`. So an
+//!    optional op whose value no other op observes is removed before the search, and one is
+//!    tried only when an observer of its value is among the enabled ops. The proof is in
+//!    `unobserved`.
 
 use super::memo::Memo;
+use super::unobserved::{effects, Effect, Observers};
 use crate::checker::model::{InputId, Model, StateId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -195,6 +202,10 @@ struct Search<M: Model> {
     nogoods: Memo,
     /// Rule 8: the dense component of the configuration `candidates` last looked at.
     last_key: u32,
+    /// Rule 9: position -> what the op observes and produces (empty when the rule is off).
+    effect: Vec<Effect>,
+    /// Rule 9 scratch: the states the enabled ops observe.
+    observers: Observers,
 }
 
 #[inline]
@@ -276,6 +287,7 @@ impl<M: Model> Search<M> {
             }
         }
         let cwords = *coff.last().expect("coff starts with 0") as usize;
+        let effect = effects(&model, input.iter().copied()).unwrap_or_default();
         Search {
             model,
             required,
@@ -300,6 +312,8 @@ impl<M: Model> Search<M> {
             coff,
             nogoods: Memo::default(),
             last_key: NIL,
+            effect,
+            observers: Observers::default(),
         }
     }
 
@@ -523,6 +537,13 @@ impl<M: Model> Search<M> {
                 node = self.next[node as usize];
             }
         }
+        // Rule 9: an optional op is tried only when an enabled op observes what it produces.
+        let rule9 = !self.effect.is_empty();
+        if rule9 {
+            let effect = &self.effect;
+            self.observers
+                .fill(enabled.iter().map(|&p| &effect[p as usize]));
+        }
         // Required ops first, then optional ones (they are only ever needed to explain a
         // later observation, so trying them last finds valid orders sooner).
         for pass in 0..2 {
@@ -534,6 +555,9 @@ impl<M: Model> Search<M> {
                 if optional {
                     let twin = self.twin[p as usize];
                     if twin != NIL && !self.bit(twin) {
+                        continue;
+                    }
+                    if rule9 && !self.observers.observed_next(self.effect[p as usize]) {
                         continue;
                     }
                 }
@@ -589,6 +613,22 @@ pub(crate) struct KeySearch<M: Model> {
 impl<M: Model> KeySearch<M> {
     /// Prepares the search of `ops` (already prepared by `model`).
     pub(crate) fn new(mut model: M, ops: &[SearchOp]) -> Self {
+        // Rule 9: optional ops whose effect no other op observes never take part.
+        let kept: Vec<SearchOp>;
+        let ops = match effects(&model, ops.iter().map(|o| o.input)) {
+            Some(effect) => {
+                let mut all = Observers::default();
+                all.fill(&effect);
+                kept = ops
+                    .iter()
+                    .zip(&effect)
+                    .filter(|(o, &e)| o.ret.is_some() || !all.unobserved(e))
+                    .map(|(o, _)| *o)
+                    .collect();
+                &kept[..]
+            }
+            None => ops,
+        };
         // Renumber: required ops by return index, then optional ops by call index.
         let mut order: Vec<u32> = (0..ops.len() as u32).collect();
         order.sort_by_key(|&i| {
