@@ -1,6 +1,8 @@
 //! Pairing events into ops: the one place every reader's events go through, so every format
-//! gets the same validation (completion without invoke, double invoke, `f` mismatch, indices
-//! that do not increase).
+//! and every in-memory form (the `Value` [`History`], the compact history) gets the same
+//! validation (completion without invoke, double invoke, `f` or key mismatch, indices that
+//! do not increase) with the same messages. The rules live in [`Pairer`]; how ops are
+//! stored and how their fields are compared and named lives in a [`PairStore`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -47,10 +49,37 @@ impl<V> RawEvent<'_, V> {
     }
 }
 
+/// What a [`Pairer`] builds from events of type `E`: it stores nemesis events and ops, and
+/// compares and names the fields the pairing rules look at. Ops are addressed by their
+/// position in invoke order.
+pub(crate) trait PairStore<E> {
+    /// The event's explicit index (if any), process and type.
+    fn head(ev: &E) -> (Option<u64>, Process, EventType);
+    /// The event's `f`, for messages.
+    fn event_f(&self, ev: &E) -> String;
+    /// The `f` of op `op`, for messages.
+    fn op_f(&self, op: usize) -> String;
+    /// Whether the completion `ev` has the `f` of op `op`.
+    fn same_f(&self, op: usize, ev: &E) -> bool;
+    /// When the completion `ev` names a key that is not op `op`'s: the event's key and the
+    /// op's (`none` when it has none), for messages.
+    fn key_mismatch(&self, op: usize, ev: &E) -> Option<(String, String)>;
+    /// Keeps a nemesis event at `index`.
+    fn nemesis(&mut self, ev: E, index: u64);
+    /// Opens an op for the invoke `ev` of `process` at `index`; returns its position.
+    fn invoke(&mut self, process: u64, ev: E, index: u64) -> usize;
+    /// Completes op `op` with `ev` at `index`.
+    fn complete(&mut self, op: usize, ev: E, index: u64, outcome: Outcome);
+    /// Op `op` never completed: its value is its invoke's.
+    fn leave_open(&mut self, op: usize);
+    /// The history had `n` events.
+    fn set_event_count(&mut self, n: u64);
+}
+
 /// The invoke a process is waiting on.
 #[derive(Debug, Clone, Copy)]
 struct Open {
-    /// Position of the op in `Pairer::ops`.
+    /// Position of the op in the store.
     op: usize,
     /// Line of the invoke, for messages.
     line: u64,
@@ -76,11 +105,10 @@ impl Hasher for ProcessHasher {
     }
 }
 
-/// Builds a [`History`] from events fed in file order.
+/// Builds a history (a [`History`] by default) from events fed in file order.
 #[derive(Debug, Default)]
-pub(crate) struct Pairer {
-    ops: Vec<Op>,
-    nemesis: Vec<Event>,
+pub(crate) struct Pairer<S = History> {
+    store: S,
     open: HashMap<u64, Open, BuildHasherDefault<ProcessHasher>>,
     /// Number of events seen so far (the default index of the next one).
     position: u64,
@@ -88,116 +116,94 @@ pub(crate) struct Pairer {
 }
 
 impl Pairer {
-    /// A pairer with no events yet.
+    /// A pairer into a [`History`], with no events yet.
     pub fn new() -> Self {
         Self::default()
     }
+}
+
+impl<S> Pairer<S> {
+    /// A pairer that adds to `store` (which may have room reserved).
+    pub fn with_store(store: S) -> Self {
+        Self {
+            store,
+            open: HashMap::default(),
+            position: 0,
+            last_index: None,
+        }
+    }
+
+    /// The store being built, for a reader that keeps more in it than events (the compact
+    /// reader's arena).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
 
     /// Adds the next event, read at `line`; on error the history is unusable.
-    pub fn push(&mut self, ev: RawEvent<'_>, line: u64) -> Result<(), Reason> {
-        let index = ev.index.unwrap_or(self.position);
+    pub fn push<E>(&mut self, ev: E, line: u64) -> Result<(), Reason>
+    where
+        S: PairStore<E>,
+    {
+        let (index, process, kind) = S::head(&ev);
+        let index = index.unwrap_or(self.position);
         if let Some(previous) = self.last_index {
             if index <= previous {
                 return Err(Reason::IndexNotIncreasing { index, previous });
             }
         }
-        let process = match ev.process {
+        let process = match process {
             Process::Nemesis => {
-                self.nemesis.push(Event {
-                    index,
-                    time: ev.time,
-                    process: Process::Nemesis,
-                    kind: ev.kind,
-                    f: ev.f.into_owned(),
-                    key: ev.key,
-                    value: ev.value,
-                    node: ev.node.map(Cow::into_owned),
-                    error: ev.error,
-                });
+                self.store.nemesis(ev, index);
                 self.advance(index);
                 return Ok(());
             }
             Process::Client(p) => p,
         };
-        match ev.kind {
+        match kind {
             EventType::Invoke => {
                 if let Some(open) = self.open.get(&process) {
                     return Err(Reason::DoubleInvoke {
                         process,
-                        f: ev.f.into_owned(),
-                        open_f: self.ops[open.op].f.clone(),
+                        f: self.store.event_f(&ev),
+                        open_f: self.store.op_f(open.op),
                         open_line: open.line,
                     });
                 }
-                self.open.insert(
-                    process,
-                    Open {
-                        op: self.ops.len(),
-                        line,
-                    },
-                );
-                self.ops.push(Op {
-                    process,
-                    f: ev.f.into_owned(),
-                    key: ev.key,
-                    // Filled in by the completion, or by `finish` for an op left open.
-                    value: Value::Null,
-                    invoke_value: ev.value,
-                    outcome: Outcome::Info,
-                    invoke_index: index,
-                    complete_index: None,
-                    invoke_time: ev.time,
-                    complete_time: None,
-                    error: ev.error,
-                    node: ev.node.map(Cow::into_owned),
-                });
+                let op = self.store.invoke(process, ev, index);
+                self.open.insert(process, Open { op, line });
             }
             kind => {
                 let Some(open) = self.open.get(&process).copied() else {
                     return Err(Reason::CompletionWithoutInvoke {
                         kind: TypeName(kind),
                         process,
-                        f: ev.f.into_owned(),
+                        f: self.store.event_f(&ev),
                     });
                 };
-                let op = &mut self.ops[open.op];
-                if op.f != ev.f {
+                if !self.store.same_f(open.op, &ev) {
                     return Err(Reason::FunctionMismatch {
                         kind: TypeName(kind),
                         process,
-                        f: ev.f.into_owned(),
-                        invoke_f: op.f.clone(),
+                        f: self.store.event_f(&ev),
+                        invoke_f: self.store.op_f(open.op),
                         invoke_line: open.line,
                     });
                 }
-                if let Some(key) = &ev.key {
-                    if op.key.as_ref() != Some(key) {
-                        return Err(Reason::KeyMismatch {
-                            kind: TypeName(kind),
-                            process,
-                            key: key.to_string(),
-                            invoke_key: op
-                                .key
-                                .as_ref()
-                                .map_or_else(|| "none".to_string(), Value::to_string),
-                            invoke_line: open.line,
-                        });
-                    }
+                if let Some((key, invoke_key)) = self.store.key_mismatch(open.op, &ev) {
+                    return Err(Reason::KeyMismatch {
+                        kind: TypeName(kind),
+                        process,
+                        key,
+                        invoke_key,
+                        invoke_line: open.line,
+                    });
                 }
-                op.outcome = match kind {
+                let outcome = match kind {
                     EventType::Ok => Outcome::Ok,
                     EventType::Fail => Outcome::Fail,
                     _ => Outcome::Info,
                 };
-                op.value = ev.value;
-                op.complete_index = Some(index);
-                op.complete_time = Some(ev.time);
-                if ev.error.is_some() {
-                    op.error = ev.error;
-                }
-                if let Some(node) = ev.node {
-                    op.node = Some(node.into_owned());
-                }
+                self.store.complete(open.op, ev, index, outcome);
                 self.open.remove(&process);
             }
         }
@@ -211,16 +217,91 @@ impl Pairer {
     }
 
     /// The history so far; invokes still open stay `info` with no completion.
-    pub fn finish(mut self) -> History {
+    pub fn finish<E>(mut self) -> S
+    where
+        S: PairStore<E>,
+    {
         for open in self.open.values() {
-            let op = &mut self.ops[open.op];
-            op.value = op.invoke_value.clone();
+            self.store.leave_open(open.op);
         }
-        History {
-            ops: self.ops,
-            nemesis: self.nemesis,
-            event_count: self.position,
+        self.store.set_event_count(self.position);
+        self.store
+    }
+}
+
+impl<'a> PairStore<RawEvent<'a>> for History {
+    fn head(ev: &RawEvent<'a>) -> (Option<u64>, Process, EventType) {
+        (ev.index, ev.process, ev.kind)
+    }
+    fn event_f(&self, ev: &RawEvent<'a>) -> String {
+        ev.f.to_string()
+    }
+    fn op_f(&self, op: usize) -> String {
+        self.ops[op].f.clone()
+    }
+    fn same_f(&self, op: usize, ev: &RawEvent<'a>) -> bool {
+        self.ops[op].f == ev.f
+    }
+    fn key_mismatch(&self, op: usize, ev: &RawEvent<'a>) -> Option<(String, String)> {
+        let key = ev.key.as_ref()?;
+        let op_key = self.ops[op].key.as_ref();
+        (op_key != Some(key)).then(|| {
+            (
+                key.to_string(),
+                op_key.map_or_else(|| "none".to_string(), Value::to_string),
+            )
+        })
+    }
+    fn nemesis(&mut self, ev: RawEvent<'a>, index: u64) {
+        self.nemesis.push(Event {
+            index,
+            time: ev.time,
+            process: Process::Nemesis,
+            kind: ev.kind,
+            f: ev.f.into_owned(),
+            key: ev.key,
+            value: ev.value,
+            node: ev.node.map(Cow::into_owned),
+            error: ev.error,
+        });
+    }
+    fn invoke(&mut self, process: u64, ev: RawEvent<'a>, index: u64) -> usize {
+        self.ops.push(Op {
+            process,
+            f: ev.f.into_owned(),
+            key: ev.key,
+            // Filled in by the completion, or by `leave_open`.
+            value: Value::Null,
+            invoke_value: ev.value,
+            outcome: Outcome::Info,
+            invoke_index: index,
+            complete_index: None,
+            invoke_time: ev.time,
+            complete_time: None,
+            error: ev.error,
+            node: ev.node.map(Cow::into_owned),
+        });
+        self.ops.len() - 1
+    }
+    fn complete(&mut self, op: usize, ev: RawEvent<'a>, index: u64, outcome: Outcome) {
+        let op = &mut self.ops[op];
+        op.outcome = outcome;
+        op.value = ev.value;
+        op.complete_index = Some(index);
+        op.complete_time = Some(ev.time);
+        if ev.error.is_some() {
+            op.error = ev.error;
         }
+        if let Some(node) = ev.node {
+            op.node = Some(node.into_owned());
+        }
+    }
+    fn leave_open(&mut self, op: usize) {
+        let op = &mut self.ops[op];
+        op.value = op.invoke_value.clone();
+    }
+    fn set_event_count(&mut self, n: u64) {
+        self.event_count = n;
     }
 }
 

@@ -1,9 +1,9 @@
 //! Reading JSONL straight into a [`CompactHistory`]: the parallel chunk reader of
 //! `chunked`, with each line's key and value read into the chunk's own [`Arena`] (no
 //! `serde_json::Value` per line), chunk arenas merged into the history's in file order, and
-//! events paired with the same rules and the same error messages as `pair::Pairer`.
+//! events paired by the one `pair::Pairer` (the same rules and error messages as the `Value`
+//! reader).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 
@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use super::arena::{Arena, Val};
 use super::{CompactHistory, CompactOp};
-use crate::checker::hash::FxBuild;
 use crate::history::chunked::{read_chunked_with, ChunkFormat, ChunkPlan, ChunkSink};
-use crate::history::error::{HistoryError, Reason, TypeName};
+use crate::history::error::{HistoryError, Reason};
 use crate::history::jsonl::{parse_event_with, ValueReader};
+use crate::history::pair::{PairStore, Pairer};
 use crate::history::{Event, EventType, Outcome, Process};
 
 /// Reads a JSONL history from `reader` into a [`CompactHistory`]; `source` names it in
@@ -37,10 +37,15 @@ pub fn read_jsonl_compact_sized<R: Read>(
     source: &str,
     bytes: u64,
 ) -> Result<CompactHistory, HistoryError> {
-    let mut pairer = CompactPairer::default();
-    pairer.history.ops.reserve(ops_room(bytes));
-    pairer.history.arena.reserve_items(items_room(bytes));
-    read_with(reader, source, ChunkPlan::for_this_machine(), pairer)
+    let mut history = CompactHistory::default();
+    history.ops.reserve(ops_room(bytes));
+    history.arena.reserve_items(items_room(bytes));
+    read_with(
+        reader,
+        source,
+        ChunkPlan::for_this_machine(),
+        Pairer::with_store(history),
+    )
 }
 
 /// Op records to reserve for `bytes` of JSONL: an op is two lines of at least about 40
@@ -66,16 +71,21 @@ pub(crate) fn read_with_plan<R: Read>(
     source: &str,
     plan: ChunkPlan,
 ) -> Result<CompactHistory, HistoryError> {
-    read_with(reader, source, plan, CompactPairer::default())
+    read_with(
+        reader,
+        source,
+        plan,
+        Pairer::with_store(CompactHistory::default()),
+    )
 }
 
 fn read_with<R: Read>(
     reader: R,
     source: &str,
     plan: ChunkPlan,
-    pairer: CompactPairer,
+    pairer: Pairer<CompactHistory>,
 ) -> Result<CompactHistory, HistoryError> {
-    read_chunked_with(reader, source, plan, &CompactLines, pairer).map(CompactPairer::finish)
+    read_chunked_with(reader, source, plan, &CompactLines, pairer).map(Pairer::finish)
 }
 
 /// One event as a worker parsed it, its values and strings in the chunk's arena.
@@ -224,25 +234,9 @@ impl<'de> Visitor<'de> for ValSeed<'_> {
     }
 }
 
-/// The invoke a process is waiting on.
-#[derive(Debug, Clone, Copy)]
-struct Open {
-    op: usize,
-    line: u64,
-}
-
-/// Pairs compact events into a [`CompactHistory`], as `pair::Pairer` pairs `Value` events.
-#[derive(Debug, Default)]
-struct CompactPairer {
-    history: CompactHistory,
-    open: HashMap<u64, Open, FxBuild>,
-    position: u64,
-    last_index: Option<u64>,
-}
-
-impl ChunkSink<CompactChunk> for CompactPairer {
+impl ChunkSink<CompactChunk> for Pairer<CompactHistory> {
     fn feed(&mut self, chunk: CompactChunk, base: u64) -> Result<(), (u64, Reason)> {
-        let remap = self.history.arena.absorb(chunk.arena);
+        let remap = self.store_mut().arena.absorb(chunk.arena);
         for (ev, rel) in chunk.events {
             let ev = CEvent {
                 f: remap.string(ev.f),
@@ -263,133 +257,87 @@ impl ChunkSink<CompactChunk> for CompactPairer {
     }
 }
 
-impl CompactPairer {
-    fn push(&mut self, ev: CEvent, line: u64) -> Result<(), Reason> {
-        let index = ev.index.unwrap_or(self.position);
-        if let Some(previous) = self.last_index {
-            if index <= previous {
-                return Err(Reason::IndexNotIncreasing { index, previous });
-            }
-        }
-        let h = &mut self.history;
-        let process = match ev.process {
-            Process::Nemesis => {
-                let a = &h.arena;
-                h.nemesis.push(Event {
-                    index,
-                    time: ev.time,
-                    process: Process::Nemesis,
-                    kind: ev.kind,
-                    f: a.str(ev.f).to_string(),
-                    key: a.optional(ev.key),
-                    value: a.value(ev.value),
-                    node: (ev.node != CompactOp::NO_NODE).then(|| a.str(ev.node).to_string()),
-                    error: a.optional(ev.error),
-                });
-                self.advance(index);
-                return Ok(());
-            }
-            Process::Client(p) => p,
-        };
-        match ev.kind {
-            EventType::Invoke => {
-                if let Some(open) = self.open.get(&process) {
-                    return Err(Reason::DoubleInvoke {
-                        process,
-                        f: h.arena.str(ev.f).to_string(),
-                        open_f: h.f(open.op).to_string(),
-                        open_line: open.line,
-                    });
-                }
-                self.open.insert(
-                    process,
-                    Open {
-                        op: h.ops.len(),
-                        line,
-                    },
-                );
-                h.ops.push(CompactOp {
-                    process,
-                    invoke_index: index,
-                    complete_index: 0,
-                    invoke_time: ev.time,
-                    complete_time: 0,
-                    key: ev.key,
-                    invoke_value: ev.value,
-                    // Filled in by the completion, or by `finish` for an op left open.
-                    value: Val::NULL,
-                    error: ev.error,
-                    f: ev.f,
-                    node: ev.node,
-                    outcome: Outcome::Info,
-                    completed: false,
-                });
-            }
-            kind => {
-                let Some(open) = self.open.get(&process).copied() else {
-                    return Err(Reason::CompletionWithoutInvoke {
-                        kind: TypeName(kind),
-                        process,
-                        f: h.arena.str(ev.f).to_string(),
-                    });
-                };
-                let op = h.ops[open.op];
-                if op.f != ev.f {
-                    return Err(Reason::FunctionMismatch {
-                        kind: TypeName(kind),
-                        process,
-                        f: h.arena.str(ev.f).to_string(),
-                        invoke_f: h.arena.str(op.f).to_string(),
-                        invoke_line: open.line,
-                    });
-                }
-                if !ev.key.is_absent() && (op.key.is_absent() || !h.arena.equal(op.key, ev.key)) {
-                    return Err(Reason::KeyMismatch {
-                        kind: TypeName(kind),
-                        process,
-                        key: h.arena.value(ev.key).to_string(),
-                        invoke_key: h
-                            .arena
-                            .optional(op.key)
-                            .map_or_else(|| "none".to_string(), |k| k.to_string()),
-                        invoke_line: open.line,
-                    });
-                }
-                let op = &mut h.ops[open.op];
-                op.outcome = match kind {
-                    EventType::Ok => Outcome::Ok,
-                    EventType::Fail => Outcome::Fail,
-                    _ => Outcome::Info,
-                };
-                op.value = ev.value;
-                op.complete_index = index;
-                op.complete_time = ev.time;
-                op.completed = true;
-                if !ev.error.is_absent() {
-                    op.error = ev.error;
-                }
-                if ev.node != CompactOp::NO_NODE {
-                    op.node = ev.node;
-                }
-                self.open.remove(&process);
-            }
-        }
-        self.advance(index);
-        Ok(())
+/// The compact history under the pairing rules of [`Pairer`]: fields compared as arena
+/// handles, named as the `Value` reader names them.
+impl PairStore<CEvent> for CompactHistory {
+    fn head(ev: &CEvent) -> (Option<u64>, Process, EventType) {
+        (ev.index, ev.process, ev.kind)
     }
-
-    fn advance(&mut self, index: u64) {
-        self.last_index = Some(index);
-        self.position += 1;
+    fn event_f(&self, ev: &CEvent) -> String {
+        self.arena.str(ev.f).to_string()
     }
-
-    fn finish(mut self) -> CompactHistory {
-        for open in self.open.values() {
-            let op = &mut self.history.ops[open.op];
-            op.value = op.invoke_value;
+    fn op_f(&self, op: usize) -> String {
+        self.f(op).to_string()
+    }
+    fn same_f(&self, op: usize, ev: &CEvent) -> bool {
+        self.ops[op].f == ev.f
+    }
+    fn key_mismatch(&self, op: usize, ev: &CEvent) -> Option<(String, String)> {
+        let op_key = self.ops[op].key;
+        let differs =
+            !ev.key.is_absent() && (op_key.is_absent() || !self.arena.equal(op_key, ev.key));
+        differs.then(|| {
+            (
+                self.arena.value(ev.key).to_string(),
+                self.arena
+                    .optional(op_key)
+                    .map_or_else(|| "none".to_string(), |k| k.to_string()),
+            )
+        })
+    }
+    fn nemesis(&mut self, ev: CEvent, index: u64) {
+        let a = &self.arena;
+        self.nemesis.push(Event {
+            index,
+            time: ev.time,
+            process: Process::Nemesis,
+            kind: ev.kind,
+            f: a.str(ev.f).to_string(),
+            key: a.optional(ev.key),
+            value: a.value(ev.value),
+            node: (ev.node != CompactOp::NO_NODE).then(|| a.str(ev.node).to_string()),
+            error: a.optional(ev.error),
+        });
+    }
+    fn invoke(&mut self, process: u64, ev: CEvent, index: u64) -> usize {
+        self.ops.push(CompactOp {
+            process,
+            invoke_index: index,
+            complete_index: 0,
+            invoke_time: ev.time,
+            complete_time: 0,
+            key: ev.key,
+            invoke_value: ev.value,
+            // Filled in by the completion, or by `leave_open`.
+            value: Val::NULL,
+            error: ev.error,
+            f: ev.f,
+            node: ev.node,
+            outcome: Outcome::Info,
+            completed: false,
+        });
+        self.ops.len() - 1
+    }
+    fn complete(&mut self, op: usize, ev: CEvent, index: u64, outcome: Outcome) {
+        let op = &mut self.ops[op];
+        op.outcome = outcome;
+        op.value = ev.value;
+        op.complete_index = index;
+        op.complete_time = ev.time;
+        op.completed = true;
+        if !ev.error.is_absent() {
+            op.error = ev.error;
         }
-        self.history.event_count = self.position;
-        self.history
+        if ev.node != CompactOp::NO_NODE {
+            op.node = ev.node;
+        }
+    }
+    fn leave_open(&mut self, op: usize) {
+        let op = &mut self.ops[op];
+        op.value = op.invoke_value;
+    }
+    fn set_event_count(&mut self, n: u64) {
+        self.event_count = n;
     }
 }
 
