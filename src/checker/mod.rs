@@ -71,8 +71,13 @@ pub struct CheckStats {
     pub states_explored: u64,
     /// Peak approximate memory of the checker's caches, in bytes.
     pub cache_bytes: u64,
-    /// Wall-clock checking time, in seconds.
+    /// Wall-clock checking time, in seconds (explanation included).
     pub elapsed_secs: f64,
+    /// Of `elapsed_secs`, the seconds spent explaining an invalid verdict (shrinking the
+    /// failing key to its core, the witness), when the checker does that as a step of its
+    /// own (linearizability); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain_secs: Option<f64>,
 }
 
 /// A checker's verdict with its anomalies and stats; what results.json stores per checker.

@@ -175,10 +175,15 @@ pub struct FileReport {
     /// Seconds spent reading and importing the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_secs: Option<f64>,
-    /// Seconds spent checking the history once read (the checker's own figure is in
-    /// `result.stats`; this one is wall time around the whole check, model guess included).
+    /// Seconds spent checking the history once read, explanation excepted (the checker's
+    /// own figure is in `result.stats`; this one is wall time around the whole check, model
+    /// guess included, less `explain_secs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_secs: Option<f64>,
+    /// Seconds spent explaining an invalid verdict (linearizability's core and witness),
+    /// when the checker explains as a step of its own; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain_secs: Option<f64>,
     /// The process's peak resident memory when this file was done, bytes (a running maximum
     /// over the files checked so far).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -333,6 +338,7 @@ fn check_file(
         error: None,
         parse_secs: None,
         check_secs: None,
+        explain_secs: None,
         peak_rss_bytes: None,
         result: None,
         dot_files: Vec::new(),
@@ -350,10 +356,15 @@ fn check_file(
     report.format_guessed = Some(guessed);
     let check_started = Instant::now();
     let (checked, history) = check_history(history, format, args, initial);
-    report.check_secs = Some(check_started.elapsed().as_secs_f64());
+    let check_secs = check_started.elapsed().as_secs_f64();
+    report.check_secs = Some(check_secs);
     report.peak_rss_bytes = crate::procmem::peak_rss_bytes();
     match checked {
         Ok((model, model_guessed, result)) => {
+            if let Some(explain) = result.stats.explain_secs {
+                report.explain_secs = Some(explain);
+                report.check_secs = Some((check_secs - explain).max(0.0));
+            }
             report.model = Some(model.name().to_string());
             report.model_guessed = Some(model_guessed);
             report.valid = serde_json::to_value(result.valid).unwrap_or(Value::Null);

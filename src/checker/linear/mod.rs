@@ -453,14 +453,19 @@ where
     }
     // Only the first invalid key (in group order) is explained: the others may have been cut
     // short, and shrinking one key to its core is the costly part of an explanation.
+    let mut explain_secs = None;
     if let Some(first) = failed.into_iter().min_by_key(|t| t.order) {
         let order = first.order;
+        let explain_started = Instant::now();
         let anomaly = explain_invalid(first, make, opts, clock, started.elapsed());
+        explain_secs = Some(explain_started.elapsed().as_secs_f64());
         if let Some(o) = outcomes.iter_mut().find(|o| o.order == order) {
             o.anomaly = anomaly;
         }
     }
-    Ok(merge(outcomes, keys, peak.load(Ordering::Relaxed)))
+    let mut result = merge(outcomes, keys, peak.load(Ordering::Relaxed));
+    result.stats.explain_secs = explain_secs;
+    Ok(result)
 }
 
 /// Shrinking gets as long as the search took, within these bounds (and `--timeout`).

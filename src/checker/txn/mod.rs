@@ -481,6 +481,8 @@ where
             states_explored: 0,
             cache_bytes: 0,
             elapsed_secs: started.elapsed().as_secs_f64(),
+            // The cycles found are the verdict: there is no separate explanation step.
+            explain_secs: None,
         },
         details: Some(details),
     })
