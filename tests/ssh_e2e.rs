@@ -2,7 +2,8 @@
 //! built on this machine (tests/common/ssh_hosts.rs: a network namespace per host on a
 //! private bridge, each with its own sshd and keys generated for the test): raftkv and etcd
 //! through their db specs, valid under the mixed nemesis; raftkv's stale-read bug and etcd's
-//! serializable reads caught under partition-leader; a `kill -9` of faultline
+//! serializable reads caught under partition-leader; raftkv valid under the clock nemesis
+//! (libfaketime on the hosts) and its lease reads caught by it; a `kill -9` of faultline
 //! mid-partition, then `faultline cluster down`, leaves no process and no rule on any host;
 //! a wrong key, an unknown host key and an unreachable host exit 3 within seconds naming the
 //! host and SSH's own message, leaving nothing behind.
