@@ -75,8 +75,14 @@ pub fn control_file(node_dir: &Path) -> PathBuf {
 /// (every clock call reads the file, so a rewrite takes effect at once), and the monotonic
 /// clock left alone (see the module docs for why).
 pub fn env(control: &Path) -> Vec<(String, String)> {
-    let preload = match std::env::var("LD_PRELOAD") {
-        Ok(old) if !old.trim().is_empty() => format!("{LIBFAKETIME}:{old}"),
+    env_with(control, std::env::var("LD_PRELOAD").ok().as_deref())
+}
+
+/// [`env`] with `old_preload` as the `LD_PRELOAD` the node would otherwise have (pure): for a
+/// node on an SSH host, whose environment is the db spec's, not this machine's.
+pub fn env_with(control: &Path, old_preload: Option<&str>) -> Vec<(String, String)> {
+    let preload = match old_preload {
+        Some(old) if !old.trim().is_empty() => format!("{LIBFAKETIME}:{old}"),
         _ => LIBFAKETIME.to_string(),
     };
     vec![
@@ -236,6 +242,10 @@ mod tests {
         assert_eq!(env[1].1, control.display().to_string());
         assert_eq!(env[2], ("FAKETIME_NO_CACHE".to_string(), "1".to_string()));
         assert_eq!(env[3].0, "FAKETIME_DONT_FAKE_MONOTONIC");
+        let remote = env_with(Path::new("/tmp/r/faketime.rc"), Some("/x.so"));
+        assert_eq!(remote[0].1, format!("{LIBFAKETIME}:/x.so"));
+        assert_eq!(remote[1].1, "/tmp/r/faketime.rc");
+        assert_eq!(env_with(&control, Some(" "))[0].1, LIBFAKETIME);
         let e = check_skewable(&dir.path().join("missing")).unwrap_err();
         assert!(e.contains("missing") || e.contains("libfaketime"), "{e}");
     }

@@ -2,7 +2,8 @@
 //! built on this machine (tests/common/ssh_hosts.rs: a network namespace per host on a
 //! private bridge, each with its own sshd and keys generated for the test): raftkv and etcd
 //! through their db specs, valid under the mixed nemesis; raftkv's stale-read bug and etcd's
-//! serializable reads caught under partition-leader; a `kill -9` of faultline
+//! serializable reads caught under partition-leader; raftkv valid under the clock nemesis
+//! (libfaketime on the hosts) and its lease reads caught by it; a `kill -9` of faultline
 //! mid-partition, then `faultline cluster down`, leaves no process and no rule on any host;
 //! a wrong key, an unknown host key and an unreachable host exit 3 within seconds naming the
 //! host and SSH's own message, leaving nothing behind.
@@ -437,4 +438,103 @@ fn etcd_on_ssh_hosts_is_valid_under_the_mixed_nemesis_and_caught_with_serializab
     assert_eq!(code(&out), 1, "the stale read is caught: {}", text(&out));
     assert_eq!(read_results(&run).valid, Validity::Invalid);
     hosts.assert_clean();
+}
+
+/// `--nemesis clock` on the hosts for `db`: cas-register, 3 nodes, `secs` seconds per run.
+fn clock_run(hosts: &SshHosts, db: &str, secs: &str, seed: &str, count: &str) -> Vec<String> {
+    db_run(
+        db,
+        &hosts.flags(),
+        &strs(&[
+            "--workload",
+            "cas-register",
+            "--nemesis",
+            "clock",
+            "--time-limit",
+            secs,
+            "--seed",
+            seed,
+            "--test-count",
+            count,
+        ]),
+    )
+}
+
+/// Clock faults on SSH hosts run each node under libfaketime on its host (never the host's
+/// own clock): correct raftkv (ReadIndex) stays valid, every clock fault is applied and
+/// journaled with its host, and the run's remote directory (control files included) is gone.
+#[test]
+fn raftkv_on_ssh_hosts_is_valid_under_clock_faults() {
+    if !Path::new(faultline::fakeclock::LIBFAKETIME).is_file() {
+        eprintln!("skipping: {} is missing", faultline::fakeclock::LIBFAKETIME);
+        return;
+    }
+    let Some((_one, hosts)) = three_hosts("raftkv_on_ssh_hosts_is_valid_under_clock_faults") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let args = clock_run(&hosts, "db/raftkv.toml", "15", "1", "1");
+    let out = run_test(&refs(&args), &results);
+    let run = latest(&results);
+    let _down = ClusterDown(run.clone());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let r = read_results(&run);
+    assert_eq!(r.valid, Validity::Valid, "{r:?}");
+    assert!(
+        r.nemesis_errors
+            .iter()
+            .all(|e| e.error.contains("no leader to target")),
+        "{:?}",
+        r.nemesis_errors
+    );
+    let fs = nemesis_fs(&run);
+    assert!(fs.iter().any(|f| f.starts_with("clock-")), "{fs:?}");
+    let journal =
+        std::fs::read_to_string(run.join(faultline::rundir::JOURNAL_FILE)).expect("journal");
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let ips: Vec<String> = hosts.ips().iter().map(|ip| ip.to_string()).collect();
+    assert!(
+        lines.iter().any(|l| l["kind"] == "clock"
+            && l["detail"]["hosts"]
+                .as_object()
+                .is_some_and(|h| h.values().any(|v| ips.iter().any(|ip| v == ip)))),
+        "{journal}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "clock" && l["event"] == "heal"),
+        "{journal}"
+    );
+    hosts.assert_clean();
+    assert_no_remote_dir(&run);
+}
+
+/// raftkv's lease reads trust the leader's clock: the clock nemesis over SSH catches them
+/// serving stale reads, as it does locally (tests/clock_e2e.rs).
+#[test]
+fn raftkv_lease_reads_are_caught_by_clock_faults_on_ssh_hosts() {
+    if !Path::new(faultline::fakeclock::LIBFAKETIME).is_file() {
+        eprintln!("skipping: {} is missing", faultline::fakeclock::LIBFAKETIME);
+        return;
+    }
+    let Some((_one, hosts)) =
+        three_hosts("raftkv_lease_reads_are_caught_by_clock_faults_on_ssh_hosts")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let args = clock_run(&hosts, "db/raftkv-lease.toml", "20", "1", "3");
+    let out = run_test(&refs(&args), &results);
+    let run = latest(&results);
+    let _down = ClusterDown(run.clone());
+    assert_eq!(code(&out), 1, "lease reads not caught: {}", text(&out));
+    assert_eq!(read_results(&run).valid, Validity::Invalid);
+    hosts.assert_clean();
+    assert_no_remote_dir(&run);
 }

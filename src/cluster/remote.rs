@@ -5,6 +5,9 @@
 //! ([`super::remote_script`]), its data dir stays on the host across kill and restart, and
 //! every command goes over one multiplexed SSH connection per host ([`crate::ssh`]).
 //!
+//! With clock faults in the schedule every node runs under libfaketime on its host, with its
+//! control file in its remote directory; [`RemoteCluster::clock_faults`] rewrites it over SSH.
+//!
 //! Network faults are iptables rules in this run's own chains on each host
 //! ([`Chains::for_run`], created at start, removed at the end: never a flush of the user's
 //! rules); [`RemoteCluster::network_faults`] gives the iptables backend over an
@@ -50,6 +53,9 @@ pub struct RemoteOptions {
     pub run_id: String,
     /// The run's seed (each node's `{seed}` derives from it by name).
     pub seed: u64,
+    /// Run every node under libfaketime with a control file in its remote directory (a
+    /// schedule with clock faults; see [`crate::fakeclock`]).
+    pub fake_clocks: bool,
 }
 
 /// What `cluster.json` records of an SSH cluster, so `cluster down` reconnects and cleans up.
@@ -87,6 +93,7 @@ struct Inner {
     run: String,
     http: reqwest::Client,
     stopped: AtomicBool,
+    fake_clocks: bool,
 }
 
 /// A running cluster on SSH hosts. Cloning gives another handle; when the last is dropped
@@ -209,6 +216,7 @@ pub async fn start(opts: RemoteOptions) -> Result<RemoteCluster, ClusterError> {
             run: format!("fl{}", opts.run_id),
             http,
             stopped: AtomicBool::new(false),
+            fake_clocks: opts.fake_clocks,
         }),
     };
     // Recorded before anything is made on a host; from here on an error drops `cluster`,
@@ -289,6 +297,17 @@ impl RemoteCluster {
         )
     }
 
+    /// The clock backend over SSH, when the nodes run under libfaketime: rewrites each
+    /// node's control file on its host over the host's multiplexed connection.
+    pub fn clock_faults(&self) -> Option<crate::nemesis::backend::ClockFaults> {
+        self.inner.fake_clocks.then(|| {
+            crate::nemesis::backend::ClockFaults::over(Arc::new(RemoteClocks {
+                client: self.inner.client.clone(),
+                nodes: self.nodes().to_vec(),
+            }))
+        })
+    }
+
     /// The run's directory on the hosts.
     pub fn remote_root(&self) -> String {
         script::run_root(&self.inner.record.run_id)
@@ -328,10 +347,25 @@ impl RemoteCluster {
                     ),
                 )
                 .map_err(ssh_err)?;
+            let binary = node.binary(&inner.binary_name);
             inner
                 .client
-                .upload(host, &inner.binary, &node.binary(&inner.binary_name), 0o755)
+                .upload(host, &inner.binary, &binary, 0o755)
                 .map_err(ssh_err)?;
+            if inner.fake_clocks {
+                let line = crate::fakeclock::faketime_line(Default::default());
+                let clock = format!(
+                    "{}{}set -e\nmkdir -p {}\n{}",
+                    script::clock_probe(),
+                    script::clock_binary_check(&binary),
+                    crate::ssh::quote(&node.dir),
+                    script::clock_write(&node.clock_file(), &line)
+                );
+                inner
+                    .client
+                    .check(host, &clock, "preparing the node's faked clock")
+                    .map_err(ssh_err)?;
+            }
             Ok(sudo)
         });
         let mut sudo = Vec::new();
@@ -349,7 +383,10 @@ impl RemoteCluster {
         let inner = &self.inner;
         let node = &inner.record.nodes[i];
         let args = inner.spec.command_args(&inner.facts, i, &inner.run);
-        let env = inner.spec.command_env(&inner.facts, i, &inner.run);
+        let mut env = inner.spec.command_env(&inner.facts, i, &inner.run);
+        if inner.fake_clocks {
+            env = with_fake_clock(env, &node.clock_file());
+        }
         let binary = node.binary(&inner.binary_name);
         let out = inner
             .client
@@ -516,6 +553,71 @@ impl Drop for Inner {
     }
 }
 
+/// `env` (the db spec's, rendered) with libfaketime's variables pointing at `control` on the
+/// host (pure): a spec's own `LD_PRELOAD` is kept after libfaketime.
+pub fn with_fake_clock(env: Vec<(String, String)>, control: &str) -> Vec<(String, String)> {
+    let old = env
+        .iter()
+        .find(|(k, _)| k == "LD_PRELOAD")
+        .map(|(_, v)| v.clone());
+    let mut env: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k != "LD_PRELOAD").collect();
+    env.extend(crate::fakeclock::env_with(
+        Path::new(control),
+        old.as_deref(),
+    ));
+    env
+}
+
+/// The nodes' clock control files on their hosts ([`crate::nemesis::backend::ClockFiles`]).
+struct RemoteClocks {
+    client: SshClient,
+    nodes: Vec<RemoteNode>,
+}
+
+impl RemoteClocks {
+    fn node(&self, name: &str) -> Option<&RemoteNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+impl crate::nemesis::backend::ClockFiles for RemoteClocks {
+    fn has(&self, node: &str) -> bool {
+        self.node(node).is_some()
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn write(&self, node: &str, state: crate::fakeclock::ClockState) -> Result<(), String> {
+        let n = self
+            .node(node)
+            .ok_or_else(|| format!("{node}: no clock control file"))?;
+        let path = n.clock_file();
+        self.client
+            .check(
+                &n.host,
+                &script::clock_write(&path, &crate::fakeclock::faketime_line(state)),
+                &format!("rewriting {node}'s clock control file {path}"),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn uptime_ms(&self, node: &str, _pid: u32) -> Option<u64> {
+        let n = self.node(node)?;
+        let out = self
+            .client
+            .check(&n.host, &script::clock_uptime(n), "reading the node's age")
+            .ok()?;
+        let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+        let stat = lines.next()?;
+        let uptime = lines.next()?;
+        crate::nemesis::backend::clock::uptime_from_proc(stat, uptime)
+    }
+}
+
 /// A file path's last component.
 fn file_name_of(path: &str) -> String {
     Path::new(path)
@@ -674,5 +776,37 @@ impl RemoteCluster {
             )
             .map(|_| ())
             .map_err(ControlError::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_faked_clock_preloads_libfaketime_before_the_specs_own_preload() {
+        let lib = crate::fakeclock::LIBFAKETIME;
+        let env = with_fake_clock(
+            vec![
+                ("RUST_LOG".into(), "info".into()),
+                ("LD_PRELOAD".into(), "/opt/x.so".into()),
+            ],
+            "/tmp/faultline-r/n1/faketime.rc",
+        );
+        let get = |k: &str| {
+            env.iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("LD_PRELOAD"), [format!("{lib}:/opt/x.so")]);
+        assert_eq!(
+            get("FAKETIME_TIMESTAMP_FILE"),
+            ["/tmp/faultline-r/n1/faketime.rc"]
+        );
+        assert_eq!(get("RUST_LOG"), ["info"]);
+        assert_eq!(get("FAKETIME_DONT_FAKE_MONOTONIC"), ["1"]);
+        let plain = with_fake_clock(Vec::new(), "/f");
+        assert_eq!(plain[0], ("LD_PRELOAD".to_string(), lib.to_string()));
     }
 }

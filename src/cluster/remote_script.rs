@@ -48,6 +48,12 @@ impl RemoteNode {
         format!("{}/bin/{file_name}", self.dir)
     }
 
+    /// Its libfaketime control file, when the schedule has clock faults
+    /// ([`crate::fakeclock::CONTROL_FILE`] in its directory).
+    pub fn clock_file(&self) -> String {
+        format!("{}/{}", self.dir, crate::fakeclock::CONTROL_FILE)
+    }
+
     fn pid_file(&self) -> String {
         format!("{}/pid", self.dir)
     }
@@ -156,6 +162,51 @@ pub fn preflight() -> String {
         .to_owned()
 }
 
+/// Checks a host can fake a node's clock: libfaketime is at [`crate::fakeclock::LIBFAKETIME`]
+/// (the path a node's `LD_PRELOAD` names). Fails naming the path and how to install it.
+pub fn clock_probe() -> String {
+    let lib = quote(crate::fakeclock::LIBFAKETIME);
+    format!(
+        "[ -r {lib} ] || {{ echo \"clock faults need libfaketime, and {l} does not exist on this host (install it: apt-get install faketime)\" >&2; exit 1; }}\n",
+        l = crate::fakeclock::LIBFAKETIME
+    )
+}
+
+/// Checks the uploaded `binary` loads a preload library: an ELF with an interpreter
+/// (`PT_INTERP`, what `ldd` needs), or a `#!` script. The same bytes were checked on this
+/// machine ([`crate::fakeclock::unskewable`], which also tells Go binaries apart); this
+/// confirms the host runs it through its dynamic loader. Fails naming the binary.
+pub fn clock_binary_check(binary: &str) -> String {
+    let b = quote(binary);
+    format!(
+        "if [ \"$(head -c 2 {b})\" != '#!' ] && command -v ldd >/dev/null 2>&1 && ldd {b} 2>&1 | grep -q 'not a dynamic executable'; then echo \"clock faults cannot skew {binary}: statically linked (ldd: not a dynamic executable), it never loads libfaketime through LD_PRELOAD\" >&2; exit 1; fi\n"
+    )
+}
+
+/// Replaces a control file on the host with `line` whole (a temporary file beside it, then
+/// a rename), as [`crate::fakeclock::write_state`] does on this machine: a node reading it on
+/// every clock call never sees half a line.
+pub fn clock_write(path: &str, line: &str) -> String {
+    let tmp = format!("{path}.tmp");
+    format!(
+        "printf '%s' {l} > {t} && mv -f {t} {p}\n",
+        l = quote(line),
+        t = quote(&tmp),
+        p = quote(path)
+    )
+}
+
+/// Prints the node's `/proc/PID/stat` line, then the host's `/proc/uptime` (for
+/// [`crate::nemesis::backend::clock::uptime_from_proc`]); fails when the node is not running.
+pub fn clock_uptime(node: &RemoteNode) -> String {
+    format!(
+        "{pre}p=$(cat \"$pidfile\" 2>/dev/null || true)\n\
+         [ -n \"$p\" ] && ours \"$p\" || exit 1\n\
+         cat /proc/$p/stat && echo && cat /proc/uptime\n",
+        pre = prelude(node)
+    )
+}
+
 /// Runs iptables `rules` on a host (through `sudo -n` unless the user is root), ignoring
 /// failures: for a teardown whose objects may already be gone.
 pub fn iptables_best_effort(rules: &[Vec<String>]) -> String {
@@ -238,6 +289,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn clock_scripts_write_the_line_whole_and_check_the_library_and_the_binary() {
+        let n = node();
+        assert_eq!(n.clock_file(), "/tmp/faultline-abc123/n2/faketime.rc");
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("faketime.rc").display().to_string();
+        let line = crate::fakeclock::faketime_line(crate::fakeclock::ClockState {
+            offset_ms: -2500,
+            rate: 0.5,
+        });
+        let sh = |s: String| {
+            std::process::Command::new("sh")
+                .args(["-c", &s])
+                .output()
+                .expect("sh")
+        };
+        for _ in 0..2 {
+            assert!(sh(clock_write(&file, &line)).status.success());
+        }
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), line);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        let p = clock_probe();
+        assert!(p.contains(crate::fakeclock::LIBFAKETIME), "{p}");
+        let probe = sh(p);
+        assert_eq!(
+            probe.status.success(),
+            Path::new(crate::fakeclock::LIBFAKETIME).is_file(),
+            "{}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        // Dynamically linked sh and a script pass; a file that is neither is left to the
+        // check on this machine (ldd says "not a dynamic executable" only for static ELFs).
+        assert!(sh(clock_binary_check("/bin/sh")).status.success());
+        let script = dir.path().join("s.sh");
+        std::fs::write(&script, "#!/bin/sh\n").expect("script");
+        assert!(sh(clock_binary_check(&script.display().to_string()))
+            .status
+            .success());
+        // The uptime script fails for a node that is not running.
+        let mut n = node();
+        n.dir = dir.path().display().to_string();
+        assert!(!sh(clock_uptime(&n)).status.success());
+    }
+
     /// The scripts are valid `sh` and the liveness helpers behave on this machine.
     #[test]
     fn scripts_parse_and_find_no_process_without_a_pid_file() {
@@ -250,6 +345,10 @@ mod tests {
             stop(&n, "TERM", 100),
             is_running(&n),
             preflight(),
+            clock_probe(),
+            clock_binary_check("/bin/sh"),
+            clock_write(&n.clock_file(), "+1.500 x1.000000\n"),
+            clock_uptime(&n),
             iptables_best_effort(&crate::net::iptables::Chains::for_run("abc").teardown()),
         ] {
             let out = std::process::Command::new("sh")

@@ -383,12 +383,9 @@ impl Nemesis {
         self.book.applying(FaultKind::Clock, &names, detail)?;
         let mut clocks_now = Vec::new();
         for n in &names {
-            let uptime = self
-                .processes
-                .pid(n)
-                .and_then(super::backend::clock::process_uptime_ms)
-                .unwrap_or(0);
+            let pid = self.processes.pid(n);
             let clocks = self.clocks.as_mut().expect("checked above");
+            let uptime = clocks.uptime_ms(n, pid);
             clocks_now.push(clocks.apply(n, fault, uptime).await?);
         }
         let mut value = op.value();

@@ -18,6 +18,35 @@ use crate::cluster::generic::{self, GenericOptions};
 use crate::nemesis::backend::IptablesFaults;
 use crate::nemesis::{FaultKind, Nemesis, NemesisSpec};
 
+/// Whether clock faults can skew `binary` on `hosts`: the bytes uploaded to every host load a
+/// preload library ([`crate::fakeclock::unskewable`]), and every host has libfaketime (one
+/// SSH command each, before anything is made). The error names the binary or the host.
+fn hosts_can_skew(
+    binary: &Path,
+    hosts: &[crate::ssh::SshHost],
+    ssh: &crate::ssh::SshOptions,
+) -> std::result::Result<(), String> {
+    let bytes = std::fs::read(binary)
+        .map_err(|e| format!("cannot read {} to check it: {e}", binary.display()))?;
+    if let Some(why) = crate::fakeclock::unskewable(&bytes) {
+        return Err(format!(
+            "clock faults cannot skew {}: {why}",
+            binary.display()
+        ));
+    }
+    let client = crate::ssh::SshClient::new(ssh.clone(), crate::ssh::Mux::Off);
+    for h in hosts {
+        client
+            .check(
+                &h.host,
+                &crate::cluster::remote_script::clock_probe(),
+                "checking for libfaketime",
+            )
+            .map_err(|e| format!("host {} ({}): {e}", h.name, h.host))?;
+    }
+    Ok(())
+}
+
 /// The name of the db spec's copy in a run directory.
 pub const DB_COPY: &str = crate::rundir::DB_SPEC_FILE;
 
@@ -29,11 +58,6 @@ impl HttpTarget {
             bail!("--cluster ssh needs --db DB.toml: how to run one node of your service on each host (see docs/remote.md; db/raftkv.toml and db/etcd.toml are examples)");
         }
         if let Nodes::Ssh { .. } = nodes {
-            refuse_kind(
-                nemesis,
-                FaultKind::Clock,
-                "clock faults are not available on SSH hosts yet (faultline never sets a host's own clock, and does not run the daemons under libfaketime there)",
-            )?;
             refuse_kind(
                 nemesis,
                 FaultKind::FileCorruption,
@@ -60,6 +84,13 @@ impl HttpTarget {
                 if nodes.is_local() {
                     if let Err(why) = crate::fakeclock::check_skewable(&binary) {
                         refuse_kind(nemesis, FaultKind::Clock, &why)?;
+                    }
+                }
+                if let Nodes::Ssh { hosts, ssh } = nodes {
+                    if nemesis.kinds().contains(&FaultKind::Clock) {
+                        if let Err(why) = hosts_can_skew(&binary, hosts, ssh) {
+                            refuse_kind(nemesis, FaultKind::Clock, &why)?;
+                        }
                     }
                 }
                 if spec.data_files.is_empty() {

@@ -2,6 +2,8 @@
 //! remote hosts ([`crate::cluster::remote`]), one per host, tested through the client spec.
 //! Network faults are iptables rules in the run's own chains on the hosts, kills and pauses
 //! are signals by pid file over SSH, "the leader" comes from the client spec's `[leader]`.
+//! Clock faults run each node under libfaketime on its host and rewrite its control file over
+//! SSH ([`RemoteCluster::clock_faults`]).
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use super::http_local::{load_db, ready_nodes, store_db};
 use super::{OwnProcesses, StartContext, Started};
 use crate::client::HttpSpec;
 use crate::cluster::remote::{self, RemoteCluster, RemoteOptions};
-use crate::nemesis::Nemesis;
+use crate::nemesis::{FaultKind, Nemesis};
 use crate::ssh::{SshHost, SshOptions};
 
 /// The hosts' nodes, stopped (logs downloaded, chains and directories removed) at teardown.
@@ -58,6 +60,7 @@ impl HttpTarget {
             dir: ctx.dir.to_path_buf(),
             run_id: ctx.run_id.clone(),
             seed: ctx.seed,
+            fake_clocks: ctx.nemesis.kinds().contains(&FaultKind::Clock),
         })
         .await
         .with_context(|| {
@@ -78,6 +81,10 @@ impl HttpTarget {
         )
         .context("opening the fault journal")?
         .with_hosts(cluster.hosts());
+        let nemesis = match cluster.clock_faults() {
+            Some(clocks) => nemesis.with_clocks(clocks),
+            None => nemesis,
+        };
         Ok(Started {
             factory: Box::new(factory(
                 spec,

@@ -1,11 +1,13 @@
 //! The clock backend: rewrites each node's libfaketime control file
 //! ([`crate::fakeclock`]) to bump, strobe or slow its clock, and resets every file on heal.
 //! A strobe is a task that flips the file until its duration ends or the clocks are reset.
-//! The nodes must have been started with the files preloaded (a local cluster does that when
-//! the schedule has clock faults).
+//! The nodes must have been started with the files preloaded (a local cluster, or an SSH
+//! cluster on its hosts, does that when the schedule has clock faults). Where the files live
+//! is the [`ClockFiles`] seam: this machine, or the hosts over SSH.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -14,32 +16,86 @@ use crate::fakeclock::{write_state, ClockState};
 use crate::nemesis::clock::{bumped, rate_offset, strobe_offset, ClockFault};
 use crate::nemesis::NemesisError;
 
+/// Where the nodes' control files live and how one is rewritten: files on this machine
+/// ([`LocalClockFiles`]), or on SSH hosts over their connections
+/// ([`crate::cluster::remote::RemoteCluster::clock_faults`]). The backend is written once
+/// against this seam.
+pub trait ClockFiles: Send + Sync {
+    /// Whether `node` has a control file.
+    fn has(&self, node: &str) -> bool;
+    /// Every node with a control file.
+    fn nodes(&self) -> Vec<String>;
+    /// Replaces `node`'s control file with `state`'s line, whole; the error names the file
+    /// (and host).
+    fn write(&self, node: &str, state: ClockState) -> Result<(), String>;
+    /// How long `node`'s process (`pid`, as the cluster knows it) has run, for a rate change
+    /// (`None` when unknown).
+    fn uptime_ms(&self, node: &str, pid: u32) -> Option<u64>;
+}
+
+/// Control files on this machine, by node.
+pub struct LocalClockFiles(BTreeMap<String, PathBuf>);
+
+impl ClockFiles for LocalClockFiles {
+    fn has(&self, node: &str) -> bool {
+        self.0.contains_key(node)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    fn write(&self, node: &str, state: ClockState) -> Result<(), String> {
+        let path = self
+            .0
+            .get(node)
+            .ok_or_else(|| format!("{node}: no clock control file"))?;
+        write_state(path, state).map_err(|e| format!("clock control file {}: {e}", path.display()))
+    }
+
+    fn uptime_ms(&self, _node: &str, pid: u32) -> Option<u64> {
+        process_uptime_ms(pid)
+    }
+}
+
 /// Node clocks through their control files; remembers each node's state and running strobes.
 pub struct ClockFaults {
-    files: BTreeMap<String, PathBuf>,
+    files: Arc<dyn ClockFiles>,
     states: BTreeMap<String, ClockState>,
     strobes: BTreeMap<String, tokio::task::JoinHandle<()>>,
 }
 
-fn write(path: &std::path::Path, state: ClockState) -> Result<(), NemesisError> {
-    write_state(path, state)
-        .map_err(|e| NemesisError::Files(format!("clock control file {}: {e}", path.display())))
-}
-
 impl ClockFaults {
-    /// Clock faults through `files`: each node's control file.
+    /// Clock faults through `files`: each node's control file on this machine.
     pub fn new(files: Vec<(String, PathBuf)>) -> ClockFaults {
+        ClockFaults::over(Arc::new(LocalClockFiles(files.into_iter().collect())))
+    }
+
+    /// Clock faults through `files`, wherever they live.
+    pub fn over(files: Arc<dyn ClockFiles>) -> ClockFaults {
         ClockFaults {
-            files: files.into_iter().collect(),
+            files,
             states: BTreeMap::new(),
             strobes: BTreeMap::new(),
         }
     }
 
-    fn file(&self, node: &str) -> Result<PathBuf, NemesisError> {
-        self.files.get(node).cloned().ok_or_else(|| {
-            NemesisError::Unsupported(format!("clock faults on {node}: no clock control file"))
-        })
+    /// How long `node`'s process `pid` has run (0 when unknown), for a rate change.
+    pub fn uptime_ms(&self, node: &str, pid: Option<u32>) -> u64 {
+        pid.and_then(|p| self.files.uptime_ms(node, p)).unwrap_or(0)
+    }
+
+    fn write(&self, node: &str, state: ClockState) -> Result<(), NemesisError> {
+        self.files.write(node, state).map_err(NemesisError::Files)
+    }
+
+    fn check(&self, node: &str) -> Result<(), NemesisError> {
+        if self.files.has(node) {
+            return Ok(());
+        }
+        Err(NemesisError::Unsupported(format!(
+            "clock faults on {node}: no clock control file"
+        )))
     }
 
     async fn stop_strobe(&mut self, node: &str) {
@@ -57,7 +113,7 @@ impl ClockFaults {
         fault: ClockFault,
         uptime_ms: u64,
     ) -> Result<Value, NemesisError> {
-        let path = self.file(node)?;
+        self.check(node)?;
         // A strobe still flipping this clock ends first; its base state stays.
         self.stop_strobe(node).await;
         let old = self.states.get(node).copied().unwrap_or_default();
@@ -69,15 +125,22 @@ impl ClockFaults {
                 period_ms,
                 duration_ms,
             } => {
-                write(&path, bumped(old, ms))?;
-                let task = tokio::spawn(strobe(path.clone(), old, ms, period_ms, duration_ms));
+                self.write(node, bumped(old, ms))?;
+                let task = tokio::spawn(strobe(
+                    Arc::clone(&self.files),
+                    node.to_owned(),
+                    old,
+                    ms,
+                    period_ms,
+                    duration_ms,
+                ));
                 self.strobes.insert(node.to_owned(), task);
                 return Ok(
                     json!({ "node": node, "offset_ms": old.offset_ms, "rate": old.rate, "strobe_ms": ms }),
                 );
             }
         };
-        write(&path, new)?;
+        self.write(node, new)?;
         self.states.insert(node.to_owned(), new);
         Ok(json!({ "node": node, "offset_ms": new.offset_ms, "rate": new.rate }))
     }
@@ -99,8 +162,8 @@ impl ClockFaults {
         skewed.dedup();
         self.states.clear();
         let mut first = None;
-        for path in self.files.values() {
-            if let Err(e) = write(path, ClockState::default()) {
+        for node in self.files.nodes() {
+            if let Err(e) = self.write(&node, ClockState::default()) {
                 first.get_or_insert(e);
             }
         }
@@ -117,15 +180,22 @@ impl ClockFaults {
             task.abort();
         }
         self.states.clear();
-        for path in self.files.values() {
-            let _ = write_state(path, ClockState::default());
+        for node in self.files.nodes() {
+            let _ = self.files.write(&node, ClockState::default());
         }
     }
 }
 
-/// Flips `path` between `base` moved by `ms` and `base` every half `period_ms`, for
+/// Flips `node`'s file between `base` moved by `ms` and `base` every half `period_ms`, for
 /// `duration_ms`, then leaves `base`.
-async fn strobe(path: PathBuf, base: ClockState, ms: i64, period_ms: u64, duration_ms: u64) {
+async fn strobe(
+    files: Arc<dyn ClockFiles>,
+    node: String,
+    base: ClockState,
+    ms: i64,
+    period_ms: u64,
+    duration_ms: u64,
+) {
     let start = Instant::now();
     let half = (period_ms / 2).max(1);
     loop {
@@ -133,11 +203,11 @@ async fn strobe(path: PathBuf, base: ClockState, ms: i64, period_ms: u64, durati
         if elapsed >= duration_ms {
             break;
         }
-        let _ = write_state(&path, bumped(base, strobe_offset(ms, period_ms, elapsed)));
+        let _ = files.write(&node, bumped(base, strobe_offset(ms, period_ms, elapsed)));
         let next = (elapsed / half + 1) * half;
         tokio::time::sleep(Duration::from_millis(next - elapsed)).await;
     }
-    let _ = write_state(&path, base);
+    let _ = files.write(&node, base);
 }
 
 /// How long process `pid` has run, from `/proc` (`None` when it is gone or unreadable).

@@ -34,7 +34,7 @@ use super::NemesisError;
 use crate::net::Grudge;
 use crate::node_control::{ControlError, ProcessControl};
 
-pub use clock::ClockFaults;
+pub use clock::{ClockFaults, ClockFiles};
 pub use command::CommandFaults;
 pub use files::FileFaults;
 pub use iptables::IptablesFaults;
