@@ -22,8 +22,9 @@ use faultline::checker::Validity;
 mod common;
 use common::ssh_hosts::{can_run, SshHosts};
 use common::{
-    cluster_down, code, fault_journaled, interrupt, latest, nemesis_fs, read_results,
-    read_test_record, run_test, spawn_test, text, wait_for_run, ClusterDown, SHORT_PARTITION_RUN,
+    assert_only_leaderless_nemesis_errors, cluster_down, code, fault_journaled, interrupt, latest,
+    nemesis_fs, read_results, read_test_record, run_test, spawn_test, text, wait_for_run,
+    ClusterDown, SHORT_PARTITION_RUN,
 };
 
 /// One cluster at a time.
@@ -481,13 +482,7 @@ fn raftkv_on_ssh_hosts_is_valid_under_clock_faults() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let r = read_results(&run);
     assert_eq!(r.valid, Validity::Valid, "{r:?}");
-    assert!(
-        r.nemesis_errors
-            .iter()
-            .all(|e| e.error.contains("no leader to target")),
-        "{:?}",
-        r.nemesis_errors
-    );
+    assert_only_leaderless_nemesis_errors(&r);
     let fs = nemesis_fs(&run);
     assert!(fs.iter().any(|f| f.starts_with("clock-")), "{fs:?}");
     let journal =

@@ -127,6 +127,19 @@ pub fn read_json(path: &Path) -> Value {
 }
 
 /// A run's `results.json`, read as `faultline report` reads it (panics naming the file).
+/// Every nemesis op of a run applied, except that a leader-targeted fault may find no leader
+/// mid-election (recorded as "no leader to target", not a failure of the fault backend).
+#[allow(dead_code)]
+pub fn assert_only_leaderless_nemesis_errors(r: &ResultsRecord<CheckerView>) {
+    assert!(
+        r.nemesis_errors
+            .iter()
+            .all(|e| e.error.contains("no leader to target")),
+        "{:?}",
+        r.nemesis_errors
+    );
+}
+
 pub fn read_results(run: &Path) -> ResultsRecord<CheckerView> {
     ResultsRecord::read(run)
         .unwrap_or_else(|e| panic!("{e}"))
