@@ -207,13 +207,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn mixed_from_its_file_drops_power_loss_file_corruption_and_clocks() {
-        let workload = WorkloadSpec::from_toml(
+    /// The builtin lin-kv workload.
+    fn lin_kv() -> WorkloadSpec {
+        WorkloadSpec::from_toml(
             crate::maelstrom::workloads::builtin("lin-kv").unwrap_or_default(),
             "lin-kv",
         )
-        .expect("workload");
+        .expect("workload")
+    }
+
+    #[test]
+    fn mixed_from_its_file_drops_power_loss_file_corruption_and_clocks() {
+        let workload = lin_kv();
         let mut mixed = NemesisSpec::from_builtin("mixed").expect("mixed");
         target()
             .validate(&Nodes::Local { count: 3 }, &workload, &mut mixed)
@@ -242,11 +247,7 @@ mod tests {
 
     #[test]
     fn leader_faults_are_allowed_and_external_nodes_refused() {
-        let workload = WorkloadSpec::from_toml(
-            crate::maelstrom::workloads::builtin("lin-kv").unwrap_or_default(),
-            "lin-kv",
-        )
-        .expect("workload");
+        let workload = lin_kv();
         let mut leader = NemesisSpec::load("partition-leader").expect("nemesis");
         assert!(target()
             .validate(&Nodes::Local { count: 3 }, &workload, &mut leader)
