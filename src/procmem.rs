@@ -2,6 +2,9 @@
 //! reports its peak memory (memory is a result, as time is), and the benches print the same
 //! figures. Every reader returns `None` where `/proc` is not there (not Linux).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 /// Peak resident memory of this process so far (`VmHWM`), bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     status_bytes("VmHWM:")
@@ -10,6 +13,111 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// Resident memory of this process now (`VmRSS`), bytes.
 pub fn rss_bytes() -> Option<u64> {
     status_bytes("VmRSS:")
+}
+
+/// Resident memory of this process now, bytes, from `/proc/self/statm`: a few microseconds,
+/// cheaper than [`rss_bytes`] (which formats the whole status file), for callers that sample
+/// it while they work.
+pub fn rss_bytes_now() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+/// The size of a memory page, bytes.
+fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the running system and has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
+/// The memory this process may use at most: the machine's (`MemTotal`), or its cgroup's limit
+/// when that is lower (a container's `memory.max`). `None` where neither can be read.
+pub fn memory_available() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| status_field_bytes(&m, "MemTotal:"));
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .find_map(|text| cgroup_limit(&text));
+    match (total, cgroup) {
+        (Some(t), Some(c)) => Some(t.min(c)),
+        (t, c) => t.or(c),
+    }
+}
+
+/// A cgroup memory limit file's value in bytes; `None` for no limit (`max`, or cgroup v1's
+/// huge "unlimited" number) or garbage.
+fn cgroup_limit(text: &str) -> Option<u64> {
+    let bytes: u64 = text.trim().parse().ok()?;
+    (bytes < 1 << 60).then_some(bytes)
+}
+
+/// A ceiling on this process's resident memory, cheap enough to ask about every few thousand
+/// search steps: the memory is sampled (from `/proc/self/statm`) at most once per
+/// [`MemoryCeiling::SAMPLE_EVERY`], whichever thread asks, and the last sample answers in
+/// between. This is what turns a search that would exhaust the machine into `unknown`
+/// (`--memory-limit`): it counts the whole process (the history, every key's search, the
+/// explanation), not one structure.
+#[derive(Debug)]
+pub struct MemoryCeiling {
+    limit: u64,
+    born: Instant,
+    next_sample_ns: AtomicU64,
+    last_bytes: AtomicU64,
+}
+
+impl MemoryCeiling {
+    /// How stale a sample may be.
+    pub const SAMPLE_EVERY: Duration = Duration::from_millis(2);
+
+    /// A ceiling of `limit` bytes of resident memory, sampled now.
+    pub fn new(limit: u64) -> MemoryCeiling {
+        MemoryCeiling {
+            limit,
+            born: Instant::now(),
+            next_sample_ns: AtomicU64::new(Self::SAMPLE_EVERY.as_nanos() as u64),
+            last_bytes: AtomicU64::new(rss_bytes_now().unwrap_or(0)),
+        }
+    }
+
+    /// The ceiling, bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Resident bytes at the last sample, taking a new one if the last is stale.
+    pub fn bytes(&self) -> u64 {
+        let now = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let next = self.next_sample_ns.load(Ordering::Relaxed);
+        let due = now >= next;
+        // One thread samples; the others keep the last figure.
+        if due
+            && self
+                .next_sample_ns
+                .compare_exchange(
+                    next,
+                    now.saturating_add(Self::SAMPLE_EVERY.as_nanos() as u64),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            if let Some(b) = rss_bytes_now() {
+                self.last_bytes.store(b, Ordering::Relaxed);
+            }
+        }
+        self.last_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether the process is over the ceiling (as of the last sample).
+    pub fn exceeded(&self) -> bool {
+        self.bytes() > self.limit
+    }
 }
 
 /// CPU seconds this process has used so far, all threads, user and system.
@@ -86,5 +194,29 @@ mod tests {
         let peak = peak_rss_bytes().expect("linux /proc");
         let now = rss_bytes().expect("linux /proc");
         assert!(peak >= now && now > 0, "peak {peak} now {now}");
+        let fast = rss_bytes_now().expect("linux /proc");
+        assert!(
+            fast > 0 && fast <= peak + (64 << 20),
+            "statm {fast} peak {peak}"
+        );
+        let available = memory_available().expect("linux /proc");
+        assert!(available > fast, "available {available} rss {fast}");
+    }
+
+    #[test]
+    fn a_ceiling_below_this_process_is_exceeded_and_one_above_is_not() {
+        assert!(MemoryCeiling::new(1).exceeded());
+        let roomy = MemoryCeiling::new(u64::MAX);
+        assert!(!roomy.exceeded());
+        assert!(roomy.bytes() > 0);
+        assert_eq!(roomy.limit(), u64::MAX);
+    }
+
+    #[test]
+    fn cgroup_limits_are_bytes_or_none() {
+        assert_eq!(cgroup_limit("1073741824\n"), Some(1 << 30));
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert_eq!(cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(cgroup_limit(""), None);
     }
 }

@@ -74,3 +74,49 @@ fn a_tiny_memory_ceiling_gives_unknown() {
         );
     }
 }
+
+#[test]
+fn the_memory_ceiling_counts_the_whole_process_not_only_the_search() {
+    // Hold 96 MiB of touched memory for the whole test: the process's resident memory never
+    // drops below it, so a 64 MiB ceiling is passed by the process while the search's own
+    // caches stay far below it.
+    let ballast = vec![1u8; 96 << 20];
+    let h = simulate(42, 8, 3000, &["a", "b"]);
+    let roomy = LinearizabilityOptions {
+        model: ModelKind::CasRegister,
+        memory_limit: u64::MAX,
+        ..Default::default()
+    };
+    let decided = check(&h, &roomy).unwrap();
+    assert_eq!(decided.valid, Validity::Valid);
+    let ceiling = 64u64 << 20;
+    assert!(
+        decided.stats.cache_bytes < ceiling / 4,
+        "the search alone stays under the ceiling ({} bytes of caches)",
+        decided.stats.cache_bytes
+    );
+    for partition in [true, false] {
+        let o = LinearizabilityOptions {
+            memory_limit: ceiling,
+            partition,
+            ..roomy.clone()
+        };
+        let r = check(&h, &o).unwrap();
+        assert_eq!(
+            (r.valid, r.cause.as_deref()),
+            (Validity::Unknown, Some("memory limit")),
+            "partition {partition}"
+        );
+    }
+    assert_eq!(ballast.iter().map(|&b| b as usize).sum::<usize>(), 96 << 20);
+}
+
+#[test]
+fn the_default_ceiling_is_most_of_the_machine() {
+    let limit = faultline::checker::linear::default_memory_limit();
+    let machine = faultline::procmem::memory_available().expect("linux /proc");
+    assert!(
+        limit <= machine && limit >= machine / 2,
+        "{limit} of {machine}"
+    );
+}

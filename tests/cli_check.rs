@@ -300,6 +300,37 @@ fn a_zero_timeout_on_a_hard_history_is_unknown_never_valid() {
     assert!(stdout(&out).contains("UNKNOWN"), "{}", stdout(&out));
 }
 
+#[test]
+fn a_memory_ceiling_below_the_process_is_unknown_never_valid_and_says_so() {
+    // One MiB is less than the process needs to run at all: the search gives up (exit 2),
+    // the text says why, and --json carries the cause and the ceiling.
+    let history = corpus("porcupine/jepsen/etcd_002.log")
+        .to_string_lossy()
+        .to_string();
+    let out = run(&["check", "--memory-limit", "1", &history]);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("memory passed its ceiling"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["check", "--memory-limit", "1", "--json", &history]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(printed["memory_limit_bytes"], 1 << 20);
+    assert_eq!(printed["files"][0]["result"]["cause"], "memory limit");
+    // The default ceiling is most of the machine: the same history is decided.
+    let out = run(&["check", "--json", &history]);
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert!(
+        printed["memory_limit_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 1 << 30),
+        "{printed}"
+    );
+    assert_ne!(printed["valid"], "unknown", "{printed}");
+}
+
 /// Writes `text` to a temp file named `name` and runs `check` on it with `extra` flags.
 fn check_text(name: &str, text: &str, extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");

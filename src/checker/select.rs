@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::linear::{self, CheckError, LinearizabilityOptions, DEFAULT_MEMORY_LIMIT};
+use super::linear::{self, default_memory_limit, CheckError, LinearizabilityOptions};
 use super::model::{ModelError, ModelKind, ModelOptions};
 use super::txn::{self, ConsistencyModel, TxnOptions, TxnWorkload};
 use super::workload::{self, BankOptions, CounterOptions, SetFullOptions};
@@ -134,7 +134,9 @@ pub struct CheckOptions {
     pub deadline: Option<Instant>,
     /// Give up with `Unknown` when this flag becomes true (Ctrl-C).
     pub cancel: Option<Arc<AtomicBool>>,
-    /// Give up with `Unknown` when the checker's caches exceed this many bytes.
+    /// Give up with `Unknown` when this process's resident memory exceeds this many bytes
+    /// during a search (linearizability; the other checkers run in near-linear time and
+    /// memory and do not search).
     pub memory_limit: u64,
     /// The bank checker's accounts and total (`--bank-accounts`, `--bank-total`).
     pub bank: BankOptions,
@@ -156,7 +158,7 @@ impl CheckOptions {
             partition: true,
             deadline: None,
             cancel: None,
-            memory_limit: DEFAULT_MEMORY_LIMIT,
+            memory_limit: default_memory_limit(),
             bank: BankOptions::default(),
             set_full: SetFullOptions::default(),
             counter: CounterOptions::default(),

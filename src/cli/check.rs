@@ -75,9 +75,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds)]
     pub timeout: Option<Duration>,
 
-    /// Give up when the checker's caches exceed this many MiB; the verdict is then unknown.
-    #[arg(long, value_name = "MIB", default_value_t = 4096)]
-    pub memory_limit: u64,
+    /// Give up when this process's resident memory passes this many MiB during a search (the
+    /// history counts too); the verdict is then unknown (exit 2). Default: 80% of the
+    /// machine's memory, or of its cgroup's limit when lower.
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit: Option<u64>,
 
     /// bank: what all balances sum to (default: the sum of the first ok read, said in the
     /// output).
@@ -145,6 +147,9 @@ pub struct CheckReport {
     /// reporting), bytes; absent where the OS does not say (not Linux).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
+    /// The ceiling on resident memory that turns a search into `unknown` (`--memory-limit`,
+    /// or its default from the machine's memory), bytes.
+    pub memory_limit_bytes: u64,
     /// CPU seconds the whole command used, all threads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_secs: Option<f64>,
@@ -284,6 +289,7 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         exit_code: overall.as_u8(),
         files,
         peak_rss_bytes: crate::procmem::peak_rss_bytes(),
+        memory_limit_bytes: memory_limit(args),
         cpu_secs: crate::procmem::cpu_secs(),
     };
     let json = serde_json::to_string_pretty(&report).context("serializing the verdict")?;
@@ -298,6 +304,12 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         println!("{}", summary_line(&report.files));
     }
     Ok(overall)
+}
+
+/// The memory ceiling of the searches, bytes: `--memory-limit` MiB, or the default.
+fn memory_limit(args: &CheckArgs) -> u64 {
+    args.memory_limit
+        .map_or_else(linear::default_memory_limit, |m| m.saturating_mul(1 << 20))
 }
 
 /// The report/JUnit facts of one checked file: how it was read and its verdict, or why it
@@ -483,7 +495,7 @@ fn check_history(
         partition: !args.no_partition,
         deadline: args.timeout.map(|t| Instant::now() + t),
         cancel: None,
-        memory_limit: args.memory_limit.saturating_mul(1 << 20),
+        memory_limit: memory_limit(args),
         bank: BankOptions {
             accounts: args
                 .bank_accounts
@@ -729,10 +741,13 @@ fn print_human(report: &FileReport, several: bool) {
             let _ = writeln!(out, "wrote {f}");
         }
         if result.valid == Validity::Unknown {
-            let _ = writeln!(
-                out,
-                "\nThe checker could not decide within its limits; raise --timeout or --memory-limit."
-            );
+            let why = if result.cause.as_deref() == Some("memory limit") {
+                "this process's memory passed its ceiling (--memory-limit, by default 80% of \
+                 the machine's memory; the history itself counts)"
+            } else {
+                "the checker could not decide within its limits"
+            };
+            let _ = writeln!(out, "\nUnknown: {why}; raise --timeout or --memory-limit.");
         }
     }
 }

@@ -24,6 +24,7 @@ use super::search::{KeySearch, Limits, SearchOp, Verdict};
 use crate::checker::hash::{FxHashMap, FxHashSet};
 use crate::checker::model::{Dependence, Model, ModelError, Prepared, StateId};
 use crate::history::{Op, Outcome};
+use crate::procmem::MemoryCeiling;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Instant;
 
@@ -46,6 +47,8 @@ pub(crate) struct CoreLimits<'a> {
     pub cancel: Option<&'a AtomicBool>,
     /// Memory ceiling for one test's memo.
     pub memory_limit: u64,
+    /// The ceiling on the whole process (a shrinking test that passes it is undecided).
+    pub ceiling: &'a MemoryCeiling,
 }
 
 /// Precomputed dependence facts of the key's search ops.
@@ -518,6 +521,7 @@ impl<M: Model, F: Fn() -> Result<M, ModelError>> Tester<'_, M, F> {
             stop: &stop,
             memory_used: &memory_used,
             memory_limit: self.limits.memory_limit,
+            ceiling: self.limits.ceiling,
         };
         let mut search = KeySearch::new(model, &sub);
         match search.resume(&limits, u64::MAX) {
@@ -619,6 +623,7 @@ mod tests {
             deadline: Instant::now() + std::time::Duration::from_secs(60),
             cancel: None,
             memory_limit: 1 << 30,
+            ceiling: &MemoryCeiling::new(u64::MAX),
         };
         let core = find_core(&make, &m, &refs, &s, stale, false, &limits).unwrap();
         let values: Vec<(&str, &Value)> = core
@@ -657,6 +662,7 @@ mod tests {
             deadline: Instant::now(),
             cancel: None,
             memory_limit: 1 << 30,
+            ceiling: &MemoryCeiling::new(u64::MAX),
         };
         let core = find_core(&make, &m, &refs, &s, 2, false, &limits).unwrap();
         assert_eq!(

@@ -45,10 +45,19 @@ use search::{KeySearch, Limits, SearchOp, Undecided, Verdict};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use crate::procmem::MemoryCeiling;
 use std::time::{Duration, Instant};
 
-/// The default memory ceiling for the memo caches: 4 GiB.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
+/// The default ceiling on the checking process's resident memory: 80% of what this machine
+/// (or the cgroup the process runs in) has, so that a search too big for the machine ends as
+/// `unknown` instead of in swap or the OOM killer; 4 GiB where that cannot be read.
+pub fn default_memory_limit() -> u64 {
+    crate::procmem::memory_available().map_or(FALLBACK_MEMORY_LIMIT, |m| m / 5 * 4)
+}
+
+/// [`default_memory_limit`] where the machine's memory is unknown (not Linux).
+const FALLBACK_MEMORY_LIMIT: u64 = 4 << 30;
 
 /// How to check a history for linearizability (`faultline check` flags map onto these).
 #[derive(Debug, Clone)]
@@ -63,7 +72,8 @@ pub struct LinearizabilityOptions {
     pub deadline: Option<Instant>,
     /// Give up with `Unknown` when this flag becomes true (Ctrl-C).
     pub cancel: Option<Arc<AtomicBool>>,
-    /// Give up with `Unknown` when the memo caches exceed this many bytes.
+    /// Give up with `Unknown` when this process's resident memory (the history, every
+    /// search, the explanation) exceeds this many bytes (`--memory-limit`).
     pub memory_limit: u64,
     /// Shrink an invalid key to its core for the explanation (default); `false` explains from
     /// the search's longest prefix alone (for timing what shrinking costs).
@@ -78,7 +88,7 @@ impl Default for LinearizabilityOptions {
             partition: true,
             deadline: None,
             cancel: None,
-            memory_limit: DEFAULT_MEMORY_LIMIT,
+            memory_limit: default_memory_limit(),
             explain_core: true,
         }
     }
@@ -405,12 +415,14 @@ where
     let stop = AtomicBool::new(false);
     let memory_used = AtomicU64::new(0);
     let peak = AtomicU64::new(0);
+    let ceiling = MemoryCeiling::new(opts.memory_limit);
     let limits = Limits {
         deadline: opts.deadline,
         cancel: opts.cancel.as_deref(),
         stop: &stop,
         memory_used: &memory_used,
         memory_limit: opts.memory_limit,
+        ceiling: &ceiling,
     };
     let mut outcomes = Vec::with_capacity(groups.len());
     let mut failed: Vec<Task<M>> = Vec::new();
@@ -498,10 +510,12 @@ where
     if let Some(d) = opts.deadline {
         deadline = deadline.min(d);
     }
+    let ceiling = MemoryCeiling::new(opts.memory_limit);
     let limits = core::CoreLimits {
         deadline,
         cancel: opts.cancel.as_deref(),
         memory_limit: opts.memory_limit / 4,
+        ceiling: &ceiling,
     };
     let core = if !opts.explain_core {
         None

@@ -64,6 +64,7 @@
 use super::memo::Memo;
 use super::unobserved::{effects, Effect, Observers};
 use crate::checker::model::{InputId, Model, StateId};
+use crate::procmem::MemoryCeiling;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -99,6 +100,8 @@ pub(crate) struct Limits<'a> {
     pub memory_used: &'a AtomicU64,
     /// The ceiling for `memory_used`.
     pub memory_limit: u64,
+    /// The ceiling on the whole process's resident memory (`--memory-limit`).
+    pub ceiling: &'a MemoryCeiling,
 }
 
 /// Why a search stopped without deciding.
@@ -106,7 +109,7 @@ pub(crate) struct Limits<'a> {
 pub(crate) enum Undecided {
     /// The deadline passed.
     Timeout,
-    /// The memo reached the memory ceiling.
+    /// The process (or the memos alone) reached the memory ceiling.
     Memory,
     /// The caller cancelled.
     Cancelled,
@@ -887,6 +890,9 @@ fn limit_hit(limits: &Limits, memo_bytes: u64, reported: &mut u64) -> Option<Und
     }
     if limits.deadline.is_some_and(|d| Instant::now() >= d) {
         return Some(Undecided::Timeout);
+    }
+    if limits.ceiling.exceeded() {
+        return Some(Undecided::Memory);
     }
     if memo_bytes != *reported {
         let total = if memo_bytes > *reported {
