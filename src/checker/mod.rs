@@ -29,7 +29,7 @@ use serde_json::Value;
 
 pub use linear::{check, CheckError, LinearizabilityOptions};
 pub use model::{ModelKind, ModelOptions};
-pub use select::{check_with, CheckModel, CheckOptions};
+pub use select::{check_compact_with, check_with, CheckModel, CheckOptions, Checkable};
 pub use verdict::{Outcome, Validity};
 
 /// One thing wrong with a history, as a person should read it.

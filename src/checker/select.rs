@@ -16,6 +16,7 @@ use super::model::{ModelError, ModelKind, ModelOptions};
 use super::txn::{self, ConsistencyModel, TxnOptions, TxnWorkload};
 use super::workload::{self, BankOptions, CounterOptions, SetFullOptions};
 use super::CheckResult;
+use crate::history::compact::CompactHistory;
 use crate::history::History;
 
 /// Everything a checker can be asked to judge a history against.
@@ -206,6 +207,59 @@ pub fn check_with(history: &History, opts: &CheckOptions) -> Result<CheckResult,
     }
 }
 
+/// A compact history to check, with its `Value` form built only if a checker needs it (the
+/// workload checkers read `Op`s): several checkers of one run share one build of it.
+pub struct Checkable<'h> {
+    compact: &'h CompactHistory,
+    full: std::cell::OnceCell<History>,
+}
+
+impl<'h> Checkable<'h> {
+    /// `compact`, nothing built yet.
+    pub fn new(compact: &'h CompactHistory) -> Checkable<'h> {
+        Checkable {
+            compact,
+            full: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The compact history.
+    pub fn compact(&self) -> &'h CompactHistory {
+        self.compact
+    }
+
+    /// The history with `Value`s, built on the first call.
+    pub fn full(&self) -> &History {
+        self.full.get_or_init(|| self.compact.to_history())
+    }
+}
+
+/// [`check_with`] from a compact history: linearizability and the transactional checkers
+/// read the compact records directly (the verdicts are those of [`check_with`] on the same
+/// history; their tests compare both); the workload checkers get the `Value` form.
+pub fn check_compact_with(
+    history: &Checkable<'_>,
+    opts: &CheckOptions,
+) -> Result<CheckResult, CheckError> {
+    let compact = history.compact();
+    match opts.model {
+        CheckModel::Linear(kind) => linear::check_compact(compact, &opts.linearizability(kind)),
+        CheckModel::ListAppend => Ok(txn::check_compact(
+            compact,
+            &opts.txn(TxnWorkload::ListAppend),
+        )?),
+        CheckModel::RwRegister => Ok(txn::check_compact(
+            compact,
+            &opts.txn(TxnWorkload::RwRegister),
+        )?),
+        CheckModel::SetFull
+        | CheckModel::Bank
+        | CheckModel::Counter
+        | CheckModel::UniqueIds
+        | CheckModel::Kafka => check_with(history.full(), opts),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +294,28 @@ mod tests {
             check_with(&history, &opts),
             Err(CheckError::Malformed { index: 0, .. })
         ));
+    }
+
+    #[test]
+    fn a_compact_history_gets_the_same_verdicts_and_builds_values_only_when_needed() {
+        let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":0}\n\
+                    {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":1}\n\
+                    {\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":null,\"time\":2}\n\
+                    {\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":2,\"time\":3}\n";
+        let history = crate::history::read_jsonl(text.as_bytes(), "t.jsonl").unwrap();
+        let compact =
+            crate::history::compact::read_jsonl_compact(text.as_bytes(), "t.jsonl").unwrap();
+        let checkable = Checkable::new(&compact);
+        for model in ["register", "cas-register", "set-full", "unique-ids"] {
+            let opts = CheckOptions::new(model.parse().unwrap());
+            let full = check_with(&history, &opts).map(|r| (r.valid, r.anomalies.len()));
+            let from_compact =
+                check_compact_with(&checkable, &opts).map(|r| (r.valid, r.anomalies.len()));
+            assert_eq!(format!("{full:?}"), format!("{from_compact:?}"), "{model}");
+            // Only the workload checkers needed the `Value` form.
+            let workload = !model.contains("register");
+            assert_eq!(checkable.full.get().is_some(), workload, "{model}");
+        }
     }
 
     #[test]

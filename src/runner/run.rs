@@ -3,7 +3,7 @@
 //! the final reads, tear down (healing and stopping on every path), check the history that
 //! was written to disk, and store `results.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use crate::checker::{self, CheckResult, Outcome, Validity};
 use crate::generator::{
     any, on_nemesis, phases, sleep, stagger, time_limit, BoxGen, Context as GenContext, Driver,
 };
-use crate::history::{read_history, Format};
+use crate::history::compact::CompactHistory;
 use crate::rundir::{NemesisErrorRecord, NetworkRecord, ResultsRecord, TestRecord, HISTORY_FILE};
 use crate::seed::{names, SeedTree};
 
@@ -206,13 +206,15 @@ fn run_started(
 
     // Check what is on disk: exactly the history a person can re-check later.
     let history_path = run.file(HISTORY_FILE);
-    let (history, _, _) = read_history(&history_path, Some(Format::Jsonl))
+    // Compact: a long run's history is checked in a fraction of the memory of `Value`s.
+    let compact = read_run_history(&history_path)
         .with_context(|| format!("reading back {}", history_path.display()))?;
+    let history = checker::Checkable::new(&compact);
     let mut checkers = Vec::new();
     for spec in &resolved.workload.checkers {
         let mut opts = spec.check_options();
         opts.deadline = Some(Instant::now() + config.check_timeout);
-        let result = match checker::check_with(&history, &opts) {
+        let result = match checker::check_compact_with(&history, &opts) {
             Ok(result) => result,
             Err(e) => CheckResult {
                 checker: spec.checker_name().into(),
@@ -238,7 +240,7 @@ fn run_started(
     } else {
         Outcome::from(verdict)
     };
-    let nemesis_errors: Vec<NemesisErrorRecord> = history
+    let nemesis_errors: Vec<NemesisErrorRecord> = compact
         .nemesis
         .iter()
         .filter_map(|e| {
@@ -250,7 +252,7 @@ fn run_started(
             })
         })
         .collect();
-    let availability = crate::report::faults::availability_events(&history.nemesis);
+    let availability = crate::report::faults::availability_events(&compact.nemesis);
     let results = ResultsRecord {
         nemesis_errors,
         availability,
@@ -277,13 +279,24 @@ fn run_started(
     }
     log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
     run.write_results(&results)?;
-    write_report_html(run, log, test_record, &results, &history);
+    write_report_html(run, log, test_record, &results, history.full());
     print_summary(&results, run, outcome);
     Ok(TestReport {
         outcome,
         run_dir: run.path.clone(),
         run_error: results.run_error.clone(),
     })
+}
+
+/// The run's `history.jsonl`, compact.
+fn read_run_history(path: &Path) -> Result<CompactHistory> {
+    let file = std::fs::File::open(path)?;
+    let bytes = file.metadata().map_or(0, |m| m.len());
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let source = path.display().to_string();
+    Ok(crate::history::compact::read_jsonl_compact_sized(
+        reader, &source, bytes,
+    )?)
 }
 
 /// Writes `report.html` into the run directory. A report that cannot be written is logged
