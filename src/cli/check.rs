@@ -253,13 +253,10 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         if args.junit.is_some() || args.report.is_some() {
             let facts = file_facts(&report)?;
             if let (Some(out), Some(loaded)) = (&args.report, &history) {
-                let history = match loaded {
-                    Loaded::Full(h) => std::borrow::Cow::Borrowed(h),
-                    Loaded::Compact(c) => std::borrow::Cow::Owned(c.to_history()),
-                };
+                // Rendered from the history as read: no second copy with `Value`s.
                 let page = crate::report::render(
                     &facts,
-                    &history,
+                    crate::report::loaded_view(loaded),
                     &[],
                     &crate::report::ReportOptions::default(),
                 );

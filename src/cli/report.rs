@@ -46,14 +46,15 @@ fn run_inner(args: &ReportArgs) -> Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{}: not a directory", dir.display());
     }
-    let (facts, history) =
+    let (facts, loaded) =
         report::load_run(dir).with_context(|| format!("reading the run in {}", dir.display()))?;
+    let history = report::loaded_view(&loaded);
     let mut opts = ReportOptions::default();
     opts.timeline.max_ops = args.max_ops;
     let path = match &args.out {
-        None => report::write_report(dir, &facts, &history, &opts)?,
+        None => report::write_report(dir, &facts, history, &opts)?,
         Some(out) => {
-            let page = report::render(&facts, &history, &[], &opts);
+            let page = report::render(&facts, history, &[], &opts);
             std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
             out.clone()
         }
@@ -66,7 +67,7 @@ fn run_inner(args: &ReportArgs) -> Result<()> {
         "{}: {} ({} ops); report in {}",
         facts.name,
         facts.verdict(),
-        history.ops.len(),
+        history.op_count(),
         path.display()
     );
     Ok(())

@@ -19,8 +19,8 @@ use super::linear_view::{self, op_link};
 use super::messages::{self, Diagram};
 use super::plots;
 use super::timeline::{self, history_end, Timeline, TimelineOptions};
+use super::view::HistoryView;
 use crate::checker::Validity;
-use crate::history::History;
 
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
@@ -73,7 +73,7 @@ fn verdict_word(v: Validity) -> &'static str {
 /// to (history, results, logs); pass none for a standalone report.
 pub fn render(
     facts: &RunFacts,
-    history: &History,
+    history: &dyn HistoryView,
     files: &[String],
     opts: &ReportOptions,
 ) -> String {
@@ -84,13 +84,13 @@ pub fn render(
 /// `messages.jsonl`) drawn in a section of its own.
 pub fn render_with_messages(
     facts: &RunFacts,
-    history: &History,
+    history: &dyn HistoryView,
     files: &[String],
     opts: &ReportOptions,
     messages: Option<&Diagram>,
 ) -> String {
     let end = history_end(history);
-    let windows = fault_windows(&history.nemesis, end);
+    let windows = fault_windows(history.nemesis_events(), end);
     let anomaly_ops = facts.anomaly_ops();
     let tl = timeline::build(history, &windows, &facts.evidence_ops(), &opts.timeline);
     let verdict = facts.verdict();
@@ -375,7 +375,7 @@ fn timeline_section(out: &mut String, tl: &Timeline) {
 
 fn availability_section(
     out: &mut String,
-    history: &History,
+    history: &dyn HistoryView,
     windows: &[super::faults::FaultWindow],
     end: u64,
 ) {
@@ -449,7 +449,7 @@ fn percent(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Op, Outcome};
+    use crate::history::{History, Op, Outcome};
     use serde_json::json;
 
     fn hostile_history() -> History {
@@ -531,6 +531,18 @@ mod tests {
         assert!(
             page.contains("Nemesis skipped: clock (etcd is a Go binary &lt;vDSO&gt;)"),
             "{page}"
+        );
+    }
+
+    #[test]
+    fn the_hostile_page_is_the_same_from_the_compact_form() {
+        let h = hostile_history();
+        let c = crate::history::compact::CompactHistory::from_history(&h);
+        let files = ["history.jsonl".to_string()];
+        let opts = ReportOptions::default();
+        assert_eq!(
+            render(&hostile_facts(), &h, &files, &opts),
+            render(&hostile_facts(), &c, &files, &opts)
         );
     }
 

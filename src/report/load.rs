@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use super::data::{CheckerView, RunFacts};
 use super::html::{render_with_messages, ReportOptions};
 use super::messages::{self, Diagram};
+use super::view::HistoryView;
 use super::ReportError;
-use crate::history::{read_history, Format, History};
+use crate::history::{read_history_loaded, Format, Loaded};
 use crate::rundir::{ResultsRecord, TestRecord, HISTORY_FILE, RESULTS_FILE};
 
 /// The report's file name inside a run directory.
@@ -29,20 +30,21 @@ pub fn load_facts(dir: &Path) -> Result<RunFacts, ReportError> {
 }
 
 /// The facts and the history of the run stored in `dir` (an empty history for a run that
-/// never started: its `results.json` says why).
-pub fn load_run(dir: &Path) -> Result<(RunFacts, History), ReportError> {
+/// never started: its `results.json` says why). `history.jsonl` is read compactly (no
+/// `Value` per op); render it through [`super::view::loaded_view`].
+pub fn load_run(dir: &Path) -> Result<(RunFacts, Loaded), ReportError> {
     let facts = load_facts(dir)?;
     let path = dir.join(HISTORY_FILE);
     if !path.is_file() {
         // A run that never started stores why in results.json and has no history.
         if dir.join(RESULTS_FILE).is_file() {
-            return Ok((facts, History::default()));
+            return Ok((facts, Loaded::Compact(Default::default())));
         }
         return Err(ReportError::NotARun {
             path: dir.to_path_buf(),
         });
     }
-    let (history, _, _) = read_history(&path, Some(Format::Jsonl))?;
+    let (history, _, _) = read_history_loaded(&path, Some(Format::Jsonl))?;
     Ok((facts, history))
 }
 
@@ -50,7 +52,7 @@ pub fn load_run(dir: &Path) -> Result<(RunFacts, History), ReportError> {
 pub fn write_report(
     dir: &Path,
     facts: &RunFacts,
-    history: &History,
+    history: &dyn HistoryView,
     opts: &ReportOptions,
 ) -> Result<PathBuf, ReportError> {
     let mut files: Vec<String> = fs::read_dir(dir)
@@ -76,14 +78,13 @@ pub fn write_report(
 
 /// The message diagram of the run in `dir`, when it has a message log (`--target
 /// maelstrom`); a log that cannot be read leaves the section out.
-fn message_diagram(dir: &Path, facts: &RunFacts, history: &History) -> Option<Diagram> {
+fn message_diagram(dir: &Path, facts: &RunFacts, history: &dyn HistoryView) -> Option<Diagram> {
     use std::io::BufRead;
     let file = fs::File::open(dir.join(crate::rundir::MESSAGES_FILE)).ok()?;
-    let first_invoke = history.ops.iter().map(|o| o.invoke_time).min();
+    let ops = || (0..history.op_count()).map(|i| history.op_facts(i));
+    let first_invoke = ops().map(|o| o.invoke_time).min();
     let anomaly = facts.anomaly_ops().into_iter().min().and_then(|id| {
-        history
-            .ops
-            .iter()
+        ops()
             .find(|o| o.invoke_index == id || o.complete_index == Some(id))
             .map(|o| o.invoke_time)
     });

@@ -15,6 +15,8 @@
 //! - [`junit`]: JUnit XML.
 //! - [`escape`]: HTML, XML and script-JSON escaping.
 //! - [`load`]: reading a run directory and writing `report.html` into it.
+//! - [`view`]: what the report reads of a history ([`HistoryView`]), implemented by both
+//!   `History` and the compact history, so neither is converted into the other to render.
 
 pub mod data;
 pub mod escape;
@@ -26,11 +28,13 @@ pub mod load;
 pub mod messages;
 pub mod plots;
 pub mod timeline;
+pub mod view;
 
 pub use data::RunFacts;
 pub use html::{render, ReportOptions};
 pub use junit::junit_xml;
 pub use load::{load_facts, load_run, write_report, REPORT_FILE};
+pub use view::{loaded_view, HistoryView};
 
 use std::path::PathBuf;
 

@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use super::escape::xml;
 use super::faults::FaultWindow;
-use crate::history::{History, Outcome};
+use super::view::HistoryView;
+use crate::history::Outcome;
 
 /// Plot area width in SVG units.
 const W: f64 = 860.0;
@@ -71,8 +72,11 @@ impl Frame {
     }
 }
 
-fn frame(h: &History, end: u64) -> Frame {
-    let t0 = h.ops.iter().map(|o| o.invoke_time).min().unwrap_or(0);
+fn frame(h: &dyn HistoryView, end: u64) -> Frame {
+    let t0 = (0..h.op_count())
+        .map(|i| h.op_facts(i).invoke_time)
+        .min()
+        .unwrap_or(0);
     Frame {
         t0: t0.min(end),
         t1: end.max(t0 + 1),
@@ -167,14 +171,14 @@ fn legend_outcomes(out: &mut String, x: f64, y: f64) {
 /// Latency over time, one panel per function (most frequent first), log scale, one mark per
 /// occupied pixel cell and outcome; ops that never completed have no latency and are counted
 /// in the panel title.
-pub fn latency_svg(h: &History, windows: &[FaultWindow], end: u64) -> String {
+pub fn latency_svg(h: &dyn HistoryView, windows: &[FaultWindow], end: u64) -> String {
     let fr = frame(h, end);
     // Functions by frequency.
     let mut counts: Vec<(String, usize)> = {
         let mut map: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for op in &h.ops {
-            *map.entry(op.f.strip_prefix(':').unwrap_or(&op.f))
-                .or_default() += 1;
+        for i in 0..h.op_count() {
+            let f = h.op_f(i);
+            *map.entry(f.strip_prefix(':').unwrap_or(f)).or_default() += 1;
         }
         map.into_iter().map(|(f, n)| (f.to_string(), n)).collect()
     };
@@ -190,7 +194,8 @@ pub fn latency_svg(h: &History, windows: &[FaultWindow], end: u64) -> String {
     }
     // Latency range over completed ops, for one shared log axis.
     let (mut lo, mut hi) = (u64::MAX, 0u64);
-    for op in &h.ops {
+    for i in 0..h.op_count() {
+        let op = h.op_facts(i);
         if let Some(c) = op.complete_time {
             let l = c.saturating_sub(op.invoke_time).max(1_000);
             lo = lo.min(l);
@@ -227,7 +232,10 @@ pub fn latency_svg(h: &History, windows: &[FaultWindow], end: u64) -> String {
         let mut paths = [String::new(), String::new(), String::new()];
         let mut pending = 0usize;
         let mut n = 0usize;
-        for op in h.ops.iter().filter(|o| in_panel(&o.f)) {
+        for op in (0..h.op_count())
+            .filter(|&i| in_panel(h.op_f(i)))
+            .map(|i| h.op_facts(i))
+        {
             n += 1;
             let Some(c) = op.complete_time else {
                 pending += 1;
@@ -312,11 +320,12 @@ fn latency_label(ms: f64) -> String {
 }
 
 /// Completions per second over time, one line per outcome, fault windows shaded.
-pub fn throughput_svg(h: &History, windows: &[FaultWindow], end: u64) -> String {
+pub fn throughput_svg(h: &dyn HistoryView, windows: &[FaultWindow], end: u64) -> String {
     let fr = frame(h, end);
     let span = (fr.t1 - fr.t0).max(1);
     let mut buckets = vec![[0u64; 3]; TP_BUCKETS];
-    for op in &h.ops {
+    for i in 0..h.op_count() {
+        let op = h.op_facts(i);
         let t = op.complete_time.unwrap_or(op.invoke_time);
         let b = ((t.saturating_sub(fr.t0)) as u128 * TP_BUCKETS as u128 / span as u128) as usize;
         let o = match op.outcome {
@@ -437,8 +446,13 @@ pub struct Availability {
 /// Ops answered (ok, or a definite failure: the system did answer) among those invoked in
 /// each fault window, outside every window, and over the whole run; failures are counted
 /// apart from ops that got no answer (`info`: timeouts, lost connections).
-pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Availability> {
-    let mut times: Vec<(u64, Outcome)> = h.ops.iter().map(|o| (o.invoke_time, o.outcome)).collect();
+pub fn availability(h: &dyn HistoryView, windows: &[FaultWindow], end: u64) -> Vec<Availability> {
+    let mut times: Vec<(u64, Outcome)> = (0..h.op_count())
+        .map(|i| {
+            let o = h.op_facts(i);
+            (o.invoke_time, o.outcome)
+        })
+        .collect();
     times.sort_unstable_by_key(|t| t.0);
     // ok_before[i] / fail_before[i]: ok / failed ops among the first i.
     let mut ok_before = Vec::with_capacity(times.len() + 1);
@@ -522,7 +536,7 @@ pub fn availability(h: &History, windows: &[FaultWindow], end: u64) -> Vec<Avail
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Op;
+    use crate::history::{History, Op};
     use serde_json::json;
 
     fn op(i: u64, t: u64, outcome: Outcome, f: &str) -> Op {
@@ -637,6 +651,37 @@ mod tests {
             assert!(svg.contains(r#"class="fault""#));
         }
         assert!(latency_svg(&h, &w, 600_000_000).contains("&lt;script&gt;&quot;x&quot;"));
+    }
+
+    #[test]
+    fn the_compact_form_gives_the_same_plots_and_availability() {
+        let mut ops: Vec<Op> = (0..3_000)
+            .map(|i| {
+                let outcome = [Outcome::Ok, Outcome::Fail, Outcome::Info][(i % 7 % 3) as usize];
+                let f = ["read", ":write", "cas", "a", "b", "c", "d", "e"][(i % 8) as usize];
+                op(i, i * 7_000_000, outcome, f)
+            })
+            .collect();
+        // Ops that never completed have no latency.
+        for o in ops.iter_mut().skip(2_990) {
+            o.complete_time = None;
+            o.complete_index = None;
+            o.outcome = Outcome::Info;
+        }
+        let h = History {
+            ops,
+            nemesis: vec![],
+            event_count: 6_000,
+        };
+        let c = crate::history::compact::CompactHistory::from_history(&h);
+        let w = [
+            window("partition", 1_000_000_000, 5_000_000_000),
+            window("kill", 4_000_000_000, 9_000_000_000),
+        ];
+        let end = 21_500_000_000;
+        assert_eq!(latency_svg(&h, &w, end), latency_svg(&c, &w, end));
+        assert_eq!(throughput_svg(&h, &w, end), throughput_svg(&c, &w, end));
+        assert_eq!(availability(&h, &w, end), availability(&c, &w, end));
     }
 
     #[test]

@@ -23,7 +23,8 @@ use serde_json::Value;
 
 use super::escape::truncate;
 use super::faults::FaultWindow;
-use crate::history::{History, Op, Outcome};
+use super::view::HistoryView;
+use crate::history::Outcome;
 
 /// Limits on what the timeline keeps.
 #[derive(Debug, Clone, Copy)]
@@ -141,23 +142,25 @@ pub struct Timeline {
 }
 
 /// The history's end: its last invoke or completion time, or the last fault window's end.
-pub fn history_end(h: &History) -> u64 {
-    let ops = h
-        .ops
-        .iter()
-        .map(|o| o.complete_time.unwrap_or(o.invoke_time))
+pub fn history_end(h: &dyn HistoryView) -> u64 {
+    let ops = (0..h.op_count())
+        .map(|i| {
+            let o = h.op_facts(i);
+            o.complete_time.unwrap_or(o.invoke_time)
+        })
         .max()
         .unwrap_or(0);
-    let nem = h.nemesis.iter().map(|e| e.time).max().unwrap_or(0);
+    let nem = h.nemesis_events().iter().map(|e| e.time).max().unwrap_or(0);
     ops.max(nem)
 }
 
 /// Assigns each process a lane: processes sorted by first invoke, each put on the lane that
 /// freed up earliest if that lane's last process was done before it began, else a new lane.
 /// Returns (process -> lane, lane labels).
-pub fn lanes(h: &History, end: u64) -> (HashMap<u64, u32>, Vec<String>) {
+pub fn lanes(h: &dyn HistoryView, end: u64) -> (HashMap<u64, u32>, Vec<String>) {
     let mut span: HashMap<u64, (u64, u64)> = HashMap::new();
-    for op in &h.ops {
+    for i in 0..h.op_count() {
+        let op = h.op_facts(i);
         let stop = op.complete_time.unwrap_or(end);
         let e = span.entry(op.process).or_insert((op.invoke_time, stop));
         e.0 = e.0.min(op.invoke_time);
@@ -200,6 +203,15 @@ pub fn lanes(h: &History, end: u64) -> (HashMap<u64, u32>, Vec<String>) {
     (lane_of, labels)
 }
 
+/// The first op's invoke time (ops are in invoke order), 0 for no ops.
+fn first_invoke(h: &dyn HistoryView) -> u64 {
+    if h.op_count() == 0 {
+        0
+    } else {
+        h.op_facts(0).invoke_time
+    }
+}
+
 fn us(ns: u64) -> u64 {
     ns / 1_000
 }
@@ -223,7 +235,7 @@ fn text(v: &Value, max: usize) -> String {
 /// Builds the timeline of `h`, keeping every op whose invoke index is in `must_keep`
 /// (sorted or not) one by one.
 pub fn build(
-    h: &History,
+    h: &dyn HistoryView,
     windows: &[FaultWindow],
     must_keep: &[u64],
     opts: &TimelineOptions,
@@ -231,15 +243,17 @@ pub fn build(
     let end = history_end(h);
     let (lane_of, labels) = lanes(h, end);
     // One lookup per op, not one per comparison while sorting.
-    let op_lane: Vec<u32> = h.ops.iter().map(|o| lane_of[&o.process]).collect();
-    let n = h.ops.len();
+    let op_lane: Vec<u32> = (0..h.op_count())
+        .map(|i| lane_of[&h.op_facts(i).process])
+        .collect();
+    let n = h.op_count();
     let mut keep = vec![n <= opts.max_ops; n];
     let mut downsampled = false;
     if n > opts.max_ops {
         downsampled = true;
         let mut kept = 0usize;
         for idx in must_keep {
-            if let Ok(i) = h.ops.binary_search_by_key(idx, |o| o.invoke_index) {
+            if let Some(i) = h.position_of_invoke(*idx) {
                 if !keep[i] {
                     keep[i] = true;
                     kept += 1;
@@ -247,7 +261,7 @@ pub fn build(
             }
         }
         let non_ok: Vec<usize> = (0..n)
-            .filter(|&i| !keep[i] && h.ops[i].outcome != Outcome::Ok)
+            .filter(|&i| !keep[i] && h.op_facts(i).outcome != Outcome::Ok)
             .collect();
         let room = (opts.max_ops * 3 / 4).saturating_sub(kept);
         if non_ok.len() <= room {
@@ -273,14 +287,16 @@ pub fn build(
     let mut fs: Vec<String> = Vec::new();
     let mut f_ids: HashMap<&str, u32> = HashMap::new();
     let mut order: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
-    order.sort_unstable_by_key(|&i| (op_lane[i], h.ops[i].invoke_time, i));
+    order.sort_unstable_by_key(|&i| (op_lane[i], h.op_facts(i).invoke_time, i));
     let mut ops = OpColumns::default();
     let mut lane_start = vec![0u32; labels.len() + 1];
     for &i in &order {
-        let op: &Op = &h.ops[i];
+        // Only the ops drawn one by one are built whole (values and all).
+        let op = h.op_full(i);
         let lane = op_lane[i];
         lane_start[lane as usize + 1] += 1;
-        let f = op.f.strip_prefix(':').unwrap_or(&op.f);
+        let f = h.op_f(i);
+        let f = f.strip_prefix(':').unwrap_or(f);
         let fid = *f_ids.entry(f).or_insert_with(|| {
             fs.push(f.to_string());
             (fs.len() - 1) as u32
@@ -336,7 +352,7 @@ pub fn build(
         total_ops: n,
         kept_ops: order.len(),
         downsampled,
-        start: us(h.ops.first().map(|o| o.invoke_time).unwrap_or(0).min(end)),
+        start: us(first_invoke(h).min(end)),
         end: us(end),
         lanes: labels,
         fs,
@@ -358,14 +374,14 @@ pub fn build(
 
 /// Folds the ops not kept into per-lane buckets, about `budget` blocks in all.
 fn fold(
-    h: &History,
+    h: &dyn HistoryView,
     keep: &[bool],
     op_lane: &[u32],
     lanes: usize,
     end: u64,
     budget: usize,
 ) -> AggColumns {
-    let start = h.ops.first().map(|o| o.invoke_time).unwrap_or(0);
+    let start = first_invoke(h);
     let span = end.saturating_sub(start).max(1);
     let buckets = (budget / lanes.max(1)).clamp(50, 1_000) as u64;
     struct Open {
@@ -393,10 +409,11 @@ fn fold(
         agg.i1.push(o.i1);
     };
     // Ops are in invoke order, so each lane's buckets arrive in order.
-    for (i, op) in h.ops.iter().enumerate() {
-        if keep[i] {
+    for (i, &kept) in keep.iter().enumerate() {
+        if kept {
             continue;
         }
+        let op = h.op_facts(i);
         let lane = op_lane[i] as usize;
         let bucket = (op.invoke_time - start) as u128 * buckets as u128 / span as u128;
         let bucket = bucket as u64;
@@ -445,6 +462,8 @@ fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::compact::CompactHistory;
+    use crate::history::{History, Op};
     use serde_json::json;
 
     /// `n` sequential ops spread over `procs` processes; every 10th fails, every 97th is info.
@@ -534,6 +553,26 @@ mod tests {
         let t = build(&h, &[], &must, &opts);
         for idx in &must {
             assert!(t.ops.idx.contains(idx), "{idx}");
+        }
+    }
+
+    #[test]
+    fn the_compact_form_gives_the_same_timeline() {
+        let h = history(50_000, 5);
+        let c = CompactHistory::from_history(&h);
+        let must = [2 * 12_345, 2 * 40_001, 7];
+        for max_ops in [200_000, 2_000] {
+            let opts = TimelineOptions {
+                max_ops,
+                ..Default::default()
+            };
+            let json = |v: &dyn HistoryView| {
+                serde_json::to_string(&build(v, &[], &must, &opts)).expect("serializable")
+            };
+            assert!(
+                json(&h) == json(&c),
+                "max_ops {max_ops}: the timelines differ"
+            );
         }
     }
 

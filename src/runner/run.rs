@@ -152,7 +152,13 @@ fn not_started(
         .write_test(test)
         .and_then(|()| run.write_results(&results));
     match stored {
-        Ok(()) => write_report_html(run, log, test, &results, &Default::default()),
+        Ok(()) => write_report_html(
+            run,
+            log,
+            test,
+            &results,
+            &crate::history::History::default(),
+        ),
         Err(e) => {
             eprintln!("faultline test: could not store why the run did not start: {e:#}");
             log.line(format_args!("could not store results.json: {e:#}"));
@@ -306,7 +312,7 @@ fn write_report_html(
     log: &RunLog,
     test: &TestRecord,
     results: &ResultsRecord<CheckResult>,
-    history: &crate::history::History,
+    history: &dyn crate::report::HistoryView,
 ) {
     let written = crate::report::RunFacts::from_written(test, results).and_then(|facts| {
         crate::report::write_report(
