@@ -285,7 +285,7 @@ fn run_started(
     }
     log.line(format_args!("verdict: exit code {}", outcome.as_u8()));
     run.write_results(&results)?;
-    write_report_html(run, log, test_record, &results, history.full());
+    write_report_html(run, log, test_record, &results, &compact);
     print_summary(&results, run, outcome);
     Ok(TestReport {
         outcome,

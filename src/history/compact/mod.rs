@@ -7,8 +7,10 @@
 //! JSONL reader builds it directly ([`read_jsonl_compact`]), with no `Value` per line.
 //!
 //! Checkers that work per key read the compact ops directly or turn the ops of one key at a
-//! time into [`Op`]s ([`CompactHistory::op`]); everything else takes the [`History`] that
-//! [`CompactHistory::to_history`] builds, which equals what [`super::read_jsonl`] returns.
+//! time into [`Op`]s ([`CompactHistory::op`]); the report reads it through
+//! `report::HistoryView`. Only the workload checkers (set-full, bank, counter, unique ids,
+//! kafka) take the [`History`] that [`CompactHistory::to_history`] builds, which equals what
+//! [`super::read_jsonl`] returns.
 
 mod arena;
 mod read;
