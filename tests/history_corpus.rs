@@ -334,15 +334,17 @@ fn elle_paper_example_is_rejected_naming_the_line() {
     );
 }
 
+/// The corpus folders: each one's file extension and format.
+const FOLDERS: [(&str, &str, Format); 4] = [
+    ("porcupine/jepsen", "log", Format::PorcupineEtcd),
+    ("porcupine/kv", "txt", Format::PorcupineKv),
+    ("knossos", "edn", Format::Edn),
+    ("elle", "edn", Format::Edn),
+];
+
 #[test]
 fn guesser_picks_each_folders_format() {
-    let cases: [(&str, &str, Format); 4] = [
-        ("porcupine/jepsen", "log", Format::PorcupineEtcd),
-        ("porcupine/kv", "txt", Format::PorcupineKv),
-        ("knossos", "edn", Format::Edn),
-        ("elle", "edn", Format::Edn),
-    ];
-    for (dir, ext, want) in cases {
+    for (dir, ext, want) in FOLDERS {
         for path in files(&corpus(dir), ext) {
             let bytes = fs::read(&path).unwrap();
             if bytes.is_empty() {
@@ -366,14 +368,8 @@ fn guesser_picks_each_folders_format() {
 /// rejected is rejected with the same message and line.
 #[test]
 fn compact_reading_equals_value_reading_on_every_file() {
-    let cases: [(&str, &str, Format); 4] = [
-        ("porcupine/jepsen", "log", Format::PorcupineEtcd),
-        ("porcupine/kv", "txt", Format::PorcupineKv),
-        ("knossos", "edn", Format::Edn),
-        ("elle", "edn", Format::Edn),
-    ];
     let mut read_ok = 0;
-    for (dir, ext, format) in cases {
+    for (dir, ext, format) in FOLDERS {
         for path in files(&corpus(dir), ext) {
             for given in [Some(format), None] {
                 let full = read_history(&path, given);
