@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use faultline::history::{guess, read_history, Format, History, Outcome, Process};
+use faultline::history::{
+    guess, read_history, read_history_compact, Format, History, Outcome, Process,
+};
 use serde_json::{json, Value};
 
 fn corpus(rel: &str) -> PathBuf {
@@ -332,15 +334,17 @@ fn elle_paper_example_is_rejected_naming_the_line() {
     );
 }
 
+/// The corpus folders: each one's file extension and format.
+const FOLDERS: [(&str, &str, Format); 4] = [
+    ("porcupine/jepsen", "log", Format::PorcupineEtcd),
+    ("porcupine/kv", "txt", Format::PorcupineKv),
+    ("knossos", "edn", Format::Edn),
+    ("elle", "edn", Format::Edn),
+];
+
 #[test]
 fn guesser_picks_each_folders_format() {
-    let cases: [(&str, &str, Format); 4] = [
-        ("porcupine/jepsen", "log", Format::PorcupineEtcd),
-        ("porcupine/kv", "txt", Format::PorcupineKv),
-        ("knossos", "edn", Format::Edn),
-        ("elle", "edn", Format::Edn),
-    ];
-    for (dir, ext, want) in cases {
+    for (dir, ext, want) in FOLDERS {
         for path in files(&corpus(dir), ext) {
             let bytes = fs::read(&path).unwrap();
             if bytes.is_empty() {
@@ -357,4 +361,44 @@ fn guesser_picks_each_folders_format() {
             assert_eq!((used, guessed), (want, true), "{}", path.display());
         }
     }
+}
+
+/// Every EDN and Porcupine file of the corpus reads into the compact history exactly as into
+/// the `Value` history (`to_history` equal), in the given format and guessed; a file that is
+/// rejected is rejected with the same message and line.
+#[test]
+fn compact_reading_equals_value_reading_on_every_file() {
+    let mut read_ok = 0;
+    for (dir, ext, format) in FOLDERS {
+        for path in files(&corpus(dir), ext) {
+            for given in [Some(format), None] {
+                let full = read_history(&path, given);
+                let compact = read_history_compact(&path, given);
+                match (full, compact) {
+                    (Ok((h, f, g)), Ok((c, cf, cg))) => {
+                        assert_eq!((cf, cg), (f, g), "{}", path.display());
+                        assert!(c.to_history() == h, "{}: histories differ", path.display());
+                        read_ok += 1;
+                    }
+                    (Err(e), Err(c)) => {
+                        assert_eq!(
+                            (c.to_string(), c.line()),
+                            (e.to_string(), e.line()),
+                            "{}",
+                            path.display()
+                        );
+                    }
+                    (full, compact) => panic!(
+                        "{}: the readers disagree: {:?} / {:?}",
+                        path.display(),
+                        full.err(),
+                        compact.err()
+                    ),
+                }
+            }
+        }
+    }
+    // 103 etcd logs, 6 kv logs and 125 EDN files, twice each, but Elle's paper example,
+    // which both readers reject.
+    assert_eq!(read_ok, 2 * (103 + 6 + 125 - 1));
 }

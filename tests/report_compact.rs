@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use faultline::checker::Validity;
 use faultline::history::{
-    read_history, read_history_loaded, CompactHistory, Format, History, HistoryWriter, Loaded,
+    read_history, read_history_compact, CompactHistory, Format, History, HistoryWriter,
 };
 use faultline::report::data::{AnomalyView, CheckerView};
 use faultline::report::timeline::TimelineOptions;
@@ -112,13 +112,6 @@ fn assert_same_pages(what: &str, facts: &RunFacts, full: &History, compact: &Com
     }
 }
 
-fn compact_of(loaded: Loaded) -> CompactHistory {
-    match loaded {
-        Loaded::Compact(c) => c,
-        Loaded::Full(h) => panic!("JSONL read with Values ({} ops)", h.ops.len()),
-    }
-}
-
 #[test]
 fn every_corpus_history_renders_the_same_page_in_compact_form() {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -146,13 +139,8 @@ fn every_corpus_history_renders_the_same_page_in_compact_form() {
         w.flush().expect("flushed");
         drop(w);
         let (full, _, _) = read_history(&jsonl, Some(Format::Jsonl)).expect("JSONL back");
-        let (loaded, _, _) = read_history_loaded(&jsonl, Some(Format::Jsonl)).expect("compact");
-        assert_same_pages(
-            &format!("{name} as JSONL"),
-            &facts,
-            &full,
-            &compact_of(loaded),
-        );
+        let (compact, _, _) = read_history_compact(&jsonl, Some(Format::Jsonl)).expect("compact");
+        assert_same_pages(&format!("{name} as JSONL"), &facts, &full, &compact);
         checked += 1;
     }
     assert!(checked > 200, "only {checked} corpus histories found");
@@ -165,8 +153,7 @@ fn stored_runs_render_the_same_page_from_load_run() {
         "raftkv-register-partition-leader-bug-stale-read",
     ] {
         let dir = root("tests/fixtures/v0-runs").join(dir);
-        let (facts, loaded) = report::load_run(&dir).expect("the stored run");
-        let compact = compact_of(loaded);
+        let (facts, compact) = report::load_run(&dir).expect("the stored run");
         let (full, _, _) = read_history(&dir.join("history.jsonl"), Some(Format::Jsonl))
             .expect("the stored history");
         assert!(full.ops.len() > 10, "{}", dir.display());

@@ -17,13 +17,14 @@ use serde_json::Value;
 use super::Outcome;
 use crate::checker::linear;
 use crate::checker::linear::LinearizationWitness;
-use crate::checker::txn::{self, ConsistencyModel, TxnWorkload};
+use crate::checker::txn::{self, ConsistencyModel};
 use crate::checker::workload::{BankOptions, CounterOptions, SetFullOptions};
 use crate::checker::{
-    check_with, CheckModel, CheckOptions, CheckResult, ModelKind, ModelOptions, Validity, Witness,
+    check_compact_with, CheckModel, CheckOptions, CheckResult, Checkable, ModelKind, ModelOptions,
+    Validity, Witness,
 };
 use crate::history::compact::Kind;
-use crate::history::{read_history_loaded, Format, Loaded};
+use crate::history::{read_history_compact, CompactHistory, Format};
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, Args)]
@@ -252,11 +253,11 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
         }
         if args.junit.is_some() || args.report.is_some() {
             let facts = file_facts(&report)?;
-            if let (Some(out), Some(loaded)) = (&args.report, &history) {
+            if let (Some(out), Some(history)) = (&args.report, &history) {
                 // Rendered from the history as read: no second copy with `Value`s.
                 let page = crate::report::render(
                     &facts,
-                    crate::report::loaded_view(loaded),
+                    history,
                     &[],
                     &crate::report::ReportOptions::default(),
                 );
@@ -336,7 +337,7 @@ fn check_file(
     path: &Path,
     args: &CheckArgs,
     initial: Option<&Value>,
-) -> (FileReport, Option<Loaded>) {
+) -> (FileReport, Option<CompactHistory>) {
     let mut report = FileReport {
         file: path.display().to_string(),
         format: None,
@@ -353,7 +354,7 @@ fn check_file(
         dot_files: Vec::new(),
     };
     let parse_started = Instant::now();
-    let (history, format, guessed) = match read_history_loaded(path, args.format) {
+    let (history, format, guessed) = match read_history_compact(path, args.format) {
         Ok(read) => read,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -364,7 +365,7 @@ fn check_file(
     report.format = Some(format.name().to_string());
     report.format_guessed = Some(guessed);
     let check_started = Instant::now();
-    let (checked, history) = check_history(history, format, args, initial);
+    let checked = check_history(&history, format, args, initial);
     let check_secs = check_started.elapsed().as_secs_f64();
     report.check_secs = Some(check_secs);
     report.peak_rss_bytes = crate::procmem::peak_rss_bytes();
@@ -432,47 +433,24 @@ pub fn write_dot_files(dir: &Path, prefix: &str, result: &CheckResult) -> Result
 }
 
 /// Picks the model and its options, then checks. Returns the model and whether it was
-/// guessed, and the history (as `Value`s unless the check could use the compact one).
+/// guessed. Linearizability and the transactional checkers read the compact history; the
+/// workload checkers take its `Value` form.
 fn check_history(
-    mut history: Loaded,
+    history: &CompactHistory,
     format: Format,
     args: &CheckArgs,
     initial: Option<&Value>,
-) -> (Result<(CheckModel, bool, CheckResult)>, Loaded) {
+) -> Result<(CheckModel, bool, CheckResult)> {
     let (model, guessed) = match args.model {
         Some(m) => (m, false),
         None => match format {
             Format::PorcupineEtcd => (CheckModel::Linear(ModelKind::Etcd), false),
             Format::PorcupineKv => (CheckModel::Linear(ModelKind::Kv), false),
             _ => {
-                let guess = {
-                    let fs: BTreeSet<&str> = match &history {
-                        Loaded::Full(h) => h.ops.iter().map(|op| op.f.as_str()).collect(),
-                        Loaded::Compact(c) => {
-                            // Functions are interned: mark the ids used, then name them.
-                            let mut used = vec![false; c.arena.strings().len()];
-                            for op in &c.ops {
-                                used[op.f as usize] = true;
-                            }
-                            (0..used.len() as u32)
-                                .filter(|&id| used[id as usize])
-                                .map(|id| c.arena.str(id))
-                                .collect()
-                        }
-                    };
-                    let fs: BTreeSet<&str> = fs
-                        .into_iter()
-                        .map(|f| f.strip_prefix(':').unwrap_or(f))
-                        .collect();
-                    guess_check_model(&fs)
-                };
-                match guess {
-                    Ok(Some(model)) => (model, true),
-                    Ok(None) => {
-                        // Only txn ops: the micro-ops tell, from the values.
-                        (guess_txn_model(&history), true)
-                    }
-                    Err(e) => return (Err(e), history),
+                match guess_check_model(&functions(history))? {
+                    Some(model) => (model, true),
+                    // Only txn ops: the micro-ops tell, from the values.
+                    None => (guess_txn_model(history), true),
                 }
             }
         },
@@ -507,35 +485,26 @@ fn check_history(
         },
         consistency_model: args.consistency_model.unwrap_or_default(),
     };
-    let result = match (history, model) {
-        // The linearizability checker reads the compact history key by key.
-        (Loaded::Compact(c), CheckModel::Linear(kind)) => {
-            let result = linear::check_compact(&c, &opts.linearizability(kind));
-            history = Loaded::Compact(c);
-            result
-        }
-        // So do the transactional checkers (micro-ops from the arena, no `Value`s).
-        (Loaded::Compact(c), CheckModel::ListAppend | CheckModel::RwRegister) => {
-            let workload = if model == CheckModel::ListAppend {
-                TxnWorkload::ListAppend
-            } else {
-                TxnWorkload::RwRegister
-            };
-            let result = txn::check_compact(&c, &opts.txn(workload)).map_err(Into::into);
-            history = Loaded::Compact(c);
-            result
-        }
-        (loaded, _) => {
-            let full = loaded.into_history();
-            let result = check_with(&full, &opts);
-            history = Loaded::Full(full);
-            result
-        }
-    };
-    (
-        result.map(|r| (model, guessed, r)).map_err(Into::into),
-        history,
-    )
+    // Linearizability and the transactional checkers read the compact history directly;
+    // the workload checkers get its `Value` form.
+    let result = check_compact_with(&Checkable::new(history), &opts);
+    Ok((model, guessed, result?))
+}
+
+/// The functions the ops use, without a leading `:`.
+fn functions(history: &CompactHistory) -> BTreeSet<&str> {
+    // Functions are interned: mark the ids used, then name them.
+    let mut used = vec![false; history.arena.strings().len()];
+    for op in &history.ops {
+        used[op.f as usize] = true;
+    }
+    (0..used.len() as u32)
+        .filter(|&id| used[id as usize])
+        .map(|id| {
+            let f = history.arena.str(id);
+            f.strip_prefix(':').unwrap_or(f)
+        })
+        .collect()
 }
 
 /// Guesses the checker from the ops' functions (without a leading `:`): the workload
@@ -586,49 +555,26 @@ fn guess_model(fs: &BTreeSet<&str>) -> Result<Option<CheckModel>> {
 }
 
 /// list-append, rw-register or multi-register, from the micro-op functions of `txn` ops.
-fn guess_txn_model(history: &Loaded) -> CheckModel {
+fn guess_txn_model(history: &CompactHistory) -> CheckModel {
     let mut append = false;
     let mut elle_rw = false;
     let mut knossos_rw = false;
-    let mut saw = |f: Option<&str>| {
-        match f.map(|f| f.strip_prefix(':').unwrap_or(f)) {
-            Some("append") => append = true,
-            Some("r" | "w") => elle_rw = true,
-            Some("read" | "write") => knossos_rw = true,
-            _ => {}
-        }
-        append
-    };
-    match history {
-        Loaded::Full(h) => {
-            'ops: for op in &h.ops {
-                for v in [&op.invoke_value, &op.value] {
-                    let Value::Array(mops) = v else { continue };
-                    for m in mops {
-                        let f = match m {
-                            Value::Array(p) => p.first().and_then(Value::as_str),
-                            _ => None,
-                        };
-                        if saw(f) {
-                            break 'ops;
-                        }
+    let a = &history.arena;
+    'ops: for op in &history.ops {
+        for v in [op.invoke_value, op.value] {
+            for &m in a.items(v) {
+                let f = match a.items(m).first().map(|x| x.kind()) {
+                    Some(Kind::Str(id)) => Some(a.str(id)),
+                    _ => None,
+                };
+                match f.map(|f| f.strip_prefix(':').unwrap_or(f)) {
+                    Some("append") => {
+                        append = true;
+                        break 'ops;
                     }
-                }
-            }
-        }
-        Loaded::Compact(c) => {
-            let a = &c.arena;
-            'cops: for op in &c.ops {
-                for v in [op.invoke_value, op.value] {
-                    for &m in a.items(v) {
-                        let f = match a.items(m).first().map(|x| x.kind()) {
-                            Some(Kind::Str(id)) => Some(a.str(id)),
-                            _ => None,
-                        };
-                        if saw(f) {
-                            break 'cops;
-                        }
-                    }
+                    Some("r" | "w") => elle_rw = true,
+                    Some("read" | "write") => knossos_rw = true,
+                    _ => {}
                 }
             }
         }

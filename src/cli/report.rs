@@ -46,9 +46,9 @@ fn run_inner(args: &ReportArgs) -> Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{}: not a directory", dir.display());
     }
-    let (facts, loaded) =
+    let (facts, compact) =
         report::load_run(dir).with_context(|| format!("reading the run in {}", dir.display()))?;
-    let history = report::loaded_view(&loaded);
+    let history = &compact;
     let mut opts = ReportOptions::default();
     opts.timeline.max_ops = args.max_ops;
     let path = match &args.out {
@@ -67,7 +67,7 @@ fn run_inner(args: &ReportArgs) -> Result<()> {
         "{}: {} ({} ops); report in {}",
         facts.name,
         facts.verdict(),
-        history.op_count(),
+        history.ops.len(),
         path.display()
     );
     Ok(())

@@ -775,6 +775,19 @@ mod tests {
             let parsed = parse_str(&text);
             proptest::prop_assert_eq!(parsed, Ok(v), "text: {}", text);
         }
+
+        /// The compact history's arena stores a value as `to_json` maps it, and in the
+        /// word `push_value` of that JSON gives (so checkers comparing words agree).
+        #[test]
+        fn the_arena_stores_what_to_json_gives(v in edn_value()) {
+            let mut arena = crate::history::compact::Arena::new();
+            let pushed = arena.push_edn(&v);
+            let json = v.to_json();
+            proptest::prop_assert_eq!(arena.value(pushed), json.clone());
+            let via_json = arena.push_value(&json);
+            proptest::prop_assert!(arena.equal(pushed, via_json));
+            proptest::prop_assert!(!pushed.is_canonical() || pushed == via_json);
+        }
     }
 
     #[test]

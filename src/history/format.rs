@@ -130,39 +130,13 @@ pub fn read_history_from<R: BufRead>(
     read_from_with(reader, source, format, |r, s, f| read_as(r, s, f))
 }
 
-/// A history as read: compact when read from JSONL (faultline's own format, read straight
-/// into a [`CompactHistory`]), with `Value`s from the other formats.
-#[derive(Debug, Clone)]
-pub enum Loaded {
-    /// Read by a `Value` reader (EDN, Porcupine logs).
-    Full(History),
-    /// Read by the compact JSONL reader.
-    Compact(CompactHistory),
-}
-
-impl Loaded {
-    /// The history with `Value`s (built from the compact one when needed).
-    pub fn into_history(self) -> History {
-        match self {
-            Loaded::Full(h) => h,
-            Loaded::Compact(c) => c.to_history(),
-        }
-    }
-
-    /// Number of client ops.
-    pub fn op_count(&self) -> usize {
-        match self {
-            Loaded::Full(h) => h.ops.len(),
-            Loaded::Compact(c) => c.ops.len(),
-        }
-    }
-}
-
-/// Like [`read_history`], but JSONL is read into a [`CompactHistory`] (checking at scale).
-pub fn read_history_loaded(
+/// Like [`read_history`], but into a [`CompactHistory`], whatever the format (checking at
+/// scale): each reader builds it directly, and its `to_history` equals what
+/// [`read_history`] returns.
+pub fn read_history_compact(
     path: &Path,
     format: Option<Format>,
-) -> Result<(Loaded, Format, bool), HistoryError> {
+) -> Result<(CompactHistory, Format, bool), HistoryError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|error| HistoryError::Io {
         file: name.clone(),
@@ -175,10 +149,10 @@ pub fn read_history_loaded(
         &name,
         format,
         |reader, source, format| match format {
-            Format::Jsonl => {
-                compact::read_jsonl_compact_sized(reader, source, bytes).map(Loaded::Compact)
-            }
-            other => read_as(reader, source, other).map(Loaded::Full),
+            Format::Jsonl => compact::read_jsonl_compact_sized(reader, source, bytes),
+            Format::Edn => jepsen::read_edn_compact(reader, source),
+            Format::PorcupineEtcd => porcupine::read_etcd_compact(reader, source),
+            Format::PorcupineKv => porcupine::read_kv_compact(reader, source),
         },
     )
 }

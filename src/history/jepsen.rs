@@ -21,11 +21,11 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
-use serde_json::Value;
-
+use super::compact::{Arena, CompactHistory, Kind, Val};
 use super::edn::{Edn, EdnError, EdnReader};
 use super::error::{HistoryError, Reason};
 use super::pair::{Pairer, RawEvent};
+use super::sink::EdnSink;
 use super::{EventType, History, Process};
 
 /// The tag Jepsen's independent generator uses for `[key value]` tuples.
@@ -33,8 +33,30 @@ pub const TUPLE_TAG: &str = "jepsen.independent/tuple";
 
 /// Reads a Jepsen/Knossos/Elle EDN history; `source` names it in errors.
 pub fn read_edn<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryError> {
+    read_edn_into(reader, source, Pairer::new())
+}
+
+/// Reads a Jepsen/Knossos/Elle EDN history straight into a [`CompactHistory`] (each op's
+/// values from its parsed form into the arena, no `serde_json::Value`s); the history and the
+/// errors are exactly those of [`read_edn`] (`to_history` of the result equals its result).
+pub fn read_edn_compact<R: BufRead>(
+    reader: R,
+    source: &str,
+) -> Result<CompactHistory, HistoryError> {
+    read_edn_into(
+        reader,
+        source,
+        Pairer::with_store(CompactHistory::default()),
+    )
+}
+
+/// Reads an EDN history into `sink`.
+fn read_edn_into<R: BufRead, S: EdnSink>(
+    reader: R,
+    source: &str,
+    mut sink: S,
+) -> Result<S::Out, HistoryError> {
     let mut r = EdnReader::new(reader);
-    let mut pairer = Pairer::new();
     let syntax = |e: EdnError| HistoryError::Invalid {
         file: source.to_string(),
         line: e.line,
@@ -46,8 +68,8 @@ pub fn read_edn<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryE
             line,
             reason,
         };
-        let event = op_event(&form).map_err(invalid)?;
-        pairer.push(event, line).map_err(invalid)
+        let event = op_event(&form, &mut sink).map_err(invalid)?;
+        sink.event(event, line).map_err(invalid)
     };
     match r.peek_form_start().map_err(syntax)? {
         Some(open @ (b'[' | b'(')) => {
@@ -93,7 +115,7 @@ pub fn read_edn<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryE
             }
         },
     }
-    Ok(pairer.finish())
+    Ok(sink.finish())
 }
 
 /// EDN text of a value for a message, shortened when long.
@@ -107,8 +129,11 @@ pub(crate) fn quote(value: &Edn) -> String {
     }
 }
 
-/// Converts one op map into an event (not yet paired).
-pub(crate) fn op_event(form: &Edn) -> Result<RawEvent<'static>, Reason> {
+/// Converts one op map into an event (not yet paired), its values stored by `sink`.
+pub(crate) fn op_event<S: EdnSink>(
+    form: &Edn,
+    sink: &mut S,
+) -> Result<RawEvent<'static, S::V>, Reason> {
     // A record literal such as `#jepsen.history.Op{...}` is the map it wraps.
     let mut op = form;
     while let Edn::Tagged(_, inner) = op {
@@ -179,13 +204,13 @@ pub(crate) fn op_event(form: &Edn) -> Result<RawEvent<'static>, Reason> {
     };
     let explicit_key = match op.get("key") {
         None | Some(Edn::Nil) => None,
-        Some(k) => Some(k.to_json()),
+        Some(k) => Some(sink.value(k)),
     };
     let (tuple_key, value) = match op.get("value") {
-        None => (None, Value::Null),
+        None => (None, sink.value(&Edn::Nil)),
         Some(Edn::Tagged(tag, inner)) if tag == TUPLE_TAG => match inner.as_ref() {
             Edn::Vector(kv) | Edn::List(kv) if kv.len() == 2 => {
-                (Some(kv[0].to_json()), kv[1].to_json())
+                (Some(sink.value(&kv[0])), sink.value(&kv[1]))
             }
             other => {
                 return Err(Reason::InvalidField {
@@ -195,12 +220,14 @@ pub(crate) fn op_event(form: &Edn) -> Result<RawEvent<'static>, Reason> {
                 })
             }
         },
-        Some(v) => (None, v.to_json()),
+        Some(v) => (None, sink.value(v)),
     };
     let key = match (explicit_key, tuple_key) {
-        (Some(k), Some(t)) if k != t => {
+        (Some(k), Some(t)) if !sink.same(&k, &t) => {
             return Err(Reason::Syntax(format!(
-                ":key {k} differs from the key {t} of the op's independent tuple"
+                ":key {} differs from the key {} of the op's independent tuple",
+                sink.show(&k),
+                sink.show(&t)
             )))
         }
         (k, t) => k.or(t),
@@ -218,7 +245,7 @@ pub(crate) fn op_event(form: &Edn) -> Result<RawEvent<'static>, Reason> {
     };
     let error = match op.get("error") {
         None | Some(Edn::Nil) => None,
-        Some(e) => Some(e.to_json()),
+        Some(e) => Some(sink.value(e)),
     };
     Ok(RawEvent {
         index,
@@ -237,58 +264,91 @@ pub(crate) fn op_event(form: &Edn) -> Result<RawEvent<'static>, Reason> {
 /// pairs (as Jepsen's independent generator prints them, without a tag) and the op must have
 /// no key yet; each becomes `key` + `value`. This is an explicit choice by the user (a cas
 /// value `[from to]` looks the same), never a guess. Errors name the first op that does not
-/// fit, by index.
+/// fit, by index. The rules are [`split_independent_tuples_compact`]'s.
 pub fn split_independent_tuples(history: &mut History) -> Result<(), String> {
+    let mut compact = CompactHistory::from_history(history);
+    split_independent_tuples_compact(&mut compact)?;
+    *history = compact.to_history();
+    Ok(())
+}
+
+/// [`split_independent_tuples`] of a compact history: the same rules and errors, the keys
+/// and values taken from the tuples' items in the arena. On error the ops are unchanged.
+pub fn split_independent_tuples_compact(history: &mut CompactHistory) -> Result<(), String> {
+    // Every op is checked before any changes: (key, invoke value, completion value).
+    let mut split = Vec::with_capacity(history.ops.len());
     for op in &history.ops {
-        let pair = |v: &Value| matches!(v, Value::Array(a) if a.len() == 2);
-        let completion_ok = op.complete_index.is_none() || pair(&op.value);
-        if op.key.is_some() || !pair(&op.invoke_value) || !completion_ok {
+        let a = &mut history.arena;
+        let invoke = halves(a, op.invoke_value);
+        let completion = if op.completed {
+            halves(a, op.value)
+        } else {
+            invoke
+        };
+        let (Some((key, invoke_value)), Some((completion_key, value)), true) =
+            (invoke, completion, op.key.is_absent())
+        else {
             return Err(format!(
                 "op at index {} (process {}, f {:?}) is not an independent [key value] tuple: {}",
-                op.invoke_index, op.process, op.f, op.invoke_value
+                op.invoke_index,
+                op.process,
+                a.str(op.f),
+                a.value(op.invoke_value)
+            ));
+        };
+        if !a.equal(key, completion_key) {
+            return Err(format!(
+                "op at index {}: its completion's key {} differs from its invoke's key {}",
+                op.invoke_index,
+                a.value(completion_key),
+                a.value(key)
             ));
         }
-        if let (Value::Array(a), Value::Array(b)) = (&op.invoke_value, &op.value) {
-            if op.complete_index.is_some() && a[0] != b[0] {
-                return Err(format!(
-                    "op at index {}: its completion's key {} differs from its invoke's key {}",
-                    op.invoke_index, b[0], a[0]
-                ));
-            }
-        }
+        split.push((key, invoke_value, value));
     }
-    for op in &mut history.ops {
-        let take = |v: &mut Value| -> (Value, Value) {
-            match v.take() {
-                Value::Array(mut a) if a.len() == 2 => {
-                    // Checked above: every value here is a 2-element array.
-                    let value = a.pop().unwrap_or(Value::Null);
-                    let key = a.pop().unwrap_or(Value::Null);
-                    (key, value)
-                }
-                other => (Value::Null, other),
-            }
-        };
-        let (key, invoke_value) = take(&mut op.invoke_value);
+    for (op, (key, invoke_value, value)) in history.ops.iter_mut().zip(split) {
+        op.key = key;
         op.invoke_value = invoke_value;
-        op.value = if op.complete_index.is_some() {
-            take(&mut op.value).1
-        } else {
-            op.invoke_value.clone()
-        };
-        op.key = Some(key);
+        op.value = value;
     }
     Ok(())
+}
+
+/// The two items of `v` when it is a 2-element array.
+fn halves(arena: &mut Arena, v: Val) -> Option<(Val, Val)> {
+    match v.kind() {
+        Kind::Array { len: 2, .. } => match arena.items(v) {
+            &[key, value] => Some((key, value)),
+            _ => None,
+        },
+        // An array the arena kept whole (only when its item table is full).
+        Kind::Other(i) => match arena.other(i) {
+            serde_json::Value::Array(items) if items.len() == 2 => {
+                let (key, value) = (items[0].clone(), items[1].clone());
+                Some((arena.push_value(&key), arena.push_value(&value)))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::sink::assert_same_reading;
     use crate::history::Outcome;
-    use serde_json::json;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
 
+    /// The `Value` reader's result, checked against the compact reader's: the same history,
+    /// or the same error (message and line).
     fn read(text: &str) -> Result<History, HistoryError> {
-        read_edn(text.as_bytes(), "h.edn")
+        assert_same_reading(
+            read_edn(text.as_bytes(), "h.edn"),
+            read_edn_compact(text.as_bytes(), "h.edn"),
+            text,
+        )
     }
 
     fn err(text: &str) -> String {
@@ -409,6 +469,14 @@ mod tests {
             "h.edn:1: :value must be a [key value] pair after #jepsen.independent/tuple, got [1]"
         );
         assert_eq!(
+            err("{:process 1, :type :invoke, :f :read, :key 2, :value #jepsen.independent/tuple [1.0 5]}"),
+            "h.edn:1: :key 2 differs from the key 1.0 of the op's independent tuple"
+        );
+        assert_eq!(
+            err("{:process 1, :type :invoke, :f :read, :node 3}"),
+            "h.edn:1: :node must be a string, got 3"
+        );
+        assert_eq!(
             err("{:process 1 :type :invoke :f :read}\n{:process 2 :type :invoke :f :read :value {:a}}"),
             "h.edn:2: invalid EDN: a map needs an even number of forms (a value for every key)"
         );
@@ -437,5 +505,147 @@ mod tests {
             e.contains("index 0") && e.contains("not an independent"),
             "{e}"
         );
+    }
+
+    /// The compact split gives what the `Value` split gives, and the same errors; on error
+    /// the history is left as it was.
+    #[test]
+    fn split_independent_tuples_compact_is_the_same_split() {
+        let cases = [
+            (
+                concat!(
+                    "{:process 0, :type :invoke, :f :cas, :value [:k [1 2]]}\n",
+                    "{:process 0, :type :fail, :f :cas, :value [:k [1 2]], :error [:no \"x\"]}\n",
+                    "{:process 1, :type :invoke, :f :read, :value [[1 \"a\"] nil]}\n",
+                    "{:process 2, :type :invoke, :f :read, :value [2.5 nil]}\n",
+                    "{:process 2, :type :info, :f :read, :value [2.5 #{3}]}\n",
+                ),
+                Ok(()),
+            ),
+            (
+                concat!(
+                    "{:process 0, :type :invoke, :f :write, :value [:k 1]}\n",
+                    "{:process 0, :type :ok, :f :write, :value [:j 1]}\n",
+                ),
+                Err("op at index 0: its completion's key \"j\" differs from its invoke's key \"k\""),
+            ),
+            (
+                concat!(
+                    "{:process 0, :type :invoke, :f :write, :value [:k 1]}\n",
+                    "{:process 0, :type :ok, :f :write, :value 3}\n",
+                ),
+                Err("op at index 0 (process 0, f \"write\") is not an independent [key value] tuple: [\"k\",1]"),
+            ),
+            (
+                "{:process 0, :type :invoke, :f :write, :key 1, :value [:k 1]}\n",
+                Err("op at index 0 (process 0, f \"write\") is not an independent [key value] tuple: [\"k\",1]"),
+            ),
+            (
+                "{:process 4, :type :invoke, :f :write, :value [:k 1 2]}\n",
+                Err("op at index 0 (process 4, f \"write\") is not an independent [key value] tuple: [\"k\",1,2]"),
+            ),
+        ];
+        for (text, want) in cases {
+            let mut full = read(text).unwrap();
+            let mut compact = read_edn_compact(text.as_bytes(), "h.edn").unwrap();
+            let before = compact.to_history();
+            let got = split_independent_tuples_compact(&mut compact);
+            assert_eq!(got, want.map_err(str::to_string), "{text}");
+            assert_eq!(split_independent_tuples(&mut full), got, "{text}");
+            if got.is_ok() {
+                assert_eq!(compact.to_history(), full, "{text}");
+                assert!(compact.ops.iter().all(|op| !op.key.is_absent()));
+            } else {
+                assert_eq!(compact.to_history(), before, "{text}");
+            }
+        }
+    }
+
+    /// A random EDN history, one op map a line: values of every shape (tagged tuples, keys,
+    /// errors, nodes); each process alternates invokes and completions of the same `f`
+    /// (so most histories pair), with nemesis ops, comments and blank lines between and,
+    /// now and then, a bad line.
+    fn edn_history() -> impl Strategy<Value = Vec<String>> {
+        let value = prop_oneof![
+            Just("nil"),
+            Just("3"),
+            Just("-1"),
+            Just("[1 2]"),
+            Just("[[:append 1 2] [:r 1 [1 2]] [:r :x nil]]"),
+            Just("\"s\""),
+            Just(":timed-out"),
+            Just("2.5"),
+            Just("#{1 :a}"),
+            Just("{:a [1] \"b\" 2}"),
+            Just("18446744073709551616"),
+            Just("#jepsen.independent/tuple [3 [1 2]]"),
+            Just("#jepsen.independent/tuple [3 nil]"),
+        ];
+        let extra = prop_oneof![
+            8 => Just(""),
+            1 => Just(", :key 3"),
+            1 => Just(", :key \"k\""),
+            1 => Just(", :key [1 :k]"),
+            1 => Just(", :error [:unknown \"timeout\"]"),
+            1 => Just(", :node \"n1\""),
+            1 => Just(", :time 7"),
+        ];
+        let step = prop_oneof![
+            40 => (0u64..4, 0usize..3, 0usize..3, value, extra).prop_map(|(p, f, kind, v, x)| {
+                Some((p, f, kind, v, x))
+            }),
+            4 => Just(None),
+        ];
+        let other = prop_oneof![
+            3 => Just(""),
+            3 => Just("; a comment"),
+            3 => Just("{:process :nemesis, :type :info, :f :kill, :value [:n1 :n2]}"),
+            1 => Just("{:process 1, :value [1"),
+            1 => Just("{:index 3, :process 9, :type :invoke, :f :read}"),
+            1 => Just("{:process 2, :type :invoke, :f :read, :node 3}"),
+            1 => Just("{:process 2, :type :invoke, :f :read, :value #jepsen.independent/tuple [1]}"),
+            1 => Just("[1 2]"),
+        ];
+        prop::collection::vec((step, other), 0..40).prop_map(|steps| {
+            // Each process's open invoke: its f and extra fields (its completion repeats them,
+            // so keys match unless a tuple value says otherwise).
+            let mut open: [Option<(usize, &str)>; 4] = [None; 4];
+            let mut lines = Vec::new();
+            for (step, other) in steps {
+                let Some((p, f, kind, v, x)) = step else {
+                    lines.push(other.to_string());
+                    continue;
+                };
+                let (kind, f, x) = match open[p as usize].take() {
+                    Some((f, x)) => ([":ok", ":fail", ":info"][kind], f, x),
+                    None => {
+                        open[p as usize] = Some((f, x));
+                        (":invoke", f, x)
+                    }
+                };
+                let f = [":read", ":write", ":cas"][f];
+                lines.push(format!(
+                    "{{:process {p}, :type {kind}, :f {f}, :value {v}{x}}}"
+                ));
+            }
+            lines
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 400,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(20),
+            ..ProptestConfig::default()
+        })]
+
+        /// The compact reader equals the `Value` reader on random histories, as a stream of
+        /// maps and as one vector, errors included (`read` compares them).
+        #[test]
+        fn compact_reading_equals_value_reading(lines in edn_history()) {
+            let stream = lines.join("\n");
+            let _ = read(&stream);
+            let _ = read(&format!("[{stream}\n]"));
+        }
     }
 }

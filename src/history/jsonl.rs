@@ -101,7 +101,7 @@ pub(super) fn parse_event(text: &[u8]) -> Result<RawEvent<'_>, Reason> {
     parse_event_with(text, &mut JsonValues)
 }
 
-/// How a line's `key` and `value` fields are read: as `serde_json::Value`s ([`JsonValues`],
+/// How a line's `key`, `value` and `error` fields are read: as `serde_json::Value`s ([`JsonValues`],
 /// for [`History`]) or into a compact arena (`compact`). Every other field is read and
 /// checked the same way for both, so both give the same events and the same errors.
 pub(super) trait ValueReader<'de> {
@@ -109,7 +109,7 @@ pub(super) trait ValueReader<'de> {
     type V;
     /// Reads the next map value.
     fn read<A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<Self::V, A::Error>;
-    /// Whether `v` is JSON `null` (a `null` key counts as absent).
+    /// Whether `v` is JSON `null` (a `null` key or error counts as absent).
     fn is_null(&self, v: &Self::V) -> bool;
     /// JSON `null` (the default value).
     fn null(&self) -> Self::V;
@@ -131,7 +131,7 @@ impl<'de> ValueReader<'de> for JsonValues {
     }
 }
 
-/// Parses and validates one non-blank line, reading `key` and `value` with `values`.
+/// Parses and validates one non-blank line, reading `key`, `value` and `error` with `values`.
 pub(super) fn parse_event_with<'a, R: ValueReader<'a>>(
     text: &'a [u8],
     values: &mut R,
@@ -223,7 +223,7 @@ pub(super) fn parse_event_with<'a, R: ValueReader<'a>>(
         key: line.key.filter(|k| !values.is_null(k)),
         value: line.value.unwrap_or_else(|| values.null()),
         node,
-        error: line.error.filter(|e| !e.is_null()),
+        error: line.error.filter(|e| !values.is_null(e)),
     })
 }
 
@@ -245,7 +245,7 @@ struct Line<'a, V> {
     key: Option<V>,
     value: Option<V>,
     node: Option<Loose<'a>>,
-    error: Option<Value>,
+    error: Option<V>,
     duplicate: Option<&'static str>,
 }
 
@@ -382,7 +382,7 @@ impl<'de> Deserialize<'de> for Field {
     }
 }
 
-/// Reads one line's object, its `key` and `value` with `values`.
+/// Reads one line's object, its `key`, `value` and `error` with `values`.
 struct LineSeed<'r, R> {
     values: &'r mut R,
 }
@@ -429,7 +429,7 @@ impl<'de, R: ValueReader<'de>> Visitor<'de> for LineVisitor<'_, R> {
                 Field::Key => set(&mut l.key, self.values.read(&mut map)?, "key", d),
                 Field::Value => set(&mut l.value, self.values.read(&mut map)?, "value", d),
                 Field::Node => set(&mut l.node, map.next_value()?, "node", d),
-                Field::Error => set(&mut l.error, map.next_value()?, "error", d),
+                Field::Error => set(&mut l.error, self.values.read(&mut map)?, "error", d),
                 Field::Unknown => {
                     map.next_value::<IgnoredAny>()?;
                 }

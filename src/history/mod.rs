@@ -16,6 +16,8 @@
 //! - `chunked` (private): the parallel JSONL reader behind [`read_jsonl`] and
 //!   [`read_jsonl_compact`].
 //! - `pair` (private): pairs invokes with completions and validates, for every reader.
+//! - `sink` (private): where the EDN-based readers put values and events, so one set of
+//!   rules builds both a [`History`] and a [`CompactHistory`].
 
 mod chunked;
 pub mod compact;
@@ -27,11 +29,12 @@ pub mod jepsen;
 pub mod jsonl;
 mod pair;
 pub mod porcupine;
+mod sink;
 
 pub use compact::{read_jsonl_compact, CompactHistory};
 pub use emit::Events;
 pub use error::{HistoryError, Reason, TypeName};
-pub use format::{guess, read_history, read_history_from, read_history_loaded, Format, Loaded};
+pub use format::{guess, read_history, read_history_compact, read_history_from, Format};
 pub use jsonl::{read_jsonl, read_jsonl_lines, HistoryWriter};
 
 use serde::{Deserialize, Serialize, Serializer};

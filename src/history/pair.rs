@@ -15,7 +15,8 @@ use super::{Event, EventType, History, Op, Outcome, Process};
 
 /// One event as a reader parsed it, before pairing. Borrowed strings let the JSONL reader
 /// avoid allocating for a completion's `f` (it is only compared with the invoke's). `V` is
-/// how `key` and `value` are held: `Value`s here, arena handles in the compact reader.
+/// how `key`, `value` and `error` are held: `Value`s here, arena handles in the compact
+/// readers.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawEvent<'a, V = Value> {
     /// Explicit index; `None` means "the event's 0-based position".
@@ -28,7 +29,7 @@ pub(crate) struct RawEvent<'a, V = Value> {
     pub key: Option<V>,
     pub value: V,
     pub node: Option<Cow<'a, str>>,
-    pub error: Option<Value>,
+    pub error: Option<V>,
 }
 
 impl<V> RawEvent<'_, V> {
@@ -131,6 +132,11 @@ impl<S> Pairer<S> {
             position: 0,
             last_index: None,
         }
+    }
+
+    /// The store being built (the compact readers compare and quote values in its arena).
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// The store being built, for a reader that keeps more in it than events (the compact

@@ -16,37 +16,52 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
+use super::compact::CompactHistory;
 use super::edn::parse_str;
 use super::error::{HistoryError, Reason};
 use super::jepsen::{op_event, quote};
 use super::pair::{Pairer, RawEvent};
+use super::sink::EdnSink;
 use super::{EventType, History, Process};
 
 /// Reads Porcupine's Jepsen etcd log format; `source` names it in errors.
 pub fn read_etcd<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryError> {
-    read_lines(reader, source, |text, line| {
-        let mut event = etcd_event(text)?;
-        event.time = line - 1;
-        Ok(event)
-    })
+    read_lines(reader, source, Pairer::new(), etcd_event)
+}
+
+/// [`read_etcd`] straight into a [`CompactHistory`]: the same history and errors.
+pub fn read_etcd_compact<R: BufRead>(
+    reader: R,
+    source: &str,
+) -> Result<CompactHistory, HistoryError> {
+    read_lines(reader, source, compact(), etcd_event)
 }
 
 /// Reads Porcupine's kv log format; `source` names it in errors.
 pub fn read_kv<R: BufRead>(reader: R, source: &str) -> Result<History, HistoryError> {
-    read_lines(reader, source, |text, line| {
-        let mut event = kv_event(text)?;
-        event.time = line - 1;
-        Ok(event)
-    })
+    read_lines(reader, source, Pairer::new(), kv_event)
 }
 
-/// Feeds each non-blank line (with its 1-based number) through `parse`, then pairs.
-fn read_lines<R: BufRead>(
+/// [`read_kv`] straight into a [`CompactHistory`]: the same history and errors.
+pub fn read_kv_compact<R: BufRead>(
+    reader: R,
+    source: &str,
+) -> Result<CompactHistory, HistoryError> {
+    read_lines(reader, source, compact(), kv_event)
+}
+
+fn compact() -> Pairer<CompactHistory> {
+    Pairer::with_store(CompactHistory::default())
+}
+
+/// Feeds each non-blank line through `parse` (values into `sink`), stamps it with its time
+/// (its 0-based line number), then pairs it.
+fn read_lines<R: BufRead, S: EdnSink>(
     mut reader: R,
     source: &str,
-    mut parse: impl FnMut(&str, u64) -> Result<RawEvent<'static>, Reason>,
-) -> Result<History, HistoryError> {
-    let mut pairer = Pairer::new();
+    mut sink: S,
+    parse: impl Fn(&str, &mut S) -> Result<RawEvent<'static, S::V>, Reason>,
+) -> Result<S::Out, HistoryError> {
     let mut buf = String::new();
     let mut line: u64 = 0;
     loop {
@@ -70,10 +85,11 @@ fn read_lines<R: BufRead>(
             line,
             reason,
         };
-        let event = parse(text, line).map_err(invalid)?;
-        pairer.push(event, line).map_err(invalid)?;
+        let mut event = parse(text, &mut sink).map_err(invalid)?;
+        event.time = line - 1;
+        sink.event(event, line).map_err(invalid)?;
     }
-    Ok(pairer.finish())
+    Ok(sink.finish())
 }
 
 /// The next whitespace-separated field and the rest of the line after it.
@@ -86,8 +102,8 @@ fn field(text: &str) -> Option<(&str, &str)> {
     Some((&text[..end], &text[end..]))
 }
 
-/// Parses one etcd log line.
-fn etcd_event(text: &str) -> Result<RawEvent<'static>, Reason> {
+/// Parses one etcd log line, its value stored by `sink`.
+fn etcd_event<S: EdnSink>(text: &str, sink: &mut S) -> Result<RawEvent<'static, S::V>, Reason> {
     let shape = || {
         Reason::Syntax(format!(
             "expected `INFO jepsen.util - PROCESS :TYPE :F VALUE`, got {text:?}"
@@ -131,8 +147,8 @@ fn etcd_event(text: &str) -> Result<RawEvent<'static>, Reason> {
             got: format!("{f:?}"),
         })?;
     let value = parse_str(value_text)
-        .map_err(|e| Reason::Edn(format!("in value {value_text:?}: {}", e.message)))?
-        .to_json();
+        .map_err(|e| Reason::Edn(format!("in value {value_text:?}: {}", e.message)))?;
+    let value = sink.value(&value);
     Ok(RawEvent {
         index: None,
         time: 0,
@@ -146,10 +162,10 @@ fn etcd_event(text: &str) -> Result<RawEvent<'static>, Reason> {
     })
 }
 
-/// Parses one kv log line.
-fn kv_event(text: &str) -> Result<RawEvent<'static>, Reason> {
+/// Parses one kv log line, its values stored by `sink`.
+fn kv_event<S: EdnSink>(text: &str, sink: &mut S) -> Result<RawEvent<'static, S::V>, Reason> {
     let form = parse_str(text).map_err(|e| Reason::Edn(e.message))?;
-    let mut event = op_event(&form)?;
+    let mut event = op_event(&form, sink)?;
     event.f = Cow::Borrowed(match event.f.as_ref() {
         "get" => "read",
         "put" => "write",
@@ -171,8 +187,27 @@ fn kv_event(text: &str) -> Result<RawEvent<'static>, Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::sink::assert_same_reading;
     use crate::history::Outcome;
     use serde_json::{json, Value};
+
+    /// [`super::read_etcd`], checked against [`read_etcd_compact`].
+    fn read_etcd(input: &[u8], source: &str) -> Result<History, HistoryError> {
+        assert_same_reading(
+            super::read_etcd(input, source),
+            read_etcd_compact(input, source),
+            &String::from_utf8_lossy(input),
+        )
+    }
+
+    /// [`super::read_kv`], checked against [`read_kv_compact`].
+    fn read_kv(input: &[u8], source: &str) -> Result<History, HistoryError> {
+        assert_same_reading(
+            super::read_kv(input, source),
+            read_kv_compact(input, source),
+            &String::from_utf8_lossy(input),
+        )
+    }
 
     #[test]
     fn etcd_lines_with_tabs_or_spaces() {

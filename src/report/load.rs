@@ -9,7 +9,7 @@ use super::html::{render_with_messages, ReportOptions};
 use super::messages::{self, Diagram};
 use super::view::HistoryView;
 use super::ReportError;
-use crate::history::{read_history_loaded, Format, Loaded};
+use crate::history::{read_history_compact, CompactHistory, Format};
 use crate::rundir::{ResultsRecord, TestRecord, HISTORY_FILE, RESULTS_FILE};
 
 /// The report's file name inside a run directory.
@@ -31,20 +31,20 @@ pub fn load_facts(dir: &Path) -> Result<RunFacts, ReportError> {
 
 /// The facts and the history of the run stored in `dir` (an empty history for a run that
 /// never started: its `results.json` says why). `history.jsonl` is read compactly (no
-/// `Value` per op); render it through [`super::view::loaded_view`].
-pub fn load_run(dir: &Path) -> Result<(RunFacts, Loaded), ReportError> {
+/// `Value` per op); the report renders it through [`super::HistoryView`].
+pub fn load_run(dir: &Path) -> Result<(RunFacts, CompactHistory), ReportError> {
     let facts = load_facts(dir)?;
     let path = dir.join(HISTORY_FILE);
     if !path.is_file() {
         // A run that never started stores why in results.json and has no history.
         if dir.join(RESULTS_FILE).is_file() {
-            return Ok((facts, Loaded::Compact(Default::default())));
+            return Ok((facts, CompactHistory::default()));
         }
         return Err(ReportError::NotARun {
             path: dir.to_path_buf(),
         });
     }
-    let (history, _, _) = read_history_loaded(&path, Some(Format::Jsonl))?;
+    let (history, _, _) = read_history_compact(&path, Some(Format::Jsonl))?;
     Ok((facts, history))
 }
 

@@ -34,7 +34,7 @@ pub use data::RunFacts;
 pub use html::{render, ReportOptions};
 pub use junit::junit_xml;
 pub use load::{load_facts, load_run, write_report, REPORT_FILE};
-pub use view::{loaded_view, HistoryView};
+pub use view::HistoryView;
 
 use std::path::PathBuf;
 

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::history::compact::{CompactHistory, CompactOp};
-use crate::history::{Event, History, Loaded, Op, Outcome};
+use crate::history::{Event, History, Op, Outcome};
 
 /// The fixed-size part of one client op: what plots, lanes and availability need, cheap to
 /// read for every op of a big history.
@@ -117,15 +117,6 @@ impl HistoryView for CompactHistory {
 
     fn nemesis_events(&self) -> &[Event] {
         &self.nemesis
-    }
-}
-
-/// The view of a history as read (compact or with `Value`s): what `faultline check
-/// --report` and `faultline report` hand the report.
-pub fn loaded_view(loaded: &Loaded) -> &dyn HistoryView {
-    match loaded {
-        Loaded::Full(h) => h,
-        Loaded::Compact(c) => c,
     }
 }
 

@@ -3,16 +3,21 @@
 //! A [`History`] holds every op's key and values as `serde_json::Value` trees, a few hundred
 //! bytes per op before any value is bigger than an integer. A [`CompactHistory`] holds each
 //! op as one fixed-size [`CompactOp`] (88 bytes) whose key and values are [`Val`] words
-//! pointing into one [`Arena`] (integers inline, strings interned, arrays as spans). The
-//! JSONL reader builds it directly ([`read_jsonl_compact`]), with no `Value` per line.
+//! pointing into one [`Arena`] (integers inline, strings interned, arrays as spans). Every
+//! format's reader builds it directly, with no `Value` per line: JSONL
+//! ([`read_jsonl_compact`]), Jepsen EDN ([`crate::history::jepsen::read_edn_compact`], values
+//! from the parsed EDN forms by [`Arena::push_edn`]) and Porcupine's logs
+//! ([`crate::history::porcupine::read_etcd_compact`], [`crate::history::porcupine::read_kv_compact`]).
 //!
 //! Checkers that work per key read the compact ops directly or turn the ops of one key at a
 //! time into [`Op`]s ([`CompactHistory::op`]); the report reads it through
 //! `report::HistoryView`. Only the workload checkers (set-full, bank, counter, unique ids,
 //! kafka) take the [`History`] that [`CompactHistory::to_history`] builds, which equals what
-//! [`super::read_jsonl`] returns.
+//! the format's `Value` reader ([`super::read_jsonl`], [`super::jepsen::read_edn`], ...)
+//! returns.
 
 mod arena;
+mod edn;
 mod read;
 
 pub use arena::{Arena, Kind, Strings, Val};
@@ -117,8 +122,8 @@ impl CompactHistory {
         }
     }
 
-    /// The compact form of `history` (for histories read through the `Value` readers: EDN,
-    /// Porcupine logs).
+    /// The compact form of a history built with `Value`s (tests, and the `Value` form of
+    /// Jepsen's tuple splitting).
     pub fn from_history(history: &History) -> CompactHistory {
         let mut arena = Arena::new();
         let ops = history

@@ -1,5 +1,5 @@
 //! Reading JSONL straight into a [`CompactHistory`]: the parallel chunk reader of
-//! `chunked`, with each line's key and value read into the chunk's own [`Arena`] (no
+//! `chunked`, with each line's key, value and error read into the chunk's own [`Arena`] (no
 //! `serde_json::Value` per line), chunk arenas merged into the history's in file order, and
 //! events paired by the one `pair::Pairer` (the same rules and error messages as the `Value`
 //! reader).
@@ -16,7 +16,7 @@ use super::{CompactHistory, CompactOp};
 use crate::history::chunked::{read_chunked_with, ChunkFormat, ChunkPlan, ChunkSink};
 use crate::history::error::{HistoryError, Reason};
 use crate::history::jsonl::{parse_event_with, ValueReader};
-use crate::history::pair::{PairStore, Pairer};
+use crate::history::pair::{PairStore, Pairer, RawEvent};
 use crate::history::{Event, EventType, Outcome, Process};
 
 /// Reads a JSONL history from `reader` into a [`CompactHistory`]; `source` names it in
@@ -88,9 +88,10 @@ fn read_with<R: Read>(
     read_chunked_with(reader, source, plan, &CompactLines, pairer).map(Pairer::finish)
 }
 
-/// One event as a worker parsed it, its values and strings in the chunk's arena.
+/// One event as a reader parsed it, its values and strings in an arena (a JSONL chunk's, or
+/// the history's for the EDN-based readers).
 #[derive(Debug, Clone, Copy)]
-struct CEvent {
+pub(crate) struct CEvent {
     index: Option<u64>,
     time: u64,
     process: Process,
@@ -100,6 +101,26 @@ struct CEvent {
     value: Val,
     node: u32,
     error: Val,
+}
+
+impl CEvent {
+    /// The event `raw`, whose values are in `arena`, with its `f` and node interned there.
+    pub(crate) fn new(raw: RawEvent<'_, Val>, arena: &mut Arena) -> CEvent {
+        CEvent {
+            index: raw.index,
+            time: raw.time,
+            process: raw.process,
+            kind: raw.kind,
+            f: arena.intern(&raw.f),
+            key: raw.key.unwrap_or(Val::ABSENT),
+            value: raw.value,
+            node: raw
+                .node
+                .as_deref()
+                .map_or(CompactOp::NO_NODE, |n| arena.intern(n)),
+            error: raw.error.unwrap_or(Val::ABSENT),
+        }
+    }
 }
 
 /// One chunk's events (with their line numbers in the chunk) and its arena.
@@ -125,29 +146,13 @@ impl ChunkFormat for CompactLines {
     fn parse_line(&self, chunk: &mut CompactChunk, text: &[u8], number: u64) -> Result<(), Reason> {
         let arena = &mut chunk.arena;
         let raw = parse_event_with(text, &mut ArenaValues { arena })?;
-        let ev = CEvent {
-            index: raw.index,
-            time: raw.time,
-            process: raw.process,
-            kind: raw.kind,
-            f: chunk.arena.intern(&raw.f),
-            key: raw.key.unwrap_or(Val::ABSENT),
-            value: raw.value,
-            node: raw
-                .node
-                .as_deref()
-                .map_or(CompactOp::NO_NODE, |n| chunk.arena.intern(n)),
-            error: raw
-                .error
-                .as_ref()
-                .map_or(Val::ABSENT, |e| chunk.arena.push_value(e)),
-        };
+        let ev = CEvent::new(raw, &mut chunk.arena);
         chunk.events.push((ev, number));
         Ok(())
     }
 }
 
-/// Reads `key` and `value` fields into an arena.
+/// Reads `key`, `value` and `error` fields into an arena.
 struct ArenaValues<'r> {
     arena: &'r mut Arena,
 }
