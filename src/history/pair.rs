@@ -139,6 +139,17 @@ impl<S> Pairer<S> {
         &mut self.store
     }
 
+    /// The store as built so far (ops still open have no completion yet), for a reader
+    /// that watches the history grow (`compact::read_jsonl_compact_watched`).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Number of events seen so far (nemesis events included).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
     /// Adds the next event, read at `line`; on error the history is unusable.
     pub fn push<E>(&mut self, ev: E, line: u64) -> Result<(), Reason>
     where
