@@ -6,7 +6,9 @@
 //! linearizability by key: `--model` a per-key linearizability model or no `--model` (the
 //! model is then guessed from the ops read so far), partitioning on. `FAULTLINE_STREAM_CHECK=0`
 //! turns it off (tests and `benches/scale.rs` compare both ways); `FAULTLINE_STREAM_WINDOW=N`
-//! sets the quiet window in events.
+//! sets the quiet window in events; `FAULTLINE_STREAM_WAIT=1` makes the reader wait for the
+//! searches after each chunk (tests: what is decided while reading no longer depends on
+//! timing).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -54,6 +56,7 @@ pub(super) fn read_speculating(
         model_options: model_options.clone(),
         memory_limit: args.memory_limit.saturating_mul(1 << 20),
         window,
+        wait: std::env::var("FAULTLINE_STREAM_WAIT").is_ok_and(|v| v == "1"),
     };
     let name = path.display().to_string();
     let read = File::open(path)

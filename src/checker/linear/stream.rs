@@ -59,6 +59,9 @@ pub struct StreamOptions {
     /// Events after its last one before a key counts as quiet; `None`: [`window_for`] of
     /// the input's size.
     pub window: Option<u64>,
+    /// After each chunk, wait until the searches handed out are done (tests: which keys
+    /// are decided while reading then does not depend on timing).
+    pub wait: bool,
 }
 
 /// The default quiet window for an input of `bytes` bytes: 2^20 events, or 1/25 of the
@@ -190,7 +193,7 @@ pub fn read_jsonl_speculating<R: Read>(
     bytes: u64,
     opts: &StreamOptions,
 ) -> Result<(CompactHistory, Speculation), HistoryError> {
-    read_speculating(reader, bytes, opts, false, |reader, watch| {
+    read_speculating(reader, bytes, opts, opts.wait, |reader, watch| {
         read_jsonl_compact_watched(reader, source, bytes, watch)
     })
 }

@@ -166,6 +166,7 @@ fn assert_same(text: &str, model: SpecModel, window: u64, chunk: usize, workers:
         model_options: ModelOptions::default(),
         memory_limit: opts.memory_limit,
         window: Some(window),
+        wait: true,
     };
     let (h2, spec) = read_speculating_in_chunks(text.as_bytes(), &stream, chunk, workers).unwrap();
     assert_eq!(h2.to_history(), h.to_history());
@@ -219,6 +220,7 @@ fn the_first_invalid_key_is_explained_whether_it_was_searched_while_reading_or_n
         model_options: ModelOptions::default(),
         memory_limit: opts.memory_limit,
         window: Some(30),
+        wait: true,
     };
     let (h, spec) = read_speculating_in_chunks(text.as_bytes(), &stream, 1_000, 2).unwrap();
     let explained = check_compact(&h, &opts).unwrap().anomalies[0].key.clone();
@@ -236,6 +238,7 @@ fn another_model_than_the_final_one_reuses_nothing() {
         model_options: ModelOptions::default(),
         memory_limit: opts.memory_limit,
         window: Some(10),
+        wait: true,
     };
     let (h, spec) = read_speculating_in_chunks(text.as_bytes(), &stream, 500, 1).unwrap();
     assert!(spec.searched > 0);
@@ -270,6 +273,7 @@ fn a_key_whose_ops_resume_after_its_search_is_checked_again() {
         model_options: ModelOptions::default(),
         memory_limit: opts.memory_limit,
         window: Some(20),
+        wait: true,
     };
     let (h, spec) = read_speculating_in_chunks(text.as_bytes(), &stream, 300, 1).unwrap();
     assert_eq!(spec.searched, 1, "key 5 was searched while reading");
