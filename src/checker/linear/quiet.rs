@@ -18,6 +18,9 @@ use super::KeyText;
 use crate::checker::hash::FxHashMap;
 use crate::history::CompactHistory;
 
+/// Integer keys below this are looked up by index, not hashed.
+const SMALL_KEYS: i64 = 1 << 20;
+
 /// No speculation yet at this key (see [`Tracked::taken`]).
 const NOT_TAKEN: usize = usize::MAX;
 
@@ -40,6 +43,9 @@ pub(super) struct Tracked {
 #[derive(Debug)]
 pub(super) struct KeyTracker {
     index: FxHashMap<KeyText, u32>,
+    /// Integer keys in `0..SMALL_KEYS` -> key number + 1 (0: not seen): most keys are small
+    /// integers, and this lookup is on the reading thread for every op.
+    small: Vec<u32>,
     keys: Vec<Tracked>,
     /// Ops of the history already grouped.
     seen: usize,
@@ -58,6 +64,7 @@ impl KeyTracker {
     pub fn new(window: u64) -> Self {
         KeyTracker {
             index: FxHashMap::default(),
+            small: Vec::new(),
             keys: Vec::new(),
             seen: 0,
             open: Vec::new(),
@@ -84,11 +91,29 @@ impl KeyTracker {
         }
         for (at, op) in history.ops.iter().enumerate().skip(self.seen) {
             let text = KeyText::of(history, op.key);
-            let k = match self.index.get(&text) {
-                Some(&k) => k,
+            let small = match text {
+                KeyText::Int(n) if (0..SMALL_KEYS).contains(&n) => Some(n as usize),
+                _ => None,
+            };
+            let known = match small {
+                Some(n) => self.small.get(n).and_then(|&k| k.checked_sub(1)),
+                None => self.index.get(&text).copied(),
+            };
+            let k = match known {
+                Some(k) => k,
                 None => {
                     let k = self.keys.len() as u32;
-                    self.index.insert(text, k);
+                    match small {
+                        Some(n) => {
+                            if n >= self.small.len() {
+                                self.small.resize(n + 1, 0);
+                            }
+                            self.small[n] = k + 1;
+                        }
+                        None => {
+                            self.index.insert(text, k);
+                        }
+                    }
                     self.keys.push(Tracked {
                         key: history.arena.optional(op.key),
                         ops: Vec::new(),
