@@ -255,8 +255,11 @@ fn read_speculating<R: Read>(
             tracker,
             model,
             generation,
+            off,
             ..
         } = engine;
+        // Off part way: the tracker's groups miss the later ops, so nothing may be used.
+        let model = if off { None } else { model };
         let groups = tracker.into_groups();
         let mut outcomes: Vec<Option<SpecOutcome>> = vec![None; groups.len()];
         let mut searched = 0;
@@ -382,7 +385,7 @@ struct Engine<'a> {
     used_f: Vec<bool>,
     /// Ops whose function was looked at.
     f_seen: usize,
-    /// Speculation turned itself off (too many open ops).
+    /// Speculation turned itself off (too many open ops, or no model): nothing is reused.
     off: bool,
 }
 
@@ -401,6 +404,9 @@ impl Engine<'_> {
             self.guess(history, guess);
         }
         let Some(kind) = self.model else {
+            // No per-key linearizability model for these functions (transactions, a
+            // workload checker's ops): a later op does not make one, so stop tracking.
+            self.off = true;
             return;
         };
         for k in self.tracker.quiet(now) {

@@ -301,3 +301,29 @@ proptest! {
         assert_same(&text, SpecModel::Given(ModelKind::CasRegister), window, chunk, workers);
     }
 }
+
+#[test]
+fn functions_with_no_per_key_model_stop_the_tracking_and_reuse_nothing() {
+    let text = history(5, 400, 20, &[])
+        + "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[]}\n";
+    let stream = StreamOptions {
+        model: SpecModel::Guess(guess),
+        model_options: ModelOptions::default(),
+        memory_limit: 1 << 30,
+        window: Some(10),
+        wait: true,
+    };
+    let (h, spec) = read_speculating_in_chunks(text.as_bytes(), &stream, 300, 1).unwrap();
+    assert_eq!(spec.model(), None, "the txn op leaves no model");
+    assert_eq!(h.ops.len(), 401);
+    // The final check refuses the txn op the same way either way.
+    let opts = options(ModelKind::Kv);
+    let want = check_compact(&h, &opts)
+        .map(timeless)
+        .map_err(|e| e.to_string());
+    let got = check_compact_speculated(&h, &opts, spec)
+        .map(timeless)
+        .map_err(|e| e.to_string());
+    assert!(want.is_err());
+    assert_eq!(got, want);
+}
