@@ -6,6 +6,11 @@
 //! Cases (pass names to run only some; default all):
 //! - `register-10m`: 10M register ops, 1,000 keys, 64 processes, ~5% indeterminate, valid;
 //!   `register-10m-bad` the same with one read of a value never written.
+//! - `register-seq-10m`: 10M register ops over 10,000 keys used in turn, as Jepsen's
+//!   `independent` generator uses them (8 keys live at a time; a key gets its ops, about
+//!   1,000, then is never used again), 64 processes, ~5% indeterminate; `-bad` plants a read
+//!   of a value never written. Every register case is checked twice, with checking while
+//!   reading on and off (`FAULTLINE_STREAM_CHECK=0`), side by side.
 //! - `append-10m`, `append-22m`: list-append transactions (4 micro-ops, strict-serializable),
 //!   valid; `append-10m-bad`, `append-22m-bad` with one stale read planted (a read that misses
 //!   an append that completed before the read began: a realtime cycle).
@@ -96,7 +101,7 @@ struct RegisterOp {
 /// linearizable store (each op takes effect at one moment inside its interval; ~2.5% crash
 /// before and ~2.5% after taking effect, both recorded as `info`). With `plant`, the first
 /// read completing after half the ops returns a value never written.
-fn register_history(path: &Path, ops: usize, keys: u64, procs: usize, plant: bool) {
+fn register_history(path: &Path, ops: usize, keys: u64, procs: usize, plant: bool, seq: bool) {
     let mut rng = Rng(0x5eed);
     let mut ev = Events::create(path);
     let mut store = vec![0u64; keys as usize];
@@ -116,7 +121,13 @@ fn register_history(path: &Path, ops: usize, keys: u64, procs: usize, plant: boo
         match open[p].take() {
             None if started < ops => {
                 started += 1;
-                let key = rng.below(keys);
+                let key = if seq {
+                    // Keys in turn: 8 live at a time, each used for about ops/keys ops.
+                    let base = (started as u64 * keys / ops as u64).min(keys - 8);
+                    base + rng.below(8)
+                } else {
+                    rng.below(keys)
+                };
                 let roll = rng.below(10);
                 let (f, arg) = if roll < 5 {
                     ("read", "null".to_string())
@@ -325,15 +336,20 @@ struct Case {
     plant: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Register,
+    RegisterSeq,
     Append,
 }
 
 /// What one check printed and cost.
 struct Row {
     name: &'static str,
+    /// Checking while reading: `on`, `off`, or `-` (not a linearizability case).
+    stream: &'static str,
+    /// Keys decided while reading (`keys_decided_while_reading`).
+    decided: Option<u64>,
     ops: usize,
     expected: &'static str,
     verdict: String,
@@ -357,6 +373,8 @@ fn cases() -> Vec<Case> {
     vec![
         c("register-10m", 10_000_000, Kind::Register, false),
         c("register-10m-bad", 10_000_000, Kind::Register, true),
+        c("register-seq-10m", 10_000_000, Kind::RegisterSeq, false),
+        c("register-seq-10m-bad", 10_000_000, Kind::RegisterSeq, true),
         c("append-10m", 10_000_000, Kind::Append, false),
         c("append-10m-bad", 10_000_000, Kind::Append, true),
         c("append-22m", 22_000_000, Kind::Append, false),
@@ -400,11 +418,14 @@ fn rss_of(pid: u32) -> Option<u64> {
 
 /// Runs `faultline check --json` on `file`, killing it if its memory passes `ceiling`.
 /// Returns (wall seconds, the JSON printed or None when it was killed).
-fn check(bin: &Path, file: &Path, kind: Kind, ceiling: u64) -> (f64, Option<Value>) {
+fn check(bin: &Path, file: &Path, kind: Kind, stream: bool, ceiling: u64) -> (f64, Option<Value>) {
     let mut cmd = Command::new(bin);
     cmd.arg("check").arg("--json");
+    if !stream {
+        cmd.env("FAULTLINE_STREAM_CHECK", "0");
+    }
     match kind {
-        Kind::Register => cmd.args(["--model", "cas-register"]),
+        Kind::Register | Kind::RegisterSeq => cmd.args(["--model", "cas-register"]),
         Kind::Append => cmd.args([
             "--model",
             "list-append",
@@ -469,48 +490,68 @@ fn main() {
         let file = dir.join(format!("{}-{ops}.jsonl", case.name));
         let t = Instant::now();
         match case.kind {
-            Kind::Register => register_history(&file, ops, 1_000, 64, case.plant),
+            Kind::Register => register_history(&file, ops, 1_000, 64, case.plant, false),
+            Kind::RegisterSeq => register_history(&file, ops, 10_000, 64, case.plant, true),
             Kind::Append => append_history(&file, ops, case.plant),
         }
         let generate = t.elapsed().as_secs_f64();
         let file_bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-        let (wall, json) = check(&bin, &file, case.kind, ceiling);
+        let modes: &[(bool, &'static str)] = if case.kind == Kind::Append {
+            &[(true, "-")]
+        } else {
+            &[(true, "on"), (false, "off")]
+        };
+        for &(stream, stream_name) in modes {
+            let (wall, json) = check(&bin, &file, case.kind, stream, ceiling);
+            let f = json.as_ref().map(|j| &j["files"][0]);
+            let row = Row {
+                name: case.name,
+                stream: stream_name,
+                decided: f.and_then(|f| f["keys_decided_while_reading"].as_u64()),
+                ops,
+                expected: if case.plant { "false" } else { "true" },
+                verdict: match &json {
+                    None => format!("killed over {} GiB", ceiling >> 30),
+                    Some(j) => j["valid"].to_string(),
+                },
+                anomalies: f
+                    .and_then(|f| f["result"]["anomalies"].as_array())
+                    .map(|a| {
+                        let kinds: Vec<String> = a
+                            .iter()
+                            .map(|x| {
+                                let kind = x["kind"].as_str().unwrap_or("?");
+                                match &x["key"] {
+                                    Value::Null => kind.to_string(),
+                                    k => format!("{kind}@{k}"),
+                                }
+                            })
+                            .collect();
+                        kinds.join(",")
+                    })
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| "-".into()),
+                wall,
+                parse: f.and_then(|f| f["parse_secs"].as_f64()),
+                check: f.and_then(|f| f["check_secs"].as_f64()),
+                peak: json.as_ref().and_then(|j| j["peak_rss_bytes"].as_u64()),
+                file_bytes,
+                generate,
+            };
+            eprintln!(
+                "{} (stream {}): {} in {:.1} s (generated {:.1} s)",
+                row.name, row.stream, row.verdict, row.wall, row.generate
+            );
+            rows.push(row);
+        }
         if !keep {
             let _ = std::fs::remove_file(&file);
         }
-        let f = json.as_ref().map(|j| &j["files"][0]);
-        let row = Row {
-            name: case.name,
-            ops,
-            expected: if case.plant { "false" } else { "true" },
-            verdict: match &json {
-                None => format!("killed over {} GiB", ceiling >> 30),
-                Some(j) => j["valid"].to_string(),
-            },
-            anomalies: f
-                .and_then(|f| f["result"]["anomalies"].as_array())
-                .map(|a| {
-                    let kinds: Vec<&str> = a.iter().filter_map(|x| x["kind"].as_str()).collect();
-                    kinds.join(",")
-                })
-                .filter(|k| !k.is_empty())
-                .unwrap_or_else(|| "-".into()),
-            wall,
-            parse: f.and_then(|f| f["parse_secs"].as_f64()),
-            check: f.and_then(|f| f["check_secs"].as_f64()),
-            peak: json.as_ref().and_then(|j| j["peak_rss_bytes"].as_u64()),
-            file_bytes,
-            generate,
-        };
-        eprintln!(
-            "{}: {} in {:.1} s (generated {:.1} s)",
-            row.name, row.verdict, row.wall, row.generate
-        );
-        rows.push(row);
     }
     println!(
-        "\n{:<18} {:>11} {:>9} {:>22} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}",
+        "\n{:<22} {:>6} {:>11} {:>9} {:>22} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9} {:>8}",
         "case",
+        "stream",
         "ops",
         "expected",
         "verdict",
@@ -519,14 +560,16 @@ fn main() {
         "check s",
         "peak MiB",
         "B/op",
-        "file MiB"
+        "file MiB",
+        "decided"
     );
     let secs = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{s:.1}"));
     for r in &rows {
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         println!(
-            "{:<18} {:>11} {:>9} {:>22} {:>8.1} {:>8} {:>8} {:>10} {:>8} {:>9.0}  {}",
+            "{:<22} {:>6} {:>11} {:>9} {:>22} {:>8.1} {:>8} {:>8} {:>10} {:>8} {:>9.0} {:>8}  {}",
             r.name,
+            r.stream,
             r.ops,
             r.expected,
             r.verdict,
@@ -537,6 +580,7 @@ fn main() {
             r.peak
                 .map_or("-".into(), |p| format!("{:.0}", p as f64 / r.ops as f64)),
             mib(r.file_bytes),
+            r.decided.map_or("-".into(), |d| d.to_string()),
             r.anomalies,
         );
     }

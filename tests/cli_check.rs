@@ -479,3 +479,122 @@ fn a_long_prefix_prints_a_screenful_the_core_and_the_sentence_first() {
     assert_eq!(w["prefix"].as_array().map(|p| p.len()), Some(200), "{w}");
     assert_eq!(w["core"].as_array().map(|c| c.len()), Some(3), "{w}");
 }
+
+/// `check --json` of `file` with `env` set: the file's report without its timings.
+fn file_report(file: &Path, extra: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut cmd = bin();
+    cmd.arg("check").arg("--json").args(extra).arg(file);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the faultline binary runs");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json is JSON ({e}); stderr: {}", stderr(&out)));
+    let mut f = report["files"][0].clone();
+    for k in ["parse_secs", "check_secs", "explain_secs", "peak_rss_bytes"] {
+        f.as_object_mut().expect("a file report").remove(k);
+    }
+    let stats = &mut f["result"]["stats"];
+    for k in ["elapsed_secs", "explain_secs", "cache_bytes"] {
+        if let Some(s) = stats.as_object_mut() {
+            s.remove(k);
+        }
+    }
+    f
+}
+
+/// Keys checked while the file is read (issue 20) give the report of checking after reading:
+/// the corpus's keyed and single-register histories, written as JSONL, with a quiet window
+/// of one event so that every key finished before the end is searched while reading.
+#[test]
+fn checking_while_reading_reports_what_checking_after_reading_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut sources: Vec<PathBuf> = [
+        "porcupine/kv",
+        "knossos/cas-register/bad",
+        "knossos/cas-register/good",
+    ]
+    .iter()
+    .flat_map(|d| std::fs::read_dir(corpus(d)).expect("corpus dir"))
+    .map(|e| e.expect("corpus entry").path())
+    .filter(|p| p.extension().is_some_and(|e| e != "md"))
+    .collect();
+    sources.sort();
+    assert!(sources.len() >= 6, "{sources:?}");
+    for (i, source) in sources.iter().enumerate() {
+        let (h, _, _) = faultline::history::read_history(source, None).expect("corpus reads");
+        let lines: Vec<String> = h
+            .events()
+            .map(|e| serde_json::to_string(&e).expect("event as JSON"))
+            .collect();
+        let file = dir.path().join(format!("h{i}.jsonl"));
+        std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+        for model in [&[][..], &["--model", "kv"][..]] {
+            let after = file_report(&file, model, &[("FAULTLINE_STREAM_CHECK", "0")]);
+            let mut during = file_report(
+                &file,
+                model,
+                &[
+                    ("FAULTLINE_STREAM_WINDOW", "1"),
+                    ("FAULTLINE_STREAM_WAIT", "1"),
+                ],
+            );
+            let decided = during
+                .as_object_mut()
+                .and_then(|f| f.remove("keys_decided_while_reading"));
+            assert!(decided.is_some(), "{}: {during}", source.display());
+            assert_eq!(during, after, "{} {model:?}", source.display());
+        }
+    }
+    // The corpus files are one chunk each: nothing is quiet before they are read. A file of
+    // a few chunks whose keys are used in turn, with an invalid key in the middle, is.
+    let mut lines = Vec::new();
+    let mut value = 0;
+    for key in 0..3_000 {
+        for i in 0..20 {
+            let p = (key * 2 + i % 2) % 64;
+            value += 1;
+            let read = if key == 1_500 && i == 9 {
+                999_999
+            } else {
+                value
+            };
+            for (kind, f, v) in [
+                ("invoke", "write", value),
+                ("ok", "write", value),
+                ("invoke", "read", 0),
+                ("ok", "read", read),
+            ] {
+                let v = if v == 0 {
+                    "null".to_string()
+                } else {
+                    v.to_string()
+                };
+                lines.push(format!(
+                    r#"{{"process":{p},"type":"{kind}","f":"{f}","key":{key},"value":{v}}}"#
+                ));
+            }
+        }
+    }
+    let file = dir.path().join("keys-in-turn.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let after = file_report(&file, &[], &[("FAULTLINE_STREAM_CHECK", "0")]);
+    let mut during = file_report(
+        &file,
+        &[],
+        &[
+            ("FAULTLINE_STREAM_WINDOW", "1"),
+            ("FAULTLINE_STREAM_WAIT", "1"),
+        ],
+    );
+    assert_eq!(after["valid"], Value::Bool(false), "{after}");
+    let n = during
+        .as_object_mut()
+        .and_then(|f| f.remove("keys_decided_while_reading"))
+        .and_then(|n| n.as_u64());
+    assert!(
+        n.is_some_and(|n| n > 1_000),
+        "keys decided while reading: {n:?}"
+    );
+    assert_eq!(during, after);
+}

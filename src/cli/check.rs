@@ -181,6 +181,11 @@ pub struct FileReport {
     /// Seconds spent reading and importing the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_secs: Option<f64>,
+    /// Keys whose linearizability search ran while the file was read and was reused by the
+    /// check (they got no op after it); absent when the file was not read that way
+    /// (docs/checking.md, "Checking while reading").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_decided_while_reading: Option<u64>,
     /// Seconds spent checking the history once read, explanation excepted (the checker's
     /// own figure is in `result.stats`; this one is wall time around the whole check, model
     /// guess included, less `explain_secs`).
@@ -305,7 +310,7 @@ fn run_inner(args: &CheckArgs) -> Result<Outcome> {
 }
 
 /// The memory ceiling of the searches, bytes: `--memory-limit` MiB, or the default.
-fn memory_limit(args: &CheckArgs) -> u64 {
+pub(crate) fn memory_limit(args: &CheckArgs) -> u64 {
     args.memory_limit
         .map_or_else(linear::default_memory_limit, |m| m.saturating_mul(1 << 20))
 }
@@ -347,6 +352,7 @@ fn check_file(
         valid: Value::from("error"),
         error: None,
         parse_secs: None,
+        keys_decided_while_reading: None,
         check_secs: None,
         explain_secs: None,
         peak_rss_bytes: None,
@@ -354,18 +360,32 @@ fn check_file(
         dot_files: Vec::new(),
     };
     let parse_started = Instant::now();
-    let (history, format, guessed) = match read_history_compact(path, args.format) {
+    let mut speculation = None;
+    // JSONL's model options (check_history's for a JSONL file).
+    let jsonl_options = ModelOptions {
+        initial: initial.cloned().unwrap_or(Value::Null),
+        nil_reads_match_any: args.nil_reads_match_any,
+    };
+    let read = match super::check_stream::read_speculating(path, args, &jsonl_options) {
+        Some(read) => read.map(|(history, format, guessed, spec)| {
+            speculation = Some(spec);
+            (history, format, guessed)
+        }),
+        None => read_history_compact(path, args.format),
+    };
+    let (history, format, guessed) = match read {
         Ok(read) => read,
         Err(e) => {
             report.error = Some(e.to_string());
             return (report, None);
         }
     };
+    let reusable = speculation.as_ref().map(|s| (s.model(), s.reusable()));
     report.parse_secs = Some(parse_started.elapsed().as_secs_f64());
     report.format = Some(format.name().to_string());
     report.format_guessed = Some(guessed);
     let check_started = Instant::now();
-    let checked = check_history(&history, format, args, initial);
+    let checked = check_history(&history, format, args, initial, speculation);
     let check_secs = check_started.elapsed().as_secs_f64();
     report.check_secs = Some(check_secs);
     report.peak_rss_bytes = crate::procmem::peak_rss_bytes();
@@ -377,6 +397,13 @@ fn check_file(
             }
             report.model = Some(model.name().to_string());
             report.model_guessed = Some(model_guessed);
+            report.keys_decided_while_reading = reusable.map(|(searched_with, n)| {
+                if CheckModel::Linear(searched_with.unwrap_or(ModelKind::MultiRegister)) == model {
+                    n
+                } else {
+                    0
+                }
+            });
             report.valid = serde_json::to_value(result.valid).unwrap_or(Value::Null);
             if let Some(dir) = &args.dot_dir {
                 let prefix = if args.files.len() > 1 {
@@ -440,6 +467,7 @@ fn check_history(
     format: Format,
     args: &CheckArgs,
     initial: Option<&Value>,
+    speculation: Option<linear::stream::Speculation>,
 ) -> Result<(CheckModel, bool, CheckResult)> {
     let (model, guessed) = match args.model {
         Some(m) => (m, false),
@@ -487,7 +515,13 @@ fn check_history(
     };
     // Linearizability and the transactional checkers read the compact history directly;
     // the workload checkers get its `Value` form.
-    let result = check_compact_with(&Checkable::new(history), &opts);
+    let result = match (model, speculation) {
+        // Keys searched while the file was read are reused where unchanged.
+        (CheckModel::Linear(kind), Some(s)) => {
+            linear::check_compact_speculated(history, &opts.linearizability(kind), s)
+        }
+        _ => check_compact_with(&Checkable::new(history), &opts),
+    };
     Ok((model, guessed, result?))
 }
 
@@ -505,6 +539,16 @@ fn functions(history: &CompactHistory) -> BTreeSet<&str> {
             f.strip_prefix(':').unwrap_or(f)
         })
         .collect()
+}
+
+/// The per-key linearizability model [`guess_check_model`] guesses from `fs` (function
+/// names without a leading `:`), if it guesses one: what the searches run while a file is
+/// read use when no `--model` is given (`check_stream`).
+pub(super) fn guess_linear_model(fs: &BTreeSet<&str>) -> Option<ModelKind> {
+    match guess_check_model(fs) {
+        Ok(Some(CheckModel::Linear(kind))) => Some(kind),
+        _ => None,
+    }
 }
 
 /// Guesses the checker from the ops' functions (without a leading `:`): the workload

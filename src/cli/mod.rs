@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code, so every command can be driven from tests.
 
 pub mod check;
+mod check_stream;
 pub mod cluster;
 pub mod probe;
 pub mod report;

@@ -134,7 +134,9 @@ impl<S> Pairer<S> {
         }
     }
 
-    /// The store being built (the compact readers compare and quote values in its arena).
+    /// The store being built: the compact readers compare and quote values in its arena, and
+    /// a reader that watches the history grow sees it as built so far (ops still open have no
+    /// completion yet; `compact::read_jsonl_compact_watched`).
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -143,6 +145,11 @@ impl<S> Pairer<S> {
     /// reader's arena).
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
+    }
+
+    /// Number of events seen so far (nemesis events included).
+    pub fn position(&self) -> u64 {
+        self.position
     }
 
     /// Adds the next event, read at `line`; on error the history is unusable.

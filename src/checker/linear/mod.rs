@@ -27,8 +27,12 @@ mod explain;
 mod memo;
 #[cfg(test)]
 mod nogood_tests;
+mod quiet;
 mod search;
 mod sentence;
+pub mod stream;
+#[cfg(test)]
+mod stream_tests;
 mod unobserved;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};
@@ -119,7 +123,7 @@ pub enum CheckError {
 /// etcd model's failed cas), `info` ops (and ops with no completion) may have happened at any
 /// time after their invoke, or not at all. Real-time order is by history index.
 pub fn check(history: &History, opts: &LinearizabilityOptions) -> Result<CheckResult, CheckError> {
-    check_source(Source::Full(history), opts)
+    check_source(Source::Full(history), opts, None)
 }
 
 /// [`check`] on a compact history: the same verdict and explanation, without the `Value`s
@@ -129,7 +133,24 @@ pub fn check_compact(
     history: &CompactHistory,
     opts: &LinearizabilityOptions,
 ) -> Result<CheckResult, CheckError> {
-    check_source(Source::Compact(history), opts)
+    check_source(Source::Compact(history), opts, None)
+}
+
+/// [`check_compact`] of a history read by [`stream::read_jsonl_speculating`], reusing the
+/// keys searched while it was read: the same [`CheckResult`] as [`check_compact`] (verdict,
+/// cause, the key explained and its anomaly, keys and ops counts), found sooner. A key's
+/// outcome is reused only when the key got no op after it was searched and the model and
+/// its options are the ones searched with (docs/checking.md, "Checking while reading").
+pub fn check_compact_speculated(
+    history: &CompactHistory,
+    opts: &LinearizabilityOptions,
+    speculation: stream::Speculation,
+) -> Result<CheckResult, CheckError> {
+    let usable = opts.partition
+        && speculation.model == Some(opts.model)
+        && speculation.model_options == opts.model_options;
+    let spec = usable.then(|| speculation.into_reuse(history));
+    check_source(Source::Compact(history), opts, spec)
 }
 
 /// The history being checked, in either representation.
@@ -181,33 +202,42 @@ impl<'h> Source<'h> {
     }
 }
 
+/// What a streamed read leaves for the final check: the history's key groups (as
+/// [`group_compact_by_key`] makes them) and, per group, a speculative outcome to reuse.
+pub(super) struct Reuse<'h> {
+    groups: Vec<Group<'h>>,
+    outcomes: Vec<Option<stream::SpecOutcome>>,
+}
+
 fn check_source(
     history: Source<'_>,
     opts: &LinearizabilityOptions,
+    spec: Option<Reuse<'_>>,
 ) -> Result<CheckResult, CheckError> {
     let started = Instant::now();
     let mo = opts.model_options.clone();
     let outcome = match opts.model {
-        ModelKind::Register => run_kind(history, opts, move || {
+        ModelKind::Register => run_kind(history, opts, spec, move || {
             Ok(RegisterModel::new(RegisterFlavor::Register, &mo))
         }),
-        ModelKind::CasRegister => run_kind(history, opts, move || {
+        ModelKind::CasRegister => run_kind(history, opts, spec, move || {
             Ok(RegisterModel::new(RegisterFlavor::CasRegister, &mo))
         }),
-        ModelKind::Kv => run_kind(history, opts, move || {
+        ModelKind::Kv => run_kind(history, opts, spec, move || {
             Ok(RegisterModel::new(RegisterFlavor::Kv, &mo))
         }),
-        ModelKind::Etcd => run_kind(history, opts, move || {
+        ModelKind::Etcd => run_kind(history, opts, spec, move || {
             Ok(RegisterModel::new(RegisterFlavor::Etcd, &mo))
         }),
-        ModelKind::Mutex => run_kind(history, opts, move || Ok(MutexModel::new(&mo))),
-        ModelKind::Set => run_kind(history, opts, move || SetModel::new(&mo)),
-        ModelKind::FifoQueue => run_kind(history, opts, move || FifoQueueModel::new(&mo)),
+        ModelKind::Mutex => run_kind(history, opts, spec, move || Ok(MutexModel::new(&mo))),
+        ModelKind::Set => run_kind(history, opts, spec, move || SetModel::new(&mo)),
+        ModelKind::FifoQueue => run_kind(history, opts, spec, move || FifoQueueModel::new(&mo)),
         ModelKind::MultiRegister => {
             // Keys live inside the txn values: never split, never wrapped in a map.
             let groups = vec![history.whole()];
             run_groups(
                 groups,
+                Vec::new(),
                 opts,
                 &move || MultiRegisterModel::new(&mo),
                 history.clock(),
@@ -266,9 +296,10 @@ struct Group<'h> {
 }
 
 /// Splits by key (or not) and picks the per-key model or the map-valued one.
-fn run_kind<M, F>(
-    history: Source<'_>,
+fn run_kind<'h, M, F>(
+    history: Source<'h>,
     opts: &LinearizabilityOptions,
+    spec: Option<Reuse<'h>>,
     make: F,
 ) -> Result<CheckResult, CheckError>
 where
@@ -279,7 +310,11 @@ where
     make()?;
     let keyed = history.keyed();
     if opts.partition || !keyed {
-        return run_groups(history.by_key(), opts, &make, history.clock());
+        let (groups, reuse) = match spec {
+            Some(r) => (r.groups, r.outcomes),
+            None => (history.by_key(), Vec::new()),
+        };
+        return run_groups(groups, reuse, opts, &make, history.clock());
     }
     let groups = vec![history.whole()];
     let inner = make.clone();
@@ -290,7 +325,7 @@ where
             inner().expect("model options were validated before the search")
         }))
     };
-    run_groups(groups, opts, &make_map, history.clock())
+    run_groups(groups, Vec::new(), opts, &make_map, history.clock())
 }
 
 fn group_by_key(history: &History) -> Vec<Group<'_>> {
@@ -319,7 +354,7 @@ fn group_by_key(history: &History) -> Vec<Group<'_>> {
 
 /// A compact key as [`group_by_key`] tells keys apart (by their JSON text), without the
 /// text for the common keys.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 enum KeyText {
     Absent,
     Int(i64),
@@ -327,17 +362,24 @@ enum KeyText {
     Text(String),
 }
 
-fn group_compact_by_key(history: &CompactHistory) -> Vec<Group<'_>> {
-    use crate::history::compact::Kind;
-    let mut index: crate::checker::hash::FxHashMap<KeyText, usize> = Default::default();
-    let mut groups: Vec<(Option<Value>, Vec<u32>)> = Vec::new();
-    for (i, op) in history.ops.iter().enumerate() {
-        let text = match op.key.kind() {
+impl KeyText {
+    /// The text of `key`, a key of `history`.
+    fn of(history: &CompactHistory, key: crate::history::compact::Val) -> KeyText {
+        use crate::history::compact::Kind;
+        match key.kind() {
             Kind::Absent => KeyText::Absent,
             Kind::Int(n) => KeyText::Int(n),
             Kind::Str(id) => KeyText::Str(id),
-            _ => KeyText::Text(history.arena.value(op.key).to_string()),
-        };
+            _ => KeyText::Text(history.arena.value(key).to_string()),
+        }
+    }
+}
+
+fn group_compact_by_key(history: &CompactHistory) -> Vec<Group<'_>> {
+    let mut index: crate::checker::hash::FxHashMap<KeyText, usize> = Default::default();
+    let mut groups: Vec<(Option<Value>, Vec<u32>)> = Vec::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let text = KeyText::of(history, op.key);
         let at = *index.entry(text).or_insert_with(|| {
             groups.push((history.arena.optional(op.key), Vec::new()));
             groups.len() - 1
@@ -402,6 +444,7 @@ struct GroupOutcome {
 
 fn run_groups<M, F>(
     groups: Vec<Group<'_>>,
+    reuse: Vec<Option<stream::SpecOutcome>>,
     opts: &LinearizabilityOptions,
     make: &F,
     clock: Clock,
@@ -426,6 +469,12 @@ where
     };
     let mut outcomes = Vec::with_capacity(groups.len());
     let mut failed: Vec<Task<M>> = Vec::new();
+    // Keys searched while the history was read decide as virtual tasks, in the round their
+    // real search would have decided in (stream::SpecOutcome::slot).
+    let mut reuse = reuse.into_iter();
+    let mut virtuals: Vec<Virtual> = Vec::new();
+    let mut failed_virtual: Vec<Virtual> = Vec::new();
+    let mut reused_secs = 0.0;
     // Keys stream through in batches: each batch is prepared and searched for a first step
     // budget, and only the keys it leaves undecided stay in memory (a key's search inputs,
     // model tables and memo are most of a check's memory).
@@ -433,10 +482,21 @@ where
     let mut groups = groups.into_iter().enumerate().peekable();
     while groups.peek().is_some() {
         let mut batch = Vec::new();
+        let mut batch_virtual = Vec::new();
         let mut batch_ops = 0;
         while let Some((i, g)) = groups.next_if(|_| batch_ops < BATCH_OPS) {
             batch_ops += g.ops.len();
-            batch.push((i, g));
+            match reuse.next().flatten() {
+                Some(out) => {
+                    reused_secs += out.secs;
+                    batch_virtual.push(Virtual {
+                        order: i,
+                        group: g,
+                        out,
+                    });
+                }
+                None => batch.push((i, g)),
+            }
         }
         let mut prepared: Vec<(usize, PreparedGroup<M>)> = batch
             .into_par_iter()
@@ -445,31 +505,68 @@ where
         // Biggest first, so the long searches start while the small ones fill the gaps.
         prepared.sort_by_key(|(i, g)| (std::cmp::Reverse(g.search_ops.len()), *i));
         let mut batch_tasks: Vec<Task<M>> = prepared.into_iter().map(Task::new).collect();
+        let stopped = stop.load(Ordering::Relaxed);
         run_round(&mut batch_tasks, &limits, FIRST_BUDGET, &peak);
+        batch_virtual = settle_virtual(
+            batch_virtual,
+            0,
+            stopped,
+            &stop,
+            &mut outcomes,
+            &mut failed_virtual,
+        );
+        virtuals.extend(batch_virtual);
         tasks.extend(settle(batch_tasks, &mut outcomes, &mut failed));
     }
     // Run the undecided keys for a larger budget, and so on: a key that fails quickly is
     // found quickly even when others are hard.
     let mut budget = FIRST_BUDGET;
-    while !tasks.is_empty() {
+    let mut round = 0;
+    while !tasks.is_empty() || !virtuals.is_empty() {
+        round += 1;
         if stop.load(Ordering::Relaxed) {
             outcomes.extend(tasks.drain(..).map(|mut t| {
                 t.verdict = Some(Verdict::Undecided(Undecided::Stopped));
                 finish(t)
             }));
+            settle_virtual(
+                std::mem::take(&mut virtuals),
+                round,
+                true,
+                &stop,
+                &mut outcomes,
+                &mut failed_virtual,
+            );
             break;
         }
         budget = budget.saturating_mul(4);
         run_round(&mut tasks, &limits, budget, &peak);
+        virtuals = settle_virtual(
+            std::mem::take(&mut virtuals),
+            round,
+            false,
+            &stop,
+            &mut outcomes,
+            &mut failed_virtual,
+        );
         tasks = settle(tasks, &mut outcomes, &mut failed);
     }
     // Only the first invalid key (in group order) is explained: the others may have been cut
     // short, and shrinking one key to its core is the costly part of an explanation.
     let mut explain_secs = None;
-    if let Some(first) = failed.into_iter().min_by_key(|t| t.order) {
+    let first_real = failed.into_iter().min_by_key(|t| t.order);
+    let first_virtual = failed_virtual.into_iter().min_by_key(|v| v.order);
+    let search_time = started.elapsed() + Duration::from_secs_f64(reused_secs);
+    let first = match (first_real, first_virtual) {
+        (Some(t), Some(v)) if v.order < t.order => research(v, make, opts)?,
+        (Some(t), _) => Some(t),
+        (None, Some(v)) => research(v, make, opts)?,
+        (None, None) => None,
+    };
+    if let Some(first) = first {
         let order = first.order;
         let explain_started = Instant::now();
-        let anomaly = explain_invalid(first, make, opts, clock, started.elapsed());
+        let anomaly = explain_invalid(first, make, opts, clock, search_time);
         explain_secs = Some(explain_started.elapsed().as_secs_f64());
         if let Some(o) = outcomes.iter_mut().find(|o| o.order == order) {
             o.anomaly = anomaly;
@@ -478,6 +575,90 @@ where
     let mut result = merge(outcomes, keys, peak.load(Ordering::Relaxed));
     result.stats.explain_secs = explain_secs;
     Ok(result)
+}
+
+/// A key whose search ran while the history was read, standing in for its real search.
+struct Virtual<'h> {
+    order: usize,
+    group: Group<'h>,
+    out: stream::SpecOutcome,
+}
+
+/// Decides the virtual tasks whose real search would decide in round `round` (0: their
+/// batch's first round), as `settle` does for real ones, and returns the others. `stopped`:
+/// another key was found invalid before this round, so the real search would stop (a key
+/// with no op to place still decides at once, as `KeySearch::resume` does). Raises `stop`
+/// when one is invalid, as `run_round` does.
+fn settle_virtual<'h>(
+    tasks: Vec<Virtual<'h>>,
+    round: u32,
+    stopped: bool,
+    stop: &AtomicBool,
+    outcomes: &mut Vec<GroupOutcome>,
+    failed: &mut Vec<Virtual<'h>>,
+) -> Vec<Virtual<'h>> {
+    let mut pending = Vec::new();
+    for v in tasks {
+        match v.out.slot(round, stopped) {
+            stream::Slot::Pending => pending.push(v),
+            stream::Slot::Stopped { states } => outcomes.push(GroupOutcome {
+                order: v.order,
+                verdict: Validity::Unknown,
+                undecided: Some(Undecided::Stopped),
+                anomaly: None,
+                states,
+                memo_bytes: 0,
+                ops: v.out.search_ops,
+            }),
+            stream::Slot::Decided { valid } => {
+                outcomes.push(GroupOutcome {
+                    order: v.order,
+                    verdict: if valid {
+                        Validity::Valid
+                    } else {
+                        Validity::Invalid
+                    },
+                    undecided: None,
+                    anomaly: None,
+                    states: v.out.states,
+                    memo_bytes: v.out.memo_bytes,
+                    ops: v.out.search_ops,
+                });
+                if !valid {
+                    stop.store(true, Ordering::Relaxed);
+                    failed.push(v);
+                }
+            }
+        }
+    }
+    pending
+}
+
+/// The real search of an invalid virtual task, run again to explain it (the search is a
+/// function of its ops, so it fails the same way). `None` when a limit stops it first.
+fn research<'h, M, F>(
+    v: Virtual<'h>,
+    make: &F,
+    opts: &LinearizabilityOptions,
+) -> Result<Option<Task<'h, M>>, CheckError>
+where
+    M: Model,
+    F: Fn() -> Result<M, ModelError> + Sync,
+{
+    let stop = AtomicBool::new(false);
+    let memory_used = AtomicU64::new(0);
+    let ceiling = MemoryCeiling::new(opts.memory_limit);
+    let limits = Limits {
+        deadline: opts.deadline,
+        cancel: opts.cancel.as_deref(),
+        stop: &stop,
+        memory_used: &memory_used,
+        memory_limit: opts.memory_limit,
+        ceiling: &ceiling,
+    };
+    let mut t = Task::new((v.order, prepare_group(v.group, make()?)?));
+    t.verdict = t.search.resume(&limits, u64::MAX);
+    Ok(matches!(t.verdict, Some(Verdict::NotLinearizable(_))).then_some(t))
 }
 
 /// Shrinking gets as long as the search took, within these bounds (and `--timeout`).
@@ -586,6 +767,12 @@ where
 
 /// Steps every key gets in the first round of the scheduler.
 const FIRST_BUDGET: u64 = 20_000;
+
+/// The step budget of round `round` (0: a batch's first round; each later round gets four
+/// times the one before).
+fn round_budget(round: u32) -> u64 {
+    (0..round).fold(FIRST_BUDGET, |b, _| b.saturating_mul(4))
+}
 
 /// Ops of the keys prepared and first searched together (the keys beyond stream in later).
 const BATCH_OPS: usize = 1 << 18;

@@ -82,9 +82,15 @@ fn opts(partition: bool) -> LinearizabilityOptions {
 fn memo_verdict(h: &History) -> Validity {
     let groups = vec![Source::Full(h).whole()];
     let make = || Ok(NoProduct(kv_map()));
-    run_groups(groups, &opts(false), &make, Source::Full(h).clock())
-        .expect("generated ops suit the kv model")
-        .valid
+    run_groups(
+        groups,
+        Vec::new(),
+        &opts(false),
+        &make,
+        Source::Full(h).clock(),
+    )
+    .expect("generated ops suit the kv model")
+    .valid
 }
 
 /// What a simulated op does.
@@ -443,7 +449,14 @@ fn a_dead_key_is_pruned_under_every_interleaving_of_the_others() {
     assert_eq!(with_nogoods.anomalies[0].key, Some(json!("bad")));
     let groups = vec![Source::Full(&h).whole()];
     let clock = Source::Full(&h).clock();
-    let memo = run_groups(groups, &opts(false), &|| Ok(NoProduct(kv_map())), clock).unwrap();
+    let memo = run_groups(
+        groups,
+        Vec::new(),
+        &opts(false),
+        &|| Ok(NoProduct(kv_map())),
+        clock,
+    )
+    .unwrap();
     assert_eq!(memo.valid, Validity::Invalid);
     assert!(
         with_nogoods.stats.states_explored * 10 < memo.stats.states_explored,

@@ -21,7 +21,9 @@ mod edn;
 mod read;
 
 pub use arena::{Arena, Kind, Strings, Val};
-pub use read::{read_jsonl_compact, read_jsonl_compact_sized};
+#[cfg(test)]
+pub(crate) use read::read_watched_with_chunks;
+pub use read::{read_jsonl_compact, read_jsonl_compact_sized, read_jsonl_compact_watched};
 
 use super::{Event, History, Op, Outcome};
 

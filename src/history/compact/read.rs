@@ -48,6 +48,69 @@ pub fn read_jsonl_compact_sized<R: Read>(
     )
 }
 
+/// [`read_jsonl_compact_sized`] that calls `watch` on the pairing thread after each chunk's
+/// events are paired, with the history so far and the number of events read: a checker
+/// that works per key can start on keys that are done while the rest is still being read
+/// (`checker::linear::stream`). Ops still open in the history passed to `watch` have no
+/// completion yet; an op, once completed, never changes again.
+pub fn read_jsonl_compact_watched<R: Read>(
+    reader: R,
+    source: &str,
+    bytes: u64,
+    watch: &mut dyn FnMut(&CompactHistory, u64),
+) -> Result<CompactHistory, HistoryError> {
+    read_watched_with_plan(reader, source, bytes, ChunkPlan::for_this_machine(), watch)
+}
+
+/// [`read_jsonl_compact_watched`] in chunks of `chunk_bytes` parsed by `workers` threads
+/// (tests vary the plan: the watcher then sees the history at other points).
+#[cfg(test)]
+pub(crate) fn read_watched_with_chunks<R: Read>(
+    reader: R,
+    source: &str,
+    chunk_bytes: usize,
+    workers: usize,
+    watch: &mut dyn FnMut(&CompactHistory, u64),
+) -> Result<CompactHistory, HistoryError> {
+    let plan = ChunkPlan {
+        chunk_bytes,
+        workers,
+        inline_below: 0,
+    };
+    read_watched_with_plan(reader, source, 0, plan, watch)
+}
+
+fn read_watched_with_plan<R: Read>(
+    reader: R,
+    source: &str,
+    bytes: u64,
+    plan: ChunkPlan,
+    watch: &mut dyn FnMut(&CompactHistory, u64),
+) -> Result<CompactHistory, HistoryError> {
+    let mut history = CompactHistory::default();
+    history.ops.reserve(ops_room(bytes));
+    history.arena.reserve_items(items_room(bytes));
+    let sink = Watched {
+        pairer: Pairer::with_store(history),
+        watch,
+    };
+    read_chunked_with(reader, source, plan, &CompactLines, sink).map(|w| w.pairer.finish())
+}
+
+/// A pairer that shows the history to a watcher after every chunk.
+struct Watched<'w> {
+    pairer: Pairer<CompactHistory>,
+    watch: &'w mut dyn FnMut(&CompactHistory, u64),
+}
+
+impl ChunkSink<CompactChunk> for Watched<'_> {
+    fn feed(&mut self, chunk: CompactChunk, base: u64) -> Result<(), (u64, Reason)> {
+        self.pairer.feed(chunk, base)?;
+        (self.watch)(self.pairer.store(), self.pairer.position());
+        Ok(())
+    }
+}
+
 /// Op records to reserve for `bytes` of JSONL: an op is two lines of at least about 40
 /// bytes each; at most 8 GiB of records (a longer history grows past it).
 fn ops_room(bytes: u64) -> usize {
