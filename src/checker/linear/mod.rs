@@ -33,6 +33,8 @@ mod sentence;
 pub mod stream;
 #[cfg(test)]
 mod stream_tests;
+#[cfg(test)]
+mod test_rng;
 mod unobserved;
 
 pub use explain::{LinearizationWitness, OpSummary, PrefixStep, CONCURRENT_KEEP, PREFIX_KEEP};

@@ -15,21 +15,7 @@ use crate::checker::{Validity, Witness};
 use crate::history::{History, Op, Outcome};
 use serde_json::{json, Value};
 
-/// SplitMix64, seeded: reproducible histories.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use super::test_rng::Rng;
 
 /// A map model that hides its product structure: the one-map search then memoizes whole
 /// configurations (rules 1-7 only), the reference the nogood search must agree with.
