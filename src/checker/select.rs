@@ -296,12 +296,16 @@ mod tests {
         ));
     }
 
+    /// A read of 2 after the only write, of 1: not linearizable as a register.
+    const STALE_READ: &str =
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":0}\n\
+         {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":1}\n\
+         {\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":null,\"time\":2}\n\
+         {\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":2,\"time\":3}\n";
+
     #[test]
     fn a_compact_history_gets_the_same_verdicts_and_builds_values_only_when_needed() {
-        let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":0}\n\
-                    {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":1}\n\
-                    {\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":null,\"time\":2}\n\
-                    {\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":2,\"time\":3}\n";
+        let text = STALE_READ;
         let history = crate::history::read_jsonl(text.as_bytes(), "t.jsonl").unwrap();
         let compact =
             crate::history::compact::read_jsonl_compact(text.as_bytes(), "t.jsonl").unwrap();
@@ -320,10 +324,7 @@ mod tests {
 
     #[test]
     fn linear_models_go_to_the_linearizability_checker() {
-        let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":0}\n\
-                    {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1,\"time\":1}\n\
-                    {\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":null,\"time\":2}\n\
-                    {\"type\":\"ok\",\"process\":1,\"f\":\"read\",\"value\":2,\"time\":3}\n";
+        let text = STALE_READ;
         let history = crate::history::read_jsonl(text.as_bytes(), "t.jsonl").unwrap();
         let result = check_with(&history, &CheckOptions::new("register".parse().unwrap())).unwrap();
         assert_eq!(result.valid, super::super::Validity::Invalid);

@@ -457,18 +457,10 @@ where
 {
     let started = Instant::now();
     let keys = groups.len() as u64;
-    let stop = AtomicBool::new(false);
-    let memory_used = AtomicU64::new(0);
     let peak = AtomicU64::new(0);
-    let ceiling = MemoryCeiling::new(opts.memory_limit);
-    let limits = Limits {
-        deadline: opts.deadline,
-        cancel: opts.cancel.as_deref(),
-        stop: &stop,
-        memory_used: &memory_used,
-        memory_limit: opts.memory_limit,
-        ceiling: &ceiling,
-    };
+    let shared = SharedLimits::new(opts);
+    let limits = shared.limits(opts);
+    let stop = shared.stop();
     let mut outcomes = Vec::with_capacity(groups.len());
     let mut failed: Vec<Task<M>> = Vec::new();
     // Keys searched while the history was read decide as virtual tasks, in the round their
@@ -513,7 +505,7 @@ where
             batch_virtual,
             0,
             stopped,
-            &stop,
+            stop,
             &mut outcomes,
             &mut failed_virtual,
         );
@@ -535,7 +527,7 @@ where
                 std::mem::take(&mut virtuals),
                 round,
                 true,
-                &stop,
+                stop,
                 &mut outcomes,
                 &mut failed_virtual,
             );
@@ -547,7 +539,7 @@ where
             std::mem::take(&mut virtuals),
             round,
             false,
-            &stop,
+            stop,
             &mut outcomes,
             &mut failed_virtual,
         );
@@ -647,20 +639,47 @@ where
     M: Model,
     F: Fn() -> Result<M, ModelError> + Sync,
 {
-    let stop = AtomicBool::new(false);
-    let memory_used = AtomicU64::new(0);
-    let ceiling = MemoryCeiling::new(opts.memory_limit);
-    let limits = Limits {
-        deadline: opts.deadline,
-        cancel: opts.cancel.as_deref(),
-        stop: &stop,
-        memory_used: &memory_used,
-        memory_limit: opts.memory_limit,
-        ceiling: &ceiling,
-    };
+    let shared = SharedLimits::new(opts);
+    let limits = shared.limits(opts);
     let mut t = Task::new((v.order, prepare_group(v.group, make()?)?));
     t.verdict = t.search.resume(&limits, u64::MAX);
     Ok(matches!(t.verdict, Some(Verdict::NotLinearizable(_))).then_some(t))
+}
+
+/// What the searches of one check share: the stop flag, the memo bytes in use, and the
+/// process's memory ceiling (`opts.memory_limit`). [`SharedLimits::limits`] lends them out
+/// with the options' deadline and cancel flag.
+struct SharedLimits {
+    stop: AtomicBool,
+    memory_used: AtomicU64,
+    ceiling: MemoryCeiling,
+}
+
+impl SharedLimits {
+    fn new(opts: &LinearizabilityOptions) -> SharedLimits {
+        SharedLimits {
+            stop: AtomicBool::new(false),
+            memory_used: AtomicU64::new(0),
+            ceiling: MemoryCeiling::new(opts.memory_limit),
+        }
+    }
+
+    /// The limits of every search of the check.
+    fn limits<'a>(&'a self, opts: &'a LinearizabilityOptions) -> Limits<'a> {
+        Limits {
+            deadline: opts.deadline,
+            cancel: opts.cancel.as_deref(),
+            stop: &self.stop,
+            memory_used: &self.memory_used,
+            memory_limit: opts.memory_limit,
+            ceiling: &self.ceiling,
+        }
+    }
+
+    /// The stop flag, raised when a key is found invalid.
+    fn stop(&self) -> &AtomicBool {
+        &self.stop
+    }
 }
 
 /// Shrinking gets as long as the search took, within these bounds (and `--timeout`).

@@ -37,9 +37,7 @@ pub fn read_jsonl_compact_sized<R: Read>(
     source: &str,
     bytes: u64,
 ) -> Result<CompactHistory, HistoryError> {
-    let mut history = CompactHistory::default();
-    history.ops.reserve(ops_room(bytes));
-    history.arena.reserve_items(items_room(bytes));
+    let history = sized_for(bytes);
     read_with(
         reader,
         source,
@@ -87,9 +85,7 @@ fn read_watched_with_plan<R: Read>(
     plan: ChunkPlan,
     watch: &mut dyn FnMut(&CompactHistory, u64),
 ) -> Result<CompactHistory, HistoryError> {
-    let mut history = CompactHistory::default();
-    history.ops.reserve(ops_room(bytes));
-    history.arena.reserve_items(items_room(bytes));
+    let history = sized_for(bytes);
     let sink = Watched {
         pairer: Pairer::with_store(history),
         watch,
@@ -109,6 +105,15 @@ impl ChunkSink<CompactChunk> for Watched<'_> {
         (self.watch)(self.pairer.store(), self.pairer.position());
         Ok(())
     }
+}
+
+/// An empty history with room reserved for `bytes` of JSONL (see [`ops_room`],
+/// [`items_room`]).
+fn sized_for(bytes: u64) -> CompactHistory {
+    let mut history = CompactHistory::default();
+    history.ops.reserve(ops_room(bytes));
+    history.arena.reserve_items(items_room(bytes));
+    history
 }
 
 /// Op records to reserve for `bytes` of JSONL: an op is two lines of at least about 40
